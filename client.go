@@ -1,0 +1,437 @@
+package webpubsub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/gowebpubsub/webpubsub/internal/auth"
+)
+
+const (
+	moduleName    = "github.com/gowebpubsub/webpubsub"
+	moduleVersion = "v0.1.0"
+
+	// DefaultAPIVersion is the REST api-version a ServiceClient sends unless
+	// ClientOptions.APIVersion says otherwise.
+	DefaultAPIVersion = "2024-12-01"
+
+	// EntraScope is the OAuth scope requested from an azcore.TokenCredential.
+	EntraScope = "https://webpubsub.azure.com/.default"
+
+	tracingNamespace = "Microsoft.SignalRService"
+)
+
+// ClientOptions configures a ServiceClient. A nil *ClientOptions means all
+// defaults.
+//
+// The embedded azcore.ClientOptions carries the transport, retry, logging,
+// telemetry and tracing settings, and APIVersion: the REST api-version sent
+// on every request, DefaultAPIVersion ("2024-12-01") when empty. Set
+// InsecureAllowCredentialWithHTTP to send Entra ID bearer tokens to a plain
+// http:// endpoint (an emulator); access-key clients sign every request with
+// a short-lived token and need no opt-in.
+type ClientOptions struct {
+	azcore.ClientOptions
+
+	// ReverseProxyEndpoint, when set, is where requests are sent instead of
+	// the service endpoint: an absolute http(s) URL whose scheme, host, port
+	// and path prefix replace the endpoint's (for example an API Management
+	// gateway "https://apim.example.com/wps"). The signed audience stays the
+	// service URL, and client access URLs are not affected.
+	ReverseProxyEndpoint string
+
+	// RetryAmbiguousSends makes the four Send operations retry like every
+	// other operation: on 408, 500, 502, 503, 504 and on any transport error.
+	// Such a failure may happen after the service accepted the message, so a
+	// retried send may be delivered twice. By default (false) a send is retried
+	// only when the service certainly did not take it: 429 Too Many Requests
+	// and connection failures before the request was written. Each Send*Options
+	// can override this per call.
+	RetryAmbiguousSends bool
+
+	// clock, when set by the package's tests, replaces time.Now for signing.
+	clock auth.Clock
+}
+
+// ServiceClient sends messages and manages connections, groups and
+// permissions of one hub of an Azure Web PubSub service (or of the local
+// emulator). Create one per hub with NewServiceClientFromConnectionString,
+// NewServiceClientWithKey or NewServiceClient, and reuse it: it is safe for
+// concurrent use by many goroutines.
+//
+// Every method takes a context first, required parameters next and a
+// pointer to its options last (nil means defaults). Service failures are
+// returned as *azcore.ResponseError with ErrorCode taken from the
+// x-ms-error-code header or the body; invalid arguments are rejected before
+// any request is made with a *ValidationError.
+type ServiceClient struct {
+	hub        string
+	endpoint   serviceURL // service endpoint (audience base)
+	clientBase serviceURL // base of client access URLs (ClientEndpoint or endpoint)
+	apiVersion string
+	key        *auth.KeySource // nil for Entra ID
+	clock      auth.Clock
+	retrySends bool
+	internal   *azcore.Client
+	// clientURLs maps each client endpoint path (see clientPath) to the
+	// client access base URL and the token audience, built once.
+	clientURLs map[string]clientURL
+}
+
+type clientURL struct{ base, aud string }
+
+var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
+
+// NewServiceClientFromConnectionString returns a ServiceClient for hub
+// authenticated with the access key of connStr (see ParseConnectionString
+// for the grammar; a ClientEndpoint in it becomes the base of client access
+// URLs). Errors are *ConnectionStringError or *ValidationError; none contains
+// the key.
+func NewServiceClientFromConnectionString(connStr, hub string, options *ClientOptions) (*ServiceClient, error) {
+	cs, err := ParseConnectionString(connStr)
+	if err != nil {
+		return nil, err
+	}
+	ep, _ := parseServiceURL(cs.Endpoint)
+	base := ep
+	if cs.ClientEndpoint != "" {
+		base, _ = parseServiceURL(cs.ClientEndpoint)
+	}
+	return newServiceClient(ep, base, hub, auth.NewKeySource(azcore.NewKeyCredential(cs.AccessKey)), nil, options)
+}
+
+// NewServiceClientWithKey returns a ServiceClient for hub at endpoint (an
+// absolute http or https URL, optionally with a port and path prefix)
+// authenticated with the access key in cred. The key is read on every
+// request, so cred.Update takes effect on the next request.
+func NewServiceClientWithKey(endpoint, hub string, cred *azcore.KeyCredential, options *ClientOptions) (*ServiceClient, error) {
+	if cred == nil {
+		return nil, &ValidationError{Name: "cred", Reason: "must not be nil"}
+	}
+	ep, err := parseServiceURL(endpoint)
+	if err != nil {
+		return nil, &ValidationError{Name: "endpoint", Reason: "must be an absolute http:// or https:// URL with a host and no query, fragment or user info"}
+	}
+	return newServiceClient(ep, ep, hub, auth.NewKeySource(cred), nil, options)
+}
+
+// NewServiceClient returns a ServiceClient for hub at endpoint authenticated
+// with Microsoft Entra ID: cred is asked for tokens of scope EntraScope. Over
+// plain http:// (an emulator) set ClientOptions.InsecureAllowCredentialWithHTTP.
+func NewServiceClient(endpoint, hub string, cred azcore.TokenCredential, options *ClientOptions) (*ServiceClient, error) {
+	if cred == nil {
+		return nil, &ValidationError{Name: "cred", Reason: "must not be nil"}
+	}
+	ep, err := parseServiceURL(endpoint)
+	if err != nil {
+		return nil, &ValidationError{Name: "endpoint", Reason: "must be an absolute http:// or https:// URL with a host and no query, fragment or user info"}
+	}
+	return newServiceClient(ep, ep, hub, nil, cred, options)
+}
+
+// newServiceClient is the funnel of the three constructors.
+func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource, tokenCred azcore.TokenCredential, options *ClientOptions) (*ServiceClient, error) {
+	if err := validateHub(hub); err != nil {
+		return nil, err
+	}
+	var opts ClientOptions
+	if options != nil {
+		opts = *options
+	}
+	c := &ServiceClient{
+		hub:        hub,
+		endpoint:   ep,
+		clientBase: clientBase,
+		apiVersion: opts.APIVersion,
+		key:        key,
+		clock:      opts.clock,
+		retrySends: opts.RetryAmbiguousSends,
+	}
+	if c.apiVersion == "" {
+		c.apiVersion = DefaultAPIVersion
+	}
+	c.clientURLs = map[string]clientURL{}
+	for _, p := range PossibleClientProtocolValues() {
+		path, _ := clientPath(p)
+		c.clientURLs[path] = clientURL{base: clientBase.wsString() + path + hub, aud: ep.String() + path + hub}
+	}
+	// The api-version is written by this package, in its own escaping; keep
+	// azcore from adding another.
+	opts.APIVersion = ""
+	perRetry := []policy.Policy{sendRetryGuard{}}
+	if key != nil {
+		perRetry = append(perRetry, auth.NewKeyPolicy(key, opts.clock))
+	} else {
+		perRetry = append(perRetry, runtime.NewBearerTokenPolicy(tokenCred, []string{EntraScope}, &policy.BearerTokenOptions{
+			InsecureAllowCredentialWithHTTP: opts.InsecureAllowCredentialWithHTTP,
+		}))
+	}
+	if opts.ReverseProxyEndpoint != "" {
+		p, err := parseServiceURL(opts.ReverseProxyEndpoint)
+		if err != nil {
+			return nil, &ValidationError{Name: "ReverseProxyEndpoint", Reason: "must be an absolute http:// or https:// URL with a host and no query, fragment or user info"}
+		}
+		pp, err := auth.NewProxyPolicy(ep.String(), p.String())
+		if err != nil {
+			return nil, &ValidationError{Name: "ReverseProxyEndpoint", Reason: "cannot be used"}
+		}
+		perRetry = append(perRetry, pp)
+	}
+	opts.Logging.AllowedQueryParams = append(opts.Logging.AllowedQueryParams, "api-version", "messageTtlSeconds", "maxpagesize", "top", "minutesToExpire", "clientType")
+	client, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
+		PerRetry: perRetry,
+		Tracing:  runtime.TracingOptions{Namespace: tracingNamespace},
+	}, &opts.ClientOptions)
+	if err != nil {
+		return nil, err
+	}
+	c.internal = client
+	return c, nil
+}
+
+// Hub returns the hub this client is bound to.
+func (c *ServiceClient) Hub() string { return c.hub }
+
+// Endpoint returns the normalized service endpoint, for example
+// "https://contoso.webpubsub.azure.com".
+func (c *ServiceClient) Endpoint() string { return c.endpoint.String() }
+
+// String describes the client without any secret.
+func (c *ServiceClient) String() string {
+	a := "Entra ID"
+	if c.key != nil {
+		a = "access key (redacted)"
+	}
+	return fmt.Sprintf("webpubsub.ServiceClient{endpoint: %s, hub: %s, auth: %s}", c.endpoint.String(), c.hub, a)
+}
+
+// GoString is String, so %#v cannot reveal internals.
+func (c *ServiceClient) GoString() string { return c.String() }
+
+func validateHub(hub string) error {
+	if !hubPattern.MatchString(hub) {
+		return &ValidationError{Name: "hub", Value: hub, Reason: "must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$ (a letter, then up to 127 letters, digits or _ ` , . [ ])"}
+	}
+	return nil
+}
+
+// ---- request building ----
+
+// escapeComponent percent-encodes s like JavaScript's encodeURIComponent,
+// with upper-case hex; in query values "'" is escaped too. This is the exact
+// form the service and the golden vectors expect.
+func escapeComponent(s string, query bool) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !unreserved(s[i], query) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		ch := s[i]
+		if unreserved(ch, query) {
+			b = append(b, ch)
+		} else {
+			b = append(b, '%', hex[ch>>4], hex[ch&15])
+		}
+	}
+	return string(b)
+}
+
+func unreserved(ch byte, query bool) bool {
+	switch {
+	case 'a' <= ch && ch <= 'z', 'A' <= ch && ch <= 'Z', '0' <= ch && ch <= '9':
+		return true
+	}
+	switch ch {
+	case '-', '_', '.', '!', '~', '*', '(', ')':
+		return true
+	case '\'':
+		return !query
+	}
+	return false
+}
+
+// query builds a raw query string in insertion order.
+type query struct{ b strings.Builder }
+
+func (q *query) add(key, value string) {
+	if q.b.Len() > 0 {
+		q.b.WriteByte('&')
+	}
+	q.b.WriteString(key)
+	q.b.WriteByte('=')
+	q.b.WriteString(escapeComponent(value, true))
+}
+
+func (q *query) addAll(key string, values []string) {
+	for _, v := range values {
+		q.add(key, v)
+	}
+}
+
+func (q *query) addOpt(key, value string) {
+	if value != "" {
+		q.add(key, value)
+	}
+}
+
+// path joins "/api/hubs/{hub}" and segments; segments starting with ":" or
+// listed in fixed are literal, the rest are escaped.
+func (c *ServiceClient) url(q *query, segments ...string) string {
+	var b strings.Builder
+	b.WriteString(c.endpoint.String())
+	b.WriteString("/api/hubs/")
+	b.WriteString(escapeComponent(c.hub, false))
+	for _, s := range segments {
+		b.WriteByte('/')
+		b.WriteString(s)
+	}
+	b.WriteString("?api-version=")
+	b.WriteString(escapeComponent(c.apiVersion, true))
+	if q != nil && q.b.Len() > 0 {
+		b.WriteByte('&')
+		b.WriteString(q.b.String())
+	}
+	return b.String()
+}
+
+// seg escapes one path segment.
+func seg(s string) string { return escapeComponent(s, false) }
+
+// call is the shared frame of every operation: it tags the context with the
+// operation name, opens a tracing span and ends it with the result.
+func (c *ServiceClient) call(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx = context.WithValue(ctx, runtime.CtxAPINameKey{}, "ServiceClient."+name)
+	ctx, end := runtime.StartSpan(ctx, "ServiceClient."+name, c.internal.Tracer(), nil)
+	err := fn(ctx)
+	end(err)
+	return err
+}
+
+// newRequest builds a request with the headers every operation sends.
+func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (*policy.Request, error) {
+	req, err := runtime.NewRequest(ctx, method, rawURL)
+	if err != nil {
+		return nil, err
+	}
+	if method != http.MethodHead {
+		req.Raw().Header.Set("Accept", "application/json")
+	}
+	return req, nil
+}
+
+// do sends req and returns the response when its status is one of ok;
+// otherwise it returns the *azcore.ResponseError.
+func (c *ServiceClient) do(req *policy.Request, ok ...int) (*http.Response, error) {
+	resp, err := c.internal.Pipeline().Do(req)
+	if err != nil {
+		var re *azcore.ResponseError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, err
+	}
+	if !runtime.HasStatusCode(resp, ok...) {
+		return nil, newResponseError(resp)
+	}
+	return resp, nil
+}
+
+// exists runs a HEAD check: 200 is true, 404 is false, anything else an error.
+func (c *ServiceClient) exists(ctx context.Context, rawURL string) (bool, error) {
+	req, err := c.newRequest(ctx, http.MethodHead, rawURL)
+	if err != nil {
+		return false, err
+	}
+	resp, err := c.internal.Pipeline().Do(req)
+	if err != nil {
+		return false, err
+	}
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return true, nil
+	case http.StatusNotFound:
+		return false, nil
+	}
+	return false, newResponseError(resp)
+}
+
+// ---- send retry guard ----
+
+type sendOpKey struct{}
+
+// withSendRetry marks ctx as a send whose ambiguous failures may (retry
+// true) or may not be retried.
+func withSendRetry(ctx context.Context, retry bool) context.Context {
+	return context.WithValue(ctx, sendOpKey{}, retry)
+}
+
+// sendRetryGuard runs inside the retry loop. For a send marked as not
+// retryable on ambiguous failures it turns such failures into final ones:
+// a response other than 429 that the retry policy would retry, and a
+// transport error that is not a failure to connect.
+type sendRetryGuard struct{}
+
+func (sendRetryGuard) Do(req *policy.Request) (*http.Response, error) {
+	resp, err := req.Next()
+	retry, isSend := req.Raw().Context().Value(sendOpKey{}).(bool)
+	if !isSend || retry {
+		return resp, err
+	}
+	if err != nil {
+		if connectFailure(err) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return resp, err
+		}
+		return resp, &ambiguousSendError{err}
+	}
+	switch resp.StatusCode {
+	case http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return nil, &ambiguousSendError{newResponseError(resp)}
+	}
+	return resp, nil
+}
+
+// connectFailure reports whether err happened before the request could have
+// reached the service (dial or DNS failure).
+func connectFailure(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var dns *net.DNSError
+	return errors.As(err, &dns)
+}
+
+// ambiguousSendError stops the retry policy (it is NonRetriable) and unwraps
+// to the underlying failure.
+type ambiguousSendError struct{ err error }
+
+func (e *ambiguousSendError) Error() string { return e.err.Error() }
+func (e *ambiguousSendError) Unwrap() error { return e.err }
+func (*ambiguousSendError) NonRetriable()   {}
+
+// ---- small helpers ----
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// nowFunc returns the client's clock.
+func (c *ServiceClient) now() time.Time { return c.clock.Now() }

@@ -1,0 +1,129 @@
+package webpubsub
+
+import (
+	"context"
+	"net/http"
+)
+
+// ConnectionExists reports whether connectionID is connected to the hub:
+// true on 200, false on 404; any other answer is an error.
+func (c *ServiceClient) ConnectionExists(ctx context.Context, connectionID string, options *ConnectionExistsOptions) (bool, error) {
+	var ok bool
+	err := c.call(ctx, "ConnectionExists", func(ctx context.Context) error {
+		if err := validateID("connectionID", connectionID); err != nil {
+			return err
+		}
+		var err error
+		ok, err = c.exists(ctx, c.url(nil, "connections", seg(connectionID)))
+		return err
+	})
+	return ok, err
+}
+
+// UserExists reports whether userID has at least one connection to the hub:
+// true on 200, false on 404; any other answer is an error.
+func (c *ServiceClient) UserExists(ctx context.Context, userID string, options *UserExistsOptions) (bool, error) {
+	var ok bool
+	err := c.call(ctx, "UserExists", func(ctx context.Context) error {
+		if err := validateID("userID", userID); err != nil {
+			return err
+		}
+		var err error
+		ok, err = c.exists(ctx, c.url(nil, "users", seg(userID)))
+		return err
+	})
+	return ok, err
+}
+
+// GroupExists reports whether group has at least one connection: true on
+// 200, false on 404; any other answer is an error.
+func (c *ServiceClient) GroupExists(ctx context.Context, group string, options *GroupExistsOptions) (bool, error) {
+	var ok bool
+	err := c.call(ctx, "GroupExists", func(ctx context.Context) error {
+		if err := validateGroup("group", group); err != nil {
+			return err
+		}
+		var err error
+		ok, err = c.exists(ctx, c.url(nil, "groups", seg(group)))
+		return err
+	})
+	return ok, err
+}
+
+// CloseConnection closes one connection; subprotocol clients receive
+// Reason in their disconnected message. A missing connection is not an error.
+func (c *ServiceClient) CloseConnection(ctx context.Context, connectionID string, options *CloseConnectionOptions) (CloseConnectionResponse, error) {
+	if options == nil {
+		options = &CloseConnectionOptions{}
+	}
+	err := c.call(ctx, "CloseConnection", func(ctx context.Context) error {
+		if err := validateID("connectionID", connectionID); err != nil {
+			return err
+		}
+		q := &query{}
+		q.addOpt("reason", options.Reason)
+		return c.simple(ctx, http.MethodDelete, c.url(q, "connections", seg(connectionID)))
+	})
+	return CloseConnectionResponse{}, err
+}
+
+// CloseAllConnections closes every connection of the hub except Excluded.
+func (c *ServiceClient) CloseAllConnections(ctx context.Context, options *CloseAllConnectionsOptions) (CloseAllConnectionsResponse, error) {
+	if options == nil {
+		options = &CloseAllConnectionsOptions{}
+	}
+	err := c.call(ctx, "CloseAllConnections", func(ctx context.Context) error {
+		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), ":closeConnections"))
+	})
+	return CloseAllConnectionsResponse{}, err
+}
+
+// CloseUserConnections closes every connection of userID except Excluded.
+func (c *ServiceClient) CloseUserConnections(ctx context.Context, userID string, options *CloseUserConnectionsOptions) (CloseUserConnectionsResponse, error) {
+	if options == nil {
+		options = &CloseUserConnectionsOptions{}
+	}
+	err := c.call(ctx, "CloseUserConnections", func(ctx context.Context) error {
+		if err := validateID("userID", userID); err != nil {
+			return err
+		}
+		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), "users", seg(userID), ":closeConnections"))
+	})
+	return CloseUserConnectionsResponse{}, err
+}
+
+// CloseGroupConnections closes every connection in group except Excluded.
+func (c *ServiceClient) CloseGroupConnections(ctx context.Context, group string, options *CloseGroupConnectionsOptions) (CloseGroupConnectionsResponse, error) {
+	if options == nil {
+		options = &CloseGroupConnectionsOptions{}
+	}
+	err := c.call(ctx, "CloseGroupConnections", func(ctx context.Context) error {
+		if err := validateGroup("group", group); err != nil {
+			return err
+		}
+		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), "groups", seg(group), ":closeConnections"))
+	})
+	return CloseGroupConnectionsResponse{}, err
+}
+
+func closeQuery(excluded []string, reason string) *query {
+	q := &query{}
+	q.addAll("excluded", excluded)
+	q.addOpt("reason", reason)
+	return q
+}
+
+// GetServiceStatus checks the service's health (HEAD /api/health). It
+// returns nil when the service answers 200, else an error. The request is
+// signed like any other, which the service ignores.
+func (c *ServiceClient) GetServiceStatus(ctx context.Context, options *GetServiceStatusOptions) (GetServiceStatusResponse, error) {
+	err := c.call(ctx, "GetServiceStatus", func(ctx context.Context) error {
+		req, err := c.newRequest(ctx, http.MethodHead, c.endpoint.String()+"/api/health?api-version="+escapeComponent(c.apiVersion, true))
+		if err != nil {
+			return err
+		}
+		_, err = c.do(req, http.StatusOK)
+		return err
+	})
+	return GetServiceStatusResponse{}, err
+}

@@ -1,0 +1,190 @@
+// Package auth holds the request-signing and reverse-proxy pipeline policies
+// of the service client, and the HS256 helpers shared by the SDK's tokens.
+//
+// Nothing here is a promise to users: the public surface is the root package.
+package auth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// RESTTokenLifetime is the lifetime of the per-request JWT that signs REST
+// calls made with an access key.
+const RESTTokenLifetime = 5 * time.Minute
+
+// Clock returns the current time. A nil Clock means time.Now.
+type Clock func() time.Time
+
+// Now returns c() or time.Now() when c is nil.
+func (c Clock) Now() time.Time {
+	if c == nil {
+		return time.Now()
+	}
+	return c()
+}
+
+// restClaims are the claims of a REST request token: aud, iat, exp.
+type restClaims struct {
+	Audience  string `json:"aud"`
+	ExpiresAt int64  `json:"exp"`
+	IssuedAt  int64  `json:"iat"`
+}
+
+func (c restClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
+}
+func (c restClaims) GetIssuedAt() (*jwt.NumericDate, error) {
+	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
+}
+func (restClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
+func (restClaims) GetIssuer() (string, error)              { return "", nil }
+func (restClaims) GetSubject() (string, error)             { return "", nil }
+func (c restClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{c.Audience}, nil
+}
+
+// SignREST returns an HS256 JWT with aud = audience, iat = now and
+// exp = now + RESTTokenLifetime, keyed with the UTF-8 bytes of key.
+func SignREST(key, audience string, now time.Time) (string, error) {
+	c := restClaims{Audience: audience, IssuedAt: now.Unix(), ExpiresAt: now.Add(RESTTokenLifetime).Unix()}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(key))
+}
+
+// KeyPolicy signs each try of a request with a fresh HS256 JWT whose aud is
+// the exact URL being sent (scheme, host, escaped path and raw query). It
+// reads the key from the credential on every try, so KeyCredential.Update
+// takes effect on the next request. It must run per retry and before the
+// reverse-proxy policy.
+type KeyPolicy struct {
+	key   *KeySource
+	clock Clock
+}
+
+// NewKeyPolicy returns a KeyPolicy for key; clock may be nil.
+func NewKeyPolicy(key *KeySource, clock Clock) *KeyPolicy {
+	return &KeyPolicy{key: key, clock: clock}
+}
+
+// Do implements policy.Policy.
+func (p *KeyPolicy) Do(req *policy.Request) (*http.Response, error) {
+	tok, err := SignREST(p.key.Key(), Audience(req.Raw().URL), p.clock.Now())
+	if err != nil {
+		return nil, &nonRetriable{errors.New("webpubsub: cannot sign the request")}
+	}
+	req.Raw().Header.Set("Authorization", "Bearer "+tok)
+	return req.Next()
+}
+
+// KeySource reads the current value of an *azcore.KeyCredential. azcore
+// offers no getter, only runtime.KeyCredentialPolicy, which writes the key
+// into a request header; KeySource runs that policy on a private, never-sent
+// request and reads the header back. The key therefore never travels in a
+// header of a real request. Safe for concurrent use.
+type KeySource struct {
+	pol  *runtime.KeyCredentialPolicy
+	pool sync.Pool
+}
+
+const keyHeader = "X-Webpubsub-Key-Capture"
+
+// NewKeySource returns a KeySource for cred.
+func NewKeySource(cred *azcore.KeyCredential) *KeySource {
+	ks := &KeySource{pol: runtime.NewKeyCredentialPolicy(cred, keyHeader, &runtime.KeyCredentialPolicyOptions{InsecureAllowCredentialWithHTTP: true})}
+	ks.pool.New = func() any {
+		req, err := runtime.NewRequest(context.Background(), http.MethodGet, "https://key.invalid/")
+		if err != nil {
+			return nil
+		}
+		return req
+	}
+	return ks
+}
+
+// Key returns the credential's current key ("" if it cannot be read).
+func (k *KeySource) Key() string {
+	req, _ := k.pool.Get().(*policy.Request)
+	if req == nil {
+		return ""
+	}
+	h := req.Raw().Header
+	h.Del(keyHeader)
+	// The policy adds the header, then calls Next, which fails with "no more
+	// policies" because this request belongs to no pipeline. That error is
+	// expected and ignored.
+	_, _ = k.pol.Do(req)
+	key := h.Get(keyHeader)
+	h.Del(keyHeader)
+	k.pool.Put(req)
+	return key
+}
+
+// Audience returns the URL string exactly as it goes on the wire, which is
+// what the service expects in aud.
+func Audience(u *url.URL) string {
+	var b strings.Builder
+	b.WriteString(u.Scheme)
+	b.WriteString("://")
+	b.WriteString(u.Host)
+	b.WriteString(u.EscapedPath())
+	if u.RawQuery != "" {
+		b.WriteByte('?')
+		b.WriteString(u.RawQuery)
+	}
+	return b.String()
+}
+
+type nonRetriable struct{ error }
+
+func (nonRetriable) NonRetriable()   {}
+func (e nonRetriable) Unwrap() error { return e.error }
+
+// ProxyPolicy sends every request to a reverse proxy: the proxy's scheme,
+// host, port and path prefix replace the service endpoint's, and the rest of
+// the path and the query are unchanged. It must run per retry, after the
+// signing policy, so that aud stays the service URL.
+type ProxyPolicy struct {
+	service *url.URL // scheme, host and escaped prefix of the service endpoint
+	proxy   *url.URL // scheme, host and escaped prefix of the proxy
+}
+
+// NewProxyPolicy returns a ProxyPolicy. serviceEndpoint and proxyEndpoint are
+// normalized absolute URLs without query or trailing "/".
+func NewProxyPolicy(serviceEndpoint, proxyEndpoint string) (*ProxyPolicy, error) {
+	s, err := url.Parse(serviceEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	p, err := url.Parse(proxyEndpoint)
+	if err != nil {
+		return nil, err
+	}
+	return &ProxyPolicy{service: s, proxy: p}, nil
+}
+
+// Do implements policy.Policy.
+func (p *ProxyPolicy) Do(req *policy.Request) (*http.Response, error) {
+	u := req.Raw().URL
+	rel := strings.TrimPrefix(u.EscapedPath(), p.service.EscapedPath())
+	raw := strings.TrimRight(p.proxy.EscapedPath(), "/") + rel
+	path, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, &nonRetriable{errors.New("webpubsub: cannot build the reverse-proxy URL")}
+	}
+	u.Scheme = p.proxy.Scheme
+	u.Host = p.proxy.Host
+	u.Path = path
+	u.RawPath = raw
+	req.Raw().Host = p.proxy.Host
+	return req.Next()
+}

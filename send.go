@@ -1,0 +1,156 @@
+package webpubsub
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+)
+
+// SendToAll sends msg to every connection of the hub, less Excluded, that
+// Filter selects. The service answers 202 once it has accepted the message;
+// delivery is asynchronous.
+//
+// By default a send is not retried after a failure that may have happened
+// after the service accepted it (see ClientOptions.RetryAmbiguousSends).
+func (c *ServiceClient) SendToAll(ctx context.Context, msg Message, options *SendToAllOptions) (SendToAllResponse, error) {
+	if options == nil {
+		options = &SendToAllOptions{}
+	}
+	err := c.call(ctx, "SendToAll", func(ctx context.Context) error {
+		q, err := sendQuery(options.Excluded, options.Filter, options.MessageTTLSeconds)
+		if err != nil {
+			return err
+		}
+		return c.send(ctx, c.url(q, ":send"), msg, options.RetryAmbiguousFailures)
+	})
+	return SendToAllResponse{}, err
+}
+
+// SendToUser sends msg to every connection of userID that Filter selects.
+// A user without connections is not an error (the service answers 202).
+func (c *ServiceClient) SendToUser(ctx context.Context, userID string, msg Message, options *SendToUserOptions) (SendToUserResponse, error) {
+	if options == nil {
+		options = &SendToUserOptions{}
+	}
+	err := c.call(ctx, "SendToUser", func(ctx context.Context) error {
+		if err := validateID("userID", userID); err != nil {
+			return err
+		}
+		q, err := sendQuery(nil, options.Filter, options.MessageTTLSeconds)
+		if err != nil {
+			return err
+		}
+		return c.send(ctx, c.url(q, "users", seg(userID), ":send"), msg, options.RetryAmbiguousFailures)
+	})
+	return SendToUserResponse{}, err
+}
+
+// SendToGroup sends msg to every connection in group, less Excluded, that
+// Filter selects.
+func (c *ServiceClient) SendToGroup(ctx context.Context, group string, msg Message, options *SendToGroupOptions) (SendToGroupResponse, error) {
+	if options == nil {
+		options = &SendToGroupOptions{}
+	}
+	err := c.call(ctx, "SendToGroup", func(ctx context.Context) error {
+		if err := validateGroup("group", group); err != nil {
+			return err
+		}
+		q, err := sendQuery(options.Excluded, options.Filter, options.MessageTTLSeconds)
+		if err != nil {
+			return err
+		}
+		return c.send(ctx, c.url(q, "groups", seg(group), ":send"), msg, options.RetryAmbiguousFailures)
+	})
+	return SendToGroupResponse{}, err
+}
+
+// SendToConnection sends msg to one connection. A connection that does not
+// exist is not an error (the service answers 202).
+func (c *ServiceClient) SendToConnection(ctx context.Context, connectionID string, msg Message, options *SendToConnectionOptions) (SendToConnectionResponse, error) {
+	if options == nil {
+		options = &SendToConnectionOptions{}
+	}
+	err := c.call(ctx, "SendToConnection", func(ctx context.Context) error {
+		if err := validateID("connectionID", connectionID); err != nil {
+			return err
+		}
+		q, err := sendQuery(nil, "", options.MessageTTLSeconds)
+		if err != nil {
+			return err
+		}
+		return c.send(ctx, c.url(q, "connections", seg(connectionID), ":send"), msg, options.RetryAmbiguousFailures)
+	})
+	return SendToConnectionResponse{}, err
+}
+
+// sendQuery builds excluded*, filter and messageTtlSeconds, in wire order.
+func sendQuery(excluded []string, filter string, ttl *int) (*query, error) {
+	q := &query{}
+	q.addAll("excluded", excluded)
+	q.addOpt("filter", filter)
+	if ttl != nil {
+		if *ttl < 0 || *ttl > 300 {
+			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: itoa(*ttl), Reason: "must be in 0..300"}
+		}
+		q.add("messageTtlSeconds", itoa(*ttl))
+	}
+	return q, nil
+}
+
+// send posts msg to rawURL, expecting 202.
+func (c *ServiceClient) send(ctx context.Context, rawURL string, msg Message, retry *bool) error {
+	if err := msg.validate(); err != nil {
+		return err
+	}
+	r := c.retrySends
+	if retry != nil {
+		r = *retry
+	}
+	req, err := c.newRequest(withSendRetry(ctx, r), http.MethodPost, rawURL)
+	if err != nil {
+		return err
+	}
+	if err := req.SetBody(streaming.NopCloser(bytes.NewReader(msg.body)), string(msg.contentType)); err != nil {
+		return err
+	}
+	_, err = c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)
+	return err
+}
+
+// validateID rejects an empty connection or user id: it would change the
+// route of the request.
+func validateID(name, id string) error {
+	if id == "" {
+		return &ValidationError{Name: name, Reason: "must not be empty"}
+	}
+	return nil
+}
+
+// validateGroup checks a group name: 1..1024 characters, not all white
+// space, no line feed.
+func validateGroup(name, group string) error {
+	n := 0
+	blank := true
+	for _, r := range group {
+		n++
+		if r == '\n' {
+			return &ValidationError{Name: name, Value: group, Reason: "must not contain a line feed"}
+		}
+		switch r {
+		case ' ', '\t', '\r', '\v', '\f', 0x85, 0xA0:
+		default:
+			blank = false
+		}
+	}
+	switch {
+	case n == 0:
+		return &ValidationError{Name: name, Reason: "must not be empty (1..1024 characters)"}
+	case n > 1024:
+		return &ValidationError{Name: name, Reason: "must be at most 1024 characters"}
+	case blank:
+		return &ValidationError{Name: name, Value: group, Reason: "must not be only white space"}
+	}
+	return nil
+}
