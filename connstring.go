@@ -137,7 +137,6 @@ func (c ConnectionString) Format(f fmt.State, verb rune) {
 // Errors are *ConnectionStringError (wrapping ErrInvalidConnectionString)
 // and never contain the key, a value or the input.
 func ParseConnectionString(s string) (ConnectionString, error) {
-	type kv struct{ key, value string }
 	var known = map[string]string{"endpoint": "Endpoint", "accesskey": "AccessKey", "port": "Port", "version": "Version", "clientendpoint": "ClientEndpoint"}
 	values := map[string]string{}
 	seen := map[string]bool{}
