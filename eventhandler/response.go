@@ -1,0 +1,122 @@
+package eventhandler
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+)
+
+// ConnectResponse is how a Connect callback accepts a connection and
+// changes its defaults. The zero value (and a nil *ConnectResponse) accepts
+// the connection with the defaults from the client's token; the handler
+// then answers 204.
+type ConnectResponse struct {
+	// UserID, when non-empty, replaces the token's user.
+	UserID string `json:"userId,omitempty"`
+	// Groups, when non-empty, replaces the token's initial groups. Every
+	// name must be a valid group name, or the service fails the connect.
+	Groups []string `json:"groups,omitempty"`
+	// Roles, when non-nil, replaces the token's roles, e.g.
+	// "webpubsub.sendToGroup.room1" or "webpubsub.joinLeaveGroup". An empty
+	// non-nil slice removes every role; nil keeps the token's roles.
+	Roles []string `json:"roles,omitzero"`
+	// Subprotocol, when non-empty, is the subprotocol to use; it must be one
+	// of ConnectRequest.Subprotocols.
+	Subprotocol string `json:"subprotocol,omitempty"`
+	// MQTT holds MQTT-specific fields; nil for none.
+	MQTT *MQTTConnectResponseProperties `json:"mqtt,omitempty"`
+}
+
+func (r *ConnectResponse) isEmpty() bool {
+	return r == nil || (r.UserID == "" && len(r.Groups) == 0 && r.Roles == nil && r.Subprotocol == "" &&
+		(r.MQTT == nil || len(r.MQTT.UserProperties) == 0))
+}
+
+// UserEventResponse is a reply to a user event: a message for the client
+// that sent it. Build one with Text, JSON or Binary. A nil
+// *UserEventResponse means no reply; the handler then answers 204.
+type UserEventResponse struct {
+	// DataType is the type of Data, which sets the response Content-Type.
+	// It must be one of PossibleDataTypeValues(); any other value makes the
+	// handler answer 500.
+	DataType DataType
+	// Data is the reply body. An empty body means no message for the client.
+	Data []byte
+}
+
+// Text returns a text reply: 200 with Content-Type text/plain;
+// charset=utf-8.
+func Text(s string) *UserEventResponse {
+	return &UserEventResponse{DataType: DataTypeText, Data: []byte(s)}
+}
+
+// Binary returns a binary reply: 200 with Content-Type
+// application/octet-stream. The response keeps b; do not change it after.
+func Binary(b []byte) *UserEventResponse {
+	return &UserEventResponse{DataType: DataTypeBinary, Data: b}
+}
+
+// JSON returns a JSON reply, v marshalled with encoding/json: 200 with
+// Content-Type application/json; charset=utf-8. A json.RawMessage is sent
+// as it is, validated and compacted. The error is the json.Marshal error, with a
+// nil response, so a callback can end with `return eventhandler.JSON(v)`.
+func JSON(v any) (*UserEventResponse, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("eventhandler: JSON reply: %w", err)
+	}
+	return &UserEventResponse{DataType: DataTypeJSON, Data: b}, nil
+}
+
+// RejectError is an error a callback returns to reject an event with a
+// chosen HTTP status and message. Return it, or an error wrapping it, from
+// a Connect or user event callback; it is found with errors.As.
+//
+// For connect events the service returns the status and Detail to the
+// client's WebSocket upgrade request, so use 401 for failed
+// authentication, 403 for a client that may not connect and 400 for bad
+// input. Any other error a callback returns becomes a 500 with a generic
+// message; its text is logged but never sent.
+type RejectError struct {
+	// StatusCode is the HTTP status to answer with.
+	//
+	// For connect events it must be 400, 401, 403 or 500; 0 means 401, and
+	// any other value is answered as 500 (and logged). For user events it
+	// must be in 400..599; 0 and any other value are answered as 500.
+	StatusCode int
+	// Detail is the response body, sent as text/plain; charset=utf-8 (for
+	// MQTT connects, as the "reason" of a JSON body). It reaches the
+	// client, so it must not contain secrets.
+	Detail string
+}
+
+// Reject returns a *RejectError with the given status and detail.
+func Reject(statusCode int, detail string) *RejectError {
+	return &RejectError{StatusCode: statusCode, Detail: detail}
+}
+
+// Error returns "eventhandler: event rejected with status <code>: <detail>".
+func (e *RejectError) Error() string {
+	return fmt.Sprintf("eventhandler: event rejected with status %d: %s", e.StatusCode, e.Detail)
+}
+
+// connectStatus maps a rejection status of a connect event to the status
+// sent, and reports whether the requested one was allowed.
+func connectStatus(code int) (int, bool) {
+	switch code {
+	case 0:
+		return http.StatusUnauthorized, true
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusInternalServerError:
+		return code, true
+	}
+	return http.StatusInternalServerError, false
+}
+
+// userEventStatus maps a rejection status of a user event to the status
+// sent, and reports whether the requested one was allowed.
+func userEventStatus(code int) (int, bool) {
+	if code >= 400 && code <= 599 {
+		return code, true
+	}
+	return http.StatusInternalServerError, code == 0
+}
