@@ -1,0 +1,295 @@
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// serveClient is the WebSocket endpoint: /client/hubs/{hub} and
+// /client?hub={hub}. It runs the handshake checks of client-protocol.md
+// §1.5 in order, upgrades, registers the connection and then reads its
+// frames until it ends.
+func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub string) {
+	if !e.track() {
+		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
+		return
+	}
+	defer e.wg.Done()
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		plainError(w, http.StatusMethodNotAllowed, "The client endpoint accepts only GET.")
+		return
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		plainError(w, http.StatusBadRequest, "The client endpoint accepts only WebSocket upgrade requests.")
+		return
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		plainError(w, http.StatusUpgradeRequired, "Only WebSocket version 13 is supported.")
+		return
+	}
+	query := r.URL.Query()
+	hubName := pathHub
+	if hubName == "" {
+		hubName = query.Get("hub")
+	}
+	if hubName == "" {
+		plainError(w, http.StatusBadRequest, "The hub is missing: use /client/hubs/{hub} or the hub query parameter.")
+		return
+	}
+	if !validHubName(hubName) {
+		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
+		return
+	}
+	hubName = strings.ToLower(hubName)
+	offered := offeredSubprotocols(r.Header)
+
+	if query.Get("awps_connection_id") != "" {
+		// A recovery request. No connection of this version is reliable, so
+		// none can be recovered: accept, then refuse with 1008
+		// (client-protocol.md §12.5 rule 4).
+		e.refuseRecovery(w, r, offered)
+		return
+	}
+
+	id, ok := e.authenticateClient(w, r, query, hubName)
+	if !ok {
+		return
+	}
+
+	kind, selected, unsupported := selectSubprotocol(offered)
+	if unsupported != "" {
+		plainError(w, http.StatusBadRequest, "Subprotocol '"+unsupported+"' is not supported by this emulator.")
+		return
+	}
+
+	// c is set before any frame is read, and pongs are only seen by reads.
+	var c *conn
+	opts := &websocket.AcceptOptions{
+		InsecureSkipVerify: true, // the service accepts any Origin
+		CompressionMode:    websocket.CompressionDisabled,
+		OnPongReceived: func(context.Context, []byte) {
+			c.lastRecv.Store(time.Now().UnixNano())
+		},
+	}
+	if selected != "" {
+		opts.Subprotocols = []string{selected}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return // Accept has written the error response
+	}
+	c = newConn(e, nil, newConnectionID(), id.userID, kind, selected, ws)
+	if !e.register(c, hubName, id) {
+		c.abort()
+		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
+		return
+	}
+	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.id, "subprotocol", selected)
+	if hook := e.connRegistered; hook != nil {
+		hook(c.id)
+	}
+	e.goTracked(c.writeLoop)
+	c.readLoop()
+}
+
+// clientIdentity is what a client token grants.
+type clientIdentity struct {
+	userID string
+	roles  []string
+	groups []string
+}
+
+// authenticateClient finds and validates the client's token (query
+// access_token first, then Authorization: Bearer) per client-protocol.md
+// §2.3 and §2.4, and writes the error response when it fails.
+func (e *Emulator) authenticateClient(w http.ResponseWriter, r *http.Request, query url.Values, hubName string) (clientIdentity, bool) {
+	token := query.Get("access_token")
+	if token == "" {
+		token = bearerToken(r)
+	}
+	if token == "" {
+		if e.hubOptions(hubName).AllowAnonymous {
+			return clientIdentity{}, true
+		}
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		plainError(w, http.StatusUnauthorized, "An access token is required.")
+		return clientIdentity{}, false
+	}
+	claims, auds, err := e.verifyToken(token)
+	if err != nil || !e.audienceAllowsClient(auds, hubName, r) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		plainError(w, http.StatusUnauthorized, "The access token is invalid.")
+		return clientIdentity{}, false
+	}
+	return identityFromClaims(w, claims)
+}
+
+func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIdentity, bool) {
+	var id clientIdentity
+	id.userID, _ = stringClaim(claims, claimSub, claimNameID, claimNameIDLong)
+	if roles, ok := stringsClaim(claims, claimRole, claimRoleLong); ok {
+		id.roles = roles
+	}
+	groups, ok := stringsClaim(claims, claimGroups)
+	for _, g := range groups {
+		ok = ok && protocol.ValidGroupName(g)
+	}
+	if !ok {
+		plainError(w, http.StatusBadRequest, "The token contains an invalid group name.")
+		return clientIdentity{}, false
+	}
+	id.groups = groups
+	return id, true
+}
+
+// register makes c visible: it joins its hub, user and initial groups and
+// queues the connected frame first, all under the hub lock, so no REST
+// message can overtake the connected frame (client-protocol.md §1.6 step
+// 5). It returns false when the emulator is shutting down.
+func (e *Emulator) register(c *conn, hubName string, id clientIdentity) bool {
+	c.perms = permissionsFromRoles(id.roles, e.log)
+	// Holding e.mu until the hub is locked orders this registration before
+	// or after Close as a whole: Close either refuses it or finds it.
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		return false
+	}
+	h := e.hubs[hubName]
+	if h == nil {
+		h = newHub(hubName)
+		e.hubs[hubName] = h
+	}
+	c.hub = h
+	h.mu.Lock()
+	e.mu.Unlock()
+	defer h.mu.Unlock()
+	h.addLocked(c, id.groups)
+	if c.kind == kindPubSub {
+		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.userID, ConnectionID: c.id}
+		c.enqueue(outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)})
+	}
+	return true
+}
+
+// refuseRecovery accepts a recovery request and closes it with 1008,
+// after a disconnected frame when a JSON subprotocol was negotiated.
+func (e *Emulator) refuseRecovery(w http.ResponseWriter, r *http.Request, offered []string) {
+	var selected string
+	for _, p := range offered {
+		if strings.EqualFold(p, protocol.SubprotocolJSON) || strings.EqualFold(p, protocol.SubprotocolReliableJSON) {
+			selected = p
+			break
+		}
+	}
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true}
+	if selected != "" {
+		opts.Subprotocols = []string{selected}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), e.closeFlush)
+	defer cancel()
+	if selected != "" {
+		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: reasonNotRecoverable}
+		_ = ws.Write(ctx, websocket.MessageText, f.AppendJSON(nil))
+	}
+	// Read in the background so the client's close frame is seen; ws.Close
+	// waits for it.
+	_ = ws.CloseRead(ctx)
+	_ = ws.Close(websocket.StatusPolicyViolation, reasonNotRecoverable)
+}
+
+// offeredSubprotocols lists the Sec-WebSocket-Protocol entries in order,
+// trimmed, without empty entries.
+func offeredSubprotocols(h http.Header) []string {
+	var out []string
+	for _, v := range h.Values("Sec-WebSocket-Protocol") {
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	}
+	return out
+}
+
+// selectSubprotocol applies client-protocol.md §3.2 and §3.4: the first
+// offered json.webpubsub.azure.v1, echoed as spelled, makes a PubSub
+// client; otherwise the client is raw with no subprotocol. The reliable
+// subprotocol is not available in this version and is treated like the
+// other unsupported predefined ones: skipped, and when only such entries
+// are offered the handshake fails with 400 naming the first of them.
+func selectSubprotocol(offered []string) (kind connKind, selected, unsupported string) {
+	onlyUnsupported := len(offered) > 0
+	first := ""
+	for _, p := range offered {
+		if strings.EqualFold(p, protocol.SubprotocolJSON) {
+			return kindPubSub, p, ""
+		}
+		if isUnsupportedPredefined(p) {
+			if first == "" {
+				first = p
+			}
+			continue
+		}
+		onlyUnsupported = false
+	}
+	if onlyUnsupported {
+		return kindRaw, "", first
+	}
+	return kindRaw, "", ""
+}
+
+func isUnsupportedPredefined(p string) bool {
+	for _, u := range []string{protocol.SubprotocolReliableJSON, protocol.SubprotocolProtobuf, protocol.SubprotocolReliableProtobuf, protocol.SubprotocolMQTT} {
+		if strings.EqualFold(p, u) {
+			return true
+		}
+	}
+	return false
+}
+
+// newConnectionID returns 32 lower-case hex characters from 128 random
+// bits.
+func newConnectionID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return hex.EncodeToString(b[:])
+}
+
+// headerHasToken reports whether a comma-separated header contains token,
+// case-insensitively.
+func headerHasToken(h http.Header, key, token string) bool {
+	for _, v := range h[textproto.CanonicalMIMEHeaderKey(key)] {
+		for _, t := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// plainError writes a text/plain error response.
+func plainError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(msg))
+}

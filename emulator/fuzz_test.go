@@ -1,0 +1,175 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// fuzzHub builds an emulator with a hub of three connections that have no
+// transport: deliveries only land in their queues, which the fuzz target
+// inspects and empties.
+func fuzzHub(t testing.TB) (*Emulator, *hub) {
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHub("chat")
+	e.hubs["chat"] = h
+	for i, u := range []string{"alice", "", "bob"} {
+		c := newConn(e, h, "conn"+string(rune('0'+i)), u, kindPubSub, "", nil)
+		h.addLocked(c, []string{"g" + string(rune('0'+i)), "common"})
+	}
+	return e, h
+}
+
+// queued empties every queue of h and reports how many frames there were.
+func queued(h *hub) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, c := range h.conns {
+		c.qmu.Lock()
+		n += len(c.queue)
+		c.queue, c.queueBytes = c.queue[:0], 0
+		c.qmu.Unlock()
+	}
+	return n
+}
+
+func memberships(h *hub) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for _, set := range h.groups {
+		n += len(set)
+	}
+	return n
+}
+
+// serveSigned runs one signed request through the emulator's handler.
+func serveSigned(t testing.TB, e *Emulator, method, target, contentType string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, bytes.NewReader(body))
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+		"aud": "http://" + req.Host + req.RequestURI, "exp": time.Now().Add(time.Hour).Unix(),
+	}).SignedString([]byte(DefaultAccessKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	e.Handler().ServeHTTP(rec, req)
+	return rec
+}
+
+// FuzzRESTFilter feeds arbitrary filters to the two places REST reads
+// them: the filter query parameter of a send and the filter field of
+// :addToGroups. Each request must succeed or fail with the service's 400
+// problem+json; a failure must have no side effect (nothing queued, no
+// membership change); and both places must agree on which filters are
+// valid.
+func FuzzRESTFilter(f *testing.F) {
+	var vectors struct {
+		Vectors []filterVector `json:"vectors"`
+	}
+	loadJSON(f, "odata-filters.json", &vectors)
+	for _, fv := range vectors.Vectors {
+		if len(fv.Filter) < 2000 {
+			f.Add(fv.Filter)
+		}
+	}
+	f.Add("")
+	f.Add("userId eq 'alice' and 'common' in groups")
+	e, h := fuzzHub(f)
+	f.Fuzz(func(t *testing.T, filter string) {
+		rec := serveSigned(t, e, "POST", "/api/hubs/chat/:send?api-version=2024-12-01&filter="+url.QueryEscape(filter), "text/plain", []byte("m"))
+		sent := queued(h)
+		switch rec.Code {
+		case 202:
+		case 400:
+			checkProblem(t, rec.Body.Bytes(), "filter")
+			if sent != 0 {
+				t.Fatalf("a rejected send queued %d frames", sent)
+			}
+		default:
+			t.Fatalf("send: status %d %s", rec.Code, rec.Body.Bytes())
+		}
+
+		before := memberships(h)
+		body, _ := json.Marshal(map[string]any{"groups": []string{"fz"}, "filter": filter})
+		rec2 := serveSigned(t, e, "POST", "/api/hubs/chat/:addToGroups?api-version=2024-12-01", "application/json", body)
+		switch rec2.Code {
+		case 200:
+		case 400:
+			checkProblem(t, rec2.Body.Bytes(), "Filter")
+			if memberships(h) != before {
+				t.Fatal("a rejected :addToGroups changed membership")
+			}
+		default:
+			t.Fatalf(":addToGroups: status %d %s", rec2.Code, rec2.Body.Bytes())
+		}
+		if utf8.ValidString(filter) && !strings.ContainsRune(filter, utf8.RuneError) && (rec.Code == 400) != (rec2.Code == 400) {
+			t.Fatalf("query and body disagree on %q: %d vs %d", filter, rec.Code, rec2.Code)
+		}
+		// Undo the membership change for the next input.
+		h.mu.Lock()
+		for c := range h.groups["fz"] {
+			h.leaveLocked(c, "fz")
+		}
+		h.mu.Unlock()
+	})
+}
+
+// FuzzClientFrame feeds arbitrary text frames to a PubSub connection's
+// frame handler: it must never panic, every frame it queues must be valid
+// JSON, and a malformed frame must end only that connection.
+func FuzzClientFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"joinGroup","group":"g","ackId":1}`,
+		`{"type":"sendToGroup","group":"common","ackId":2,"dataType":"binary","data":"AQID"}`,
+		`{"type":"sendToGroup","group":"common","noEcho":true,"data":{"a":[1,2]}}`,
+		`{"type":"event","event":"e","ackId":3,"dataType":"text","data":"x"}`,
+		`{"type":"invoke","invocationId":"i"}`, `{"type":"ping"}`, `{"type":"x"}`, `not json`,
+	} {
+		f.Add([]byte(s))
+	}
+	e, h := fuzzHub(f)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		c := newConn(e, h, "fuzz", "fuzzer", kindPubSub, "", nil)
+		c.perms = permissionsFromRoles([]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, discardLogger())
+		h.mu.Lock()
+		h.addLocked(c, []string{"common"})
+		h.mu.Unlock()
+		c.handleJSON(1, frame) // websocket.MessageText
+		c.qmu.Lock()
+		for _, q := range c.queue {
+			if !json.Valid(q.data) {
+				t.Fatalf("queued invalid JSON %q", q.data)
+			}
+		}
+		c.qmu.Unlock()
+		queued(h)
+		h.mu.Lock()
+		h.removeLocked(c)
+		h.mu.Unlock()
+		c.abort()
+		c.qmu.Lock()
+		if c.closeTimer != nil {
+			c.closeTimer.Stop()
+		}
+		c.qmu.Unlock()
+		if len(h.conns) != 3 {
+			t.Fatalf("%d connections left; want the 3 bystanders", len(h.conns))
+		}
+	})
+}

@@ -1,0 +1,370 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// testTimeout bounds every wait on the network in these tests. Waits end
+// as soon as their event happens; the bound only turns a hang into a
+// failure.
+const testTimeout = 10 * time.Second
+
+// testEmulator is a started emulator that reports registrations and ends
+// of connections on channels, so tests wait on events instead of time.
+type testEmulator struct {
+	*Emulator
+	t          testing.TB
+	registered chan string
+	endedIDs   chan string
+}
+
+func startEmulator(t testing.TB, opts Options) *testEmulator {
+	t.Helper()
+	return startEmulatorWith(t, opts, nil)
+}
+
+// startEmulatorWith is startEmulator with a hook that may adjust the
+// emulator's internal timings before it starts.
+func startEmulatorWith(t testing.TB, opts Options, adjust func(*Emulator)) *testEmulator {
+	t.Helper()
+	e, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	if adjust != nil {
+		adjust(e)
+	}
+	te := &testEmulator{Emulator: e, t: t, registered: make(chan string, 1024), endedIDs: make(chan string, 1024)}
+	e.connRegistered = func(id string) { te.registered <- id }
+	e.connEnded = func(id string) {
+		select {
+		case te.endedIDs <- id:
+		default:
+		}
+	}
+	if err := e.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return te
+}
+
+// with returns a view of te that reports failures to t, for subtests.
+func (te *testEmulator) with(t testing.TB) *testEmulator {
+	c := *te
+	c.t = t
+	return &c
+}
+
+// with returns a view of c that reports failures to t, for subtests.
+func (c *wsClient) with(t testing.TB) *wsClient {
+	d := *c
+	d.t = t
+	return &d
+}
+
+// hostPort is the emulator's "localhost:port".
+func (te *testEmulator) hostPort() string {
+	return strings.TrimPrefix(te.URL(), "http://")
+}
+
+// sign returns an HS256 token over claims with the given key.
+func sign(t testing.TB, key string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return tok
+}
+
+// restResponse is a finished REST call.
+type restResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// rest sends a signed REST request: aud is the exact URL sent, as the
+// official SDKs sign it. pathAndQuery is appended to the emulator's URL.
+func (te *testEmulator) rest(method, pathAndQuery, contentType string, body []byte) restResponse {
+	te.t.Helper()
+	return doREST(te.t, te.URL(), te.AccessKey(), method, pathAndQuery, contentType, body, nil)
+}
+
+var sharedClient = &http.Client{Timeout: testTimeout}
+
+// doREST signs and sends a request to base+pathAndQuery. Claims, when
+// given, replace the default aud/iat/exp.
+func doREST(t testing.TB, base, key, method, pathAndQuery, contentType string, body []byte, claims jwt.MapClaims) restResponse {
+	t.Helper()
+	full := base + pathAndQuery
+	if claims == nil {
+		claims = jwt.MapClaims{"aud": full, "iat": time.Now().Unix(), "exp": time.Now().Add(5 * time.Minute).Unix()}
+	}
+	req, err := http.NewRequest(method, full, bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("NewRequest: %v", err)
+	}
+	if body == nil {
+		req.Body = http.NoBody
+		req.ContentLength = 0
+	}
+	req.Header.Set("Authorization", "Bearer "+sign(t, key, claims))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := sharedClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, pathAndQuery, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return restResponse{status: resp.StatusCode, header: resp.Header, body: b}
+}
+
+// clientToken signs a client token for hub on this emulator; claims are
+// added to aud and exp.
+func (te *testEmulator) clientToken(hub string, claims jwt.MapClaims) string {
+	te.t.Helper()
+	c := jwt.MapClaims{"aud": "http://" + te.hostPort() + "/client/hubs/" + hub, "exp": time.Now().Add(time.Hour).Unix()}
+	for k, v := range claims {
+		c[k] = v
+	}
+	return sign(te.t, te.AccessKey(), c)
+}
+
+// wsClient is a test WebSocket client.
+type wsClient struct {
+	t    testing.TB
+	ws   *websocket.Conn
+	id   string
+	resp *http.Response
+}
+
+// dialOptions configure dial.
+type dialOptions struct {
+	subprotocols []string
+	token        string // "" = no token
+	tokenHeader  bool   // send the token as Authorization: Bearer
+	hub          string // default "chat"
+	query        string // extra query, without '&'
+}
+
+// dialRaw dials the client endpoint and returns the connection, or the
+// handshake response when the upgrade failed.
+func (te *testEmulator) dialRaw(o dialOptions) (*websocket.Conn, *http.Response, error) {
+	te.t.Helper()
+	if o.hub == "" {
+		o.hub = "chat"
+	}
+	u := "ws://127.0.0.1:" + strings.Split(te.hostPort(), ":")[1] + "/client/hubs/" + o.hub
+	var q []string
+	if o.token != "" && !o.tokenHeader {
+		q = append(q, "access_token="+url.QueryEscape(o.token))
+	}
+	if o.query != "" {
+		q = append(q, o.query)
+	}
+	if len(q) > 0 {
+		u += "?" + strings.Join(q, "&")
+	}
+	h := http.Header{}
+	if o.token != "" && o.tokenHeader {
+		h.Set("Authorization", "Bearer "+o.token)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{Subprotocols: o.subprotocols, HTTPHeader: h})
+	if err == nil {
+		ws.SetReadLimit(-1)
+	}
+	return ws, resp, err
+}
+
+// dial connects, waits until the emulator has registered the connection,
+// and for PubSub clients consumes and checks the connected frame.
+func (te *testEmulator) dial(o dialOptions) *wsClient {
+	te.t.Helper()
+	ws, resp, err := te.dialRaw(o)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		te.t.Fatalf("dial: %v (status %d)", err, status)
+	}
+	c := &wsClient{t: te.t, ws: ws, resp: resp}
+	te.t.Cleanup(func() { _ = ws.CloseNow() })
+	c.id = te.waitRegistered()
+	if ws.Subprotocol() != "" {
+		f := c.readJSON()
+		if f["type"] != "system" || f["event"] != "connected" || f["connectionId"] != c.id {
+			te.t.Fatalf("first frame = %v; want connected for %s", f, c.id)
+		}
+	}
+	return c
+}
+
+func (te *testEmulator) waitRegistered() string {
+	te.t.Helper()
+	select {
+	case id := <-te.registered:
+		return id
+	case <-time.After(testTimeout):
+		te.t.Fatal("the connection was not registered")
+		return ""
+	}
+}
+
+// pubsub dials a json.webpubsub.azure.v1 client with the given token
+// claims.
+func (te *testEmulator) pubsub(claims jwt.MapClaims) *wsClient {
+	te.t.Helper()
+	return te.dial(dialOptions{subprotocols: []string{"json.webpubsub.azure.v1"}, token: te.clientToken("chat", claims)})
+}
+
+// raw dials a raw client with the given token claims.
+func (te *testEmulator) raw(claims jwt.MapClaims) *wsClient {
+	te.t.Helper()
+	return te.dial(dialOptions{token: te.clientToken("chat", claims)})
+}
+
+// read returns the next message, failing the test on a close or timeout.
+func (c *wsClient) read() (websocket.MessageType, []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	typ, b, err := c.ws.Read(ctx)
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return typ, b
+}
+
+func (c *wsClient) readJSON() map[string]any {
+	c.t.Helper()
+	typ, b := c.read()
+	if typ != websocket.MessageText {
+		c.t.Fatalf("got a binary frame %x; want JSON", b)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Fatalf("frame %s is not a JSON object: %v", b, err)
+	}
+	return m
+}
+
+// expectJSON reads the next frame and compares it with want (compact JSON
+// text) as parsed JSON.
+func (c *wsClient) expectJSON(want string) {
+	c.t.Helper()
+	got := c.readJSON()
+	var w map[string]any
+	if err := json.Unmarshal([]byte(want), &w); err != nil {
+		c.t.Fatalf("bad expectation %s: %v", want, err)
+	}
+	gb, _ := json.Marshal(got)
+	wb, _ := json.Marshal(w)
+	if !bytes.Equal(gb, wb) {
+		c.t.Fatalf("frame\n got %s\nwant %s", gb, wb)
+	}
+}
+
+// expectClose reads until the close and checks its code.
+func (c *wsClient) expectClose(code websocket.StatusCode) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	typ, b, err := c.ws.Read(ctx)
+	if err == nil {
+		c.t.Fatalf("got frame %d %s; want close %d", typ, b, code)
+	}
+	if got := websocket.CloseStatus(err); got != code {
+		c.t.Fatalf("close = %v (%d); want %d", err, got, code)
+	}
+}
+
+func (c *wsClient) send(frame string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+// barrier proves that nothing is queued for a PubSub client: a ping's pong
+// is the next frame, and frames are delivered in order.
+func (c *wsClient) barrier() {
+	c.t.Helper()
+	c.send(`{"type":"ping"}`)
+	c.expectJSON(`{"type":"pong"}`)
+}
+
+// rawBarrier does the same for a raw client with a REST send to it.
+func (te *testEmulator) rawBarrier(c *wsClient) {
+	te.t.Helper()
+	marker := "barrier-" + c.id
+	if r := te.rest("POST", "/api/hubs/chat/connections/"+c.id+"/:send?api-version=2024-12-01", "text/plain", []byte(marker)); r.status != 202 {
+		te.t.Fatalf("barrier send: %d %s", r.status, r.body)
+	}
+	typ, b := c.read()
+	if typ != websocket.MessageText || string(b) != marker {
+		c.t.Fatalf("got %d %q; want the barrier %q", typ, b, marker)
+	}
+}
+
+// waitEnded waits until the emulator reports the end of connection id.
+func (te *testEmulator) waitEnded(id string) {
+	te.t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		select {
+		case got := <-te.endedIDs:
+			if got == id {
+				return
+			}
+		case <-deadline:
+			te.t.Fatalf("connection %s did not end", id)
+		}
+	}
+}
+
+func contextWithTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), testTimeout)
+}
+
+// loadJSON reads a file from testdata.
+func loadJSON(t testing.TB, name string, v any) {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatalf("read testdata: %v", err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("parse %s: %v", name, err)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -1,0 +1,138 @@
+package emulator
+
+import (
+	"log/slog"
+	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// permission is one of the two group permissions a connection can hold.
+type permission int
+
+const (
+	permJoinLeaveGroup permission = iota
+	permSendToGroup
+	numPermissions
+)
+
+// parsePermission reads the {permission} path segment, case-insensitively.
+func parsePermission(s string) (permission, bool) {
+	switch {
+	case strings.EqualFold(s, "joinLeaveGroup"):
+		return permJoinLeaveGroup, true
+	case strings.EqualFold(s, "sendToGroup"):
+		return permSendToGroup, true
+	}
+	return 0, false
+}
+
+// Role prefixes (client-protocol.md §4.2). All comparisons are
+// case-sensitive.
+var rolePrefixes = [numPermissions]struct{ all, exact, pattern string }{
+	permJoinLeaveGroup: {"webpubsub.joinLeaveGroup", "webpubsub.joinLeaveGroup.", "webpubsub.joinLeaveGroups."},
+	permSendToGroup:    {"webpubsub.sendToGroup", "webpubsub.sendToGroup.", "webpubsub.sendToGroups."},
+}
+
+// permSet is the effective state of one permission of one connection
+// (client-protocol.md §4.3):
+//
+//	allowed(g) = g ∉ denied AND (all OR g ∈ exact OR a pattern matches g)
+type permSet struct {
+	all      bool
+	exact    map[string]struct{}
+	patterns []groupPattern
+	denied   map[string]struct{}
+}
+
+func (p *permSet) allowed(g string) bool {
+	if _, no := p.denied[g]; no {
+		return false
+	}
+	if p.all {
+		return true
+	}
+	if _, ok := p.exact[g]; ok {
+		return true
+	}
+	for _, pat := range p.patterns {
+		if pat.match(g) {
+			return true
+		}
+	}
+	return false
+}
+
+// check answers CheckPermission; an empty target asks about all groups.
+func (p *permSet) check(target string) bool {
+	if target == "" {
+		return p.all && len(p.denied) == 0
+	}
+	return p.allowed(target)
+}
+
+// grant applies GrantPermission; an empty target grants all groups.
+func (p *permSet) grant(target string) {
+	if target == "" {
+		p.all = true
+		p.denied = nil
+		return
+	}
+	if p.exact == nil {
+		p.exact = map[string]struct{}{}
+	}
+	p.exact[target] = struct{}{}
+	delete(p.denied, target)
+}
+
+// revoke applies RevokePermission. A targeted revoke adds a deny entry so
+// that it wins over broad roles and patterns; an untargeted one clears
+// everything.
+func (p *permSet) revoke(target string) {
+	if target == "" {
+		*p = permSet{}
+		return
+	}
+	delete(p.exact, target)
+	if p.denied == nil {
+		p.denied = map[string]struct{}{}
+	}
+	p.denied[target] = struct{}{}
+}
+
+// permissionsFromRoles builds the initial permission sets from token
+// roles. Unknown roles are ignored; invalid exact groups are ignored; an
+// invalid pattern, or a pattern beyond the tenth per permission, is ignored
+// with a warning.
+func permissionsFromRoles(roles []string, log *slog.Logger) [numPermissions]permSet {
+	var sets [numPermissions]permSet
+	for _, role := range roles {
+		for perm, pre := range rolePrefixes {
+			set := &sets[perm]
+			switch {
+			case role == pre.all:
+				set.all = true
+			case strings.HasPrefix(role, pre.exact):
+				g := role[len(pre.exact):]
+				if protocol.ValidGroupName(g) {
+					if set.exact == nil {
+						set.exact = map[string]struct{}{}
+					}
+					set.exact[g] = struct{}{}
+				}
+			case strings.HasPrefix(role, pre.pattern):
+				if len(set.patterns) >= maxPatternRoles {
+					log.Warn("ignoring wildcard role beyond the limit of 10 per permission", "limit", maxPatternRoles)
+					continue
+				}
+				pat, err := compilePattern(role[len(pre.pattern):])
+				if err != nil {
+					log.Warn("ignoring role with an invalid wildcard group pattern", "error", err)
+					continue
+				}
+				set.patterns = append(set.patterns, pat)
+			}
+		}
+	}
+	return sets
+}

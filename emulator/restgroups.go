@@ -1,0 +1,274 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/odata"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// ---- group membership (emulator.md §3.5) ----
+
+func (e *Emulator) addConnectionToGroup(c *restCall) {
+	g, ok := c.group(0)
+	if !ok {
+		return
+	}
+	id := c.params[1]
+	found := false
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		if conn := h.conns[id]; conn != nil {
+			h.joinLocked(conn, g)
+			found = true
+		}
+		h.mu.Unlock()
+	}
+	if !found {
+		writeAzureError(c.w, http.StatusNotFound, codeConnectionNotExisted, "Connection `"+id+"` is not found.", "Connection")
+		return
+	}
+	writeEmpty(c.w, http.StatusOK)
+}
+
+func (e *Emulator) removeConnectionFromGroup(c *restCall) {
+	g, ok := c.group(0)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		if conn := h.conns[c.params[1]]; conn != nil {
+			h.leaveLocked(conn, g)
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+func (e *Emulator) removeConnectionFromAllGroups(c *restCall) {
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		if conn := h.conns[c.params[0]]; conn != nil {
+			h.leaveAllLocked(conn)
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+// addUserToGroup adds every current connection of the user; future
+// connections of the user are not added (membership is per connection).
+func (e *Emulator) addUserToGroup(c *restCall) {
+	g, ok := c.group(1)
+	if !ok {
+		return
+	}
+	user := c.params[0]
+	found := false
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		for conn := range h.users[user] {
+			h.joinLocked(conn, g)
+			found = true
+		}
+		h.mu.Unlock()
+	}
+	if !found {
+		writeAzureError(c.w, http.StatusNotFound, codeWarnUserNotExist, "User `"+user+"` is not found.", "User")
+		return
+	}
+	writeEmpty(c.w, http.StatusOK)
+}
+
+func (e *Emulator) removeUserFromGroup(c *restCall) {
+	g, ok := c.group(1)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		for conn := range h.users[c.params[0]] {
+			h.leaveLocked(conn, g)
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+func (e *Emulator) removeUserFromAllGroups(c *restCall) {
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		for conn := range h.users[c.params[0]] {
+			h.leaveAllLocked(conn)
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+// groupsRequest is the body of :addToGroups and :removeFromGroups.
+type groupsRequest struct {
+	groups []string
+	filter *odata.Filter
+}
+
+// readGroupsRequest parses {"groups":[...],"filter":"..."}: keys are
+// matched case-insensitively; groups is required and each must be a valid
+// group name (400, target Groups); filter may be absent, null or "" (no
+// filtering) or a filter (400, target Filter).
+func (e *Emulator) readGroupsRequest(c *restCall) (groupsRequest, bool) {
+	var req groupsRequest
+	if mediaType(c.r) != "application/json" {
+		unsupportedMediaType(c.w, "application/json")
+		return req, false
+	}
+	body, ok := e.readBody(c)
+	if !ok {
+		return req, false
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil || fields == nil {
+		writeValidation(c.w, "body", "The request body must be a JSON object with groups and an optional filter.")
+		return req, false
+	}
+	var rawGroups, rawFilter json.RawMessage
+	for k, v := range fields {
+		switch {
+		case strings.EqualFold(k, "groups"):
+			rawGroups = v
+		case strings.EqualFold(k, "filter"):
+			rawFilter = v
+		}
+	}
+	if err := json.Unmarshal(rawGroups, &req.groups); err != nil || rawGroups == nil || string(rawGroups) == "null" {
+		writeValidation(c.w, "Groups", "The groups field is required and must be an array of group names.")
+		return req, false
+	}
+	for _, g := range req.groups {
+		if !protocol.ValidGroupName(g) {
+			writeValidation(c.w, "Groups", "The groups field contains an invalid group name.")
+			return req, false
+		}
+	}
+	var src *string
+	if rawFilter != nil {
+		if err := json.Unmarshal(rawFilter, &src); err != nil {
+			writeValidation(c.w, "Filter", "The filter must be a string.")
+			return req, false
+		}
+	}
+	if src != nil {
+		if req.filter, ok = compileFilter(c.w, *src, "Filter"); !ok {
+			return req, false
+		}
+	}
+	return req, true
+}
+
+// batchGroups adds (join) or removes every selected connection of the hub
+// to or from every listed group. The filter sees membership as it was
+// before the operation.
+func (e *Emulator) batchGroups(c *restCall, join bool) {
+	req, ok := e.readGroupsRequest(c)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil && len(req.groups) > 0 {
+		h.mu.Lock()
+		for _, conn := range h.selectAll(selector{filter: req.filter}) {
+			for _, g := range req.groups {
+				if join {
+					h.joinLocked(conn, g)
+				} else {
+					h.leaveLocked(conn, g)
+				}
+			}
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusOK)
+}
+
+func (e *Emulator) addConnectionsToGroups(c *restCall)      { e.batchGroups(c, true) }
+func (e *Emulator) removeConnectionsFromGroups(c *restCall) { e.batchGroups(c, false) }
+
+// listConnectionsInGroup pages through the members of a group, ordered by
+// connection id (emulator.md §3.5).
+func (e *Emulator) listConnectionsInGroup(c *restCall) {
+	g, ok := c.group(0)
+	if !ok {
+		return
+	}
+	pageSize := 200
+	if v, present := c.query["maxpagesize"]; present {
+		n, err := strconv.Atoi(v[0])
+		if err != nil || n < 1 || n > 200 {
+			writeValidation(c.w, "maxpagesize", "The maxpagesize must be an integer between 1 and 200.")
+			return
+		}
+		pageSize = n
+	}
+	top := -1
+	if v, present := c.query["top"]; present {
+		n, err := strconv.ParseInt(v[0], 10, 32)
+		if err != nil || n < 1 {
+			writeValidation(c.w, "top", "The top must be an integer between 1 and 2147483647.")
+			return
+		}
+		top = int(n)
+	}
+	after := ""
+	if v := c.query.Get("continuationToken"); v != "" {
+		b, err := base64.RawURLEncoding.DecodeString(v)
+		if err != nil {
+			writeValidation(c.w, "continuationToken", "The continuationToken is invalid.")
+			return
+		}
+		after = string(b)
+	}
+
+	type member struct {
+		ConnectionID string `json:"connectionId"`
+		UserID       string `json:"userId,omitempty"`
+	}
+	var members []member
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.RLock()
+		for conn := range h.groups[g] {
+			if conn.id > after {
+				members = append(members, member{ConnectionID: conn.id, UserID: conn.userID})
+			}
+		}
+		h.mu.RUnlock()
+	}
+	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.ConnectionID, b.ConnectionID) })
+
+	n := min(pageSize, len(members))
+	if top >= 0 {
+		n = min(n, top)
+	}
+	page := struct {
+		Value    []member `json:"value"`
+		NextLink string   `json:"nextLink,omitempty"`
+	}{Value: members[:n]}
+	if page.Value == nil {
+		page.Value = []member{}
+	}
+	remainingTop := top - n
+	if n < len(members) && (top < 0 || remainingTop > 0) {
+		var q strings.Builder
+		if top >= 0 {
+			q.WriteString("top=" + strconv.Itoa(remainingTop) + "&")
+		}
+		q.WriteString("maxpagesize=" + strconv.Itoa(pageSize))
+		q.WriteString("&continuationToken=" + base64.RawURLEncoding.EncodeToString([]byte(members[n-1].ConnectionID)))
+		page.NextLink = requestScheme(c.r) + "://" + c.r.Host + c.r.URL.EscapedPath() + "?" + q.String()
+	}
+	writeJSON(c.w, http.StatusOK, "application/json; charset=utf-8", page)
+}

@@ -1,0 +1,151 @@
+package emulator
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// ---- permissions (emulator.md §3.7) ----
+
+// permissionTarget reads {permission} and the optional targetName.
+func (c *restCall) permissionTarget() (permission, string, bool) {
+	p, ok := parsePermission(c.params[0])
+	if !ok {
+		writeValidation(c.w, "permission", "The permission must be joinLeaveGroup or sendToGroup.")
+		return 0, "", false
+	}
+	target := c.query.Get("targetName")
+	if target != "" && !protocol.ValidGroupName(target) {
+		writeValidation(c.w, "targetName", "The targetName is not a valid group name.")
+		return 0, "", false
+	}
+	return p, target, true
+}
+
+// lookup returns the connection with the id at params[i], or nil.
+func (e *Emulator) lookup(c *restCall, i int) *conn {
+	h := e.hubIfExists(c.hub)
+	if h == nil {
+		return nil
+	}
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.conns[c.params[i]]
+}
+
+func (e *Emulator) grantPermission(c *restCall) {
+	p, target, ok := c.permissionTarget()
+	if !ok {
+		return
+	}
+	conn := e.lookup(c, 1)
+	if conn == nil {
+		writeAzureError(c.w, http.StatusNotFound, codeInfoConnectionNotExist, "Connection `"+c.params[1]+"` is not found.", "Connection")
+		return
+	}
+	conn.permMu.Lock()
+	conn.perms[p].grant(target)
+	conn.permMu.Unlock()
+	writeEmpty(c.w, http.StatusOK)
+}
+
+func (e *Emulator) revokePermission(c *restCall) {
+	p, target, ok := c.permissionTarget()
+	if !ok {
+		return
+	}
+	if conn := e.lookup(c, 1); conn != nil {
+		conn.permMu.Lock()
+		conn.perms[p].revoke(target)
+		conn.permMu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+func (e *Emulator) checkPermission(c *restCall) {
+	p, target, ok := c.permissionTarget()
+	if !ok {
+		return
+	}
+	conn := e.lookup(c, 1)
+	if conn == nil {
+		writeHeadNotFound(c.w, codeInfoConnectionNotExist)
+		return
+	}
+	conn.permMu.Lock()
+	allowed := conn.perms[p].check(target)
+	conn.permMu.Unlock()
+	if !allowed {
+		writeHeadNotFound(c.w, "")
+		return
+	}
+	writeEmpty(c.w, http.StatusOK)
+}
+
+// ---- :generateToken (emulator.md §3.9) ----
+
+func (e *Emulator) generateToken(c *restCall) {
+	minutes := int64(defaultTokenMins)
+	if v, present := c.query["minutesToExpire"]; present {
+		n, err := strconv.ParseInt(v[0], 10, 32)
+		if err != nil {
+			writeValidation(c.w, "minutesToExpire", "MinutesToExpire must be an integer.")
+			return
+		}
+		if n <= 0 {
+			writeValidation(c.w, "minutesToExpire", "MinutesToExpire must be greater than 0")
+			return
+		}
+		minutes = n
+	}
+	groups := c.query["group"]
+	for _, g := range groups {
+		if !protocol.ValidGroupName(g) {
+			writeValidation(c.w, "group", "The group name is invalid; it must be 1 to 1024 characters, not only whitespace, without line feeds.")
+			return
+		}
+	}
+	path := "/client/hubs/"
+	switch clientType := c.query.Get("clientType"); {
+	case clientType == "" || strings.EqualFold(clientType, "Default"):
+	case strings.EqualFold(clientType, "MQTT"):
+		path = "/clients/mqtt/hubs/"
+	case strings.EqualFold(clientType, "SocketIO"):
+		path = "/clients/socketio/hubs/"
+	default:
+		writeValidation(c.w, "clientType", "The clientType must be Default, MQTT or SocketIO.")
+		return
+	}
+	now := e.now().Unix()
+	claims := jwt.MapClaims{
+		"nbf": now,
+		"iat": now,
+		"exp": now + minutes*60,
+		"iss": tokenIssuer,
+		"aud": e.publicEndpoint(c.r) + path + c.hub,
+	}
+	if user := c.query.Get("userId"); user != "" {
+		claims[claimSub] = user
+	}
+	if roles := c.query["role"]; len(roles) > 0 {
+		claims[claimRole] = roles
+	}
+	if len(groups) > 0 {
+		claims[claimGroups] = groups
+	}
+	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(e.key))
+	if err != nil {
+		// HMAC signing of a map of strings and numbers cannot fail; answer
+		// 500 rather than pretend.
+		writeAzureError(c.w, http.StatusInternalServerError, "Error.Internal", "The token could not be signed.", "token")
+		return
+	}
+	writeJSON(c.w, http.StatusOK, "application/json; charset=utf-8", struct {
+		Token string `json:"token"`
+	}{token})
+}

@@ -1,0 +1,278 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+
+	"github.com/gowebpubsub/webpubsub/internal/odata"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// ---- sending (emulator.md §3.3) ----
+
+// readMessage reads a REST message body and maps its Content-Type to a
+// data type: text/plain → text, application/json → json (validated),
+// application/octet-stream or none → binary, anything else → 415.
+func (e *Emulator) readMessage(c *restCall) (protocol.DataType, []byte, bool) {
+	var dt protocol.DataType
+	switch mediaType(c.r) {
+	case "text/plain":
+		dt = protocol.DataTypeText
+	case "application/json":
+		dt = protocol.DataTypeJSON
+	case "application/octet-stream", "":
+		dt = protocol.DataTypeBinary
+	default:
+		unsupportedMediaType(c.w, "text/plain, application/json or application/octet-stream")
+		return "", nil, false
+	}
+	body, ok := e.readBody(c)
+	if !ok {
+		return "", nil, false
+	}
+	switch dt {
+	case protocol.DataTypeJSON:
+		if !utf8.Valid(body) || !json.Valid(body) {
+			writeValidation(c.w, "message", "The message is not valid JSON.")
+			return "", nil, false
+		}
+	case protocol.DataTypeText:
+		body = bytes.ToValidUTF8(body, []byte("\uFFFD"))
+	}
+	return dt, body, true
+}
+
+// ttlOK validates messageTtlSeconds (0–300). The TTL only matters for
+// reliable connections that are detached, which this version does not
+// have, so a valid value changes nothing.
+func (c *restCall) ttlOK() bool {
+	v, ok := c.query["messageTtlSeconds"]
+	if !ok {
+		return true
+	}
+	n, err := strconv.Atoi(v[0])
+	if err != nil || n < 0 || n > protocol.MaxTTLSeconds {
+		writeValidation(c.w, "messageTtlSeconds", "The messageTtlSeconds must be an integer between 0 and 300.")
+		return false
+	}
+	return true
+}
+
+// compileFilter compiles a filter; an empty one means no filtering
+// (odata-filter.md §1). On failure it writes the 400 with target, which is
+// "filter" for the query parameter and "Filter" for a request body.
+func compileFilter(w http.ResponseWriter, src, target string) (*odata.Filter, bool) {
+	if src == "" {
+		return nil, true
+	}
+	if !utf8.ValidString(src) {
+		writeValidation(w, target, "The filter is not valid UTF-8.")
+		return nil, false
+	}
+	f, err := odata.Parse(src)
+	if err != nil {
+		writeValidation(w, target, err.Error())
+		return nil, false
+	}
+	return f, true
+}
+
+// outgoing is a validated REST send.
+type outgoing struct {
+	dt     protocol.DataType
+	body   []byte
+	filter *odata.Filter // nil = no filtering
+}
+
+// message encodes the send as a server message, or as a group message
+// when group is not empty.
+func (o outgoing) message(group string) *message {
+	if group != "" {
+		return newMessage(protocol.FromGroup, group, "", o.dt, o.body)
+	}
+	return newMessage(protocol.FromServer, "", "", o.dt, o.body)
+}
+
+// sendPrelude validates everything a send needs before it touches any
+// connection, so that a failure has no side effects: messageTtlSeconds,
+// the filter (when the operation has one), the Content-Type and the body.
+func (e *Emulator) sendPrelude(c *restCall, useFilter bool) (outgoing, bool) {
+	var o outgoing
+	if !c.ttlOK() {
+		return o, false
+	}
+	if useFilter {
+		var ok bool
+		if o.filter, ok = compileFilter(c.w, c.query.Get("filter"), "filter"); !ok {
+			return o, false
+		}
+	}
+	var ok bool
+	o.dt, o.body, ok = e.readMessage(c)
+	return o, ok
+}
+
+func (e *Emulator) sendToAll(c *restCall) {
+	o, ok := e.sendPrelude(c, true)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		m := o.message("")
+		h.mu.Lock()
+		h.deliverLocked(m, h.selectAll(selector{excluded: c.query["excluded"], filter: o.filter}))
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusAccepted)
+}
+
+func (e *Emulator) sendToGroup(c *restCall) {
+	g, ok := c.group(0)
+	if !ok {
+		return
+	}
+	o, ok := e.sendPrelude(c, true)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		m := o.message(g)
+		h.mu.Lock()
+		h.deliverLocked(m, selectSet(h.groups[g], selector{excluded: c.query["excluded"], filter: o.filter}))
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusAccepted)
+}
+
+func (e *Emulator) sendToUser(c *restCall) {
+	o, ok := e.sendPrelude(c, true)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		m := o.message("")
+		h.mu.Lock()
+		h.deliverLocked(m, selectSet(h.users[c.params[0]], selector{filter: o.filter}))
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusAccepted)
+}
+
+// sendToConnection ignores a filter, as the service tolerated one in a
+// recording.
+func (e *Emulator) sendToConnection(c *restCall) {
+	o, ok := e.sendPrelude(c, false)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		m := o.message("")
+		h.mu.Lock()
+		if target := h.conns[c.params[0]]; target != nil {
+			h.deliverLocked(m, []*conn{target})
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusAccepted)
+}
+
+// ---- closing (emulator.md §3.6) ----
+
+// closeLocked ends each connection with 1000 and the reason: a PubSub
+// client gets a disconnected frame, every client a close frame, and the
+// connection leaves every index before the REST call returns.
+func (h *hub) closeLocked(conns []*conn, reason string) {
+	for _, c := range conns {
+		if h.removeLocked(c) {
+			c.beginClose(websocket.StatusNormalClosure, reason, false)
+			c.ended(reason)
+		}
+	}
+}
+
+func (c *restCall) reason() string {
+	if r := c.query.Get("reason"); r != "" {
+		return r
+	}
+	return reasonDefaultClose
+}
+
+func (e *Emulator) closeConnection(c *restCall) {
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		if target := h.conns[c.params[0]]; target != nil {
+			h.closeLocked([]*conn{target}, c.reason())
+		}
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+func (e *Emulator) closeAllConnections(c *restCall) {
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		h.closeLocked(h.selectAll(selector{excluded: c.query["excluded"]}), c.reason())
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+func (e *Emulator) closeGroupConnections(c *restCall) {
+	g, ok := c.group(0)
+	if !ok {
+		return
+	}
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		h.closeLocked(selectSet(h.groups[g], selector{excluded: c.query["excluded"]}), c.reason())
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+func (e *Emulator) closeUserConnections(c *restCall) {
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.Lock()
+		h.closeLocked(selectSet(h.users[c.params[0]], selector{excluded: c.query["excluded"]}), c.reason())
+		h.mu.Unlock()
+	}
+	writeEmpty(c.w, http.StatusNoContent)
+}
+
+// ---- existence checks (emulator.md §3.4) ----
+
+// exists answers a HEAD check under the hub's read lock.
+func (e *Emulator) exists(c *restCall, code string, present func(h *hub) bool) {
+	found := false
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.mu.RLock()
+		found = present(h)
+		h.mu.RUnlock()
+	}
+	if !found {
+		writeHeadNotFound(c.w, code)
+		return
+	}
+	writeEmpty(c.w, http.StatusOK)
+}
+
+func (e *Emulator) connectionExists(c *restCall) {
+	e.exists(c, codeWarnConnectionNotExist, func(h *hub) bool { return h.conns[c.params[0]] != nil })
+}
+
+func (e *Emulator) userExists(c *restCall) {
+	e.exists(c, codeWarnUserNotExist, func(h *hub) bool { return len(h.users[c.params[0]]) > 0 })
+}
+
+func (e *Emulator) groupExists(c *restCall) {
+	g, ok := c.group(0)
+	if !ok {
+		return
+	}
+	e.exists(c, codeWarnGroupNotExist, func(h *hub) bool { return len(h.groups[g]) > 0 })
+}

@@ -1,0 +1,535 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"unicode/utf8"
+)
+
+// ClientFrame is one message a client sends on a JSON subprotocol. Which
+// fields are meaningful depends on Type; the others are zero.
+//
+//	Type                 fields
+//	joinGroup/leaveGroup Group, AckID
+//	sendToGroup          Group, AckID, NoEcho, DataType, Data, TTLSeconds, Metadata, StreamID (stream start)
+//	event                Event, AckID, DataType, Data, Metadata
+//	sequenceAck          SequenceID
+//	ping                 —
+//	invoke               InvocationID, Target, Event, DataType, Data
+//	cancelInvocation     InvocationID
+//	streamData           StreamID, DataType, Data
+//	streamEnd            StreamID
+//	setGroupState, subscribeGroupState, unsubscribeGroupState: Group, AckID
+type ClientFrame struct {
+	// Type is the canonical frame type.
+	Type FrameType
+
+	// AckID is the client's ack id; it is meaningful only when HasAckID.
+	AckID    uint64
+	HasAckID bool
+
+	// Group is the target group.
+	Group string
+	// Event is the user event name (event, invoke).
+	Event string
+	// NoEcho asks the service not to deliver a sendToGroup message back to
+	// the sending connection.
+	NoEcho bool
+
+	// DataType is the encoding of Data. After parsing it is never empty
+	// when HasData is true (an omitted dataType reads as DataTypeJSON).
+	DataType DataType
+	// Data is the decoded payload: the UTF-8 bytes of a text string, the
+	// decoded bytes of binary data, or the verbatim JSON text of json (and
+	// protobuf) data. After ParseClientFrame it may alias the parsed buffer:
+	// copy it before reusing that buffer.
+	Data []byte
+	// HasData reports whether the frame carried a data field.
+	HasData bool
+
+	// TTLSeconds is the message time-to-live; meaningful only when HasTTL.
+	TTLSeconds int64
+	HasTTL     bool
+
+	// Metadata holds the string-valued metadata entries. A nil map means no
+	// metadata.
+	Metadata map[string]string
+
+	// SequenceID is the cumulative acknowledgement of a sequenceAck.
+	SequenceID uint64
+
+	// InvocationID identifies an invoke and its cancellation.
+	InvocationID string
+	// Target is the invoke target, e.g. "event".
+	Target string
+	// StreamID identifies a stream: stream.streamId of a stream-start
+	// sendToGroup, or streamId of streamData and streamEnd.
+	StreamID string
+
+	// badMetadata records a metadata entry whose value was not a string;
+	// Validate reports it.
+	badMetadata bool
+}
+
+// field spans collected while walking a frame; the last duplicate wins.
+type clientSpans struct {
+	typ, ackID, group, event, noEcho, dataType, data, ttl, metadata,
+	sequenceID, invocationID, target, stream, streamID []byte
+}
+
+// span returns where the value of the member named key (a raw key
+// literal) is kept, or nil for a field the client frame does not use.
+func (sp *clientSpans) span(key []byte) *[]byte {
+	inner := key[1 : len(key)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return sp.named(string(inner))
+	}
+	name, ok := decodeString(key)
+	if !ok {
+		return nil
+	}
+	return sp.named(name)
+}
+
+func (sp *clientSpans) named(name string) *[]byte {
+	switch name {
+	case "type":
+		return &sp.typ
+	case "ackId":
+		return &sp.ackID
+	case "group":
+		return &sp.group
+	case "event":
+		return &sp.event
+	case "noEcho":
+		return &sp.noEcho
+	case "dataType":
+		return &sp.dataType
+	case "data":
+		return &sp.data
+	case "ttlSeconds":
+		return &sp.ttl
+	case "metadata":
+		return &sp.metadata
+	case "sequenceId":
+		return &sp.sequenceID
+	case "invocationId":
+		return &sp.invocationID
+	case "target":
+		return &sp.target
+	case "stream":
+		return &sp.stream
+	case "streamId":
+		return &sp.streamID
+	}
+	return nil
+}
+
+// checkFrame applies the rules shared by both directions: the frame is
+// UTF-8 JSON text holding one object.
+func checkFrame(b []byte) *Error {
+	if !utf8.Valid(b) {
+		return structural("", "the frame is not valid UTF-8")
+	}
+	if !json.Valid(b) {
+		return structural("", "the frame is not valid JSON")
+	}
+	if b[skipSpace(b, 0)] != '{' {
+		return structural("", "the frame is not a JSON object")
+	}
+	return nil
+}
+
+// ParseClientFrame parses one client frame strictly (client-protocol.md
+// §5–§6). On failure it returns an [*Error] of class [ClassStructural] and
+// a zero frame. It does not run the semantic checks of
+// [ClientFrame.Validate]. Data in the result may alias b.
+func ParseClientFrame(b []byte) (ClientFrame, error) {
+	var f ClientFrame
+	if err := f.parse(b); err != nil {
+		return ClientFrame{}, err
+	}
+	return f, nil
+}
+
+func (f *ClientFrame) parse(b []byte) *Error {
+	if err := checkFrame(b); err != nil {
+		return err
+	}
+	var sp clientSpans
+	_ = forEachMember(b, func(key, value []byte) error {
+		if p := sp.span(key); p != nil {
+			if kindOf(value) == kindNull {
+				value = nil // null means absent
+			}
+			*p = value
+		}
+		return nil
+	})
+
+	if sp.typ == nil {
+		return structural("type", "is required")
+	}
+	if kindOf(sp.typ) != kindString {
+		return structural("type", "must be a string")
+	}
+	var t FrameType
+	var ok bool
+	if inner := sp.typ[1 : len(sp.typ)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		t, ok = lookupClientType(string(inner))
+	} else if name, valid := decodeString(sp.typ); valid {
+		t, ok = lookupClientType(name)
+	}
+	if !ok {
+		return structural("type", "names an unknown frame type")
+	}
+	f.Type = t
+	var err *Error
+
+	switch t {
+	case TypeJoinGroup, TypeLeaveGroup:
+		if err = f.parseGroupAndAck(&sp, true); err != nil {
+			return err
+		}
+	case TypeSetGroupState, TypeSubscribeGroupState, TypeUnsubscribeGroupState:
+		if err = f.parseGroupAndAck(&sp, false); err != nil {
+			return err
+		}
+	case TypeSendToGroup:
+		if err = f.parseGroupAndAck(&sp, true); err != nil {
+			return err
+		}
+		if f.NoEcho, err = boolean(sp.noEcho, "noEcho"); err != nil {
+			return err
+		}
+		if sp.stream != nil {
+			if kindOf(sp.stream) != kindObject {
+				return structural("stream", "must be an object")
+			}
+			if f.StreamID, err = streamIDOf(sp.stream); err != nil {
+				return err
+			}
+		}
+		if err = f.parseData(&sp, f.StreamID == ""); err != nil {
+			return err
+		}
+		if err = f.parseTTL(sp.ttl); err != nil {
+			return err
+		}
+		if err = f.parseMetadata(sp.metadata); err != nil {
+			return err
+		}
+	case TypeEvent:
+		if f.Event, err = str(sp.event, "event", true); err != nil {
+			return err
+		}
+		if f.AckID, f.HasAckID, err = uint64Field(sp.ackID, "ackId", false); err != nil {
+			return err
+		}
+		if err = f.parseData(&sp, true); err != nil {
+			return err
+		}
+		if err = f.parseMetadata(sp.metadata); err != nil {
+			return err
+		}
+	case TypeSequenceAck:
+		// An ackId on sequenceAck is ignored (§8.1).
+		if f.SequenceID, _, err = uint64Field(sp.sequenceID, "sequenceId", true); err != nil {
+			return err
+		}
+	case TypePing:
+		// Nothing but the type; an ackId is ignored (§8.1).
+	case TypeInvoke:
+		if f.InvocationID, err = str(sp.invocationID, "invocationId", true); err != nil {
+			return err
+		}
+		if f.Target, err = str(sp.target, "target", false); err != nil {
+			return err
+		}
+		if f.Event, err = str(sp.event, "event", false); err != nil {
+			return err
+		}
+		if err = f.parseData(&sp, false); err != nil {
+			return err
+		}
+	case TypeCancelInvocation:
+		if f.InvocationID, err = str(sp.invocationID, "invocationId", true); err != nil {
+			return err
+		}
+	case TypeStreamData:
+		if f.StreamID, err = str(sp.streamID, "streamId", true); err != nil {
+			return err
+		}
+		if err = f.parseData(&sp, false); err != nil {
+			return err
+		}
+	case TypeStreamEnd:
+		if f.StreamID, err = str(sp.streamID, "streamId", true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *ClientFrame) parseGroupAndAck(sp *clientSpans, groupRequired bool) (err *Error) {
+	if f.Group, err = str(sp.group, "group", groupRequired); err != nil {
+		return err
+	}
+	f.AckID, f.HasAckID, err = uint64Field(sp.ackID, "ackId", false)
+	return err
+}
+
+// parseData reads dataType and data. data is required when required is
+// true; a null data counts as missing.
+func (f *ClientFrame) parseData(sp *clientSpans, required bool) *Error {
+	if sp.dataType != nil {
+		dt, err := dataTypeOf(sp.dataType)
+		if err != nil {
+			return err
+		}
+		f.DataType = dt
+	}
+	if sp.data == nil {
+		if required {
+			return structural("data", "is required and must not be null")
+		}
+		return nil
+	}
+	f.HasData = true
+	f.DataType = f.DataType.orDefault()
+	switch f.DataType {
+	case DataTypeText:
+		if kindOf(sp.data) != kindString {
+			return structural("data", "must be a string when dataType is text")
+		}
+		d, ok := stringBytes(sp.data)
+		if !ok {
+			return structural("data", "is not a valid JSON string")
+		}
+		f.Data = d
+	case DataTypeBinary:
+		if kindOf(sp.data) != kindString {
+			return structural("data", "must be a base64 string when dataType is binary")
+		}
+		s, ok := stringBytes(sp.data)
+		if !ok {
+			return structural("data", "is not a valid JSON string")
+		}
+		d, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), s)
+		if err != nil {
+			return structural("data", "is not valid standard base64")
+		}
+		f.Data = d
+	default: // json, protobuf: the value verbatim
+		f.Data = sp.data
+	}
+	return nil
+}
+
+func (f *ClientFrame) parseTTL(v []byte) *Error {
+	if v == nil {
+		return nil
+	}
+	if kindOf(v) != kindNumber {
+		return structural("ttlSeconds", "must be an integer")
+	}
+	n, ok := parseInt64(v)
+	if !ok {
+		return structural("ttlSeconds", "must be an integer")
+	}
+	f.TTLSeconds, f.HasTTL = n, true
+	return nil
+}
+
+func (f *ClientFrame) parseMetadata(v []byte) *Error {
+	if v == nil {
+		return nil
+	}
+	if kindOf(v) != kindObject {
+		return structural("metadata", "must be an object")
+	}
+	m := map[string]string{}
+	_ = forEachMember(v, func(key, value []byte) error {
+		k, _ := decodeString(key)
+		if kindOf(value) != kindString {
+			f.badMetadata = true
+			return nil
+		}
+		s, _ := decodeString(value)
+		m[k] = s
+		return nil
+	})
+	f.Metadata = m
+	return nil
+}
+
+func streamIDOf(stream []byte) (string, *Error) {
+	var id []byte
+	_ = forEachMember(stream, func(key, value []byte) error {
+		if keyEquals(key, "streamId") {
+			id = value
+			if kindOf(value) == kindNull {
+				id = nil
+			}
+		}
+		return nil
+	})
+	return str(id, "stream.streamId", true)
+}
+
+// dataTypeOf reads a non-null dataType value.
+func dataTypeOf(v []byte) (DataType, *Error) {
+	if kindOf(v) != kindString {
+		return "", structural("dataType", "must be a string")
+	}
+	var dt DataType
+	var ok bool
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		dt, ok = lookupDataType(string(inner))
+	} else if s, valid := decodeString(v); valid {
+		dt, ok = lookupDataType(s)
+	}
+	if !ok {
+		return "", structural("dataType", "must be json, text, binary or protobuf")
+	}
+	return dt, nil
+}
+
+// str reads an optional or required string field.
+func str(v []byte, field string, required bool) (string, *Error) {
+	if v == nil {
+		if required {
+			return "", structural(field, "is required")
+		}
+		return "", nil
+	}
+	if kindOf(v) != kindString {
+		return "", structural(field, "must be a string")
+	}
+	s, ok := decodeString(v)
+	if !ok {
+		return "", structural(field, "is not a valid JSON string")
+	}
+	return s, nil
+}
+
+func boolean(v []byte, field string) (bool, *Error) {
+	if v == nil {
+		return false, nil
+	}
+	if kindOf(v) != kindBool {
+		return false, structural(field, "must be a boolean")
+	}
+	return v[0] == 't', nil
+}
+
+// uint64Field reads an unsigned 64-bit integer field: no sign, fraction or
+// exponent, no string form.
+func uint64Field(v []byte, field string, required bool) (uint64, bool, *Error) {
+	if v == nil {
+		if required {
+			return 0, false, structural(field, "is required")
+		}
+		return 0, false, nil
+	}
+	if kindOf(v) != kindNumber {
+		return 0, false, structural(field, "must be an unsigned 64-bit integer")
+	}
+	n, ok := parseUint64(v)
+	if !ok {
+		return 0, false, structural(field, "must be an unsigned 64-bit integer")
+	}
+	return n, true, nil
+}
+
+// AppendJSON appends f as one compact JSON frame, in the field order the
+// JavaScript client uses, and returns the extended slice. Only the fields
+// that belong to f.Type are written (see [ClientFrame]); ackId only when
+// HasAckID, data only when HasData. JSON Data must be valid JSON text.
+func (f *ClientFrame) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = appendStringField(dst, "type", string(f.Type))
+	switch f.Type {
+	case TypeJoinGroup, TypeLeaveGroup, TypeSetGroupState, TypeSubscribeGroupState, TypeUnsubscribeGroupState:
+		dst = appendStringField(dst, "group", f.Group)
+		dst = f.appendAckID(dst)
+	case TypeSendToGroup:
+		dst = appendStringField(dst, "group", f.Group)
+		dst = f.appendAckID(dst)
+		dst = appendBoolField(dst, "noEcho", f.NoEcho)
+		if f.HasData {
+			dst = appendData(dst, f.DataType, f.Data)
+		}
+		if f.StreamID != "" {
+			dst = appendKey(dst, "stream")
+			dst = append(dst, '{')
+			dst = appendStringField(dst, "streamId", f.StreamID)
+			dst = append(dst, '}')
+		}
+		if f.HasTTL {
+			dst = appendIntField(dst, "ttlSeconds", f.TTLSeconds)
+		}
+		dst = f.appendMetadata(dst)
+	case TypeEvent:
+		dst = appendStringField(dst, "event", f.Event)
+		dst = f.appendAckID(dst)
+		if f.HasData {
+			dst = appendData(dst, f.DataType, f.Data)
+		}
+		dst = f.appendMetadata(dst)
+	case TypeSequenceAck:
+		dst = appendUintField(dst, "sequenceId", f.SequenceID)
+	case TypeInvoke:
+		dst = appendStringField(dst, "invocationId", f.InvocationID)
+		if f.Target != "" {
+			dst = appendStringField(dst, "target", f.Target)
+		}
+		if f.Event != "" {
+			dst = appendStringField(dst, "event", f.Event)
+		}
+		if f.HasData {
+			dst = appendData(dst, f.DataType, f.Data)
+		}
+	case TypeCancelInvocation:
+		dst = appendStringField(dst, "invocationId", f.InvocationID)
+	case TypeStreamData:
+		dst = appendStringField(dst, "streamId", f.StreamID)
+		if f.HasData {
+			dst = appendData(dst, f.DataType, f.Data)
+		}
+	case TypeStreamEnd:
+		dst = appendStringField(dst, "streamId", f.StreamID)
+	}
+	return append(dst, '}')
+}
+
+func (f *ClientFrame) appendAckID(dst []byte) []byte {
+	if !f.HasAckID {
+		return dst
+	}
+	return appendUintField(dst, "ackId", f.AckID)
+}
+
+func (f *ClientFrame) appendMetadata(dst []byte) []byte {
+	if f.Metadata == nil {
+		return dst
+	}
+	keys := make([]string, 0, len(f.Metadata))
+	for k := range f.Metadata {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	dst = appendKey(dst, "metadata")
+	dst = append(dst, '{')
+	for i, k := range keys {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		dst = appendString(dst, f.Metadata[k])
+	}
+	return append(dst, '}')
+}

@@ -1,0 +1,313 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/base64"
+	"strings"
+)
+
+// ServiceFrame is one message the service sends to a client on a JSON
+// subprotocol. Which fields are meaningful depends on Type (and Event or
+// From); the others are zero.
+//
+//	Type/Event/From          fields
+//	ack                      AckID, Success, Error
+//	system/connected         UserID, ConnectionID, ReconnectionToken
+//	system/disconnected      Message
+//	message/group            Group, FromUserID, DataType, Data, SequenceID
+//	message/server           DataType, Data, SequenceID
+//	pong                     —
+//	invokeResponse           InvocationID, Success, Error, DataType, Data
+//	streamClosed             StreamID, Error
+type ServiceFrame struct {
+	// Type is the frame type. ParseServiceFrame keeps unknown types as
+	// received so that callers can ignore them.
+	Type FrameType
+
+	// AckID is the ack id being answered (ack).
+	AckID uint64
+	// Success reports the outcome of an ack or invokeResponse.
+	Success bool
+	// Error explains a failure; nil when there is none. It is written only
+	// when Success is false.
+	Error *ErrorDetail
+
+	// Event is the system event: EventConnected or EventDisconnected.
+	Event string
+	// UserID is the connection's user; "" means anonymous and is written as
+	// null (connected).
+	UserID string
+	// ConnectionID is the connection's id (connected).
+	ConnectionID string
+	// ReconnectionToken is the reliable protocol's recovery credential
+	// (connected); "" omits it. It is a secret of the connection.
+	ReconnectionToken string
+	// Message is the disconnect reason (disconnected).
+	Message string
+
+	// From is FromGroup or FromServer (message).
+	From string
+	// Group is the group a group message was published to.
+	Group string
+	// FromUserID is the publisher of a group message; "" means none (an
+	// anonymous publisher or a REST send) and is written as null.
+	FromUserID string
+	// DataType is the encoding of Data; empty reads as DataTypeJSON.
+	DataType DataType
+	// Data is the decoded payload: text bytes, binary bytes or verbatim
+	// JSON text (see [ClientFrame.Data]). After ParseServiceFrame it may
+	// alias the parsed buffer.
+	Data []byte
+	// SequenceID is the reliable protocol's message number; 0 means absent
+	// (sequence ids start at 1).
+	SequenceID uint64
+
+	// InvocationID identifies the invocation an invokeResponse answers.
+	InvocationID string
+	// StreamID identifies the stream a streamClosed frame ends.
+	StreamID string
+}
+
+// AppendJSON appends f as one compact JSON frame and returns the extended
+// slice. Fields are written in the order of client-protocol.md §7.8:
+// type, from, group, fromUserId, dataType, data, sequenceId for messages;
+// type, event, userId, connectionId, reconnectionToken for system frames;
+// type, ackId, success, error for acks. JSON Data must be valid JSON text.
+// AppendJSON does not allocate beyond growing dst.
+func (f *ServiceFrame) AppendJSON(dst []byte) []byte {
+	dst = append(dst, '{')
+	dst = appendStringField(dst, "type", string(f.Type))
+	switch f.Type {
+	case TypeAck:
+		dst = appendUintField(dst, "ackId", f.AckID)
+		dst = appendBoolField(dst, "success", f.Success)
+		if !f.Success && f.Error != nil {
+			dst = appendError(dst, f.Error)
+		}
+	case TypeSystem:
+		dst = appendStringField(dst, "event", f.Event)
+		switch f.Event {
+		case EventConnected:
+			dst = appendNullableStringField(dst, "userId", f.UserID)
+			dst = appendStringField(dst, "connectionId", f.ConnectionID)
+			if f.ReconnectionToken != "" {
+				dst = appendStringField(dst, "reconnectionToken", f.ReconnectionToken)
+			}
+		default:
+			dst = appendStringField(dst, "message", f.Message)
+		}
+	case TypeMessage:
+		dst = appendStringField(dst, "from", f.From)
+		if f.From == FromGroup {
+			dst = appendStringField(dst, "group", f.Group)
+			dst = appendNullableStringField(dst, "fromUserId", f.FromUserID)
+		}
+		dst = appendData(dst, f.DataType, f.Data)
+		if f.SequenceID != 0 {
+			dst = appendUintField(dst, "sequenceId", f.SequenceID)
+		}
+	case TypeInvokeResponse:
+		dst = appendStringField(dst, "invocationId", f.InvocationID)
+		dst = appendBoolField(dst, "success", f.Success)
+		if !f.Success && f.Error != nil {
+			dst = appendError(dst, f.Error)
+		} else if f.DataType != "" {
+			dst = appendData(dst, f.DataType, f.Data)
+		}
+	case TypeStreamClosed:
+		dst = appendStringField(dst, "streamId", f.StreamID)
+		if f.Error != nil {
+			dst = appendError(dst, f.Error)
+		}
+	}
+	return append(dst, '}')
+}
+
+var serviceTypes = [...]FrameType{TypeAck, TypeMessage, TypeSystem, TypePong, TypeInvokeResponse, TypeStreamClosed}
+
+type serviceSpans struct {
+	typ, ackID, success, errorObj, event, userID, connectionID, reconnectionToken,
+	message, from, group, fromUserID, dataType, data, sequenceID, invocationID, streamID []byte
+}
+
+func (sp *serviceSpans) span(key []byte) *[]byte {
+	inner := key[1 : len(key)-1]
+	if bytes.IndexByte(inner, '\\') < 0 {
+		return sp.named(string(inner))
+	}
+	name, ok := decodeString(key)
+	if !ok {
+		return nil
+	}
+	return sp.named(name)
+}
+
+func (sp *serviceSpans) named(name string) *[]byte {
+	switch name {
+	case "type":
+		return &sp.typ
+	case "ackId":
+		return &sp.ackID
+	case "success":
+		return &sp.success
+	case "error":
+		return &sp.errorObj
+	case "event":
+		return &sp.event
+	case "userId":
+		return &sp.userID
+	case "connectionId":
+		return &sp.connectionID
+	case "reconnectionToken":
+		return &sp.reconnectionToken
+	case "message":
+		return &sp.message
+	case "from":
+		return &sp.from
+	case "group":
+		return &sp.group
+	case "fromUserId":
+		return &sp.fromUserID
+	case "dataType":
+		return &sp.dataType
+	case "data":
+		return &sp.data
+	case "sequenceId":
+		return &sp.sequenceID
+	case "invocationId":
+		return &sp.invocationID
+	case "streamId":
+		return &sp.streamID
+	}
+	return nil
+}
+
+// ParseServiceFrame parses one frame sent by the service, tolerantly as a
+// client must (client-protocol.md §15.7): unknown types, events, "from"
+// and dataType values are kept as received rather than rejected, unknown
+// fields are ignored, and userId/fromUserId may be absent, null or a
+// string. It fails, with an [*Error] of class [ClassStructural], only when
+// the frame is not a JSON object, has no string type, or a known field has
+// the wrong JSON type (including invalid base64 binary data). Data may
+// alias b.
+func ParseServiceFrame(b []byte) (ServiceFrame, error) {
+	var f ServiceFrame
+	if err := f.parse(b); err != nil {
+		return ServiceFrame{}, err
+	}
+	return f, nil
+}
+
+func (f *ServiceFrame) parse(b []byte) *Error {
+	if err := checkFrame(b); err != nil {
+		return err
+	}
+	var sp serviceSpans
+	_ = forEachMember(b, func(key, value []byte) error {
+		if p := sp.span(key); p != nil {
+			if kindOf(value) == kindNull {
+				value = nil // null means absent
+			}
+			*p = value
+		}
+		return nil
+	})
+	typ, err := str(sp.typ, "type", true)
+	if err != nil {
+		return err
+	}
+	f.Type = FrameType(typ)
+	for _, t := range serviceTypes {
+		if strings.EqualFold(typ, string(t)) {
+			f.Type = t
+		}
+	}
+	if f.AckID, _, err = uint64Field(sp.ackID, "ackId", false); err != nil {
+		return err
+	}
+	if f.Success, err = boolean(sp.success, "success"); err != nil {
+		return err
+	}
+	if sp.errorObj != nil {
+		if kindOf(sp.errorObj) != kindObject {
+			return structural("error", "must be an object")
+		}
+		e := &ErrorDetail{}
+		var perr *Error
+		_ = forEachMember(sp.errorObj, func(key, value []byte) error {
+			if kindOf(value) == kindNull {
+				return nil
+			}
+			switch {
+			case keyEquals(key, "name"):
+				e.Name, perr = str(value, "error.name", false)
+			case keyEquals(key, "message"):
+				e.Message, perr = str(value, "error.message", false)
+			}
+			if perr != nil {
+				return perr
+			}
+			return nil
+		})
+		if perr != nil {
+			return perr
+		}
+		f.Error = e
+	}
+	for _, s := range [...]struct {
+		dst   *string
+		span  []byte
+		field string
+	}{
+		{&f.Event, sp.event, "event"},
+		{&f.UserID, sp.userID, "userId"},
+		{&f.ConnectionID, sp.connectionID, "connectionId"},
+		{&f.ReconnectionToken, sp.reconnectionToken, "reconnectionToken"},
+		{&f.Message, sp.message, "message"},
+		{&f.From, sp.from, "from"},
+		{&f.Group, sp.group, "group"},
+		{&f.FromUserID, sp.fromUserID, "fromUserId"},
+		{&f.InvocationID, sp.invocationID, "invocationId"},
+		{&f.StreamID, sp.streamID, "streamId"},
+	} {
+		if *s.dst, err = str(s.span, s.field, false); err != nil {
+			return err
+		}
+	}
+	if f.SequenceID, _, err = uint64Field(sp.sequenceID, "sequenceId", false); err != nil {
+		return err
+	}
+	if sp.dataType != nil {
+		dt, err := str(sp.dataType, "dataType", false)
+		if err != nil {
+			return err
+		}
+		f.DataType = DataType(dt)
+		if known, ok := lookupDataType(dt); ok {
+			f.DataType = known
+		}
+	}
+	if sp.data != nil {
+		switch f.DataType.orDefault() {
+		case DataTypeText:
+			if kindOf(sp.data) != kindString {
+				return structural("data", "must be a string when dataType is text")
+			}
+			d, _ := stringBytes(sp.data)
+			f.Data = d
+		case DataTypeBinary:
+			if kindOf(sp.data) != kindString {
+				return structural("data", "must be a base64 string when dataType is binary")
+			}
+			s, _ := stringBytes(sp.data)
+			d, derr := base64.StdEncoding.AppendDecode(nil, s)
+			if derr != nil {
+				return structural("data", "is not valid standard base64")
+			}
+			f.Data = d
+		default:
+			f.Data = sp.data
+		}
+	}
+	return nil
+}

@@ -1,0 +1,88 @@
+package protocol
+
+import "unicode/utf8"
+
+// Validate runs the semantic checks of class V (client-protocol.md §5.4) on
+// a structurally valid frame: group names (§1.3) for joinGroup, leaveGroup
+// and sendToGroup, the event name of event, ttlSeconds in 0–300, dataType
+// protobuf, and the metadata rules of §6.3. It returns nil or an [*Error]
+// of class [ClassValidation]. Other frame types always pass.
+func (f *ClientFrame) Validate() error {
+	switch f.Type {
+	case TypeJoinGroup, TypeLeaveGroup:
+		if !ValidGroupName(f.Group) {
+			return validation("group", "is not a valid group name")
+		}
+	case TypeSendToGroup:
+		if !ValidGroupName(f.Group) {
+			return validation("group", "is not a valid group name")
+		}
+		if f.DataType == DataTypeProtobuf {
+			return validation("dataType", "protobuf is not supported")
+		}
+		if f.HasTTL && (f.TTLSeconds < 0 || f.TTLSeconds > MaxTTLSeconds) {
+			return validation("ttlSeconds", "is out of range; the allowed range is [0,300]")
+		}
+		return f.validateMetadata()
+	case TypeEvent:
+		if !ValidEventName(f.Event) {
+			return validation("event", "is not a valid event name")
+		}
+		if f.DataType == DataTypeProtobuf {
+			return validation("dataType", "protobuf is not supported")
+		}
+		return f.validateMetadata()
+	}
+	return nil
+}
+
+// Metadata limits (client-protocol.md §6.3).
+const (
+	maxMetadataKeyBytes   = 256
+	maxMetadataValueBytes = 1024
+	maxMetadataBytes      = 8 * 1024
+)
+
+func (f *ClientFrame) validateMetadata() error {
+	if f.badMetadata {
+		return validation("metadata", "values must be strings")
+	}
+	total := 0
+	for k, v := range f.Metadata {
+		if k == "" || len(k) > maxMetadataKeyBytes || !isToken(k) {
+			return validation("metadata", "keys must be 1 to 256 token characters")
+		}
+		if len(v) > maxMetadataValueBytes || !isASCII(v) {
+			return validation("metadata", "values must be ASCII and at most 1024 bytes")
+		}
+		total += len(k) + len(v)
+	}
+	if total > maxMetadataBytes {
+		return validation("metadata", "is larger than 8 KB")
+	}
+	return nil
+}
+
+// isToken reports whether s matches ^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case isASCIILetter(c), '0' <= c && c <= '9':
+		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
+			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
