@@ -459,9 +459,7 @@ func (f *ClientFrame) AppendJSON(dst []byte) []byte {
 		dst = appendStringField(dst, "group", f.Group)
 		dst = f.appendAckID(dst)
 		dst = appendBoolField(dst, "noEcho", f.NoEcho)
-		if f.HasData {
-			dst = appendData(dst, f.DataType, f.Data)
-		}
+		dst = f.appendPayload(dst)
 		if f.StreamID != "" {
 			dst = appendKey(dst, "stream")
 			dst = append(dst, '{')
@@ -475,9 +473,7 @@ func (f *ClientFrame) AppendJSON(dst []byte) []byte {
 	case TypeEvent:
 		dst = appendStringField(dst, "event", f.Event)
 		dst = f.appendAckID(dst)
-		if f.HasData {
-			dst = appendData(dst, f.DataType, f.Data)
-		}
+		dst = f.appendPayload(dst)
 		dst = f.appendMetadata(dst)
 	case TypeSequenceAck:
 		dst = appendUintField(dst, "sequenceId", f.SequenceID)
@@ -489,20 +485,29 @@ func (f *ClientFrame) AppendJSON(dst []byte) []byte {
 		if f.Event != "" {
 			dst = appendStringField(dst, "event", f.Event)
 		}
-		if f.HasData {
-			dst = appendData(dst, f.DataType, f.Data)
-		}
+		dst = f.appendPayload(dst)
 	case TypeCancelInvocation:
 		dst = appendStringField(dst, "invocationId", f.InvocationID)
 	case TypeStreamData:
 		dst = appendStringField(dst, "streamId", f.StreamID)
-		if f.HasData {
-			dst = appendData(dst, f.DataType, f.Data)
-		}
+		dst = f.appendPayload(dst)
 	case TypeStreamEnd:
 		dst = appendStringField(dst, "streamId", f.StreamID)
 	}
 	return append(dst, '}')
+}
+
+// appendPayload writes dataType and data when the frame has data, and a
+// dataType given without data on its own, so that a parsed frame encodes
+// back to one that parses the same.
+func (f *ClientFrame) appendPayload(dst []byte) []byte {
+	if f.HasData {
+		return appendData(dst, f.DataType, f.Data)
+	}
+	if f.DataType != "" {
+		dst = appendStringField(dst, "dataType", string(f.DataType))
+	}
+	return dst
 }
 
 func (f *ClientFrame) appendAckID(dst []byte) []byte {
