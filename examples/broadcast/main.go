@@ -1,0 +1,123 @@
+// Command broadcast sends messages to every connection of a hub with
+// ServiceClient.SendToAll: a text, a JSON and a binary body, then sends
+// narrowed by an excluded connection and by OData filters. Three WebSocket
+// clients (alice, who is in group "vip", bob, and an anonymous guest) print
+// what each of them received.
+//
+// It runs against the in-process emulator, or against Azure when
+// AZURE_WEBPUBSUB_CONNECTION_STRING (and optionally AZURE_WEBPUBSUB_HUB) are
+// set. Every connection of the hub receives the unfiltered sends, so use a
+// hub of its own:
+//
+//	go run ./examples/broadcast
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+)
+
+func main() {
+	if err := run(); err != nil {
+		log.Printf("broadcast: %v", err)
+		os.Exit(1)
+	}
+}
+
+// endOfDemo is the last message sent: a client that reads it has received
+// everything sent to it before.
+const endOfDemo = "end of demo"
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	env, err := exampleenv.Setup("broadcast")
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	fmt.Println("Using", env.Describe(), "hub", env.Hub)
+
+	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
+	if err != nil {
+		return err
+	}
+
+	// Three clients: alice joins group "vip" through her token, bob has no
+	// group, and the guest connects without a user id.
+	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.ClientAccessTokenOptions{UserID: "alice", Groups: []string{"vip"}})
+	if err != nil {
+		return err
+	}
+	defer alice.Close()
+	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob"})
+	if err != nil {
+		return err
+	}
+	defer bob.Close()
+	guest, err := exampleenv.Connect(ctx, client, "guest", nil)
+	if err != nil {
+		return err
+	}
+	defer guest.Close()
+	fmt.Println("Connected: alice (group vip), bob, and an anonymous guest")
+
+	// 1. The three kinds of body. Everyone receives them.
+	fmt.Println("SendToAll: text, JSON and binary")
+	if _, err := client.SendToAll(ctx, webpubsub.TextMessage("Hello, everyone"), nil); err != nil {
+		return err
+	}
+	score := map[string]any{"home": 2, "away": 1, "final": true}
+	if _, err := client.SendToAll(ctx, webpubsub.JSONMessage(score), nil); err != nil {
+		return err
+	}
+	if _, err := client.SendToAll(ctx, webpubsub.BinaryMessage([]byte{0xCA, 0xFE}), nil); err != nil {
+		return err
+	}
+
+	// 2. Excluded connections do not receive the message.
+	fmt.Println("SendToAll excluding bob's connection")
+	if _, err := client.SendToAll(ctx, webpubsub.TextMessage("Not for bob"), &webpubsub.SendToAllOptions{
+		Excluded: []string{bob.ConnectionID},
+	}); err != nil {
+		return err
+	}
+
+	// 3. A filter selects the connections by userId, connectionId and
+	// groups. FilterIn and FormatFilter quote the values.
+	users, err := webpubsub.FilterIn("userId", []string{"alice", "bob"})
+	if err != nil {
+		return err
+	}
+	vip, err := webpubsub.FormatFilter("{} in groups", "vip")
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct{ filter, text string }{
+		{users, "For signed-in users"},
+		{vip, "For VIPs"},
+		{"not (" + vip + ")", "For everyone but VIPs"},
+	} {
+		fmt.Printf("SendToAll with filter %s\n", f.filter)
+		if _, err := client.SendToAll(ctx, webpubsub.TextMessage(f.text), &webpubsub.SendToAllOptions{Filter: f.filter}); err != nil {
+			return err
+		}
+	}
+
+	// 4. Each client prints what it received, up to the last message.
+	if _, err := client.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+		return err
+	}
+	if err := exampleenv.PrintReceived(ctx, endOfDemo, alice, bob, guest); err != nil {
+		return err
+	}
+	fmt.Println("Done.")
+	return nil
+}

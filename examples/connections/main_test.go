@@ -1,0 +1,49 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+)
+
+// TestConnections runs the example against the in-process emulator and checks
+// its output: what each client received, and nothing secret.
+func TestConnections(t *testing.T) {
+	t.Setenv("AZURE_WEBPUBSUB_CONNECTION_STRING", "")
+	t.Setenv("AZURE_WEBPUBSUB_HUB", "")
+	t.Setenv("AZURE_WEBPUBSUB_ENDPOINT", "")
+	out, err := exampleenv.CaptureStdout(run)
+	if err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out)
+	}
+	if err := exampleenv.CheckNoSecrets(out); err != nil {
+		t.Error(err)
+	}
+	if err := exampleenv.CheckOutput(out, want); err != nil {
+		t.Error(err)
+	}
+}
+
+const want = `Using the in-process emulator at http://localhost:* hub connections
+Connected: alice twice (phone and laptop), bob and carol (group lobby), dave
+ConnectionExists alice's phone: true, UserExists alice: true, GroupExists lobby: true
+ConnectionExists no-such-connection: false
+CloseConnection alice's phone
+  alice's phone: disconnected: "Signed in on another device"
+  alice's phone: WebSocket closed with status 1000
+ConnectionExists alice's phone: false, UserExists alice: true, GroupExists lobby: true
+CloseUserConnections alice
+  alice's laptop: disconnected: "Account signed out"
+  alice's laptop: WebSocket closed with status 1000
+CloseGroupConnections lobby, excluding bob
+  carol: disconnected: "Lobby closed"
+  carol: WebSocket closed with status 1000
+CloseAllConnections, excluding dave
+  bob: disconnected: "Server maintenance"
+  bob: WebSocket closed with status 1000
+UserExists alice: false
+UserExists bob: false
+UserExists carol: false
+UserExists dave: true
+Done.
+`

@@ -1,0 +1,199 @@
+// Command groups manages group membership from the server: it adds a user
+// and a connection to a group, lists the members page by page, sends to the
+// group (all of it, less an excluded connection, through a filter), adds and
+// removes connections in batch by a filter, and removes members until the
+// groups are gone. Three WebSocket clients (alice, bob and carol, who joins
+// group "lobby" through her token) print what each received.
+//
+// It runs against the in-process emulator, or against Azure when
+// AZURE_WEBPUBSUB_CONNECTION_STRING (and optionally AZURE_WEBPUBSUB_HUB) are
+// set:
+//
+//	go run ./examples/groups
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+)
+
+func main() {
+	if err := run(); err != nil {
+		log.Printf("groups: %v", err)
+		os.Exit(1)
+	}
+}
+
+// endOfDemo is the last message sent: a client that reads it has received
+// everything sent to it before.
+const endOfDemo = "end of demo"
+
+func run() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	env, err := exampleenv.Setup("groups")
+	if err != nil {
+		return err
+	}
+	defer env.Close()
+	fmt.Println("Using", env.Describe(), "hub", env.Hub)
+
+	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
+	if err != nil {
+		return err
+	}
+
+	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.ClientAccessTokenOptions{UserID: "alice"})
+	if err != nil {
+		return err
+	}
+	defer alice.Close()
+	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob"})
+	if err != nil {
+		return err
+	}
+	defer bob.Close()
+	carol, err := exampleenv.Connect(ctx, client, "carol", &webpubsub.ClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}})
+	if err != nil {
+		return err
+	}
+	defer carol.Close()
+	fmt.Println("Connected: alice, bob, and carol (group lobby)")
+
+	// 1. Add a user (all her connections) and a single connection.
+	if _, err := client.AddUserToGroup(ctx, "room1", "alice", nil); err != nil {
+		return err
+	}
+	if _, err := client.AddConnectionToGroup(ctx, "room1", bob.ConnectionID, nil); err != nil {
+		return err
+	}
+	fmt.Println("Added user alice and bob's connection to room1")
+	if err := printGroups(ctx, client, "room1"); err != nil {
+		return err
+	}
+	if err := listMembers(ctx, client, "room1"); err != nil {
+		return err
+	}
+
+	// 2. Send to the group: to every member, less an excluded connection,
+	// to the members a filter selects.
+	fmt.Println("SendToGroup room1: to all members, excluding bob, filtered to bob")
+	if _, err := client.SendToGroup(ctx, "room1", webpubsub.TextMessage("Hello, room1"), nil); err != nil {
+		return err
+	}
+	if _, err := client.SendToGroup(ctx, "room1", webpubsub.TextMessage("Not for bob"), &webpubsub.SendToGroupOptions{
+		Excluded: []string{bob.ConnectionID},
+	}); err != nil {
+		return err
+	}
+	onlyBob, err := webpubsub.FormatFilter("userId eq {}", "bob")
+	if err != nil {
+		return err
+	}
+	if _, err := client.SendToGroup(ctx, "room1", webpubsub.JSONMessage(map[string]string{"to": "bob"}), &webpubsub.SendToGroupOptions{
+		Filter: onlyBob,
+	}); err != nil {
+		return err
+	}
+
+	// 3. Batch: add every connection a filter selects to several groups at
+	// once, then remove some of them again.
+	bobAndCarol, err := webpubsub.FilterIn("userId", []string{"bob", "carol"})
+	if err != nil {
+		return err
+	}
+	if _, err := client.AddConnectionsToGroups(ctx, []string{"room2", "room3"}, bobAndCarol, nil); err != nil {
+		return err
+	}
+	fmt.Printf("AddConnectionsToGroups room2, room3 with filter %s\n", bobAndCarol)
+	if err := listMembers(ctx, client, "room2"); err != nil {
+		return err
+	}
+	if _, err := client.SendToGroup(ctx, "room2", webpubsub.TextMessage("Hello, room2"), nil); err != nil {
+		return err
+	}
+	onlyCarol, err := webpubsub.FormatFilter("userId eq {}", "carol")
+	if err != nil {
+		return err
+	}
+	if _, err := client.RemoveConnectionsFromGroups(ctx, []string{"room2", "room3"}, onlyCarol, nil); err != nil {
+		return err
+	}
+	fmt.Printf("RemoveConnectionsFromGroups room2, room3 with filter %s\n", onlyCarol)
+	if err := listMembers(ctx, client, "room2"); err != nil {
+		return err
+	}
+	if _, err := client.SendToGroup(ctx, "room2", webpubsub.TextMessage("Hello again, room2"), nil); err != nil {
+		return err
+	}
+
+	// 4. Remove members one way or another; a group without members is gone.
+	if _, err := client.RemoveUserFromGroup(ctx, "room1", "alice", nil); err != nil {
+		return err
+	}
+	if _, err := client.RemoveConnectionFromGroup(ctx, "room1", bob.ConnectionID, nil); err != nil {
+		return err
+	}
+	if _, err := client.RemoveUserFromAllGroups(ctx, "bob", nil); err != nil {
+		return err
+	}
+	if _, err := client.RemoveConnectionFromAllGroups(ctx, carol.ConnectionID, nil); err != nil {
+		return err
+	}
+	fmt.Println("Removed alice and bob's connection from room1, bob from all groups, carol's connection from all groups")
+	if err := printGroups(ctx, client, "room1", "room2", "room3", "lobby"); err != nil {
+		return err
+	}
+
+	// 5. Each client prints what it received, up to the last message.
+	if _, err := client.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+		return err
+	}
+	if err := exampleenv.PrintReceived(ctx, endOfDemo, alice, bob, carol); err != nil {
+		return err
+	}
+	fmt.Println("Done.")
+	return nil
+}
+
+// printGroups prints whether each group exists (has at least one member).
+func printGroups(ctx context.Context, client *webpubsub.ServiceClient, groups ...string) error {
+	for _, g := range groups {
+		ok, err := client.GroupExists(ctx, g, nil)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("GroupExists %s: %v\n", g, ok)
+	}
+	return nil
+}
+
+// listMembers lists the members of group with the pager, one connection
+// per page to show the paging; a real application asks for up to 200.
+func listMembers(ctx context.Context, client *webpubsub.ServiceClient, group string) error {
+	pager := client.NewListConnectionsInGroupPager(group, &webpubsub.ListConnectionsInGroupOptions{MaxPageSize: 1})
+	var users []string
+	pages := 0
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return err
+		}
+		pages++
+		for _, m := range page.Connections {
+			users = append(users, m.UserID)
+		}
+	}
+	sort.Strings(users) // the service lists members in no particular order
+	fmt.Printf("Members of %s: %s (pages: %d)\n", group, strings.Join(users, ", "), pages)
+	return nil
+}
