@@ -52,6 +52,38 @@ func (e *Emulator) verifyToken(token string) (jwt.MapClaims, []string, error) {
 	return claims, aud, nil
 }
 
+// entraAudience is the audience of Microsoft Entra ID tokens for Web
+// PubSub (scope https://webpubsub.azure.com/.default).
+const entraAudience = "https://webpubsub.azure.com"
+
+// entraTokenOK checks a token in the AllowUnvalidatedEntraTokens mode
+// (emulator.md §3.1.1): only its audience and its lifetime (exp required,
+// nbf, five minutes of skew). The signature and the issuer are not
+// verified.
+func (e *Emulator) entraTokenOK(token string) bool {
+	if token == "" || len(token) > maxTokenLength {
+		return false
+	}
+	claims := jwt.MapClaims{}
+	if _, _, err := jwt.NewParser(jwt.WithJSONNumber()).ParseUnverified(token, claims); err != nil {
+		return false
+	}
+	v := jwt.NewValidator(jwt.WithExpirationRequired(), jwt.WithLeeway(clockSkew), jwt.WithTimeFunc(e.now))
+	if err := v.Validate(claims); err != nil {
+		return false
+	}
+	auds, err := claims.GetAudience()
+	if err != nil {
+		return false
+	}
+	for _, a := range auds {
+		if strings.EqualFold(strings.TrimSuffix(a, "/"), entraAudience) {
+			return true
+		}
+	}
+	return false
+}
+
 // bearerToken returns the token of an "Authorization: Bearer" header.
 func bearerToken(r *http.Request) string {
 	h := r.Header.Get("Authorization")

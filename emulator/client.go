@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
@@ -18,8 +19,10 @@ import (
 
 // serveClient is the WebSocket endpoint: /client/hubs/{hub} and
 // /client?hub={hub}. It runs the handshake checks of client-protocol.md
-// §1.5 in order, upgrades, registers the connection and then reads its
-// frames until it ends.
+// §1.5 in order (a recovery request goes to recoverConnection), calls the
+// connect event handler if the hub has one, upgrades, registers the
+// connection, sends the connected event and then reads its frames until
+// the transport ends.
 func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub string) {
 	if !e.track() {
 		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
@@ -57,10 +60,8 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	offered := offeredSubprotocols(r.Header)
 
 	if query.Get("awps_connection_id") != "" {
-		// A recovery request. No connection of this version is reliable, so
-		// none can be recovered: accept, then refuse with 1008
-		// (client-protocol.md §12.5 rule 4).
-		e.refuseRecovery(w, r, offered)
+		// A recovery request (client-protocol.md §12.5): no token needed.
+		e.recoverConnection(w, r, hubName, query, offered)
 		return
 	}
 
@@ -69,40 +70,89 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		return
 	}
 
-	kind, selected, unsupported := selectSubprotocol(offered)
+	kind, reliable, selected, unsupported := selectSubprotocol(offered)
 	if unsupported != "" {
 		plainError(w, http.StatusBadRequest, "Subprotocol '"+unsupported+"' is not supported by this emulator.")
 		return
 	}
 
-	// c is set before any frame is read, and pongs are only seen by reads.
-	var c *conn
+	c := newConn(e, hubName, newConnectionID(), id.userID, kind, selected)
+	c.reliable = reliable
+	c.origin = requestOrigin(e.publicEndpoint(r))
+	c.handlers = e.handlersFor(hubName)
+	if h := c.systemHandler(SystemEventConnect); h != nil {
+		res, status, msg := e.connectUpstream(c, h, r, id, offered)
+		if status != 0 {
+			c.endLife()
+			plainError(w, status, msg)
+			return
+		}
+		if status, msg := res.apply(c, &id, offered); status != 0 {
+			c.endLife()
+			plainError(w, status, msg)
+			return
+		}
+	}
+	if c.reliable {
+		c.reconnectionToken = newReconnectionToken()
+	}
+	// From here on the connect succeeded: exactly one upstream
+	// disconnected event follows, even if the upgrade fails.
+	c.mu.Lock()
+	c.upstream = true
+	c.mu.Unlock()
+
+	// tr is set before any frame is read, and pongs are only seen by reads.
+	var tr *transport
 	opts := &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the service accepts any Origin
 		CompressionMode:    websocket.CompressionDisabled,
 		OnPongReceived: func(context.Context, []byte) {
-			c.lastRecv.Store(time.Now().UnixNano())
+			tr.lastRecv.Store(time.Now().UnixNano())
 		},
 	}
-	if selected != "" {
-		opts.Subprotocols = []string{selected}
+	if c.subprotocol != "" {
+		opts.Subprotocols = []string{c.subprotocol}
 	}
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
-		return // Accept has written the error response
-	}
-	c = newConn(e, nil, newConnectionID(), id.userID, kind, selected, ws)
-	if !e.register(c, hubName, id) {
-		c.abort()
-		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
+		// Accept has written the error response; the client is gone.
+		c.ended(reasonEndedAbruptly)
 		return
 	}
-	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.id, "subprotocol", selected)
+	if c.subprotocol != "" {
+		c.subprotocol = ws.Subprotocol() // as the client spelled it
+	}
+	tr = newTransport(c, ws)
+	if !e.register(c, tr, id) {
+		tr.abort()
+		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
+		c.ended(reasonShutdown)
+		return
+	}
+	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.id, "subprotocol", c.subprotocol)
 	if hook := e.connRegistered; hook != nil {
 		hook(c.id)
 	}
-	e.goTracked(c.writeLoop)
-	c.readLoop()
+	c.connectedUpstream()
+	e.goTracked(tr.writeLoop)
+	tr.readLoop()
+}
+
+// requestOrigin is the WebHook-Request-Origin of a public endpoint: its
+// host, with the port unless it is the scheme's default.
+func requestOrigin(endpoint string) string {
+	scheme, rest, _ := strings.Cut(endpoint, "://")
+	host, _, _ := strings.Cut(rest, "/")
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		if (strings.EqualFold(scheme, "http") && p == "80") || (strings.EqualFold(scheme, "https") && p == "443") {
+			host = h
+			if strings.Contains(h, ":") {
+				host = "[" + h + "]"
+			}
+		}
+	}
+	return host
 }
 
 // clientIdentity is what a client token grants.
@@ -110,6 +160,8 @@ type clientIdentity struct {
 	userID string
 	roles  []string
 	groups []string
+	// claims are the token's claims, nil for an anonymous client.
+	claims jwt.MapClaims
 }
 
 // authenticateClient finds and validates the client's token (query
@@ -152,14 +204,16 @@ func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIden
 		return clientIdentity{}, false
 	}
 	id.groups = groups
+	id.claims = claims
 	return id, true
 }
 
-// register makes c visible: it joins its hub, user and initial groups and
-// queues the connected frame first, all under the hub lock, so no REST
-// message can overtake the connected frame (client-protocol.md §1.6 step
-// 5). It returns false when the emulator is shutting down.
-func (e *Emulator) register(c *conn, hubName string, id clientIdentity) bool {
+// register makes c visible with its first transport: it joins its hub,
+// user and initial groups and queues the connected frame first, all under
+// the hub lock, so no REST message can overtake the connected frame
+// (client-protocol.md §1.6 step 5). It returns false when the emulator is
+// shutting down.
+func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
 	c.perms = permissionsFromRoles(id.roles, e.log)
 	// Holding e.mu until the hub is locked orders this registration before
 	// or after Close as a whole: Close either refuses it or finds it.
@@ -168,51 +222,25 @@ func (e *Emulator) register(c *conn, hubName string, id clientIdentity) bool {
 		e.mu.Unlock()
 		return false
 	}
-	h := e.hubs[hubName]
+	h := e.hubs[c.hubName]
 	if h == nil {
-		h = newHub(hubName)
-		e.hubs[hubName] = h
+		h = newHub(c.hubName)
+		e.hubs[c.hubName] = h
 	}
 	c.hub = h
 	h.mu.Lock()
 	e.mu.Unlock()
 	defer h.mu.Unlock()
+	c.mu.Lock()
+	c.tr = tr
+	c.mu.Unlock()
 	h.addLocked(c, id.groups)
 	if c.kind == kindPubSub {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.userID, ConnectionID: c.id}
-		c.enqueue(outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)})
+		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.userID,
+			ConnectionID: c.id, ReconnectionToken: c.reconnectionToken}
+		tr.enqueue(outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)})
 	}
 	return true
-}
-
-// refuseRecovery accepts a recovery request and closes it with 1008,
-// after a disconnected frame when a JSON subprotocol was negotiated.
-func (e *Emulator) refuseRecovery(w http.ResponseWriter, r *http.Request, offered []string) {
-	var selected string
-	for _, p := range offered {
-		if strings.EqualFold(p, protocol.SubprotocolJSON) || strings.EqualFold(p, protocol.SubprotocolReliableJSON) {
-			selected = p
-			break
-		}
-	}
-	opts := &websocket.AcceptOptions{InsecureSkipVerify: true}
-	if selected != "" {
-		opts.Subprotocols = []string{selected}
-	}
-	ws, err := websocket.Accept(w, r, opts)
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.closeFlush)
-	defer cancel()
-	if selected != "" {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: reasonNotRecoverable}
-		_ = ws.Write(ctx, websocket.MessageText, f.AppendJSON(nil))
-	}
-	// Read in the background so the client's close frame is seen; ws.Close
-	// waits for it.
-	_ = ws.CloseRead(ctx)
-	_ = ws.Close(websocket.StatusPolicyViolation, reasonNotRecoverable)
 }
 
 // offeredSubprotocols lists the Sec-WebSocket-Protocol entries in order,
@@ -230,17 +258,21 @@ func offeredSubprotocols(h http.Header) []string {
 }
 
 // selectSubprotocol applies client-protocol.md §3.2 and §3.4: the first
-// offered json.webpubsub.azure.v1, echoed as spelled, makes a PubSub
-// client; otherwise the client is raw with no subprotocol. The reliable
-// subprotocol is not available in this version and is treated like the
-// other unsupported predefined ones: skipped, and when only such entries
-// are offered the handshake fails with 400 naming the first of them.
-func selectSubprotocol(offered []string) (kind connKind, selected, unsupported string) {
+// offered json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1,
+// echoed as spelled, makes a PubSub client (reliable for the second);
+// otherwise the client is raw with no subprotocol. The unsupported
+// predefined subprotocols (protobuf, MQTT) are skipped, and when only such
+// entries are offered the handshake fails with 400 naming the first of
+// them.
+func selectSubprotocol(offered []string) (kind connKind, reliable bool, selected, unsupported string) {
 	onlyUnsupported := len(offered) > 0
 	first := ""
 	for _, p := range offered {
 		if strings.EqualFold(p, protocol.SubprotocolJSON) {
-			return kindPubSub, p, ""
+			return kindPubSub, false, p, ""
+		}
+		if strings.EqualFold(p, protocol.SubprotocolReliableJSON) {
+			return kindPubSub, true, p, ""
 		}
 		if isUnsupportedPredefined(p) {
 			if first == "" {
@@ -251,13 +283,13 @@ func selectSubprotocol(offered []string) (kind connKind, selected, unsupported s
 		onlyUnsupported = false
 	}
 	if onlyUnsupported {
-		return kindRaw, "", first
+		return kindRaw, false, "", first
 	}
-	return kindRaw, "", ""
+	return kindRaw, false, "", ""
 }
 
 func isUnsupportedPredefined(p string) bool {
-	for _, u := range []string{protocol.SubprotocolReliableJSON, protocol.SubprotocolProtobuf, protocol.SubprotocolReliableProtobuf, protocol.SubprotocolMQTT} {
+	for _, u := range []string{protocol.SubprotocolProtobuf, protocol.SubprotocolReliableProtobuf, protocol.SubprotocolMQTT} {
 		if strings.EqualFold(p, u) {
 			return true
 		}

@@ -120,9 +120,19 @@ func TestHandshake(t *testing.T) {
 	})
 	t.Run("reliable only", func(t *testing.T) {
 		te := te.with(t)
-		_, resp, err := te.dialRaw(dialOptions{token: good, subprotocols: []string{"json.reliable.webpubsub.azure.v1"}})
+		c := te.dial(dialOptions{token: good, subprotocols: []string{"JSON.reliable.webpubsub.azure.v1"}})
+		if c.ws.Subprotocol() != "JSON.reliable.webpubsub.azure.v1" {
+			t.Fatalf("subprotocol %q; want the offer as spelled", c.ws.Subprotocol())
+		}
+		if len(c.reconnectionToken) != 43 {
+			t.Fatalf("reconnectionToken %q; want 43 base64url characters", c.reconnectionToken)
+		}
+	})
+	t.Run("protobuf only", func(t *testing.T) {
+		te := te.with(t)
+		_, resp, err := te.dialRaw(dialOptions{token: good, subprotocols: []string{"protobuf.reliable.webpubsub.azure.v1", "mqtt"}})
 		if err == nil || resp.StatusCode != 400 {
-			t.Fatalf("reliable-only offer: %v", err)
+			t.Fatalf("protobuf-only offer: %v", err)
 		}
 	})
 	t.Run("recovery refused", func(t *testing.T) {

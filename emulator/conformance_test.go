@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
@@ -24,8 +26,46 @@ type framesFile struct {
 type frameCase struct {
 	ID          string                    `json:"id"`
 	Connections map[string]caseConnection `json:"connections"`
-	Upstream    json.RawMessage           `json:"upstream"`
+	Upstream    *caseUpstream             `json:"upstream"`
 	Steps       []caseStep                `json:"steps"`
+}
+
+// caseUpstream configures the hub's one event handler, which points at
+// the harness's fake upstream.
+type caseUpstream struct {
+	UserEventPattern string                  `json:"userEventPattern"`
+	SystemEvents     []string                `json:"systemEvents"`
+	Responses        map[string]caseResponse `json:"responses"`
+}
+
+type caseResponse struct {
+	Status      int               `json:"status"`
+	ContentType string            `json:"contentType"`
+	Headers     map[string]string `json:"headers"`
+	Body        *string           `json:"body"`
+	BodyBase64  *string           `json:"bodyBase64"`
+}
+
+type caseUpstreamExpect struct {
+	CeType         string            `json:"ceType"`
+	Headers        map[string]string `json:"headers"`
+	HeadersAbsent  []string          `json:"headersAbsent"`
+	ContentType    *string           `json:"contentType"`
+	BodyText       *string           `json:"bodyText"`
+	BodyBase64     *string           `json:"bodyBase64"`
+	BodyJSON       json.RawMessage   `json:"bodyJson"`
+	BodyJSONSubset json.RawMessage   `json:"bodyJsonSubset"`
+}
+
+type caseNoUpstream struct {
+	WithinMs int      `json:"withinMs"`
+	CeTypes  []string `json:"ceTypes"`
+}
+
+type caseRecover struct {
+	Conn              string         `json:"conn"`
+	ReconnectionToken *string        `json:"reconnectionToken"`
+	ExpectHandshake   *caseHandshake `json:"expectHandshake"`
 }
 
 type caseConnection struct {
@@ -44,17 +84,19 @@ type caseHandshake struct {
 }
 
 type caseStep struct {
-	Send           *frameSpec        `json:"send"`
-	Expect         *frameSpec        `json:"expect"`
-	ExpectNothing  *frameSpec        `json:"expectNothing"`
-	Rest           *caseREST         `json:"rest"`
-	ExpectStatus   int               `json:"expectStatus"`
-	ExpectHeaders  map[string]string `json:"expectHeaders"`
-	Repeat         int               `json:"repeat"`
-	ExpectUpstream json.RawMessage   `json:"expectUpstream"`
-	NoUpstream     json.RawMessage   `json:"expectNoUpstream"`
-	DropTransport  json.RawMessage   `json:"dropTransport"`
-	Recover        json.RawMessage   `json:"recover"`
+	Send           *frameSpec          `json:"send"`
+	Expect         *frameSpec          `json:"expect"`
+	ExpectNothing  *frameSpec          `json:"expectNothing"`
+	Rest           *caseREST           `json:"rest"`
+	ExpectStatus   int                 `json:"expectStatus"`
+	ExpectHeaders  map[string]string   `json:"expectHeaders"`
+	Repeat         int                 `json:"repeat"`
+	ExpectUpstream *caseUpstreamExpect `json:"expectUpstream"`
+	NoUpstream     *caseNoUpstream     `json:"expectNoUpstream"`
+	DropTransport  *struct {
+		Conn string `json:"conn"`
+	} `json:"dropTransport"`
+	Recover *caseRecover `json:"recover"`
 }
 
 type frameSpec struct {
@@ -78,53 +120,27 @@ type caseREST struct {
 	BodyBase64  *string        `json:"bodyBase64"`
 }
 
-// partTwo says why a case needs a part-2 feature (upstream event handlers
-// or the reliable subprotocol), or "" when this version must pass it.
-func (fc *frameCase) partTwo() string {
-	if len(fc.Upstream) > 0 {
-		return "needs upstream event handlers (part 2)"
-	}
-	for _, c := range fc.Connections {
-		for _, p := range c.Subprotocols {
-			if strings.EqualFold(p, "json.webpubsub.azure.v1") {
-				break
-			}
-			if strings.EqualFold(p, "json.reliable.webpubsub.azure.v1") {
-				return "needs the reliable subprotocol (part 2)"
-			}
-		}
-	}
-	return ""
-}
-
-// TestClientFramesConformance runs every case of client-frames.json. Cases
-// that need upstream event handlers or the reliable subprotocol are
-// reported as skipped with that reason; every other case must pass.
+// TestClientFramesConformance runs every case of client-frames.json,
+// including those that need upstream event handlers and the reliable
+// subprotocol.
 func TestClientFramesConformance(t *testing.T) {
 	var file framesFile
 	loadJSON(t, "client-frames.json", &file)
 	if len(file.Cases) != 92 {
 		t.Fatalf("loaded %d cases; want 92", len(file.Cases))
 	}
-	ran := 0
 	for _, fc := range file.Cases {
-		why := fc.partTwo()
-		if why == "" {
-			ran++
-		}
 		t.Run(fc.ID, func(t *testing.T) {
-			if why != "" {
-				t.Skip(why)
-			}
+			t.Parallel()
 			runFrameCase(t, &fc)
 		})
 	}
-	t.Logf("%d of %d cases apply to this version", ran, len(file.Cases))
 }
 
 type caseRun struct {
 	t     *testing.T
 	te    *testEmulator
+	up    *fakeUpstream // nil without upstream
 	conns map[string]*wsClient
 	ids   map[string]string
 }
@@ -132,7 +148,32 @@ type caseRun struct {
 var localhost8080 = regexp.MustCompile(`(?i)localhost:8080`)
 
 func runFrameCase(t *testing.T, fc *frameCase) {
-	run := &caseRun{t: t, te: startEmulator(t, Options{}), conns: map[string]*wsClient{}, ids: map[string]string{}}
+	run := &caseRun{t: t, conns: map[string]*wsClient{}, ids: map[string]string{}}
+	var opts Options
+	if u := fc.Upstream; u != nil {
+		run.up = newFakeUpstream(t, func(r *recordedRequest) fakeResponse {
+			spec, ok := u.Responses[r.header.Get("ce-eventName")]
+			if !ok {
+				return fakeResponse{status: http.StatusNoContent}
+			}
+			resp := fakeResponse{status: spec.Status, header: http.Header{}}
+			if spec.ContentType != "" {
+				resp.header.Set("Content-Type", spec.ContentType)
+			}
+			for k, v := range spec.Headers {
+				resp.header.Set(k, v)
+			}
+			switch {
+			case spec.Body != nil:
+				resp.body = []byte(*spec.Body)
+			case spec.BodyBase64 != nil:
+				resp.body, _ = base64.StdEncoding.DecodeString(*spec.BodyBase64)
+			}
+			return resp
+		})
+		opts = run.up.handlerOptions(u.UserEventPattern, u.SystemEvents...)
+	}
+	run.te = startEmulator(t, opts)
 	labels := make([]string, 0, len(fc.Connections))
 	for l := range fc.Connections {
 		labels = append(labels, l)
@@ -198,7 +239,7 @@ func (run *caseRun) connect(label string, cc caseConnection) {
 	if ws.Subprotocol() != wantSub {
 		t.Fatalf("%s: subprotocol %q; want %q", label, ws.Subprotocol(), wantSub)
 	}
-	c := &wsClient{t: t, ws: ws}
+	c := &wsClient{t: t, ws: ws, opts: dialOptions{subprotocols: cc.Subprotocols, token: token, tokenHeader: cc.TokenIn == "header"}}
 	c.id = te.waitRegistered()
 	run.conns[label] = c
 	run.ids[label] = c.id
@@ -211,18 +252,23 @@ func (run *caseRun) connect(label string, cc caseConnection) {
 		if f["type"] != "system" || f["event"] != "connected" || f["connectionId"] != c.id {
 			t.Fatalf("%s: first frame %v; want connected", label, f)
 		}
+		c.reconnectionToken, _ = f["reconnectionToken"].(string)
 	}
 }
 
-var placeholder = regexp.MustCompile(`\{\{connectionId:([A-Za-z0-9]+)\}\}`)
+var placeholder = regexp.MustCompile(`\{\{(connectionId|signature):([A-Za-z0-9]+)\}\}`)
 
-// subst replaces {{connectionId:X}} with X's id.
+// subst replaces {{connectionId:X}} with X's id and {{signature:X}} with
+// its ce-signature.
 func (run *caseRun) subst(s string) string {
 	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
-		label := placeholder.FindStringSubmatch(m)[1]
-		id, ok := run.ids[label]
+		sm := placeholder.FindStringSubmatch(m)
+		id, ok := run.ids[sm[2]]
 		if !ok {
-			run.t.Fatalf("no connection %s", label)
+			run.t.Fatalf("no connection %s", sm[2])
+		}
+		if sm[1] == "signature" {
+			return signEntry(DefaultAccessKey, id)
 		}
 		return id
 	})
@@ -278,6 +324,17 @@ func (run *caseRun) step(i int, st *caseStep) {
 		for range max(1, st.Repeat) {
 			run.rest(i, st)
 		}
+	case st.ExpectUpstream != nil:
+		run.expectUpstream(i, st.ExpectUpstream)
+	case st.NoUpstream != nil:
+		if run.up == nil {
+			t.Fatalf("step %d: expectNoUpstream without an upstream", i)
+		}
+		run.up.expectNone(t, time.Duration(st.NoUpstream.WithinMs)*time.Millisecond, st.NoUpstream.CeTypes...)
+	case st.DropTransport != nil:
+		run.te.drop(run.conn(st.DropTransport.Conn))
+	case st.Recover != nil:
+		run.recover(i, st.Recover)
 	default:
 		t.Fatalf("step %d: a step kind this version does not support", i)
 	}
@@ -304,6 +361,9 @@ func (run *caseRun) expect(i int, c *wsClient, spec *frameSpec) {
 		}
 		if !matchJSON(got, want) {
 			t.Fatalf("step %d: frame\n got %s\nwant %s", i, b, spec.JSON)
+		}
+		if m, _ := got.(map[string]any); m["event"] == "connected" {
+			c.reconnectionToken, _ = m["reconnectionToken"].(string)
 		}
 	case spec.Text != nil:
 		if typ != websocket.MessageText || string(b) != *spec.Text {
@@ -401,4 +461,112 @@ func (run *caseRun) rest(i int, st *caseStep) {
 			t.Fatalf("step %d: header %s = %q; want %q", i, k, got, v)
 		}
 	}
+}
+
+// recover dials a recovery of a connection and checks the handshake; on
+// success the label names the new transport.
+func (run *caseRun) recover(i int, spec *caseRecover) {
+	t := run.t
+	c := run.conn(spec.Conn)
+	token := c.reconnectionToken
+	if spec.ReconnectionToken != nil {
+		token = *spec.ReconnectionToken
+	}
+	ws, resp, err := run.te.recoverRaw(c, token)
+	want := caseHandshake{Status: 101}
+	if spec.ExpectHandshake != nil {
+		want = *spec.ExpectHandshake
+	}
+	if want.Status != 101 {
+		if err == nil || resp == nil || resp.StatusCode != want.Status {
+			t.Fatalf("step %d: recovery handshake = %v, %v; want status %d", i, resp, err, want.Status)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("step %d: recovery: %v", i, err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	var wantSub string
+	if len(want.Subprotocol) > 0 {
+		_ = json.Unmarshal(want.Subprotocol, &wantSub)
+	}
+	if ws.Subprotocol() != wantSub {
+		t.Fatalf("step %d: recovered with subprotocol %q; want %q", i, ws.Subprotocol(), wantSub)
+	}
+	d := *c
+	d.ws = ws
+	run.conns[spec.Conn] = &d
+}
+
+// expectUpstream checks the next upstream request of the expected type.
+func (run *caseRun) expectUpstream(i int, spec *caseUpstreamExpect) {
+	t := run.t
+	if run.up == nil {
+		t.Fatalf("step %d: expectUpstream without an upstream", i)
+	}
+	r := run.up.next(t, spec.CeType)
+	for name, want := range spec.Headers {
+		got, present := r.header[http.CanonicalHeaderKey(name)]
+		if !present {
+			t.Fatalf("step %d: %s has no header %s", i, spec.CeType, name)
+		}
+		if !matchJSON(strings.Join(got, ","), run.subst(want)) {
+			t.Fatalf("step %d: %s header %s = %q; want %q", i, spec.CeType, name, got, run.subst(want))
+		}
+	}
+	for _, name := range spec.HeadersAbsent {
+		if _, present := r.header[http.CanonicalHeaderKey(name)]; present {
+			t.Fatalf("step %d: %s has header %s = %q", i, spec.CeType, name, r.header.Get(name))
+		}
+	}
+	if spec.ContentType != nil && r.header.Get("Content-Type") != *spec.ContentType {
+		t.Fatalf("step %d: Content-Type %q; want %q", i, r.header.Get("Content-Type"), *spec.ContentType)
+	}
+	switch {
+	case spec.BodyText != nil:
+		if string(r.body) != *spec.BodyText {
+			t.Fatalf("step %d: body %q; want %q", i, r.body, *spec.BodyText)
+		}
+	case spec.BodyBase64 != nil:
+		want, _ := base64.StdEncoding.DecodeString(*spec.BodyBase64)
+		if !bytes.Equal(r.body, want) {
+			t.Fatalf("step %d: body %x; want %x", i, r.body, want)
+		}
+	case spec.BodyJSON != nil, spec.BodyJSONSubset != nil:
+		var got, want any
+		if err := json.Unmarshal(r.body, &got); err != nil {
+			t.Fatalf("step %d: body %s: %v", i, r.body, err)
+		}
+		raw, subset := spec.BodyJSON, false
+		if raw == nil {
+			raw, subset = spec.BodyJSONSubset, true
+		}
+		if err := json.Unmarshal([]byte(run.subst(string(raw))), &want); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if ok := matchJSON(got, want); !subset && !ok || subset && !matchSubset(got, want) {
+			t.Fatalf("step %d: body\n got %s\nwant %s (subset %v)", i, r.body, raw, subset)
+		}
+	}
+}
+
+// matchSubset reports whether every key of want is in got with an equal
+// value; objects are compared recursively, arrays exactly.
+func matchSubset(got, want any) bool {
+	w, ok := want.(map[string]any)
+	if !ok {
+		return matchJSON(got, want)
+	}
+	g, ok := got.(map[string]any)
+	if !ok {
+		return false
+	}
+	for k, wv := range w {
+		gv, present := g[k]
+		if !present || !matchSubset(gv, wv) {
+			return false
+		}
+	}
+	return true
 }

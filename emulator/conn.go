@@ -3,8 +3,6 @@ package emulator
 import (
 	"bytes"
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,19 +19,46 @@ type connKind uint8
 const (
 	// kindRaw is a "simple" WebSocket client: frames are payloads.
 	kindRaw connKind = iota
-	// kindPubSub speaks json.webpubsub.azure.v1. Part 2 adds the reliable
-	// variant, which needs sequence numbers, a replay buffer and a detached
-	// phase on top of the same queue.
+	// kindPubSub speaks json.webpubsub.azure.v1 or, when conn.reliable is
+	// set, json.reliable.webpubsub.azure.v1.
 	kindPubSub
+)
+
+// phase is the life-cycle phase of a logical connection
+// (emulator.md §2).
+type phase uint8
+
+const (
+	// phaseActive: a transport is attached.
+	phaseActive phase = iota
+	// phaseDetached: a reliable connection whose transport dropped
+	// abnormally; it waits for a recovery (client-protocol.md §12.4).
+	phaseDetached
+	// phaseEnded: the connection is gone for good.
+	phaseEnded
 )
 
 // Outbound queue limits (client-protocol.md §14). A connection whose queue
 // would exceed either limit is closed with 1008: a slow reader never holds
-// up a send, and never makes the emulator buffer without bound.
+// up a send, and never makes the emulator buffer without bound. On a
+// reliable connection the limits apply to the frames that are not
+// messages (acks, pongs); messages count against the reliable buffer.
 const (
 	maxQueueMessages = 1000
 	maxQueueBytes    = 16 << 20
 )
+
+// Reliable buffer limits (client-protocol.md §12.3): at most 1,000
+// unacknowledged messages and 16 MiB of encoded frames.
+const (
+	maxBufferMessages = 1000
+	maxBufferBytes    = 16 << 20
+)
+
+// DefaultReliableRetention is how long a reliable connection whose
+// transport dropped abnormally is kept for a recovery (client-protocol.md
+// §12.4).
+const DefaultReliableRetention = 30 * time.Second
 
 // Timing of the close procedure and of keep-alive (client-protocol.md §11,
 // §13.2).
@@ -53,15 +78,18 @@ const (
 
 // Close reasons (client-protocol.md §13.3).
 const (
-	reasonDefaultClose   = "Closed by the application server."
-	reasonInvalidMessage = "The client message is not a valid JSON protocol message."
-	reasonBinaryOnJSON   = "The JSON subprotocol requires text messages."
-	reasonTooLarge       = "The client message is too large."
-	reasonQueueFull      = "The outbound message queue is full."
-	reasonShutdown       = "The emulator is shutting down."
-	reasonNotRecoverable = "The connection could not be recovered."
-	reasonEnded          = "The connection ended."
-	reasonEndedAbruptly  = "The connection ended unexpectedly."
+	reasonDefaultClose    = "Closed by the application server."
+	reasonInvalidMessage  = "The client message is not a valid JSON protocol message."
+	reasonBinaryOnJSON    = "The JSON subprotocol requires text messages."
+	reasonTooLarge        = "The client message is too large."
+	reasonQueueFull       = "The outbound message queue is full."
+	reasonBufferFull      = "The reliable message buffer is full."
+	reasonShutdown        = "The emulator is shutting down."
+	reasonNotRecoverable  = "The connection could not be recovered."
+	reasonRecoveryExpired = "The connection recovery timeout expired."
+	reasonHandlerFailed   = "The event handler failed."
+	reasonEnded           = "The connection ended."
+	reasonEndedAbruptly   = "The connection ended unexpectedly."
 )
 
 // outFrame is one queued WebSocket message. data is shared between the
@@ -69,30 +97,43 @@ const (
 type outFrame struct {
 	typ  websocket.MessageType
 	data []byte
+	// sequenced marks a message of a reliable connection: it is held by
+	// the reliable buffer and does not count against the queue limits.
+	sequenced bool
 }
 
-// closeRequest asks the writer to end the connection.
-type closeRequest struct {
-	code   websocket.StatusCode
-	reason string
-	// notify sends a disconnected frame before the close frame.
-	notify bool
-	// peerGone means the transport is already closed or broken: no frame
-	// is written.
-	peerGone bool
+// buffered is one unacknowledged message of a reliable connection.
+type buffered struct {
+	seq  uint64
+	data []byte // the frame, with its sequenceId
+	// deadline is when the message's TTL runs out, in Unix nanoseconds
+	// of the emulator's clock; 0 means never.
+	deadline int64
 }
 
-// conn is one client connection. Its reader runs in the HTTP handler
-// goroutine that accepted it; its writer is a goroutine of its own. The
-// writer alone writes to and closes the WebSocket.
+// conn is one logical client connection: its identity, groups,
+// permissions, connection state and, for the reliable subprotocol, its
+// sequence counter and unacknowledged messages. It outlives its transport
+// when it is reliable: a dropped transport leaves it detached until a
+// recovery attaches a new one or the retention ends.
+//
+// Lock order: hub.mu, then conn.mu, then transport.qmu. conn.proc is taken
+// before any of them, by the goroutine that processes client frames.
 type conn struct {
 	e           *Emulator
-	hub         *hub
+	hubName     string // canonical
+	hub         *hub   // set when registered
 	id          string
 	userID      string // "" = anonymous
 	kind        connKind
+	reliable    bool
 	subprotocol string
-	ws          *websocket.Conn
+	// reconnectionToken is the reliable protocol's recovery credential.
+	reconnectionToken string
+	// origin is the WebHook-Request-Origin of upstream calls.
+	origin string
+	// handlers are the event handlers of the connection's hub.
+	handlers []*eventHandler
 
 	// groups is the connection's membership; guarded by hub.mu.
 	groups map[string]struct{}
@@ -100,299 +141,149 @@ type conn struct {
 	permMu sync.Mutex
 	perms  [numPermissions]permSet
 
-	// acks is used by the reader goroutine only.
+	// proc serialises the processing of client frames across the
+	// connection's transports (client-protocol.md §5.2) and guards acks.
+	proc sync.Mutex
 	acks ackSet
 
-	qmu        sync.Mutex
-	queue      []outFrame
-	queueBytes int
-	closeReq   *closeRequest
-	closeTimer *time.Timer
-	wake       chan struct{}
+	mu         sync.Mutex
+	ph         phase
+	tr         *transport // nil when detached or ended
+	seq        uint64     // last sequenceId assigned
+	buf        []buffered // unacknowledged messages, ascending seq
+	bufBytes   int
+	detachGen  uint64      // counts detaches, so a stale retention timer does nothing
+	stopDetach func() bool // stops the retention timer; nil when none runs
+	detachEnd  time.Time   // end of the retention, on the emulator's clock
+	state      string      // the connection state (cloudevents.md §8)
+	// lastNonBlocking is closed when the connection's most recently
+	// dispatched non-blocking upstream event is done; nil when there was
+	// none.
+	lastNonBlocking chan struct{}
+	// upstream is set once the connection was accepted, so that exactly
+	// one disconnected event follows.
+	upstream bool
 
-	// ctx is canceled to drop the transport: a read in progress closes
-	// the TCP connection, which also fails any write in progress.
-	ctx   context.Context
-	abort context.CancelFunc
-
-	lastRecv atomic.Int64 // unix nanoseconds of the last frame received
-	pinging  atomic.Bool
-	endOnce  sync.Once
+	// life is canceled when the connection ends; upstream calls made for
+	// it use it.
+	life    context.Context
+	endLife context.CancelFunc
+	// nextEventID is the ce-id of the next upstream event (connect is 0).
+	nextEventID atomic.Uint64
+	endOnce     sync.Once
 }
 
-func newConn(e *Emulator, h *hub, id, userID string, kind connKind, subprotocol string, ws *websocket.Conn) *conn {
-	ctx, cancel := context.WithCancel(context.Background())
+func newConn(e *Emulator, hubName, id, userID string, kind connKind, subprotocol string) *conn {
+	life, endLife := context.WithCancel(e.upstreamCtx)
 	c := &conn{
-		e: e, hub: h, id: id, userID: userID, kind: kind, subprotocol: subprotocol, ws: ws,
-		wake: make(chan struct{}, 1), ctx: ctx, abort: cancel,
+		e: e, hubName: hubName, id: id, userID: userID, kind: kind, subprotocol: subprotocol,
+		life: life, endLife: endLife,
 	}
-	c.lastRecv.Store(time.Now().UnixNano())
+	c.nextEventID.Store(1)
 	return c
 }
 
-// enqueue appends f to the outbound queue and wakes the writer. It returns
-// false when the queue is full; the caller must then end the connection
-// with 1008 (see closeFull). Frames sent to a closing connection are
-// dropped and count as queued.
-func (c *conn) enqueue(f outFrame) bool {
-	c.qmu.Lock()
-	if c.closeReq != nil {
-		c.qmu.Unlock()
+// send queues a frame that is not a message (ack, pong, system) on the
+// current transport. It reports false when the queue is full. Without a
+// transport (detached or ended) the frame is dropped.
+func (c *conn) send(f outFrame) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tr == nil {
 		return true
 	}
-	if len(c.queue) >= maxQueueMessages || c.queueBytes+len(f.data) > maxQueueBytes {
-		c.qmu.Unlock()
-		return false
-	}
-	c.queue = append(c.queue, f)
-	c.queueBytes += len(f.data)
-	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return true
+	return c.tr.enqueue(f)
 }
 
 // reply queues one service frame for a PubSub connection, ending the
 // connection when its queue is full. It must not be called with the hub
 // lock held.
 func (c *conn) reply(f *protocol.ServiceFrame) {
-	if !c.enqueue(outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)}) {
+	if !c.send(outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)}) {
 		c.terminate(websocket.StatusPolicyViolation, reasonQueueFull, true)
 	}
 }
 
-// closing reports whether the connection is being closed.
-func (c *conn) closing() bool {
-	c.qmu.Lock()
-	defer c.qmu.Unlock()
-	return c.closeReq != nil
-}
-
-// beginClose asks the writer to close the connection with code and
-// reason, after the frames already queued (or instead of them when
-// dropQueue is true). A PubSub client first gets a disconnected frame. Only
-// the first request counts. The caller must already have removed c from
-// its hub. The whole procedure is bounded by closeFlushTimeout, after which
-// the transport is dropped.
-func (c *conn) beginClose(code websocket.StatusCode, reason string, dropQueue bool) {
-	c.request(&closeRequest{code: code, reason: reason, notify: c.kind == kindPubSub}, dropQueue)
-}
-
-func (c *conn) request(req *closeRequest, dropQueue bool) bool {
-	c.qmu.Lock()
-	if c.closeReq != nil {
-		c.qmu.Unlock()
+// endLocked removes c from its hub and closes its transport, if any, with
+// code and reason, after the frames already queued (or instead of them
+// when dropQueue is true); a PubSub client first gets a disconnected
+// frame. It returns false when c had already left the hub. The caller
+// holds the hub lock for writing.
+func (c *conn) endLocked(code websocket.StatusCode, reason string, dropQueue bool) bool {
+	if !c.hub.removeLocked(c) {
 		return false
 	}
-	c.closeReq = req
-	if dropQueue || req.peerGone {
-		clear(c.queue)
-		c.queue = c.queue[:0]
-		c.queueBytes = 0
-	}
-	if !req.peerGone {
-		c.closeTimer = time.AfterFunc(c.e.closeFlush, c.abort)
-	}
-	c.qmu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
+	c.finish(&closeRequest{code: code, reason: reason, notify: c.kind == kindPubSub}, dropQueue)
 	return true
 }
 
-// terminate removes c from its hub and closes it; it is for callers that
-// do not hold the hub lock.
-func (c *conn) terminate(code websocket.StatusCode, reason string, dropQueue bool) {
-	c.hub.mu.Lock()
-	c.hub.removeLocked(c)
-	c.hub.mu.Unlock()
-	c.beginClose(code, reason, dropQueue)
-	c.ended(reason)
+// finish ends the logical connection after it left its hub: the reliable
+// buffer and the retention timer go, the transport is closed per req, and
+// the upstream disconnected event is dispatched.
+func (c *conn) finish(req *closeRequest, dropQueue bool) {
+	c.mu.Lock()
+	c.ph = phaseEnded
+	tr := c.tr
+	c.tr = nil
+	c.buf, c.bufBytes = nil, 0
+	if c.stopDetach != nil {
+		c.stopDetach()
+		c.stopDetach = nil
+	}
+	c.mu.Unlock()
+	if tr != nil {
+		if req.peerGone {
+			tr.drop(req.reason)
+		} else {
+			tr.request(req, dropQueue)
+		}
+	}
+	c.ended(req.reason)
 }
 
-// ended runs once per connection when it leaves its hub for good. Part 2
-// dispatches the upstream disconnected event from here.
+// terminate is endLocked for callers that do not hold the hub lock.
+func (c *conn) terminate(code websocket.StatusCode, reason string, dropQueue bool) {
+	c.hub.mu.Lock()
+	removed := c.hub.removeLocked(c)
+	c.hub.mu.Unlock()
+	if removed {
+		c.finish(&closeRequest{code: code, reason: reason, notify: c.kind == kindPubSub}, dropQueue)
+	}
+}
+
+// endByPeer ends the connection for good after its client closed tr or
+// tr broke: no frame is sent.
+func (c *conn) endByPeer(tr *transport, reason string) {
+	c.hub.mu.Lock()
+	c.mu.Lock()
+	current := c.tr == tr
+	c.mu.Unlock()
+	removed := current && c.hub.removeLocked(c)
+	c.hub.mu.Unlock()
+	if removed {
+		c.finish(&closeRequest{peerGone: true, reason: reason}, true)
+		return
+	}
+	tr.drop(reason)
+}
+
+// ended runs once per connection when it leaves its hub for good: it
+// cancels the connection's upstream calls and dispatches the upstream
+// disconnected event.
 func (c *conn) ended(reason string) {
 	c.endOnce.Do(func() {
-		c.e.log.Debug("connection ended", "hub", c.hub.name, "connectionId", c.id, "reason", reason)
+		c.endLife()
+		c.e.log.Debug("connection ended", "hub", c.hubName, "connectionId", c.id, "reason", reason)
 		if hook := c.e.connEnded; hook != nil {
 			hook(c.id)
 		}
+		c.mu.Lock()
+		accepted := c.upstream
+		c.mu.Unlock()
+		if accepted {
+			c.disconnectedUpstream(reason)
+		}
 	})
-}
-
-// writeLoop delivers queued frames in order and then performs the close
-// procedure of client-protocol.md §13.2. It runs until the connection is
-// closed and owns closing the WebSocket.
-func (c *conn) writeLoop() {
-	ping := time.NewTimer(c.e.pingInterval)
-	defer ping.Stop()
-	var batch []outFrame
-	for {
-		c.qmu.Lock()
-		batch, c.queue = c.queue, batch[:0]
-		c.queueBytes = 0
-		req := c.closeReq
-		c.qmu.Unlock()
-
-		for i := range batch {
-			if req != nil && req.peerGone {
-				break
-			}
-			if err := c.ws.Write(context.Background(), batch[i].typ, batch[i].data); err != nil {
-				_ = c.ws.CloseNow()
-				c.dropTransport(reasonEndedAbruptly)
-				return
-			}
-			batch[i] = outFrame{}
-		}
-		if len(batch) > 0 {
-			ping.Reset(c.e.pingInterval)
-		}
-		if cap(batch) > 64 {
-			batch = nil // do not keep a burst's memory on an idle connection
-		}
-		if req != nil {
-			c.closeTransport(req)
-			return
-		}
-		select {
-		case <-c.wake:
-		case <-c.ctx.Done():
-			_ = c.ws.CloseNow()
-			c.dropTransport(reasonEndedAbruptly)
-			return
-		case <-ping.C:
-			c.keepAlive()
-			ping.Reset(c.e.pingInterval)
-		}
-	}
-}
-
-// closeTransport sends the disconnected frame (PubSub only) and the close
-// frame, waits up to closeHandshakeTimeout for the client's close frame,
-// then drops TCP.
-func (c *conn) closeTransport(req *closeRequest) {
-	defer func() {
-		c.qmu.Lock()
-		if c.closeTimer != nil {
-			c.closeTimer.Stop()
-		}
-		c.qmu.Unlock()
-		c.abort()
-	}()
-	if req.peerGone {
-		_ = c.ws.CloseNow()
-		return
-	}
-	if req.notify {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: req.reason}
-		if err := c.ws.Write(context.Background(), websocket.MessageText, f.AppendJSON(nil)); err != nil {
-			_ = c.ws.CloseNow()
-			return
-		}
-	}
-	t := time.AfterFunc(closeHandshakeTimeout, c.abort)
-	defer t.Stop()
-	_ = c.ws.Close(req.code, truncateReason(req.reason))
-}
-
-// dropTransport ends the connection after the client closed it or the
-// transport failed: no frame is sent, and the writer closes the socket.
-func (c *conn) dropTransport(reason string) {
-	c.hub.mu.Lock()
-	c.hub.removeLocked(c)
-	c.hub.mu.Unlock()
-	c.request(&closeRequest{peerGone: true, reason: reason}, true)
-	c.abort()
-	c.ended(reason)
-}
-
-// keepAlive treats a connection that has been silent for idleTimeout as
-// dropped, and otherwise sends a Ping and waits for the Pong in the
-// background.
-func (c *conn) keepAlive() {
-	if time.Since(time.Unix(0, c.lastRecv.Load())) > c.e.idleTimeout {
-		c.abort()
-		return
-	}
-	if !c.pinging.CompareAndSwap(false, true) {
-		return
-	}
-	c.e.goTracked(func() {
-		defer c.pinging.Store(false)
-		ctx, cancel := context.WithTimeout(c.ctx, c.e.idleTimeout)
-		defer cancel()
-		_ = c.ws.Ping(ctx)
-	})
-}
-
-// readLoop reads frames until the connection ends and hands each to the
-// protocol handler. It runs in the HTTP handler goroutine.
-func (c *conn) readLoop() {
-	c.ws.SetReadLimit(-1) // the 1 MiB limit is enforced below, so that the close is ours
-	var err error
-	for {
-		var typ websocket.MessageType
-		var r io.Reader
-		typ, r, err = c.ws.Reader(c.ctx)
-		if err != nil {
-			break
-		}
-		c.lastRecv.Store(time.Now().UnixNano())
-		if c.closing() {
-			// Keep reading so that the client's close frame is seen.
-			if _, err = io.Copy(io.Discard, r); err != nil {
-				break
-			}
-			continue
-		}
-		buf := getBuffer()
-		var n int64
-		n, err = io.CopyN(buf, r, protocol.MaxFrameSize+1)
-		if err != nil && !errors.Is(err, io.EOF) {
-			putBuffer(buf)
-			break
-		}
-		err = nil
-		if n > protocol.MaxFrameSize {
-			putBuffer(buf)
-			c.terminate(websocket.StatusMessageTooBig, reasonTooLarge, false)
-			if _, err = io.Copy(io.Discard, r); err != nil {
-				break
-			}
-			continue
-		}
-		if c.kind == kindPubSub {
-			c.handleJSON(typ, buf.Bytes())
-		} else {
-			c.handleRaw(typ, buf.Bytes())
-		}
-		putBuffer(buf)
-	}
-	c.readEnded(err)
-}
-
-// readEnded handles the end of the read side. When the emulator started a
-// close, the writer finishes it; otherwise the client closed or the
-// transport broke, and the connection ends without further frames.
-func (c *conn) readEnded(err error) {
-	if c.closing() {
-		c.abort()
-		return
-	}
-	reason := reasonEndedAbruptly
-	var ce websocket.CloseError
-	if errors.As(err, &ce) {
-		reason = ce.Reason
-		if reason == "" {
-			reason = reasonEnded
-		}
-	}
-	c.dropTransport(reason)
 }
 
 // truncateReason cuts a close reason to the 123 bytes a close frame can

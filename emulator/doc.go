@@ -1,10 +1,12 @@
 // Package emulator is a local, in-memory Azure Web PubSub service for
 // development and tests: the REST data plane of api-version 2024-12-01
-// (all 25 operations, including runtime permissions) and the client
-// WebSocket endpoint with raw clients and the json.webpubsub.azure.v1
-// subprotocol. The official Web PubSub SDKs of every language, this
-// module's service client and any WebSocket client talk to it as they
-// would to the service.
+// (all 25 operations, including runtime permissions), the client
+// WebSocket endpoint with raw clients and the json.webpubsub.azure.v1 and
+// json.reliable.webpubsub.azure.v1 subprotocols, and upstream event
+// handlers called with the CloudEvents HTTP binding. The official Web
+// PubSub SDKs of every language, this module's service client, event
+// handler and WebSocket client, and any WebSocket client talk to it as
+// they would to the service.
 //
 // In a Go test:
 //
@@ -43,18 +45,74 @@
 //   - Each connection has an outbound queue of at most 1,000 frames and
 //     16 MiB. A client that reads too slowly to stay within it is closed
 //     with 1008 ("The outbound message queue is full."); it never slows
-//     down a send or the other clients.
+//     down a send or the other clients. On a reliable connection messages
+//     count against the reliable buffer instead (below).
 //   - Errors have the service's status codes, x-ms-error-code headers and
 //     bodies; a malformed request or frame never affects other clients.
 //
-// Not in this version: the reliable subprotocol
-// json.reliable.webpubsub.azure.v1 (a client that offers only it is
-// refused with 400, and recovery attempts are closed with 1008) and
-// upstream event handlers (so every user event is answered with an
-// InternalServerError ack, and a raw client that sends a frame is closed
-// with 1000, as the service does without a handler). Protobuf, MQTT and
-// Socket.IO clients are not supported.
+// # Reliable clients
+//
+// A client that negotiates json.reliable.webpubsub.azure.v1 gets a
+// reconnectionToken in its connected message and a sequenceId (from 1, per
+// connection) on every message. The emulator keeps each message until a
+// cumulative sequenceAck covers it, at most 1,000 messages and 16 MiB: the
+// message beyond that ends the connection with 1008 ("The reliable message
+// buffer is full."). When the transport drops without a close frame (a TCP
+// error, EOF, a keep-alive timeout) the connection is detached, not ended:
+// for Options.ReliableRetention (30 s) it keeps its id, user, groups,
+// permissions, connection state and ack ids, counts as existing for REST,
+// and buffers what is sent to it (a message whose messageTtlSeconds or
+// ttlSeconds runs out first is dropped from the buffer). A request to
+// /client/hubs/{hub}?awps_connection_id=<id>&awps_reconnection_token=<token>
+// then recovers it: no access token is needed, a transport still attached
+// is dropped, the unacknowledged messages are replayed with their original
+// ids and live delivery resumes. A recovery that cannot succeed (unknown
+// id or token, another hub, a connection closed by REST, by the client's
+// close frame, by an overflow or by the end of the retention) is accepted
+// and closed with 1008 ("The connection could not be recovered.").
+//
+// # Event handlers
+//
+// HubOptions.EventHandlers lists a hub's upstream handlers, in priority
+// order (the "*" entry of Options.Hubs serves hubs without their own):
+//
+//	e, err := emulator.New(emulator.Options{Hubs: map[string]emulator.HubOptions{
+//		"chat": {EventHandlers: []emulator.EventHandler{{
+//			URLTemplate:      "http://localhost:3000/api/webpubsub/hubs/{hub}/",
+//			UserEventPattern: "*",
+//			SystemEvents:     []string{"connect", "connected", "disconnected"},
+//		}}},
+//	}})
+//
+// The emulator calls them as the service does: an abuse-protection check
+// (OPTIONS with WebHook-Request-Origin; the handler must answer with a
+// WebHook-Allowed-Origin that allows it) before a handler's first event,
+// then POSTs with every ce-* header, a ce-signature made with the access
+// key or keys, and the connection state (ce-connectionState) that blocking
+// events may replace. connect is blocking: its answer may set the userId,
+// groups, roles and subprotocol, and a 4xx or 5xx answer is the status
+// the client's upgrade gets. connected and disconnected are sent in the
+// background, in order, retried after network errors, 408, 429 and 5xx;
+// disconnected carries the reason and is always a connection's last
+// event. A user event (an event frame, or a raw client's frame as the
+// event "message") waits for the handler; a 2xx body goes back to the
+// client as a server message before the ack (or as a frame to a raw
+// client), and a failure is an InternalServerError ack (a raw client is
+// closed with 1011). Without a matching handler, connect is skipped,
+// connected and disconnected are not sent, an event frame gets an
+// InternalServerError ack and a raw client that sends a frame is closed
+// with 1000. Each call is bounded by Options.EventHandlerTimeout (100 s);
+// a slow or unreachable handler delays or fails only the connection whose
+// event it is.
+//
+// Options.AllowUnvalidatedEntraTokens lets REST calls authenticate with a
+// Microsoft Entra ID token for https://webpubsub.azure.com, checked only
+// for its audience and lifetime, so that SDK code built on
+// azcore.TokenCredential runs against the emulator.
+//
+// Protobuf, MQTT and Socket.IO clients are not supported.
 //
 // No message the emulator logs or returns contains the access key, a
-// token or a URL with an access_token.
+// token, a reconnection token, a URL with an access_token, or an event
+// handler URL's query (a ?code= secret).
 package emulator

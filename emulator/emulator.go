@@ -66,9 +66,28 @@ type Options struct {
 	// Logger receives the emulator's diagnostics; nil discards them. No
 	// message ever contains a key or a token.
 	Logger *slog.Logger
-	// Clock returns the current time for token checks and issued tokens;
-	// nil means time.Now.
+	// Clock returns the current time for token checks, issued tokens,
+	// ce-time, the end of a reliable connection's retention and message
+	// TTLs; nil means time.Now. Timers (the retention, upstream timeouts)
+	// still run on real time.
 	Clock func() time.Time
+	// AllowUnvalidatedEntraTokens makes the REST API accept a Microsoft
+	// Entra ID access token whose audience is https://webpubsub.azure.com
+	// after checking only that audience and its lifetime (exp required,
+	// nbf, five minutes of skew): its signature and issuer are not
+	// verified. It exists so that SDK code paths built on an
+	// azcore.TokenCredential can run against the emulator (emulator.md
+	// §3.1.1). Anyone who can reach the emulator can then forge such a
+	// token: never enable it on a shared network. Default false.
+	AllowUnvalidatedEntraTokens bool
+	// ReliableRetention is how long a reliable connection whose transport
+	// dropped without a close frame is kept for a recovery; zero means
+	// DefaultReliableRetention (30 s). Negative values are an error.
+	ReliableRetention time.Duration
+	// EventHandlerTimeout bounds each upstream call, including the
+	// abuse-protection check; zero means DefaultEventHandlerTimeout
+	// (100 s). Negative values are an error.
+	EventHandlerTimeout time.Duration
 }
 
 // HubOptions are the settings of one hub.
@@ -77,6 +96,13 @@ type HubOptions struct {
 	// hub's anonymousConnectPolicy "allow"). A request with an invalid
 	// token is still rejected. Default false.
 	AllowAnonymous bool
+	// EventHandlers are the hub's upstream event handlers, in priority
+	// order: each event goes to the first handler whose filter matches it
+	// (emulator.md §5). Nil means none: connect is skipped (the token
+	// decides), connected and disconnected are not sent, an event frame
+	// gets an InternalServerError ack and a raw client that sends a frame
+	// is closed with 1000.
+	EventHandlers []EventHandler
 }
 
 // Emulator is a local, in-memory Azure Web PubSub service: the REST data
@@ -114,6 +140,31 @@ type Emulator struct {
 	// connEnded, when set by tests, is called once for each connection
 	// that leaves its hub, with its id. It must not block.
 	connEnded func(id string)
+	// connDetached, when set by tests, is called with the id of each
+	// reliable connection that is detached. It must not block.
+	connDetached func(id string)
+
+	// retention is the reliable retention; handlerTimeout bounds each
+	// upstream call.
+	retention, handlerTimeout time.Duration
+	// afterFunc runs f after d and returns a function that stops it, as
+	// time.AfterFunc does; tests replace it to fire timers on demand.
+	afterFunc func(d time.Duration, f func()) (stop func() bool)
+	// retryDelays are the waits between attempts of a non-blocking
+	// upstream event (cloudevents.md §2.3); tests shorten them.
+	retryDelays []time.Duration
+
+	// handlers holds the compiled event handlers by Hubs key, lower case.
+	handlers map[string][]*eventHandler
+	// shutdown is closed when Close begins.
+	shutdown chan struct{}
+	// upstreamCtx is canceled when Close gives up on upstream calls.
+	upstreamCtx    context.Context
+	upstreamCancel context.CancelFunc
+	upTransport    *http.Transport
+	upClient       *http.Client
+	validMu        sync.Mutex
+	validated      map[validationKey]bool
 }
 
 // New returns an Emulator configured by opts. It fails when an option is
@@ -130,6 +181,15 @@ func New(opts Options) (*Emulator, error) {
 		pingInterval: pingInterval,
 		idleTimeout:  idleTimeout,
 		closeFlush:   closeFlushTimeout,
+		retention:    opts.ReliableRetention,
+		retryDelays:  []time.Duration{time.Second, 3 * time.Second, 5 * time.Second},
+		afterFunc: func(d time.Duration, f func()) func() bool {
+			return time.AfterFunc(d, f).Stop
+		},
+		handlers:       map[string][]*eventHandler{},
+		shutdown:       make(chan struct{}),
+		handlerTimeout: opts.EventHandlerTimeout,
+		validated:      map[validationKey]bool{},
 	}
 	if e.key == "" {
 		e.key = DefaultAccessKey
@@ -161,12 +221,42 @@ func New(opts Options) (*Emulator, error) {
 		}
 		e.opts.PublicEndpoint = ep
 	}
+	if opts.ReliableRetention < 0 {
+		return nil, errors.New("emulator: ReliableRetention must not be negative")
+	}
+	if e.retention == 0 {
+		e.retention = DefaultReliableRetention
+	}
+	if opts.EventHandlerTimeout < 0 {
+		return nil, errors.New("emulator: EventHandlerTimeout must not be negative")
+	}
+	if e.handlerTimeout == 0 {
+		e.handlerTimeout = DefaultEventHandlerTimeout
+	}
 	e.opts.Hubs = make(map[string]HubOptions, len(opts.Hubs)) // a copy: the caller may reuse its map
 	for name, ho := range opts.Hubs {
 		if name != "*" && !validHubName(name) {
 			return nil, fmt.Errorf("emulator: Hubs key %q is not a valid hub name", name)
 		}
+		if _, dup := e.handlers[strings.ToLower(name)]; dup {
+			return nil, fmt.Errorf("emulator: Hubs has two keys for hub %q", strings.ToLower(name))
+		}
+		ho.EventHandlers = append([]EventHandler(nil), ho.EventHandlers...)
 		e.opts.Hubs[name] = ho
+		compiled := make([]*eventHandler, 0, len(ho.EventHandlers))
+		for i, eh := range ho.EventHandlers {
+			c, err := compileEventHandler(eh)
+			if err != nil {
+				return nil, fmt.Errorf("emulator: Hubs[%q].EventHandlers[%d]: %w", name, i, err)
+			}
+			compiled = append(compiled, c)
+		}
+		e.handlers[strings.ToLower(name)] = compiled
+	}
+	e.upstreamCtx, e.upstreamCancel = context.WithCancel(context.Background())
+	e.upTransport, e.upClient = newUpstreamClient()
+	if opts.AllowUnvalidatedEntraTokens {
+		e.log.Warn("Entra ID tokens are accepted without signature validation (AllowUnvalidatedEntraTokens)")
 	}
 	e.handler = http.HandlerFunc(e.route)
 	return e, nil
@@ -344,15 +434,18 @@ func (e *Emulator) addServer(l net.Listener) (*http.Server, error) {
 }
 
 // Close shuts the emulator down gracefully: it stops accepting requests
-// (health checks and new WebSocket connections get 503), delivers what is
-// already queued, sends every PubSub client a disconnected message and
-// every client a close frame (1001, "The emulator is shutting down."),
-// waits up to 1 s for each client's close frame (5 s for the whole
-// procedure of a connection) before dropping TCP, and returns when every
-// goroutine the emulator started has ended. It returns an error only when
-// in-flight REST requests did not finish within 5 s; the emulator is
-// closed anyway. Close is idempotent; later calls return the first call's
-// result. A closed Emulator cannot be started again.
+// (health checks, REST calls and new WebSocket connections get 503),
+// delivers what is already queued, sends every PubSub client a
+// disconnected message and every client a close frame (1001, "The
+// emulator is shutting down."), waits up to 1 s for each client's close
+// frame (5 s for the whole procedure of a connection) before dropping TCP,
+// sends the upstream disconnected events (upstream calls still running 5 s
+// after Close began are canceled), and returns when every goroutine the
+// emulator started has ended. Detached reliable connections end too. It
+// returns an error only when in-flight REST requests did not finish within
+// 5 s; the emulator is closed anyway. Close is idempotent; later calls
+// return the first call's result. A closed Emulator cannot be started
+// again.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
@@ -363,6 +456,8 @@ func (e *Emulator) Close() error {
 			hubs = append(hubs, h)
 		}
 		e.mu.Unlock()
+		close(e.shutdown)
+		giveUp := time.AfterFunc(e.closeFlush, e.upstreamCancel)
 
 		var wg sync.WaitGroup
 		errs := make([]error, len(servers))
@@ -381,14 +476,15 @@ func (e *Emulator) Close() error {
 		for _, h := range hubs {
 			h.mu.Lock()
 			for _, c := range h.conns {
-				h.removeLocked(c)
-				c.beginClose(websocket.StatusGoingAway, reasonShutdown, false)
-				c.ended(reasonShutdown)
+				c.endLocked(websocket.StatusGoingAway, reasonShutdown, false)
 			}
 			h.mu.Unlock()
 		}
 		wg.Wait()
 		e.wg.Wait()
+		giveUp.Stop()
+		e.upstreamCancel()
+		e.upTransport.CloseIdleConnections()
 		e.closeErr = errors.Join(errs...)
 	})
 	return e.closeErr
@@ -507,6 +603,15 @@ func (e *Emulator) String() string {
 		return "emulator at " + u
 	}
 	return "emulator (not started)"
+}
+
+// handlersFor returns the compiled event handlers of the canonical hub
+// name: its own entry, else the "*" entry, else none.
+func (e *Emulator) handlersFor(name string) []*eventHandler {
+	if hs, ok := e.handlers[name]; ok {
+		return hs
+	}
+	return e.handlers["*"]
 }
 
 // hubOptions returns the settings of the canonical hub name.

@@ -3,6 +3,7 @@ package emulator
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -17,6 +18,9 @@ type message struct {
 	hasRaw bool
 	dt     protocol.DataType
 	data   []byte // the payload; valid until delivery returns
+	// ttl limits how long the message may wait in the buffer of a
+	// reliable connection for a replay; 0 means no limit.
+	ttl time.Duration
 }
 
 // newMessage encodes a group message (from == protocol.FromGroup) or a
@@ -41,29 +45,27 @@ func (m *message) rawFrame() outFrame {
 	return m.raw
 }
 
-// deliverLocked queues m to every recipient and ends the connections whose
-// queue is full. It must be called with h.mu held for writing; when it
-// returns, m is on every remaining recipient's queue.
+// deliverLocked queues m to every recipient (and, for reliable ones,
+// buffers it) and ends the connections whose queue or reliable buffer is
+// full. It must be called with h.mu held for writing; when it returns, m
+// is on every remaining recipient's queue or buffer.
 func (h *hub) deliverLocked(m *message, recipients []*conn) {
 	for _, c := range recipients {
-		f := m.pubsub
-		if c.kind == kindRaw {
-			f = m.rawFrame()
-		}
-		if !c.enqueue(f) {
-			h.removeLocked(c)
-			c.beginClose(websocket.StatusPolicyViolation, reasonQueueFull, true)
-			c.ended(reasonQueueFull)
+		if reason := c.deliver(m); reason != "" {
+			// A full outbound queue means a slow reader: what it has not
+			// read is dropped. A full reliable buffer still lets the
+			// client read what was queued before the close.
+			c.endLocked(websocket.StatusPolicyViolation, reason, reason == reasonQueueFull)
 		}
 	}
 }
 
-// handleRaw handles a frame from a raw client. Raw frames go upstream as
-// the "message" user event; without an event handler for it (part 1 has
-// none) the service closes the connection with 1000 and an empty reason
-// (client-protocol.md §10).
-func (c *conn) handleRaw(websocket.MessageType, []byte) {
-	c.terminate(websocket.StatusNormalClosure, "", false)
+// deliverTo queues m for c alone, for callers that do not hold the hub
+// lock, ending c when its queue or buffer is full.
+func (c *conn) deliverTo(m *message) {
+	if reason := c.deliver(m); reason != "" {
+		c.terminate(websocket.StatusPolicyViolation, reason, reason == reasonQueueFull)
+	}
 }
 
 // handleJSON handles one frame of a PubSub client (client-protocol.md §5–§8).
@@ -80,9 +82,13 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 	switch f.Type {
 	case protocol.TypePing:
 		c.reply(&protocol.ServiceFrame{Type: protocol.TypePong})
-	case protocol.TypeSequenceAck, protocol.TypeCancelInvocation:
-		// sequenceAck is ignored on a non-reliable connection; cancelling an
-		// invocation that never ran needs no answer.
+	case protocol.TypeSequenceAck:
+		// Ignored on a non-reliable connection (client-protocol.md §6.5).
+		if c.reliable {
+			c.acknowledge(f.SequenceID)
+		}
+	case protocol.TypeCancelInvocation:
+		// Cancelling an invocation that never ran needs no answer.
 	case protocol.TypeInvoke:
 		c.reply(&protocol.ServiceFrame{Type: protocol.TypeInvokeResponse, InvocationID: f.InvocationID,
 			Error: &protocol.ErrorDetail{Name: protocol.ErrorNameBadRequest, Message: "Invocation is not supported by this emulator."}})
@@ -144,6 +150,9 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 			break
 		}
 		m := newMessage(protocol.FromGroup, f.Group, c.userID, f.DataType, f.Data)
+		if f.HasTTL {
+			m.ttl = time.Duration(f.TTLSeconds) * time.Second
+		}
 		c.hub.mu.Lock()
 		recipients := selectSet(c.hub.groups[f.Group], selector{})
 		if f.NoEcho {
@@ -157,9 +166,9 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 		c.hub.deliverLocked(m, recipients)
 		c.hub.mu.Unlock()
 	case protocol.TypeEvent:
-		// No event handler can be configured in this version, so every
-		// user event fails as class U (§6.4 step 3).
-		name, msg = protocol.ErrorNameInternalServerError, fmt.Sprintf("No event handler is configured for event '%s'.", f.Event)
+		if msg = c.userEvent(f); msg != "" {
+			name = protocol.ErrorNameInternalServerError
+		}
 	}
 	if !f.HasAckID {
 		return

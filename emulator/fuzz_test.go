@@ -24,10 +24,19 @@ func fuzzHub(t testing.TB) (*Emulator, *hub) {
 	h := newHub("chat")
 	e.hubs["chat"] = h
 	for i, u := range []string{"alice", "", "bob"} {
-		c := newConn(e, h, "conn"+string(rune('0'+i)), u, kindPubSub, "", nil)
+		c := fuzzConn(e, h, "conn"+string(rune('0'+i)), u)
 		h.addLocked(c, []string{"g" + string(rune('0'+i)), "common"})
 	}
 	return e, h
+}
+
+// fuzzConn returns a PubSub connection of h with a transport that has no
+// WebSocket: frames only land in its queue.
+func fuzzConn(e *Emulator, h *hub, id, user string) *conn {
+	c := newConn(e, "chat", id, user, kindPubSub, "")
+	c.hub = h
+	c.tr = newTransport(c, nil)
+	return c
 }
 
 // queued empties every queue of h and reports how many frames there were.
@@ -36,10 +45,11 @@ func queued(h *hub) int {
 	defer h.mu.Unlock()
 	n := 0
 	for _, c := range h.conns {
-		c.qmu.Lock()
-		n += len(c.queue)
-		c.queue, c.queueBytes = c.queue[:0], 0
-		c.qmu.Unlock()
+		tr := c.tr
+		tr.qmu.Lock()
+		n += len(tr.queue)
+		tr.queue, tr.queueLen, tr.queueBytes = tr.queue[:0], 0, 0
+		tr.qmu.Unlock()
 	}
 	return n
 }
@@ -131,8 +141,9 @@ func FuzzRESTFilter(f *testing.F) {
 }
 
 // FuzzClientFrame feeds arbitrary text frames to a PubSub connection's
-// frame handler: it must never panic, every frame it queues must be valid
-// JSON, and a malformed frame must end only that connection.
+// frame handler (a reliable one for frames of odd length): it must never
+// panic, every frame it queues must be valid JSON, and a malformed frame
+// must end only that connection.
 func FuzzClientFrame(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"joinGroup","group":"g","ackId":1}`,
@@ -140,34 +151,37 @@ func FuzzClientFrame(f *testing.F) {
 		`{"type":"sendToGroup","group":"common","noEcho":true,"data":{"a":[1,2]}}`,
 		`{"type":"event","event":"e","ackId":3,"dataType":"text","data":"x"}`,
 		`{"type":"invoke","invocationId":"i"}`, `{"type":"ping"}`, `{"type":"x"}`, `not json`,
+		`{"type":"sequenceAck","sequenceId":1}`, `{"type":"sendToGroup","group":"common","ttlSeconds":5,"data":"x","dataType":"text"} `,
 	} {
 		f.Add([]byte(s))
 	}
 	e, h := fuzzHub(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		c := newConn(e, h, "fuzz", "fuzzer", kindPubSub, "", nil)
+		c := fuzzConn(e, h, "fuzz", "fuzzer")
+		c.reliable = len(frame)%2 == 1
 		c.perms = permissionsFromRoles([]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, discardLogger())
 		h.mu.Lock()
 		h.addLocked(c, []string{"common"})
 		h.mu.Unlock()
+		tr := c.tr
 		c.handleJSON(1, frame) // websocket.MessageText
-		c.qmu.Lock()
-		for _, q := range c.queue {
+		tr.qmu.Lock()
+		for _, q := range tr.queue {
 			if !json.Valid(q.data) {
 				t.Fatalf("queued invalid JSON %q", q.data)
 			}
 		}
-		c.qmu.Unlock()
+		tr.qmu.Unlock()
 		queued(h)
 		h.mu.Lock()
-		h.removeLocked(c)
+		c.endLocked(1000, "", true)
 		h.mu.Unlock()
-		c.abort()
-		c.qmu.Lock()
-		if c.closeTimer != nil {
-			c.closeTimer.Stop()
+		tr.abort()
+		tr.qmu.Lock()
+		if tr.closeTimer != nil {
+			tr.closeTimer.Stop()
 		}
-		c.qmu.Unlock()
+		tr.qmu.Unlock()
 		if len(h.conns) != 3 {
 			t.Fatalf("%d connections left; want the 3 bystanders", len(h.conns))
 		}

@@ -26,9 +26,10 @@ const testTimeout = 10 * time.Second
 // of connections on channels, so tests wait on events instead of time.
 type testEmulator struct {
 	*Emulator
-	t          testing.TB
-	registered chan string
-	endedIDs   chan string
+	t           testing.TB
+	registered  chan string
+	endedIDs    chan string
+	detachedIDs chan string
 }
 
 func startEmulator(t testing.TB, opts Options) *testEmulator {
@@ -47,11 +48,17 @@ func startEmulatorWith(t testing.TB, opts Options, adjust func(*Emulator)) *test
 	if adjust != nil {
 		adjust(e)
 	}
-	te := &testEmulator{Emulator: e, t: t, registered: make(chan string, 1024), endedIDs: make(chan string, 1024)}
+	te := &testEmulator{Emulator: e, t: t, registered: make(chan string, 1024), endedIDs: make(chan string, 1024), detachedIDs: make(chan string, 1024)}
 	e.connRegistered = func(id string) { te.registered <- id }
 	e.connEnded = func(id string) {
 		select {
 		case te.endedIDs <- id:
+		default:
+		}
+	}
+	e.connDetached = func(id string) {
+		select {
+		case te.detachedIDs <- id:
 		default:
 		}
 	}
@@ -160,6 +167,10 @@ type wsClient struct {
 	ws   *websocket.Conn
 	id   string
 	resp *http.Response
+	// reconnectionToken is the one of the connected frame (reliable).
+	reconnectionToken string
+	// opts dialed the connection; a recovery dials them again.
+	opts dialOptions
 }
 
 // dialOptions configure dial.
@@ -214,7 +225,7 @@ func (te *testEmulator) dial(o dialOptions) *wsClient {
 		}
 		te.t.Fatalf("dial: %v (status %d)", err, status)
 	}
-	c := &wsClient{t: te.t, ws: ws, resp: resp}
+	c := &wsClient{t: te.t, ws: ws, resp: resp, opts: o}
 	te.t.Cleanup(func() { _ = ws.CloseNow() })
 	c.id = te.waitRegistered()
 	if ws.Subprotocol() != "" {
@@ -222,8 +233,64 @@ func (te *testEmulator) dial(o dialOptions) *wsClient {
 		if f["type"] != "system" || f["event"] != "connected" || f["connectionId"] != c.id {
 			te.t.Fatalf("first frame = %v; want connected for %s", f, c.id)
 		}
+		c.reconnectionToken, _ = f["reconnectionToken"].(string)
 	}
 	return c
+}
+
+// recoverRaw dials a recovery of c (its original URL plus the recovery
+// parameters) with the given reconnection token.
+func (te *testEmulator) recoverRaw(c *wsClient, token string) (*websocket.Conn, *http.Response, error) {
+	te.t.Helper()
+	o := c.opts
+	q := "awps_connection_id=" + url.QueryEscape(c.id) + "&awps_reconnection_token=" + url.QueryEscape(token)
+	if o.query != "" {
+		q = o.query + "&" + q
+	}
+	o.query = q
+	return te.dialRaw(o)
+}
+
+// recover recovers c and returns the client of the new transport, which
+// replaces c's.
+func (te *testEmulator) recover(c *wsClient) *wsClient {
+	te.t.Helper()
+	ws, _, err := te.recoverRaw(c, c.reconnectionToken)
+	if err != nil {
+		te.t.Fatalf("recover: %v", err)
+	}
+	te.t.Cleanup(func() { _ = ws.CloseNow() })
+	if ws.Subprotocol() != c.ws.Subprotocol() {
+		te.t.Fatalf("recovered with subprotocol %q; want %q", ws.Subprotocol(), c.ws.Subprotocol())
+	}
+	d := *c
+	d.ws = ws
+	return &d
+}
+
+// drop aborts c's TCP connection without a close frame and waits until
+// the emulator has detached the (reliable) connection.
+func (te *testEmulator) drop(c *wsClient) {
+	te.t.Helper()
+	_ = c.ws.CloseNow()
+	te.waitDetached(c.id)
+}
+
+// waitDetached waits until the emulator reports that connection id was
+// detached.
+func (te *testEmulator) waitDetached(id string) {
+	te.t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		select {
+		case got := <-te.detachedIDs:
+			if got == id {
+				return
+			}
+		case <-deadline:
+			te.t.Fatalf("connection %s was not detached", id)
+		}
+	}
 }
 
 func (te *testEmulator) waitRegistered() string {
@@ -235,6 +302,13 @@ func (te *testEmulator) waitRegistered() string {
 		te.t.Fatal("the connection was not registered")
 		return ""
 	}
+}
+
+// reliable dials a json.reliable.webpubsub.azure.v1 client with the
+// given token claims.
+func (te *testEmulator) reliable(claims jwt.MapClaims) *wsClient {
+	te.t.Helper()
+	return te.dial(dialOptions{subprotocols: []string{"json.reliable.webpubsub.azure.v1"}, token: te.clientToken("chat", claims)})
 }
 
 // pubsub dials a json.webpubsub.azure.v1 client with the given token

@@ -137,6 +137,11 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
 	}
+	if !e.track() {
+		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
+		return
+	}
+	defer e.wg.Done()
 	w.Header().Set("api-supported-versions", supportedVersions)
 
 	token := bearerToken(r)
@@ -144,10 +149,11 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		unauthorized(w)
 		return
 	}
-	_, auds, err := e.verifyToken(token)
-	if err != nil || !e.audienceAllowsREST(auds, r) {
-		unauthorized(w)
-		return
+	if _, auds, err := e.verifyToken(token); err != nil || !e.audienceAllowsREST(auds, r) {
+		if !e.opts.AllowUnvalidatedEntraTokens || !e.entraTokenOK(token) {
+			unauthorized(w)
+			return
+		}
 	}
 
 	query, err := url.ParseQuery(r.URL.RawQuery)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -47,20 +48,21 @@ func (e *Emulator) readMessage(c *restCall) (protocol.DataType, []byte, bool) {
 	return dt, body, true
 }
 
-// ttlOK validates messageTtlSeconds (0–300). The TTL only matters for
-// reliable connections that are detached, which this version does not
-// have, so a valid value changes nothing.
-func (c *restCall) ttlOK() bool {
+// ttl validates messageTtlSeconds (0–300, default 0: no limit). The TTL
+// only limits how long the message may wait in the buffer of a reliable
+// connection for a replay (client-protocol.md §12.4); live delivery is
+// immediate.
+func (c *restCall) ttl() (time.Duration, bool) {
 	v, ok := c.query["messageTtlSeconds"]
 	if !ok {
-		return true
+		return 0, true
 	}
 	n, err := strconv.Atoi(v[0])
 	if err != nil || n < 0 || n > protocol.MaxTTLSeconds {
 		writeValidation(c.w, "messageTtlSeconds", "The messageTtlSeconds must be an integer between 0 and 300.")
-		return false
+		return 0, false
 	}
-	return true
+	return time.Duration(n) * time.Second, true
 }
 
 // compileFilter compiles a filter; an empty one means no filtering
@@ -87,15 +89,20 @@ type outgoing struct {
 	dt     protocol.DataType
 	body   []byte
 	filter *odata.Filter // nil = no filtering
+	ttl    time.Duration
 }
 
 // message encodes the send as a server message, or as a group message
 // when group is not empty.
 func (o outgoing) message(group string) *message {
+	var m *message
 	if group != "" {
-		return newMessage(protocol.FromGroup, group, "", o.dt, o.body)
+		m = newMessage(protocol.FromGroup, group, "", o.dt, o.body)
+	} else {
+		m = newMessage(protocol.FromServer, "", "", o.dt, o.body)
 	}
-	return newMessage(protocol.FromServer, "", "", o.dt, o.body)
+	m.ttl = o.ttl
+	return m
 }
 
 // sendPrelude validates everything a send needs before it touches any
@@ -103,16 +110,15 @@ func (o outgoing) message(group string) *message {
 // the filter (when the operation has one), the Content-Type and the body.
 func (e *Emulator) sendPrelude(c *restCall, useFilter bool) (outgoing, bool) {
 	var o outgoing
-	if !c.ttlOK() {
+	var ok bool
+	if o.ttl, ok = c.ttl(); !ok {
 		return o, false
 	}
 	if useFilter {
-		var ok bool
 		if o.filter, ok = compileFilter(c.w, c.query.Get("filter"), "filter"); !ok {
 			return o, false
 		}
 	}
-	var ok bool
 	o.dt, o.body, ok = e.readMessage(c)
 	return o, ok
 }
@@ -185,13 +191,11 @@ func (e *Emulator) sendToConnection(c *restCall) {
 
 // closeLocked ends each connection with 1000 and the reason: a PubSub
 // client gets a disconnected frame, every client a close frame, and the
-// connection leaves every index before the REST call returns.
+// connection leaves every index before the REST call returns. A reliable
+// connection, detached or not, cannot be recovered afterwards.
 func (h *hub) closeLocked(conns []*conn, reason string) {
 	for _, c := range conns {
-		if h.removeLocked(c) {
-			c.beginClose(websocket.StatusNormalClosure, reason, false)
-			c.ended(reason)
-		}
+		c.endLocked(websocket.StatusNormalClosure, reason, false)
 	}
 }
 

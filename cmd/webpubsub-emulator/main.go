@@ -1,6 +1,7 @@
 // Command webpubsub-emulator runs a local Azure Web PubSub service: the
-// REST data plane and the client WebSocket endpoint, with all state in
-// memory.
+// REST data plane, the client WebSocket endpoint (raw clients,
+// json.webpubsub.azure.v1 and json.reliable.webpubsub.azure.v1) and
+// upstream event handlers, with all state in memory.
 //
 // Usage:
 //
@@ -8,14 +9,52 @@
 //
 // Flags:
 //
-//	-host                     host name or address to listen on (default localhost; 0.0.0.0 in containers)
-//	-port                     TCP port (default 8080; 0 picks a free port)
-//	-key                      access key (default the well-known development key)
-//	-secondary-key            a second access key, accepted as well
-//	-public-endpoint          http(s) URL clients use, when it differs from the listen address
-//	-relaxed-audience         do not compare the host part of token audiences
-//	-log-level                debug, info (default), warn or error
-//	-print-connection-string  print the connection string and exit
+//	-host                            host name or address to listen on (default localhost; 0.0.0.0 in containers)
+//	-port                            TCP port (default 8080; 0 picks a free port)
+//	-key                             access key (default the well-known development key)
+//	-secondary-key                   a second access key, accepted as well
+//	-public-endpoint                 http(s) URL clients use, when it differs from the listen address
+//	-relaxed-audience                do not compare the host part of token audiences
+//	-allow-unvalidated-entra-tokens  accept Entra ID tokens for https://webpubsub.azure.com without checking their signature
+//	-event-handler HUB=URL_TEMPLATE  an event handler for HUB ("*" for every other hub) that gets all system
+//	                                 and user events; {hub} and {event} are filled in. Repeatable.
+//	-config                          configuration file (default ./emulator.json when it exists)
+//	-log-level                       debug, info (default), warn or error
+//	-print-connection-string         print the connection string and exit
+//
+// Settings come from, in increasing precedence: built-in defaults, the
+// configuration file, AWPS_EMULATOR_<SETTING> environment variables (the
+// file's keys upper-cased, e.g. AWPS_EMULATOR_ACCESSKEY, plus HOST, PORT,
+// LOGLEVEL and CONFIG), and flags. The -event-handler flags of a hub
+// replace that hub's handlers from the file.
+//
+// The configuration file is JSON with case-insensitive keys:
+//
+//	{
+//	  "listen": "localhost:8080",
+//	  "publicEndpoint": "http://localhost:8080",
+//	  "accessKey": "...", "secondaryAccessKey": "",
+//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false,
+//	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
+//	  "maxRestBodyBytes": 16777216,
+//	  "hubs": {
+//	    "chat": {
+//	      "anonymousConnectPolicy": "deny",
+//	      "eventHandlers": [{
+//	        "urlTemplate": "http://localhost:3000/api/webpubsub/hubs/{hub}/",
+//	        "userEventPattern": "*",
+//	        "systemEvents": ["connect", "connected", "disconnected"],
+//	        "validate": true
+//	      }]
+//	    },
+//	    "*": {"eventHandlers": []}
+//	  }
+//	}
+//
+// The official emulator's appsettings.json (a "WebPubSub" object with
+// "AccessKey" and "Hubs.<hub>.EventHandlers[]" holding "UrlTemplate",
+// "SystemEvents" and "EventPattern") loads as well; "_default" names the
+// default hub.
 //
 // It prints the connection string to use with any Web PubSub SDK, serves
 // until it receives SIGINT or SIGTERM, and then shuts down gracefully:
@@ -33,7 +72,9 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
@@ -42,14 +83,15 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 
-// run starts the emulator with the flags in args, prints where it listens
+// run starts the emulator with the settings of the configuration file,
+// the environment (read through getenv) and args, prints where it listens
 // to stdout, and serves until ctx is done. It returns the process exit
-// code: 0 after a graceful stop, 1 when the emulator cannot start, 2 for
-// bad flags.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// code: 0 after a graceful stop, 1 when the emulator cannot start (or the
+// configuration is invalid), 2 for bad flags.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("webpubsub-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	host := fs.String("host", emulator.DefaultHost, "host name or address to listen on (0.0.0.0 in containers)")
@@ -58,6 +100,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	secondary := fs.String("secondary-key", "", "optional second access key, accepted as well")
 	public := fs.String("public-endpoint", "", "http(s) URL clients use to reach the emulator, when it differs from the listen address")
 	relaxed := fs.Bool("relaxed-audience", false, "do not compare the host part of token audiences")
+	entra := fs.Bool("allow-unvalidated-entra-tokens", false, "accept Entra ID tokens for https://webpubsub.azure.com on REST without checking their signature (local use only)")
+	var handlers handlerFlags
+	fs.Var(&handlers, "event-handler", "`HUB=URL_TEMPLATE`: an event handler for HUB (\"*\" for other hubs) with all system and user events; {hub} and {event} are filled in (repeatable)")
+	configPath := fs.String("config", "", "configuration file (default ./emulator.json when it exists)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	printOnly := fs.Bool("print-connection-string", false, "print the connection string and exit")
 	if err := fs.Parse(args); err != nil {
@@ -70,28 +116,60 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "webpubsub-emulator: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		fmt.Fprintf(stderr, "webpubsub-emulator: -log-level must be debug, info, warn or error\n")
-		return 2
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	var s settings
+	path := *configPath
+	if !set["config"] {
+		path = getenv(envPrefix + "CONFIG")
 	}
-	e, err := emulator.New(emulator.Options{
-		Host:               *host,
-		Port:               *port,
-		AccessKey:          *key,
-		SecondaryAccessKey: *secondary,
-		PublicEndpoint:     *public,
-		RelaxedAudience:    *relaxed,
-		Logger:             slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
-	})
+	if path == "" {
+		if _, err := os.Stat("emulator.json"); err == nil {
+			path = "emulator.json"
+		}
+	}
+	if path != "" {
+		if err := s.loadConfigFile(path); err != nil {
+			fmt.Fprintln(stderr, "webpubsub-emulator:", err)
+			return 1
+		}
+	}
+	if err := s.applyEnv(getenv); err != nil {
+		fmt.Fprintln(stderr, "webpubsub-emulator:", err)
+		return 1
+	}
+	for name, apply := range map[string]func(){
+		"host": func() { s.host = host }, "port": func() { s.port = port }, "key": func() { s.accessKey = key },
+		"secondary-key": func() { s.secondaryKey = secondary }, "public-endpoint": func() { s.publicEndpoint = public },
+		"relaxed-audience": func() { s.relaxedAudience = relaxed }, "allow-unvalidated-entra-tokens": func() { s.allowEntra = entra },
+		"log-level": func() { s.logLevel = logLevel },
+	} {
+		if set[name] {
+			apply()
+		}
+	}
+	handlers.apply(&s)
+
+	var level slog.Level
+	if s.logLevel != nil {
+		if err := level.UnmarshalText([]byte(*s.logLevel)); err != nil {
+			fmt.Fprintf(stderr, "webpubsub-emulator: the log level must be debug, info, warn or error\n")
+			return 2
+		}
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts := s.options()
+	opts.Logger = logger
+	e, err := emulator.New(opts)
 	if err != nil {
 		fmt.Fprintln(stderr, "webpubsub-emulator:", err)
 		return 1
 	}
 	if *printOnly {
-		if *public == "" {
+		if opts.PublicEndpoint == "" {
 			// Without a listener the endpoint is the one -host and -port name.
-			e, err = emulator.New(emulator.Options{AccessKey: *key, PublicEndpoint: "http://" + net.JoinHostPort(displayHost(*host), strconv.Itoa(*port))})
+			e, err = emulator.New(emulator.Options{AccessKey: opts.AccessKey, PublicEndpoint: "http://" + net.JoinHostPort(displayHost(opts.Host), strconv.Itoa(opts.Port))})
 			if err != nil {
 				fmt.Fprintln(stderr, "webpubsub-emulator:", err)
 				return 1
@@ -107,6 +185,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, "Azure Web PubSub emulator listening on %s\n", e.URL())
 	fmt.Fprintf(stdout, "Connection string: %s\n", e.ConnectionString())
 	fmt.Fprintf(stdout, "Client endpoint:   %s\n", e.ClientURL("{hub}"))
+	logHandlers(logger, opts.Hubs)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "Shutting down.")
 	if err := e.Close(); err != nil {
@@ -114,6 +193,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// logHandlers logs each configured event handler, without the URL's
+// query, which may hold a ?code= secret.
+func logHandlers(l *slog.Logger, hubs map[string]emulator.HubOptions) {
+	names := make([]string, 0, len(hubs))
+	for name := range hubs {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		for _, h := range hubs[name].EventHandlers {
+			u, _, _ := strings.Cut(h.URLTemplate, "?")
+			l.Info("event handler", "hub", name, "url", u, "userEvents", h.UserEventPattern, "systemEvents", strings.Join(h.SystemEvents, ","), "validate", !h.SkipValidation)
+		}
+	}
 }
 
 // displayHost is the host clients use for a listen host: localhost for

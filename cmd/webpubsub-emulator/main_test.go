@@ -26,7 +26,7 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	var stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"-port", "0", "-host", "localhost", "-log-level", "debug"}, outW, &stderr)
+		done <- run(ctx, []string{"-port", "0", "-host", "localhost", "-log-level", "debug"}, noEnv, outW, &stderr)
 		outW.Close()
 	}()
 	lines := bufio.NewScanner(outR)
@@ -98,7 +98,7 @@ func TestRunRejectsBadFlags(t *testing.T) {
 		{[]string{"-log-level", "loud"}, 2},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(context.Background(), tc.args, &out, &errOut); code != tc.code {
+		if code := run(context.Background(), tc.args, noEnv, &out, &errOut); code != tc.code {
 			t.Errorf("%v: exit %d; want %d (%s)", tc.args, code, tc.code, errOut.String())
 		}
 		if strings.Contains(errOut.String(), secret) || strings.Contains(out.String(), secret) {
@@ -135,8 +135,11 @@ func TestPrintConnectionString(t *testing.T) {
 		{[]string{"-print-connection-string", "-public-endpoint", "https://emu.example:8443"}, "Endpoint=https://emu.example;Port=8443;AccessKey=" + emulator.DefaultAccessKey + ";Version=1.0;\n"},
 	} {
 		var out, errOut bytes.Buffer
-		if code := run(context.Background(), tc.args, &out, &errOut); code != 0 || out.String() != tc.want {
+		if code := run(context.Background(), tc.args, noEnv, &out, &errOut); code != 0 || out.String() != tc.want {
 			t.Errorf("%v: exit %d, printed %q; want %q (%s)", tc.args, code, out.String(), tc.want, errOut.String())
 		}
 	}
 }
+
+// noEnv is an empty environment.
+func noEnv(string) string { return "" }

@@ -1,0 +1,479 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gowebpubsub/webpubsub/emulator"
+)
+
+// settings are the program's settings, layered (emulator.md §4.1):
+// built-in defaults, then the configuration file, then AWPS_EMULATOR_*
+// environment variables, then command-line flags. A nil field was not
+// set by any layer so far.
+type settings struct {
+	host, publicEndpoint, accessKey, secondaryKey, logLevel *string
+	port                                                    *int
+	relaxedAudience, allowEntra                             *bool
+	retention, handlerTimeout                               *time.Duration
+	maxRESTBody                                             *int64
+	// hubs holds the per-hub settings by hub name ("*" for the default).
+	hubs map[string]emulator.HubOptions
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// options turns the settings into emulator options, with the program's
+// defaults (port 8080) for what no layer set.
+func (s *settings) options() emulator.Options {
+	o := emulator.Options{Host: emulator.DefaultHost, Port: 8080, Hubs: s.hubs}
+	if s.host != nil {
+		o.Host = *s.host
+	}
+	if s.port != nil {
+		o.Port = *s.port
+	}
+	if s.publicEndpoint != nil {
+		o.PublicEndpoint = *s.publicEndpoint
+	}
+	if s.accessKey != nil {
+		o.AccessKey = *s.accessKey
+	}
+	if s.secondaryKey != nil {
+		o.SecondaryAccessKey = *s.secondaryKey
+	}
+	if s.relaxedAudience != nil {
+		o.RelaxedAudience = *s.relaxedAudience
+	}
+	if s.allowEntra != nil {
+		o.AllowUnvalidatedEntraTokens = *s.allowEntra
+	}
+	if s.retention != nil {
+		o.ReliableRetention = *s.retention
+	}
+	if s.handlerTimeout != nil {
+		o.EventHandlerTimeout = *s.handlerTimeout
+	}
+	if s.maxRESTBody != nil {
+		o.MaxRESTBodyBytes = *s.maxRESTBody
+	}
+	return o
+}
+
+// setListen applies a "host:port" listen address.
+func (s *settings) setListen(v, source string) error {
+	host, port, err := net.SplitHostPort(v)
+	if err != nil {
+		return fmt.Errorf("%s: listen must be host:port", source)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("%s: listen has an invalid port", source)
+	}
+	if host != "" {
+		s.host = &host
+	}
+	s.port = &n
+	return nil
+}
+
+// setEventHandlers replaces the event handlers of hub, keeping its other
+// settings.
+func (s *settings) setEventHandlers(hub string, handlers []emulator.EventHandler) {
+	if s.hubs == nil {
+		s.hubs = map[string]emulator.HubOptions{}
+	}
+	key := s.hubKey(hub)
+	ho := s.hubs[key]
+	ho.EventHandlers = handlers
+	s.hubs[key] = ho
+}
+
+// hubKey finds the existing key for hub, case-insensitively, or returns
+// hub itself.
+func (s *settings) hubKey(hub string) string {
+	for k := range s.hubs {
+		if strings.EqualFold(k, hub) {
+			return k
+		}
+	}
+	return hub
+}
+
+// ---- the configuration file (emulator.md §4.2) ----
+
+// object is a JSON object whose keys are matched case-insensitively.
+type object map[string]json.RawMessage
+
+func parseObject(b json.RawMessage, what string) (object, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
+		return nil, fmt.Errorf("%s must be a JSON object", what)
+	}
+	o := make(object, len(raw))
+	for k, v := range raw {
+		lk := strings.ToLower(k)
+		if _, dup := o[lk]; dup {
+			return nil, fmt.Errorf("%s has the key %q twice (keys are case-insensitive)", what, lk)
+		}
+		o[lk] = v
+	}
+	return o, nil
+}
+
+// get decodes the value of key into dst when present and not null.
+func (o object) get(key string, dst any, what string) (bool, error) {
+	v, ok := o[key]
+	if !ok || string(bytes.TrimSpace(v)) == "null" {
+		return false, nil
+	}
+	if err := json.Unmarshal(v, dst); err != nil {
+		return false, fmt.Errorf("%s.%s has the wrong type", what, key)
+	}
+	return true, nil
+}
+
+// loadConfigFile applies the file at path.
+func (s *settings) loadConfigFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config file: %w", err)
+	}
+	if err := s.applyConfig(b); err != nil {
+		return fmt.Errorf("config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// applyConfig applies a configuration file's content: this project's
+// schema, or the official emulator's appsettings.json shape (a WebPubSub
+// object with AccessKey and Hubs). Unknown top-level keys are ignored, so
+// that an appsettings.json with other sections loads; unknown keys inside
+// hubs and handlers are errors.
+func (s *settings) applyConfig(b []byte) error {
+	top, err := parseObject(b, "the file")
+	if err != nil {
+		return err
+	}
+	if inner, ok := top["webpubsub"]; ok {
+		wps, err := parseObject(inner, "WebPubSub")
+		if err != nil {
+			return err
+		}
+		for k, v := range wps {
+			top[k] = v
+		}
+	}
+	var str string
+	if ok, err := top.get("listen", &str, "config"); err != nil {
+		return err
+	} else if ok {
+		if err := s.setListen(str, "config"); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst **string
+	}{{"publicendpoint", &s.publicEndpoint}, {"accesskey", &s.accessKey}, {"secondaryaccesskey", &s.secondaryKey}} {
+		var v string
+		if ok, err := top.get(f.key, &v, "config"); err != nil {
+			return err
+		} else if ok {
+			*f.dst = &v
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst **bool
+	}{{"relaxedaudience", &s.relaxedAudience}, {"allowunvalidatedentratokens", &s.allowEntra}} {
+		var v bool
+		if ok, err := top.get(f.key, &v, "config"); err != nil {
+			return err
+		} else if ok {
+			*f.dst = &v
+		}
+	}
+	for _, f := range []struct {
+		key string
+		dst **time.Duration
+	}{{"reliableretentionseconds", &s.retention}, {"eventhandlertimeoutseconds", &s.handlerTimeout}} {
+		var v float64
+		if ok, err := top.get(f.key, &v, "config"); err != nil {
+			return err
+		} else if ok {
+			if v <= 0 {
+				return fmt.Errorf("config.%s must be positive", f.key)
+			}
+			*f.dst = ptr(time.Duration(v * float64(time.Second)))
+		}
+	}
+	var max int64
+	if ok, err := top.get("maxrestbodybytes", &max, "config"); err != nil {
+		return err
+	} else if ok {
+		if max <= 0 {
+			return errors.New("config.maxRestBodyBytes must be positive")
+		}
+		s.maxRESTBody = &max
+	}
+	if raw, ok := top["hubs"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		hubs, err := parseObject(raw, "hubs")
+		if err != nil {
+			return err
+		}
+		for name, v := range hubs {
+			if name == "_default" {
+				name = "*"
+			}
+			if name != "*" && !validHub(name) {
+				return fmt.Errorf("hubs has an invalid hub name %q", name)
+			}
+			ho, err := parseHub(v, "hubs."+name)
+			if err != nil {
+				return err
+			}
+			if s.hubs == nil {
+				s.hubs = map[string]emulator.HubOptions{}
+			}
+			if _, dup := s.hubs[name]; dup {
+				return fmt.Errorf("hubs has two entries for %q", name)
+			}
+			s.hubs[name] = ho
+		}
+	}
+	return nil
+}
+
+func parseHub(b json.RawMessage, what string) (emulator.HubOptions, error) {
+	var ho emulator.HubOptions
+	o, err := parseObject(b, what)
+	if err != nil {
+		return ho, err
+	}
+	for k := range o {
+		if k != "anonymousconnectpolicy" && k != "eventhandlers" {
+			return ho, fmt.Errorf("%s has an unknown key %q", what, k)
+		}
+	}
+	var policy string
+	if ok, err := o.get("anonymousconnectpolicy", &policy, what); err != nil {
+		return ho, err
+	} else if ok {
+		switch strings.ToLower(policy) {
+		case "allow":
+			ho.AllowAnonymous = true
+		case "deny":
+		default:
+			return ho, fmt.Errorf("%s.anonymousConnectPolicy must be allow or deny", what)
+		}
+	}
+	var handlers []json.RawMessage
+	if _, err := o.get("eventhandlers", &handlers, what); err != nil {
+		return ho, err
+	}
+	for i, h := range handlers {
+		eh, err := parseHandler(h, fmt.Sprintf("%s.eventHandlers[%d]", what, i))
+		if err != nil {
+			return ho, err
+		}
+		ho.EventHandlers = append(ho.EventHandlers, eh)
+	}
+	return ho, nil
+}
+
+func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error) {
+	var eh emulator.EventHandler
+	o, err := parseObject(b, what)
+	if err != nil {
+		return eh, err
+	}
+	for k := range o {
+		switch k {
+		case "urltemplate", "usereventpattern", "eventpattern", "systemevents", "validate", "auth":
+		default:
+			return eh, fmt.Errorf("%s has an unknown key %q", what, k)
+		}
+	}
+	if ok, err := o.get("urltemplate", &eh.URLTemplate, what); err != nil {
+		return eh, err
+	} else if !ok {
+		return eh, fmt.Errorf("%s.urlTemplate is required", what)
+	}
+	if _, err := o.get("eventpattern", &eh.UserEventPattern, what); err != nil {
+		return eh, err
+	}
+	if _, err := o.get("usereventpattern", &eh.UserEventPattern, what); err != nil {
+		return eh, err
+	}
+	if _, err := o.get("systemevents", &eh.SystemEvents, what); err != nil {
+		return eh, err
+	}
+	validate := true
+	if _, err := o.get("validate", &validate, what); err != nil {
+		return eh, err
+	}
+	eh.SkipValidation = !validate
+	if err := checkAuth(o["auth"], what); err != nil {
+		return eh, err
+	}
+	return eh, nil
+}
+
+// checkAuth accepts an absent or null auth, "None", or {"type":"None"}:
+// outbound authentication to handlers is not supported (cloudevents.md
+// §2.5).
+func checkAuth(raw json.RawMessage, what string) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil && strings.EqualFold(s, "none") {
+		return nil
+	}
+	if o, err := parseObject(raw, what+".auth"); err == nil {
+		var typ string
+		if ok, _ := o.get("type", &typ, what+".auth"); ok && strings.EqualFold(typ, "none") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s.auth: authentication to event handlers is not supported; remove it or use None (a ?code= query in the URL works)", what)
+}
+
+// validHub applies the hub name rule ^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$.
+func validHub(h string) bool {
+	if h == "" || len(h) > 128 {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if i == 0 && !letter || !letter && !('0' <= c && c <= '9') && !strings.ContainsRune("_`,.[]", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ---- environment variables ----
+
+// envPrefix starts every environment variable the program reads.
+const envPrefix = "AWPS_EMULATOR_"
+
+// applyEnv applies AWPS_EMULATOR_<SETTING> variables: the configuration
+// file's keys upper-cased (LISTEN, PUBLICENDPOINT, ACCESSKEY,
+// SECONDARYACCESSKEY, RELAXEDAUDIENCE, ALLOWUNVALIDATEDENTRATOKENS,
+// RELIABLERETENTIONSECONDS, EVENTHANDLERTIMEOUTSECONDS, MAXRESTBODYBYTES),
+// plus HOST, PORT and LOGLEVEL. Errors name the variable, never its value.
+func (s *settings) applyEnv(getenv func(string) string) error {
+	get := func(name string) (string, bool) {
+		v := getenv(envPrefix + name)
+		return v, v != ""
+	}
+	if v, ok := get("LISTEN"); ok {
+		if err := s.setListen(v, envPrefix+"LISTEN"); err != nil {
+			return err
+		}
+	}
+	for name, dst := range map[string]**string{
+		"HOST": &s.host, "PUBLICENDPOINT": &s.publicEndpoint, "ACCESSKEY": &s.accessKey,
+		"SECONDARYACCESSKEY": &s.secondaryKey, "LOGLEVEL": &s.logLevel,
+	} {
+		if v, ok := get(name); ok {
+			*dst = ptr(v)
+		}
+	}
+	if v, ok := get("PORT"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%sPORT must be an integer", envPrefix)
+		}
+		s.port = &n
+	}
+	for name, dst := range map[string]**bool{"RELAXEDAUDIENCE": &s.relaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.allowEntra} {
+		if v, ok := get(name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s%s must be true or false", envPrefix, name)
+			}
+			*dst = &b
+		}
+	}
+	for name, dst := range map[string]**time.Duration{"RELIABLERETENTIONSECONDS": &s.retention, "EVENTHANDLERTIMEOUTSECONDS": &s.handlerTimeout} {
+		if v, ok := get(name); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil || f <= 0 {
+				return fmt.Errorf("%s%s must be a positive number of seconds", envPrefix, name)
+			}
+			*dst = ptr(time.Duration(f * float64(time.Second)))
+		}
+	}
+	if v, ok := get("MAXRESTBODYBYTES"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%sMAXRESTBODYBYTES must be a positive integer", envPrefix)
+		}
+		s.maxRESTBody = &n
+	}
+	return nil
+}
+
+// ---- -event-handler ----
+
+// handlerFlags collects repeated -event-handler HUB=URL_TEMPLATE flags.
+type handlerFlags struct {
+	order []string // hubs, in the order first named
+	byHub map[string][]emulator.EventHandler
+}
+
+// String is for the flag package; it lists the hubs only, since a URL may
+// carry a ?code= secret.
+func (h *handlerFlags) String() string {
+	if h == nil {
+		return ""
+	}
+	return strings.Join(h.order, ",")
+}
+
+// Set adds one handler with every system event and every user event.
+func (h *handlerFlags) Set(v string) error {
+	hub, tmpl, ok := strings.Cut(v, "=")
+	hub = strings.TrimSpace(hub)
+	if !ok || strings.TrimSpace(tmpl) == "" {
+		return errors.New("want HUB=URL_TEMPLATE")
+	}
+	if hub == "_default" {
+		hub = "*"
+	}
+	if hub != "*" && !validHub(hub) {
+		return fmt.Errorf("%q is not a valid hub name", hub)
+	}
+	if h.byHub == nil {
+		h.byHub = map[string][]emulator.EventHandler{}
+	}
+	key := strings.ToLower(hub)
+	if _, seen := h.byHub[key]; !seen {
+		h.order = append(h.order, hub)
+	}
+	h.byHub[key] = append(h.byHub[key], emulator.EventHandler{
+		URLTemplate:      strings.TrimSpace(tmpl),
+		UserEventPattern: "*",
+		SystemEvents:     emulator.PossibleSystemEventValues(),
+	})
+	return nil
+}
+
+// apply replaces, hub by hub, the handlers of the lower layers.
+func (h *handlerFlags) apply(s *settings) {
+	for _, hub := range h.order {
+		s.setEventHandlers(hub, h.byHub[strings.ToLower(hub)])
+	}
+}

@@ -1,0 +1,185 @@
+package emulator
+
+import (
+	"context"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// recoverConnection handles a recovery request (client-protocol.md §12.5):
+// when the connection exists in the hub, is reliable, has not ended and
+// the reconnection token matches, the upgrade is accepted with the
+// connection's original subprotocol, a transport still attached is
+// dropped, and every buffered message is replayed before live delivery
+// resumes. Otherwise the upgrade is accepted and closed with 1008.
+func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hubName string, query url.Values, offered []string) {
+	c := e.findRecoverable(hubName, query.Get("awps_connection_id"), query.Get("awps_reconnection_token"))
+	if c == nil {
+		e.refuseRecovery(w, r, offered)
+		return
+	}
+	original := false
+	for _, p := range offered {
+		original = original || strings.EqualFold(p, c.subprotocol)
+	}
+	if !original {
+		// Accepted without a subprotocol, then refused.
+		e.refuseRecovery(w, r, nil)
+		return
+	}
+	var tr *transport
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+		Subprotocols:       []string{c.subprotocol},
+		OnPongReceived: func(context.Context, []byte) {
+			tr.lastRecv.Store(time.Now().UnixNano())
+		},
+	})
+	if err != nil {
+		return // Accept has written the error response
+	}
+	tr = newTransport(c, ws)
+	if !e.attach(c, tr) {
+		tr.abort()
+		refuseOn(ws, e.closeFlush, true)
+		return
+	}
+	e.log.Debug("connection recovered", "hub", hubName, "connectionId", c.id)
+	e.goTracked(tr.writeLoop)
+	tr.readLoop()
+}
+
+// findRecoverable returns the connection a recovery request names, or nil
+// when it cannot be recovered. A detached connection whose retention has
+// run out on the emulator's clock ends here, even if its timer has not
+// fired yet.
+func (e *Emulator) findRecoverable(hubName, id, token string) *conn {
+	h := e.hubIfExists(hubName)
+	if h == nil || id == "" {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c := h.conns[id]
+	if c == nil || !c.reliable {
+		return nil
+	}
+	c.mu.Lock()
+	tokenOK := subtle.ConstantTimeCompare([]byte(token), []byte(c.reconnectionToken)) == 1
+	expired := c.ph == phaseDetached && e.now().After(c.detachEnd)
+	ended := c.ph == phaseEnded
+	c.mu.Unlock()
+	if expired {
+		c.endLocked(websocket.StatusPolicyViolation, reasonRecoveryExpired, true)
+		return nil
+	}
+	if ended || !tokenOK {
+		return nil
+	}
+	return c
+}
+
+// attach makes tr the transport of c, drops the transport it replaces (a
+// half-open socket the emulator has not noticed yet, §16 D8), and queues
+// the replay of every buffered message whose TTL has not run out. It
+// returns false when c ended in the meantime.
+func (e *Emulator) attach(c *conn, tr *transport) bool {
+	c.hub.mu.Lock()
+	c.mu.Lock()
+	if c.hub.conns[c.id] != c || c.ph == phaseEnded {
+		c.mu.Unlock()
+		c.hub.mu.Unlock()
+		return false
+	}
+	old := c.tr
+	c.tr = tr
+	c.ph = phaseActive
+	c.detachGen++
+	if c.stopDetach != nil {
+		c.stopDetach()
+		c.stopDetach = nil
+	}
+	c.pruneExpiredLocked()
+	for _, b := range c.buf {
+		tr.enqueue(outFrame{typ: websocket.MessageText, data: b.data, sequenced: true})
+	}
+	c.mu.Unlock()
+	c.hub.mu.Unlock()
+	if old != nil {
+		old.drop(reasonEndedAbruptly)
+	}
+	return true
+}
+
+// refuseRecovery accepts a recovery request and closes it with 1008,
+// after a disconnected frame when a JSON subprotocol was negotiated.
+func (e *Emulator) refuseRecovery(w http.ResponseWriter, r *http.Request, offered []string) {
+	var selected string
+	for _, p := range offered {
+		if strings.EqualFold(p, protocol.SubprotocolJSON) || strings.EqualFold(p, protocol.SubprotocolReliableJSON) {
+			selected = p
+			break
+		}
+	}
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled}
+	if selected != "" {
+		opts.Subprotocols = []string{selected}
+	}
+	ws, err := websocket.Accept(w, r, opts)
+	if err != nil {
+		return
+	}
+	refuseOn(ws, e.closeFlush, selected != "")
+}
+
+// refuseOn sends the disconnected frame (when notify) and closes ws with
+// 1008, within flush.
+func refuseOn(ws *websocket.Conn, flush time.Duration, notify bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), flush)
+	defer cancel()
+	if notify {
+		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: reasonNotRecoverable}
+		_ = ws.Write(ctx, websocket.MessageText, f.AppendJSON(nil))
+	}
+	// Read in the background so the client's close frame is seen; Close
+	// waits for it.
+	_ = ws.CloseRead(ctx)
+	_ = ws.Close(websocket.StatusPolicyViolation, reasonNotRecoverable)
+}
+
+// AbortTransport drops the network connection of the client connection
+// connectionID in hub without a close frame, as a network failure would,
+// for tests of client reconnection logic. A reliable connection is then
+// detached and can be recovered within the retention; any other
+// connection ends ("The connection ended unexpectedly."). It reports
+// whether the connection exists and had a transport to drop; the drop
+// itself completes in the background, shortly after AbortTransport
+// returns. hub is compared case-insensitively.
+func (e *Emulator) AbortTransport(hub, connectionID string) bool {
+	h := e.hubIfExists(strings.ToLower(hub))
+	if h == nil {
+		return false
+	}
+	h.mu.RLock()
+	c := h.conns[connectionID]
+	h.mu.RUnlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	tr := c.tr
+	c.mu.Unlock()
+	if tr == nil {
+		return false
+	}
+	tr.abort()
+	return true
+}
