@@ -1,0 +1,83 @@
+// Package webpubsubclient is a WebSocket client for Azure Web PubSub (and
+// for this module's emulator): the Go counterpart of the Python
+// azure-messaging-webpubsubclient and the JavaScript
+// @azure/web-pubsub-client. A client joins and leaves groups, publishes to
+// groups, sends events to the application server, and receives group and
+// server messages, over the json.reliable.webpubsub.azure.v1 subprotocol
+// (the default) or json.webpubsub.azure.v1.
+//
+//	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
+//		// Called for every new connection, so the token is always fresh.
+//		tok, err := serviceClient.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+//			UserID: "alice",
+//			Roles:  []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"},
+//		})
+//		return tok.URL, err
+//	})
+//	client, err := webpubsubclient.New(cred, nil)
+//	if err != nil { ... }
+//	client.OnGroupMessage(func(m webpubsubclient.GroupMessage) {
+//		fmt.Printf("%s in %s: %s\n", m.FromUserID, m.Group, m.Data)
+//	})
+//	if err := client.Start(ctx); err != nil { ... }
+//	defer client.Stop(context.Background())
+//	if _, err := client.JoinGroup(ctx, "chat", nil); err != nil { ... }
+//	if _, err := client.SendToGroup(ctx, "chat", webpubsubclient.TextMessage("hi"), nil); err != nil { ... }
+//
+// # Mapping from the Python client
+//
+//	WebPubSubClient(credential, ...)       New(credential, *Options)
+//	WebPubSubClientCredential(provider)    URLFunc (or StaticURL)
+//	open() / close()                       Start(ctx) / Stop(ctx)
+//	subscribe("connected", h), ...         OnConnected(h), OnDisconnected, OnStopped,
+//	                                       OnServerMessage, OnGroupMessage, OnRejoinGroupFailed
+//	join_group / leave_group               JoinGroup / LeaveGroup
+//	send_to_group(..., no_echo, fire_and_forget)  SendToGroup with SendToGroupOptions
+//	send_event(...)                        SendEvent
+//	WebPubSubResult(ack_id, is_duplicated) AckResult{AckID, Duplicated}
+//	SendMessageError                       *AckError
+//
+// # Events and their order
+//
+// Handlers run on one goroutine per Start, one at a time, never on the
+// goroutine that reads the connection: a slow handler delays the handlers
+// after it (the queue between them is unbounded, so it costs memory) but
+// never stalls keep-alive, acks or recovery. Events are delivered in the
+// order the client observed them:
+//
+//   - group and server messages in the order the service sent them, each
+//     exactly once on the reliable protocol, including across recoveries;
+//   - RejoinGroupFailed events of a new connection, then its Connected;
+//   - Disconnected when a connection ends for good, after every message it
+//     delivered;
+//   - Stopped last, once per Start. Events of a later Start come after it.
+//
+// An acknowledged call returns when its ack arrives, which may be before
+// the handlers of earlier messages (even its own echo) have run.
+//
+// # Connections, recovery and retries
+//
+// With the reliable protocol the client acknowledges the messages it
+// receives (sequenceAck, every SequenceAckInterval and at once when more
+// than 300 are unacknowledged) and drops any message it has already seen.
+// When a connection drops without a close from the service (a network
+// failure, or the keep-alive timeout), the client recovers it for up to
+// RecoveryWindow: the service replays what was not acknowledged, the
+// connection id and groups stay, and no Connected event is raised. When
+// recovery is impossible (ProtocolJSON, a 1008 close, a connection the
+// service has ended), the client raises Disconnected and opens a new
+// connection (a new connection id) under ReconnectRetry, calling the
+// Credential again and rejoining its groups.
+//
+// JoinGroup, LeaveGroup, SendToGroup and SendEvent wait for their ack and
+// retry after a lost connection, an ack timeout or InternalServerError,
+// reusing the same ack id so that the service can answer a repeated
+// request with Duplicate instead of executing it twice. Forbidden and
+// other errors are not retried and come back as an *AckError.
+//
+// # Secrets
+//
+// Client access URLs carry a token, and connected messages a reconnection
+// token. Neither appears in any error, log record or String output of this
+// package.
+package webpubsubclient
