@@ -20,6 +20,10 @@ import (
 // they do not exist.
 var programs = []string{"quickstart", "broadcast", "send-to-user", "groups", "connections", "permissions", "tokens", "client", "chat"}
 
+// programArgs are the arguments of the programs that need some to end on
+// their own: chat serves until interrupted, unless it runs its demo.
+var programArgs = map[string][]string{"chat": {"-demo"}}
+
 func TestPrograms(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs every example program; skipped with -short")
@@ -59,7 +63,7 @@ func TestPrograms(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, filepath.Join(bin, p))
+			cmd := exec.CommandContext(ctx, filepath.Join(bin, p), programArgs[p]...)
 			cmd.Env = env
 			out, err := cmd.CombinedOutput()
 			if err != nil {
