@@ -9,19 +9,7 @@ import (
 // TestSendToUser runs the example against the in-process emulator and checks
 // its output: what each client received, and nothing secret.
 func TestSendToUser(t *testing.T) {
-	t.Setenv("AZURE_WEBPUBSUB_CONNECTION_STRING", "")
-	t.Setenv("AZURE_WEBPUBSUB_HUB", "")
-	t.Setenv("AZURE_WEBPUBSUB_ENDPOINT", "")
-	out, err := exampleenv.CaptureStdout(run)
-	if err != nil {
-		t.Fatalf("run: %v\noutput:\n%s", err, out)
-	}
-	if err := exampleenv.CheckNoSecrets(out); err != nil {
-		t.Error(err)
-	}
-	if err := exampleenv.CheckOutput(out, want); err != nil {
-		t.Error(err)
-	}
+	exampleenv.RunAndCheck(t, run, want)
 }
 
 const want = `Using the in-process emulator at http://localhost:* hub send_to_user

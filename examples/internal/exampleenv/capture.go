@@ -115,3 +115,31 @@ func CheckNoSecrets(out string) error {
 		rest = after
 	}
 }
+
+// TB is the part of testing.TB that RunAndCheck uses.
+type TB interface {
+	Helper()
+	Setenv(key, value string)
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// RunAndCheck runs an example's run function against the in-process
+// emulator (the AZURE_WEBPUBSUB_* variables cleared for the test), and
+// checks that its output matches want (see CheckOutput) and holds no secret.
+func RunAndCheck(t TB, run func() error, want string) {
+	t.Helper()
+	for _, k := range []string{"AZURE_WEBPUBSUB_CONNECTION_STRING", "AZURE_WEBPUBSUB_HUB", "AZURE_WEBPUBSUB_ENDPOINT"} {
+		t.Setenv(k, "")
+	}
+	out, err := CaptureStdout(run)
+	if err != nil {
+		t.Fatalf("run: %v\noutput:\n%s", err, out)
+	}
+	if err := CheckNoSecrets(out); err != nil {
+		t.Errorf("%v", err)
+	}
+	if err := CheckOutput(out, want); err != nil {
+		t.Errorf("%v", err)
+	}
+}
