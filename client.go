@@ -160,10 +160,14 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
+	// The hub is percent-escaped as a path segment (issue #3), the same way
+	// in the URL and in the token audience; for hubs of letters, digits, "_"
+	// and "." that is the hub itself.
 	c.clientURLs = map[string]clientURL{}
+	escHub := seg(hub)
 	for _, p := range PossibleClientProtocolValues() {
 		path, _ := clientPath(p)
-		c.clientURLs[path] = clientURL{base: clientBase.wsString() + path + hub, aud: ep.String() + path + hub}
+		c.clientURLs[path] = clientURL{base: clientBase.wsString() + path + escHub, aud: ep.String() + path + escHub}
 	}
 	// The api-version is written by this package, in its own escaping; keep
 	// azcore from adding another.

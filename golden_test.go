@@ -846,6 +846,13 @@ func checkGoldenResult(t *testing.T, env *goldenEnv, key string, v goldenVector,
 		if raw, ok := differs["baseUrl"]; ok {
 			_ = json.Unmarshal(raw, &want.BaseURL)
 		}
+		if v.Name == "token_hub_with_punctuation" {
+			// Issue #3: the hub is escaped as a path segment in the client
+			// URL and its audience (JS inserts it raw). The service and the
+			// emulator decode the path, so both forms reach the same hub.
+			want.BaseURL = strings.Replace(want.BaseURL, "Hub_1.a,b[c]`d", "Hub_1.a%2Cb%5Bc%5D%60d", 1)
+			want.JWT.Claims["aud"] = strings.Replace(want.JWT.Claims["aud"].(string), "Hub_1.a,b[c]`d", "Hub_1.a%2Cb%5Bc%5D%60d", 1)
+		}
 		if r.BaseURL != env.localize(want.BaseURL) {
 			t.Errorf("BaseURL %s, want %s", r.BaseURL, env.localize(want.BaseURL))
 		}

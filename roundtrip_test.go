@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -320,4 +321,21 @@ func TestRoundTripClose(t *testing.T) {
 	if !errors.Is(errOf(c.CloseConnection(ctx, "", nil)), ErrInvalidArgument) {
 		t.Fatal("empty id accepted")
 	}
+}
+
+// A hub with every punctuation the hub pattern allows: the client URL and
+// audience carry it escaped, the REST path too, and the emulator routes all
+// of them to the same hub.
+func TestRoundTripPunctuatedHub(t *testing.T) {
+	c := startEmulator(t, "Hub_1.a,b[c]`d")
+	tok, err := c.GetClientAccessToken(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(tok.BaseURL, "/client/hubs/Hub_1.a%2Cb%5Bc%5D%60d") {
+		t.Fatalf("BaseURL %s", tok.BaseURL)
+	}
+	w := dial(t, c, &ClientAccessTokenOptions{UserID: "u"})
+	must(t, errOf(c.SendToUser(context.Background(), "u", TextMessage("punctuated"), nil)))
+	w.expectText("punctuated")
 }

@@ -136,7 +136,9 @@ func clientPath(p ClientProtocol) (string, error) {
 // endpoint, sub, role and webpubsub.group appear only when non-empty. With
 // Entra ID the service issues the token (POST :generateToken). Either way
 // BaseURL is built on ClientEndpoint when the connection string has one,
-// else on the service endpoint; a reverse proxy does not change it.
+// else on the service endpoint; a reverse proxy does not change it. The
+// endpoint keeps its case and path prefix, and the hub is percent-escaped
+// as a path segment (identical to the hub for letters, digits, "_" and ".").
 //
 // Invalid options are a *ValidationError; a service failure (Entra ID) is
 // an *azcore.ResponseError.
