@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"crypto/subtle"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,10 +150,27 @@ func refuseOn(ws *websocket.Conn, flush time.Duration, notify bool) {
 		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: reasonNotRecoverable}
 		_ = ws.Write(ctx, websocket.MessageText, f.AppendJSON(nil))
 	}
-	// Read in the background so the client's close frame is seen; Close
-	// waits for it.
-	_ = ws.CloseRead(ctx)
+	// Read in the background so the client's close frame is seen (Close
+	// waits for it), discarding data frames: a reliable client sends a
+	// sequenceAck as soon as its recovery socket opens. CloseRead is not
+	// used because it answers a data frame with a Close of its own, which
+	// then races this Close and stalls it for the library's 15 s.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_, r, err := ws.Reader(ctx)
+			if err != nil {
+				return
+			}
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return
+			}
+		}
+	}()
 	_ = ws.Close(websocket.StatusPolicyViolation, reasonNotRecoverable)
+	cancel()
+	<-done
 }
 
 // AbortTransport drops the network connection of the client connection
