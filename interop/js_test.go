@@ -1,0 +1,136 @@
+// Package interop runs the official Web PubSub SDKs of other languages,
+// unchanged, against the emulator, to show that they accept it as if it
+// were the service. It holds tests only.
+//
+// The JavaScript test needs Node.js and the pinned packages of js/:
+//
+//	(cd interop/js && npm ci)
+//	go test ./interop/
+//
+// Without them it skips, saying so.
+package interop
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gowebpubsub/webpubsub/emulator"
+)
+
+// jsTimeout bounds the whole script run; the script bounds each of its
+// waits itself and normally ends in a few seconds.
+const jsTimeout = 2 * time.Minute
+
+// TestJavaScriptSDKs runs js/interop.mjs, which drives @azure/web-pubsub
+// (server SDK) and @azure/web-pubsub-client (client SDK) against an
+// in-process emulator. The connection string and hub reach the script in
+// its environment only.
+func TestJavaScriptSDKs(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not in PATH; install Node.js 20 or later, then run: (cd interop/js && npm ci)")
+	}
+	for _, pkg := range []string{"@azure/web-pubsub", "@azure/web-pubsub-client"} {
+		if _, err := os.Stat(filepath.Join("js", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+			t.Skipf("interop/js/node_modules has no %s; run: (cd interop/js && npm ci)", pkg)
+		}
+	}
+
+	e := emulator.NewTest(t)
+	const hub = "interopJs" // mixed case: hub names are case-insensitive
+
+	ctx, cancel := context.WithTimeout(context.Background(), jsTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "interop.mjs")
+	cmd.Dir = "js"
+	cmd.Env = append(scriptEnv(),
+		"WEBPUBSUB_CONNECTION_STRING="+e.ConnectionString(),
+		"WEBPUBSUB_HUB="+hub,
+	)
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	runErr := cmd.Run()
+	output := out.String()
+
+	// The script redacts what it prints; check that it did, and never
+	// repeat a secret here either.
+	if leak := secretIn(output, e.AccessKey()); leak != "" {
+		t.Errorf("the script printed %s; its output is withheld", leak)
+		output = "(withheld)"
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		t.Fatalf("node interop.mjs did not finish within %v\noutput:\n%s", jsTimeout, output)
+	case runErr != nil:
+		t.Fatalf("node interop.mjs: %v\noutput:\n%s", runErr, output)
+	}
+	if !strings.Contains(output, "all checks passed") {
+		t.Fatalf("node interop.mjs exited 0 without passing every check\noutput:\n%s", output)
+	}
+	t.Logf("node interop.mjs:\n%s", output)
+
+	// Every connection has ended, so the emulator must close within the
+	// bound its documentation gives for one connection's close procedure:
+	// nothing the SDKs did may leave a handler behind.
+	closed := make(chan error, 1)
+	start := time.Now()
+	go func() { closed <- e.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("emulator.Close: %v", err)
+		}
+	case <-time.After(closeBound):
+		err := <-closed
+		t.Errorf("emulator.Close took %v (more than %v) after the script ended (error: %v): a handler was still running",
+			time.Since(start).Round(time.Millisecond), closeBound, err)
+	}
+}
+
+// closeBound is how long Close may take once no connection is left: the
+// 5 s the emulator documents for a connection's close procedure.
+const closeBound = 5 * time.Second
+
+// scriptEnv is the test's environment without variables that would point
+// the SDKs elsewhere or make them log requests.
+func scriptEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "WEBPUBSUB_"),
+			strings.HasPrefix(name, "AZURE_WEBPUBSUB_"),
+			name == "AZURE_LOG_LEVEL", name == "DEBUG",
+			name == "NODE_OPTIONS":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+var jwtPattern = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+
+// secretIn names the kind of secret s contains, or returns "".
+func secretIn(s, key string) string {
+	switch {
+	case key != "" && strings.Contains(s, key):
+		return "the access key"
+	case strings.Contains(strings.ToLower(s), "access_token=") &&
+		!strings.Contains(strings.ToLower(s), "access_token=<redacted>"):
+		return "a URL with access_token"
+	case jwtPattern.MatchString(s):
+		return "a JWT"
+	}
+	return ""
+}
