@@ -167,7 +167,7 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	escHub := seg(hub)
 	for _, p := range PossibleClientProtocolValues() {
 		path, _ := clientPath(p)
-		c.clientURLs[path] = clientURL{base: clientBase.wsString() + path + escHub, aud: ep.String() + path + escHub}
+		c.clientURLs[path] = clientURL{base: clientBase.WSString() + path + escHub, aud: ep.String() + path + escHub}
 	}
 	// The api-version is written by this package, in its own escaping; keep
 	// azcore from adding another.

@@ -3,10 +3,8 @@ package webpubsub
 import (
 	"errors"
 	"fmt"
-	"net"
-	"net/url"
-	"strconv"
-	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/connstr"
 )
 
 // ErrInvalidConnectionString is the sentinel wrapped by every
@@ -137,150 +135,32 @@ func (c ConnectionString) Format(f fmt.State, verb rune) {
 // Errors are *ConnectionStringError (wrapping ErrInvalidConnectionString)
 // and never contain the key, a value or the input.
 func ParseConnectionString(s string) (ConnectionString, error) {
-	var known = map[string]string{"endpoint": "Endpoint", "accesskey": "AccessKey", "port": "Port", "version": "Version", "clientendpoint": "ClientEndpoint"}
-	values := map[string]string{}
-	seen := map[string]bool{}
-	n := 0
-	for i, seg := range strings.Split(s, ";") {
-		seg = strings.TrimSpace(seg)
-		if seg == "" {
-			continue
+	p, perr := connstr.Parse(s)
+	if perr != nil {
+		e := &ConnectionStringError{Kind: ConnectionStringErrorKind(perr.Kind), Segment: perr.Segment, Key: perr.Key}
+		if e.Kind == ConnectionStringDuplicateKey && e.Key == "" {
+			e.Key = "(unknown key)"
 		}
-		n++
-		eq := strings.IndexByte(seg, '=')
-		if eq < 0 {
-			return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringMalformedSegment, Segment: i + 1}
-		}
-		key := strings.TrimSpace(seg[:eq])
-		if key == "" {
-			return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringMalformedSegment, Segment: i + 1}
-		}
-		lk := strings.ToLower(key)
-		if seen[lk] {
-			name := known[lk]
-			if name == "" {
-				name = "(unknown key)"
-			}
-			return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringDuplicateKey, Segment: i + 1, Key: name}
-		}
-		seen[lk] = true
-		if _, ok := known[lk]; ok {
-			values[lk] = strings.TrimSpace(seg[eq+1:])
-		}
+		return ConnectionString{}, e
 	}
-	if n == 0 {
-		return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringEmpty}
-	}
-	if values["endpoint"] == "" {
-		return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringMissingEndpoint, Key: "Endpoint"}
-	}
-	if values["accesskey"] == "" {
-		return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringMissingAccessKey, Key: "AccessKey"}
-	}
-	ep, err := parseServiceURL(values["endpoint"])
-	if err != nil {
-		return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringInvalidEndpoint, Key: "Endpoint"}
-	}
-	if p, ok := values["port"]; ok {
-		port, ok := parsePort(p)
-		if !ok {
-			return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringInvalidPort, Key: "Port"}
-		}
-		ep.port = port
-	}
-	if v, ok := values["version"]; ok && v != "1.0" {
-		return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringInvalidVersion, Key: "Version"}
-	}
-	cs := ConnectionString{Endpoint: ep.String(), Port: ep.port, AccessKey: values["accesskey"]}
-	if v, ok := values["clientendpoint"]; ok {
-		ce, err := parseServiceURL(v)
-		if err != nil {
-			return ConnectionString{}, &ConnectionStringError{Kind: ConnectionStringInvalidClientEndpoint, Key: "ClientEndpoint"}
-		}
-		cs.ClientEndpoint = ce.String()
+	cs := ConnectionString{Endpoint: p.Endpoint.String(), Port: p.Endpoint.Port, AccessKey: p.AccessKey}
+	if p.HasClientEndpoint {
+		cs.ClientEndpoint = p.ClientEndpoint.String()
 	}
 	return cs, nil
 }
 
-// parsePort accepts decimal digits only, 1..65535 (leading zeros allowed).
-func parsePort(p string) (int, bool) {
-	if p == "" || len(p) > 10 {
-		return 0, false
-	}
-	for _, r := range p {
-		if r < '0' || r > '9' {
-			return 0, false
-		}
-	}
-	n, err := strconv.Atoi(p)
-	if err != nil || n < 1 || n > 65535 {
-		return 0, false
-	}
-	return n, true
-}
-
 // serviceURL is a normalized absolute http(s) endpoint.
-type serviceURL struct {
-	scheme  string // "http" or "https"
-	host    string // host name as given; IPv6 without brackets
-	port    int    // 0 = none
-	rawPath string // escaped path prefix without trailing "/" ("" or "/a/b")
-}
-
-// hostPort returns host[:port] with IPv6 brackets.
-func (u serviceURL) hostPort() string {
-	if u.port != 0 {
-		return net.JoinHostPort(u.host, strconv.Itoa(u.port))
-	}
-	if strings.Contains(u.host, ":") {
-		return "[" + u.host + "]"
-	}
-	return u.host
-}
-
-// String returns scheme://host[:port][prefix].
-func (u serviceURL) String() string { return u.scheme + "://" + u.hostPort() + u.rawPath }
-
-// wsString returns the same URL with the scheme mapped to ws/wss.
-func (u serviceURL) wsString() string {
-	s := "ws"
-	if u.scheme == "https" {
-		s = "wss"
-	}
-	return s + "://" + u.hostPort() + u.rawPath
-}
+type serviceURL = connstr.URL
 
 var errInvalidURL = errors.New("invalid URL")
 
-// parseServiceURL validates and normalizes an absolute http(s) URL with a
-// host, an optional port in 1..65535 and path, and no query, fragment or user
-// info. The host's case is kept.
+// parseServiceURL validates and normalizes an absolute http(s) URL (see
+// connstr.ParseURL). The host's case is kept.
 func parseServiceURL(raw string) (serviceURL, error) {
-	if strings.ContainsAny(raw, " \t\r\n") {
+	u, ok := connstr.ParseURL(raw)
+	if !ok {
 		return serviceURL{}, errInvalidURL
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Opaque != "" || u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#") {
-		return serviceURL{}, errInvalidURL
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return serviceURL{}, errInvalidURL
-	}
-	host := u.Hostname()
-	if host == "" {
-		return serviceURL{}, errInvalidURL
-	}
-	out := serviceURL{scheme: scheme, host: host}
-	if p := u.Port(); p != "" {
-		port, ok := parsePort(p)
-		if !ok {
-			return serviceURL{}, errInvalidURL
-		}
-		out.port = port
-	} else if strings.HasSuffix(u.Host, ":") {
-		return serviceURL{}, errInvalidURL
-	}
-	out.rawPath = strings.TrimRight(u.EscapedPath(), "/")
-	return out, nil
+	return u, nil
 }

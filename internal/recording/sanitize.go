@@ -7,11 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"github.com/gowebpubsub/webpubsub/internal/connstr"
 	"net/url"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -80,55 +79,37 @@ type connInfo struct {
 	accessKey string
 }
 
-// parseConnectionString reads the Endpoint, AccessKey and Port of a Web
-// PubSub connection string. Errors name keys and positions only, never
-// values, because a value may be the key itself.
+// parseConnectionString reads the Endpoint (with Port applied) and the
+// AccessKey of a Web PubSub connection string, with the project's grammar
+// (internal/connstr). Errors name keys and positions only, never values,
+// because a value may be the key itself.
 func parseConnectionString(cs string) (connInfo, error) {
-	values := map[string]string{}
-	for i, seg := range strings.Split(cs, ";") {
-		seg = strings.TrimSpace(seg)
-		if seg == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(seg, "=")
-		k = strings.ToLower(strings.TrimSpace(k))
-		if !ok || k == "" {
-			return connInfo{}, fmt.Errorf("segment %d is not of the form Key=Value", i+1)
-		}
-		if _, dup := values[k]; dup {
-			return connInfo{}, fmt.Errorf("key %q appears more than once", k)
-		}
-		values[k] = strings.TrimSpace(v)
-	}
-	rawEndpoint := values["endpoint"]
-	if rawEndpoint == "" {
-		return connInfo{}, errors.New("missing Endpoint (expected Endpoint=https://<host>;AccessKey=<key>)")
-	}
-	key := values["accesskey"]
-	if key == "" {
-		return connInfo{}, errors.New("missing AccessKey (expected Endpoint=https://<host>;AccessKey=<key>)")
-	}
-	u, err := url.Parse(rawEndpoint)
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return connInfo{}, errors.New("the Endpoint is not an absolute http or https URL with a host")
-	}
-	scheme := strings.ToLower(u.Scheme)
-	if scheme != "http" && scheme != "https" {
-		return connInfo{}, errors.New("the Endpoint is not an absolute http or https URL with a host")
-	}
-	host := u.Host
-	if p, ok := values["port"]; ok {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 || strings.TrimLeft(p, "0123456789") != "" {
+	p, perr := connstr.Parse(cs)
+	if perr != nil {
+		const form = " (expected Endpoint=https://<host>;AccessKey=<key>)"
+		switch perr.Kind {
+		case connstr.Empty, connstr.MissingEndpoint:
+			return connInfo{}, errors.New("missing Endpoint" + form)
+		case connstr.MissingAccessKey:
+			return connInfo{}, errors.New("missing AccessKey" + form)
+		case connstr.MalformedSegment:
+			return connInfo{}, fmt.Errorf("segment %d is not of the form Key=Value", perr.Segment)
+		case connstr.DuplicateKey:
+			return connInfo{}, fmt.Errorf("a key appears more than once (segment %d)", perr.Segment)
+		case connstr.InvalidEndpoint:
+			return connInfo{}, errors.New("the Endpoint is not an absolute http or https URL with a host")
+		case connstr.InvalidPort:
 			return connInfo{}, errors.New("the Port is not a decimal number in 1..65535")
+		case connstr.InvalidVersion:
+			return connInfo{}, errors.New("the Version is not 1.0")
+		default:
+			return connInfo{}, errors.New("the ClientEndpoint is not an absolute http or https URL with a host")
 		}
-		host = net.JoinHostPort(u.Hostname(), p)
 	}
-	prefix := strings.TrimRight(u.EscapedPath(), "/")
 	return connInfo{
-		endpoint:  scheme + "://" + host + prefix,
-		authority: host,
-		accessKey: key,
+		endpoint:  p.Endpoint.String(),
+		authority: p.Endpoint.HostPort(),
+		accessKey: p.AccessKey,
 	}, nil
 }
 
