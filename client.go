@@ -1,9 +1,11 @@
 package webpubsub
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -80,10 +82,11 @@ type ServiceClient struct {
 	clientBase serviceURL // base of client access URLs (ClientEndpoint or endpoint)
 	apiVersion string
 	key        *auth.KeySource // nil for Entra ID
+	signing    *auth.KeyPolicy // nil for Entra ID; its Signer signs client tokens too
 	clock      auth.Clock
 	retrySends bool
 	internal   *azcore.Client
-	// clientURLs maps each client endpoint path (see clientPath) to the
+	// clientURLs maps each client endpoint path (auth.ClientPath) to the
 	// client access base URL and the token audience, built once.
 	clientURLs map[string]clientURL
 }
@@ -166,15 +169,21 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	c.clientURLs = map[string]clientURL{}
 	escHub := seg(hub)
 	for _, p := range PossibleClientProtocolValues() {
-		path, _ := clientPath(p)
+		path, _ := auth.ClientPath(string(p))
 		c.clientURLs[path] = clientURL{base: clientBase.WSString() + path + escHub, aud: ep.String() + path + escHub}
 	}
 	// The api-version is written by this package, in its own escaping; keep
 	// azcore from adding another.
 	opts.APIVersion = ""
-	perRetry := []policy.Policy{sendRetryGuard{}}
+	// One policy does this package's work on each try (signing, the
+	// reverse proxy, the in-memory body, the send retry guard): azcore
+	// allocates a request copy per policy and try, so fewer policies cost
+	// less. With Entra ID azcore's bearer policy signs, before it.
+	try := &tryPolicy{}
+	var perRetry []policy.Policy
 	if key != nil {
-		perRetry = append(perRetry, auth.NewKeyPolicy(key, opts.clock))
+		c.signing = auth.NewKeyPolicy(key, opts.clock)
+		try.signing = c.signing
 	} else {
 		perRetry = append(perRetry, runtime.NewBearerTokenPolicy(tokenCred, []string{EntraScope}, &policy.BearerTokenOptions{
 			InsecureAllowCredentialWithHTTP: opts.InsecureAllowCredentialWithHTTP,
@@ -189,8 +198,9 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 		if err != nil {
 			return nil, &ValidationError{Name: "ReverseProxyEndpoint", Reason: "cannot be used"}
 		}
-		perRetry = append(perRetry, pp)
+		try.proxy = pp
 	}
+	perRetry = append(perRetry, try)
 	opts.Logging.AllowedQueryParams = append(opts.Logging.AllowedQueryParams, "api-version", "messageTtlSeconds", "maxpagesize", "top", "minutesToExpire", "clientType")
 	client, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		PerRetry: perRetry,
@@ -379,6 +389,65 @@ func (c *ServiceClient) exists(ctx context.Context, rawURL string) (bool, error)
 	return false, newResponseError(resp)
 }
 
+// ---- request bodies ----
+
+// memBody is a request body held in memory. azcore seeks it back to the
+// start before each try; tryPolicy gives each try its own reader
+// of data.
+type memBody struct {
+	bytes.Reader
+	data []byte
+}
+
+// Close implements io.Closer; there is nothing to release.
+func (*memBody) Close() error { return nil }
+
+// setBody makes data (not copied; it must not change while the request is
+// in flight) the body of req, with Content-Type contentType.
+func setBody(req *policy.Request, data []byte, contentType string) error {
+	b := &memBody{data: data}
+	b.Reset(data)
+	return req.SetBody(b, contentType)
+}
+
+// tryPolicy runs once per try, inside azcore's retry loop, after the
+// bearer-token policy (Entra ID) and before the user's per-try policies:
+//   - with a key, it signs the try with a fresh token for its exact URL;
+//   - with a reverse proxy, it points the try at the proxy (after signing,
+//     so that aud stays the service URL);
+//   - it replaces a memBody request body, which azcore's retry policy
+//     wraps in a type net/http cannot see through, with an io.NopCloser
+//     over a *bytes.Reader of the same bytes: net/http recognizes that as
+//     in memory and writes the headers and the body in one write, where
+//     it otherwise flushes the headers first and writes the body in a
+//     second system call. Each try gets its own reader, because net/http
+//     may still read the previous try's body after that try returned;
+//   - for a send whose ambiguous failures must not be retried, it makes
+//     such a failure final (see guardSend).
+type tryPolicy struct {
+	signing *auth.KeyPolicy   // nil with Entra ID
+	proxy   *auth.ProxyPolicy // nil without a reverse proxy
+}
+
+func (p *tryPolicy) Do(req *policy.Request) (*http.Response, error) {
+	raw := req.Raw()
+	if p.signing != nil {
+		if err := p.signing.Sign(raw); err != nil {
+			return nil, err
+		}
+	}
+	if p.proxy != nil {
+		if err := p.proxy.Rewrite(raw); err != nil {
+			return nil, err
+		}
+	}
+	if b, ok := req.Body().(*memBody); ok {
+		raw.Body = io.NopCloser(bytes.NewReader(b.data))
+	}
+	resp, err := req.Next()
+	return guardSend(req, resp, err)
+}
+
 // ---- send retry guard ----
 
 type sendOpKey struct{}
@@ -389,14 +458,12 @@ func withSendRetry(ctx context.Context, retry bool) context.Context {
 	return context.WithValue(ctx, sendOpKey{}, retry)
 }
 
-// sendRetryGuard runs inside the retry loop. For a send marked as not
-// retryable on ambiguous failures it turns such failures into final ones:
-// a response other than 429 that the retry policy would retry, and a
-// transport error that is not a failure to connect.
-type sendRetryGuard struct{}
-
-func (sendRetryGuard) Do(req *policy.Request) (*http.Response, error) {
-	resp, err := req.Next()
+// guardSend runs inside the retry loop, on the outcome of one try. For a
+// send marked as not retryable on ambiguous failures it turns such
+// failures into final ones: a response other than 429 that the retry
+// policy would retry, and a transport error that is not a failure to
+// connect.
+func guardSend(req *policy.Request, resp *http.Response, err error) (*http.Response, error) {
 	retry, isSend := req.Raw().Context().Value(sendOpKey{}).(bool)
 	if !isSend || retry {
 		return resp, err

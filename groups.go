@@ -1,7 +1,6 @@
 package webpubsub
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 )
 
 // AddUserToGroup adds every connection of userID, now and until they leave,
@@ -143,7 +141,7 @@ func (c *ServiceClient) batchGroups(ctx context.Context, action string, groups [
 	if err != nil {
 		return err
 	}
-	if err := req.SetBody(streaming.NopCloser(bytes.NewReader(body)), "application/json"); err != nil {
+	if err := setBody(req, body, "application/json"); err != nil {
 		return err
 	}
 	_, err = c.do(req, http.StatusOK, http.StatusAccepted, http.StatusNoContent)

@@ -1,11 +1,8 @@
 package webpubsub
 
 import (
-	"bytes"
 	"context"
 	"net/http"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 )
 
 // SendToAll sends msg to every connection of the hub, less Excluded, that
@@ -112,7 +109,7 @@ func (c *ServiceClient) send(ctx context.Context, rawURL string, msg Message, re
 	if err != nil {
 		return err
 	}
-	if err := req.SetBody(streaming.NopCloser(bytes.NewReader(msg.body)), string(msg.contentType)); err != nil {
+	if err := setBody(req, msg.body, string(msg.contentType)); err != nil {
 		return err
 	}
 	_, err = c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)

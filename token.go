@@ -2,17 +2,15 @@ package webpubsub
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gowebpubsub/webpubsub/internal/auth"
 )
 
 // ClientProtocol selects the client endpoint a client access URL points at.
@@ -90,43 +88,6 @@ func (t ClientAccessToken) String() string {
 // GoString is String, so %#v cannot reveal the token.
 func (t ClientAccessToken) GoString() string { return t.String() }
 
-// clientClaims are the claims of a client access token signed with a key,
-// in the order they are written.
-type clientClaims struct {
-	Audience  string   `json:"aud"`
-	IssuedAt  int64    `json:"iat"`
-	ExpiresAt int64    `json:"exp"`
-	Subject   string   `json:"sub,omitempty"`
-	Roles     []string `json:"role,omitempty"`
-	Groups    []string `json:"webpubsub.group,omitempty"`
-}
-
-func (c *clientClaims) GetExpirationTime() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
-}
-func (c *clientClaims) GetIssuedAt() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
-}
-func (*clientClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
-func (*clientClaims) GetIssuer() (string, error)              { return "", nil }
-func (c *clientClaims) GetSubject() (string, error)           { return c.Subject, nil }
-func (c *clientClaims) GetAudience() (jwt.ClaimStrings, error) {
-	return jwt.ClaimStrings{c.Audience}, nil
-}
-
-// clientPath returns the client endpoint path for p, without the hub.
-func clientPath(p ClientProtocol) (string, error) {
-	switch p {
-	case "", ClientProtocolDefault:
-		return "/client/hubs/", nil
-	case ClientProtocolMQTT:
-		return "/clients/mqtt/hubs/", nil
-	case ClientProtocolSocketIO:
-		return "/clients/socketio/hubs/", nil
-	}
-	return "", &ValidationError{Name: "ClientProtocol", Value: string(p), Reason: "must be default, mqtt or socketio"}
-}
-
 // GetClientAccessToken returns a token and the WebSocket URL a client
 // connects with. A nil options means defaults (anonymous, one hour, default
 // endpoint).
@@ -148,9 +109,9 @@ func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *Clien
 	}
 	var out ClientAccessToken
 	err := c.call(ctx, "GetClientAccessToken", func(ctx context.Context) error {
-		path, err := clientPath(options.ClientProtocol)
-		if err != nil {
-			return err
+		path, ok := auth.ClientPath(string(options.ClientProtocol))
+		if !ok {
+			return &ValidationError{Name: "ClientProtocol", Value: string(options.ClientProtocol), Reason: "must be default, mqtt or socketio"}
 		}
 		now := c.now()
 		lifetime, err := tokenLifetime(options, now)
@@ -167,15 +128,15 @@ func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *Clien
 				return err
 			}
 		}
-		out.BaseURL = c.clientURLs[path].base
-		if c.key != nil {
-			out.Token, out.ExpiresOn, err = c.signClientToken(options, c.clientURLs[path].aud, now, lifetime)
-		} else {
-			if len(options.JWTHeaders) > 0 {
-				return &ValidationError{Name: "JWTHeaders", Reason: "cannot be used with Entra ID: the service signs the token"}
-			}
-			out.Token, out.ExpiresOn, err = c.generateToken(ctx, options, now, lifetime)
+		urls := c.clientURLs[path]
+		out.BaseURL = urls.base
+		if c.signing != nil {
+			return c.signClientToken(&out, options, urls.aud, now, lifetime)
 		}
+		if len(options.JWTHeaders) > 0 {
+			return &ValidationError{Name: "JWTHeaders", Reason: "cannot be used with Entra ID: the service signs the token"}
+		}
+		out.Token, out.ExpiresOn, err = c.generateToken(ctx, options, now, lifetime)
 		if err != nil {
 			return err
 		}
@@ -207,13 +168,14 @@ func tokenLifetime(o *ClientAccessTokenOptions, now time.Time) (time.Duration, e
 	return o.ExpiresAfter, nil
 }
 
-// signClientToken signs a client token with the access key.
-func (c *ServiceClient) signClientToken(o *ClientAccessTokenOptions, aud string, now time.Time, lifetime time.Duration) (string, time.Time, error) {
+// signClientToken signs a client token with the access key and fills
+// out's Token, URL and ExpiresOn.
+func (c *ServiceClient) signClientToken(out *ClientAccessToken, o *ClientAccessTokenOptions, aud string, now time.Time, lifetime time.Duration) error {
 	exp := now.Add(lifetime)
 	if !o.ExpiresAt.IsZero() {
 		exp = o.ExpiresAt
 	}
-	claims := &clientClaims{
+	claims := auth.Claims{
 		Audience:  aud,
 		IssuedAt:  now.Unix(),
 		ExpiresAt: exp.Unix(),
@@ -221,29 +183,27 @@ func (c *ServiceClient) signClientToken(o *ClientAccessTokenOptions, aud string,
 		Roles:     o.Roles,
 		Groups:    o.Groups,
 	}
-	var s string
+	s := c.signing.Signer()
+	if s == nil {
+		return errors.New("webpubsub: cannot sign the client access token: the access key cannot be read")
+	}
+	out.ExpiresOn = time.Unix(claims.ExpiresAt, 0)
 	if len(o.JWTHeaders) == 0 {
-		var err error
-		if s, err = signFast(claims, []byte(c.key.Key())); err != nil {
-			return "", time.Time{}, err
-		}
-	} else {
-		tok := jwt.NewWithClaims(jwt.SigningMethodHS256, claims)
-		for k, v := range o.JWTHeaders {
-			if k == "alg" || k == "typ" {
-				return "", time.Time{}, &ValidationError{Name: "JWTHeaders", Value: k, Reason: "cannot override alg or typ"}
-			}
-			tok.Header[k] = v
-		}
-		var err error
-		s, err = tok.SignedString([]byte(c.key.Key()))
-		if err != nil {
-			// Only an unencodable JWTHeaders value can fail here; the error
-			// text of the JSON encoder holds no secret.
-			return "", time.Time{}, &ValidationError{Name: "JWTHeaders", Reason: "cannot be encoded: " + err.Error()}
+		out.URL, out.Token = s.SignURL(out.BaseURL, &claims)
+		return nil
+	}
+	for k := range o.JWTHeaders {
+		if k == "alg" || k == "typ" {
+			return &ValidationError{Name: "JWTHeaders", Value: k, Reason: "cannot override alg or typ"}
 		}
 	}
-	return s, time.Unix(claims.ExpiresAt, 0), nil
+	tok, err := s.SignWithHeader(&claims, o.JWTHeaders)
+	if err != nil {
+		return &ValidationError{Name: "JWTHeaders", Reason: "must hold values that encode as JSON"}
+	}
+	out.Token = tok
+	out.URL = out.BaseURL + "?access_token=" + tok
+	return nil
 }
 
 // generateToken asks the service for a client token (Entra ID path).
@@ -310,95 +270,4 @@ func tokenExpiry(token string) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(n, 0)
-}
-
-// hs256Header is the base64url form of {"alg":"HS256","typ":"JWT"}.
-const hs256Header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
-
-// signFast signs claims with the fixed HS256 header. It writes the claims'
-// JSON by hand, in one buffer, and signs with golang-jwt's HS256 method: the
-// same token bytes as jwt.NewWithClaims would give, at a fraction of the
-// allocations.
-func signFast(c *clientClaims, key []byte) (string, error) {
-	var js [512]byte
-	j := append(js[:0], `{"aud":`...)
-	j = appendJSONString(j, c.Audience)
-	j = append(j, `,"iat":`...)
-	j = strconv.AppendInt(j, c.IssuedAt, 10)
-	j = append(j, `,"exp":`...)
-	j = strconv.AppendInt(j, c.ExpiresAt, 10)
-	if c.Subject != "" {
-		j = append(j, `,"sub":`...)
-		j = appendJSONString(j, c.Subject)
-	}
-	j = appendJSONArray(j, `,"role":`, c.Roles)
-	j = appendJSONArray(j, `,"webpubsub.group":`, c.Groups)
-	j = append(j, '}')
-
-	enc := base64.RawURLEncoding
-	buf := make([]byte, 0, len(hs256Header)+1+enc.EncodedLen(len(j))+1+43)
-	buf = append(buf, hs256Header...)
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, j)
-	sig, err := jwt.SigningMethodHS256.Sign(string(buf), key)
-	if err != nil {
-		return "", errors.New("webpubsub: cannot sign the client access token")
-	}
-	buf = append(buf, '.')
-	buf = enc.AppendEncode(buf, sig)
-	return string(buf), nil
-}
-
-func appendJSONArray(j []byte, name string, vs []string) []byte {
-	if len(vs) == 0 {
-		return j
-	}
-	j = append(j, name...)
-	j = append(j, '[')
-	for i, v := range vs {
-		if i > 0 {
-			j = append(j, ',')
-		}
-		j = appendJSONString(j, v)
-	}
-	return append(j, ']')
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes it
-// without HTML escaping: invalid UTF-8 becomes U+FFFD.
-func appendJSONString(j []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	j = append(j, '"')
-	for i := 0; i < len(s); {
-		b := s[i]
-		if b < utf8.RuneSelf {
-			switch {
-			case b == '"' || b == '\\':
-				j = append(j, '\\', b)
-			case b == '\n':
-				j = append(j, '\\', 'n')
-			case b == '\r':
-				j = append(j, '\\', 'r')
-			case b == '\t':
-				j = append(j, '\\', 't')
-			case b < 0x20:
-				j = append(j, '\\', 'u', '0', '0', hex[b>>4], hex[b&15])
-			default:
-				j = append(j, b)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			j = append(j, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			j = append(j, '\\', 'u', '2', '0', '2', hex[r&15])
-		default:
-			j = append(j, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(j, '"')
 }

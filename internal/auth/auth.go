@@ -11,12 +11,12 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // RESTTokenLifetime is the lifetime of the per-request JWT that signs REST
@@ -34,31 +34,11 @@ func (c Clock) Now() time.Time {
 	return c()
 }
 
-// restClaims are the claims of a REST request token: aud, iat, exp.
-type restClaims struct {
-	Audience  string `json:"aud"`
-	ExpiresAt int64  `json:"exp"`
-	IssuedAt  int64  `json:"iat"`
-}
-
-func (c restClaims) GetExpirationTime() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(c.ExpiresAt, 0)), nil
-}
-func (c restClaims) GetIssuedAt() (*jwt.NumericDate, error) {
-	return jwt.NewNumericDate(time.Unix(c.IssuedAt, 0)), nil
-}
-func (restClaims) GetNotBefore() (*jwt.NumericDate, error) { return nil, nil }
-func (restClaims) GetIssuer() (string, error)              { return "", nil }
-func (restClaims) GetSubject() (string, error)             { return "", nil }
-func (c restClaims) GetAudience() (jwt.ClaimStrings, error) {
-	return jwt.ClaimStrings{c.Audience}, nil
-}
-
 // SignREST returns an HS256 JWT with aud = audience, iat = now and
 // exp = now + RESTTokenLifetime, keyed with the UTF-8 bytes of key.
 func SignREST(key, audience string, now time.Time) (string, error) {
-	c := restClaims{Audience: audience, IssuedAt: now.Unix(), ExpiresAt: now.Add(RESTTokenLifetime).Unix()}
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString([]byte(key))
+	iat := now.Unix()
+	return NewSigner(key).Sign(&Claims{Audience: audience, IssuedAt: iat, ExpiresAt: iat + int64(RESTTokenLifetime/time.Second)}), nil
 }
 
 // KeyPolicy signs each try of a request with a fresh HS256 JWT whose aud is
@@ -67,8 +47,9 @@ func SignREST(key, audience string, now time.Time) (string, error) {
 // takes effect on the next request. It must run per retry and before the
 // reverse-proxy policy.
 type KeyPolicy struct {
-	key   *KeySource
-	clock Clock
+	key    *KeySource
+	clock  Clock
+	signer atomic.Pointer[Signer] // for the key last read
 }
 
 // NewKeyPolicy returns a KeyPolicy for key; clock may be nil.
@@ -78,12 +59,38 @@ func NewKeyPolicy(key *KeySource, clock Clock) *KeyPolicy {
 
 // Do implements policy.Policy.
 func (p *KeyPolicy) Do(req *policy.Request) (*http.Response, error) {
-	tok, err := SignREST(p.key.Key(), Audience(req.Raw().URL), p.clock.Now())
-	if err != nil {
-		return nil, &nonRetriable{errors.New("webpubsub: cannot sign the request")}
+	if err := p.Sign(req.Raw()); err != nil {
+		return nil, err
 	}
-	req.Raw().Header.Set("Authorization", "Bearer "+tok)
 	return req.Next()
+}
+
+// Sign sets the Authorization header of req (replacing any) to a fresh
+// token for req's URL. Its error is final (not retried) and holds no
+// secret.
+func (p *KeyPolicy) Sign(req *http.Request) error {
+	s := p.Signer()
+	if s == nil {
+		return &nonRetriable{errors.New("webpubsub: cannot sign the request: the access key cannot be read")}
+	}
+	req.Header["Authorization"] = []string{s.SignREST(req.URL, p.clock.Now())}
+	return nil
+}
+
+// Signer returns a Signer for the credential's current key, reusing the
+// one of the previous call while the key has not changed; nil when the
+// key cannot be read.
+func (p *KeyPolicy) Signer() *Signer {
+	key := p.key.Key()
+	if key == "" {
+		return nil
+	}
+	if s := p.signer.Load(); s != nil && s.Key(key) {
+		return s
+	}
+	s := NewSigner(key)
+	p.signer.Store(s)
+	return s
 }
 
 // KeySource reads the current value of an *azcore.KeyCredential. azcore
@@ -174,17 +181,25 @@ func NewProxyPolicy(serviceEndpoint, proxyEndpoint string) (*ProxyPolicy, error)
 
 // Do implements policy.Policy.
 func (p *ProxyPolicy) Do(req *policy.Request) (*http.Response, error) {
-	u := req.Raw().URL
+	if err := p.Rewrite(req.Raw()); err != nil {
+		return nil, err
+	}
+	return req.Next()
+}
+
+// Rewrite points req at the proxy. Its error is final (not retried).
+func (p *ProxyPolicy) Rewrite(req *http.Request) error {
+	u := req.URL
 	rel := strings.TrimPrefix(u.EscapedPath(), p.service.EscapedPath())
 	raw := strings.TrimRight(p.proxy.EscapedPath(), "/") + rel
 	path, err := url.PathUnescape(raw)
 	if err != nil {
-		return nil, &nonRetriable{errors.New("webpubsub: cannot build the reverse-proxy URL")}
+		return &nonRetriable{errors.New("webpubsub: cannot build the reverse-proxy URL")}
 	}
 	u.Scheme = p.proxy.Scheme
 	u.Host = p.proxy.Host
 	u.Path = path
 	u.RawPath = raw
-	req.Raw().Host = p.proxy.Host
-	return req.Next()
+	req.Host = p.proxy.Host
+	return nil
 }
