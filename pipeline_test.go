@@ -1,0 +1,125 @@
+package webpubsub
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestRetriesResendTheSameBody sends through real net/http to a server that
+// fails the first tries: every try carries the whole body, byte for byte,
+// with a Content-Length, and is signed anew for the same URL.
+func TestRetriesResendTheSameBody(t *testing.T) {
+	body := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB, more than one write buffer
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		failWith []int // statuses of the tries before the one that succeeds
+		call     func(*ServiceClient) error
+		want     []byte
+	}{
+		{"send after 429", []int{http.StatusTooManyRequests}, func(c *ServiceClient) error {
+			_, err := c.SendToAll(ctx, BinaryMessage(body), nil)
+			return err
+		}, body},
+		{"send after two 503s, opted in", []int{http.StatusServiceUnavailable, http.StatusServiceUnavailable}, func(c *ServiceClient) error {
+			_, err := c.SendToGroup(ctx, "g", BinaryMessage(body), &SendToGroupOptions{RetryAmbiguousFailures: ptr(true)})
+			return err
+		}, body},
+		{"batch groups after 500", []int{http.StatusInternalServerError}, func(c *ServiceClient) error {
+			_, err := c.AddConnectionsToGroups(ctx, []string{"a", "b"}, "userId eq 'u'", nil)
+			return err
+		}, []byte(`{"groups":["a","b"],"filter":"userId eq 'u'"}`)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var bodies [][]byte
+			var auths, lengths []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				b, err := io.ReadAll(r.Body)
+				if err != nil {
+					t.Errorf("reading the body: %v", err)
+				}
+				mu.Lock()
+				n := len(bodies)
+				bodies = append(bodies, b)
+				auths = append(auths, r.Header.Get("Authorization"))
+				lengths = append(lengths, r.Header.Get("Content-Length"))
+				mu.Unlock()
+				if n < len(tt.failWith) {
+					w.WriteHeader(tt.failWith[n])
+					return
+				}
+				w.WriteHeader(http.StatusAccepted)
+			}))
+			defer srv.Close()
+			now := time.Unix(1_700_000_000, 0)
+			opts := &ClientOptions{clock: func() time.Time { now = now.Add(time.Second); return now }}
+			opts.Retry.RetryDelay = time.Millisecond
+			opts.Retry.MaxRetryDelay = time.Millisecond
+			c, err := NewServiceClientFromConnectionString("Endpoint="+srv.URL+";AccessKey="+testKey, "hub", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.call(c); err != nil {
+				t.Fatal(err)
+			}
+			if len(bodies) != len(tt.failWith)+1 {
+				t.Fatalf("%d tries, want %d", len(bodies), len(tt.failWith)+1)
+			}
+			for i, b := range bodies {
+				if !bytes.Equal(b, tt.want) {
+					t.Errorf("try %d: body of %d bytes differs from the %d sent", i+1, len(b), len(tt.want))
+				}
+				if lengths[i] == "" {
+					t.Errorf("try %d: no Content-Length", i+1)
+				}
+				if !strings.HasPrefix(auths[i], "Bearer ") || i > 0 && auths[i] == auths[i-1] {
+					t.Errorf("try %d: not signed anew", i+1)
+				}
+			}
+		})
+	}
+}
+
+// TestOneSpanPerCall checks that every call, a send, a group operation and
+// a client token, opens exactly one span named after it.
+func TestOneSpanPerCall(t *testing.T) {
+	var tr capturingTracer
+	var rec recorder
+	opts := &ClientOptions{clock: fixedClock}
+	opts.Transport = rec.transport(http.StatusAccepted)
+	opts.TracingProvider = tr.provider()
+	c, err := NewServiceClientFromConnectionString("Endpoint=https://svc.example.com;AccessKey="+testKey, "hub", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for range 2 {
+		if _, err := c.SendToAll(ctx, TextMessage("x"), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.AddUserToGroup(ctx, "g", "u", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetClientAccessToken(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for _, n := range tr.names {
+		count[n]++
+	}
+	for name, want := range map[string]int{"ServiceClient.SendToAll": 2, "ServiceClient.AddUserToGroup": 1, "ServiceClient.GetClientAccessToken": 1} {
+		if count[name] != want {
+			t.Errorf("%d spans %s, want %d (all: %v)", count[name], name, want, tr.names)
+		}
+	}
+}
