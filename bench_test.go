@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -12,7 +13,10 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azlog "github.com/Azure/azure-sdk-for-go/sdk/azcore/log"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
 )
 
@@ -214,4 +218,37 @@ func BenchmarkRawHTTPSend(b *testing.B) {
 // BenchmarkSendToAllParallel16.
 func BenchmarkRawHTTPSendParallel16(b *testing.B) {
 	run(b, inFlight, rawSend(b, sink(b), pooledTransport(b)))
+}
+
+// BenchmarkAzcorePipelineFloor is the part of BenchmarkSendToAll that
+// azcore's default pipeline costs by itself: the same request (URL,
+// headers, in-memory body through tryPolicy, token signed once) through
+// azcore.NewClient's pipeline with no policy of this package's other than
+// the body swap. SendToAll over this is this package's own cost; this over
+// BenchmarkRawHTTPSend is azcore's.
+func BenchmarkAzcorePipelineFloor(b *testing.B) {
+	srv := sink(b)
+	u, header := sdkRequest(b, srv)
+	cl, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{PerRetry: []policy.Policy{&tryPolicy{}}}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl := cl.Pipeline()
+	ctx := context.Background()
+	run(b, 1, func() error {
+		req, err := runtime.NewRequest(ctx, http.MethodPost, u)
+		if err != nil {
+			return err
+		}
+		maps.Copy(req.Raw().Header, header)
+		if err := setBody(req, benchBody, header.Get("Content-Type")); err != nil {
+			return err
+		}
+		resp, err := pl.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	})
 }

@@ -329,26 +329,32 @@ func (c *ServiceClient) url(q *query, segments ...string) string {
 func seg(s string) string { return escapeComponent(s, false) }
 
 // call is the shared frame of every operation: it tags the context with the
-// operation name, opens a tracing span and ends it with the result.
+// operation name (name is "ServiceClient.<Method>"), opens a tracing span
+// of that name and ends it with the result.
 func (c *ServiceClient) call(ctx context.Context, name string, fn func(ctx context.Context) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx = context.WithValue(ctx, runtime.CtxAPINameKey{}, "ServiceClient."+name)
-	ctx, end := runtime.StartSpan(ctx, "ServiceClient."+name, c.internal.Tracer(), nil)
+	ctx = context.WithValue(ctx, runtime.CtxAPINameKey{}, name)
+	ctx, end := runtime.StartSpan(ctx, name, c.internal.Tracer(), nil)
 	err := fn(ctx)
 	end(err)
 	return err
 }
 
 // newRequest builds a request with the headers every operation sends.
+// acceptJSON is the Accept header of every request but HEAD, shared: a
+// header value slice is replaced, never written in place, by net/http and
+// by Header.Set, and its capacity of one makes Header.Add copy it.
+var acceptJSON = []string{"application/json"}
+
 func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (*policy.Request, error) {
 	req, err := runtime.NewRequest(ctx, method, rawURL)
 	if err != nil {
 		return nil, err
 	}
 	if method != http.MethodHead {
-		req.Raw().Header.Set("Accept", "application/json")
+		req.Raw().Header["Accept"] = acceptJSON
 	}
 	return req, nil
 }

@@ -9,7 +9,7 @@ import (
 // true on 200, false on 404; any other answer is an error.
 func (c *ServiceClient) ConnectionExists(ctx context.Context, connectionID string, options *ConnectionExistsOptions) (bool, error) {
 	var ok bool
-	err := c.call(ctx, "ConnectionExists", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.ConnectionExists", func(ctx context.Context) error {
 		if err := validateID("connectionID", connectionID); err != nil {
 			return err
 		}
@@ -24,7 +24,7 @@ func (c *ServiceClient) ConnectionExists(ctx context.Context, connectionID strin
 // true on 200, false on 404; any other answer is an error.
 func (c *ServiceClient) UserExists(ctx context.Context, userID string, options *UserExistsOptions) (bool, error) {
 	var ok bool
-	err := c.call(ctx, "UserExists", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.UserExists", func(ctx context.Context) error {
 		if err := validateID("userID", userID); err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (c *ServiceClient) UserExists(ctx context.Context, userID string, options *
 // 200, false on 404; any other answer is an error.
 func (c *ServiceClient) GroupExists(ctx context.Context, group string, options *GroupExistsOptions) (bool, error) {
 	var ok bool
-	err := c.call(ctx, "GroupExists", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.GroupExists", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func (c *ServiceClient) CloseConnection(ctx context.Context, connectionID string
 	if options == nil {
 		options = &CloseConnectionOptions{}
 	}
-	err := c.call(ctx, "CloseConnection", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.CloseConnection", func(ctx context.Context) error {
 		if err := validateID("connectionID", connectionID); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func (c *ServiceClient) CloseAllConnections(ctx context.Context, options *CloseA
 	if options == nil {
 		options = &CloseAllConnectionsOptions{}
 	}
-	err := c.call(ctx, "CloseAllConnections", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.CloseAllConnections", func(ctx context.Context) error {
 		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), ":closeConnections"))
 	})
 	return CloseAllConnectionsResponse{}, err
@@ -83,7 +83,7 @@ func (c *ServiceClient) CloseUserConnections(ctx context.Context, userID string,
 	if options == nil {
 		options = &CloseUserConnectionsOptions{}
 	}
-	err := c.call(ctx, "CloseUserConnections", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.CloseUserConnections", func(ctx context.Context) error {
 		if err := validateID("userID", userID); err != nil {
 			return err
 		}
@@ -97,7 +97,7 @@ func (c *ServiceClient) CloseGroupConnections(ctx context.Context, group string,
 	if options == nil {
 		options = &CloseGroupConnectionsOptions{}
 	}
-	err := c.call(ctx, "CloseGroupConnections", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.CloseGroupConnections", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -117,7 +117,7 @@ func closeQuery(excluded []string, reason string) *query {
 // returns nil when the service answers 200, else an error. The request is
 // signed like any other, which the service ignores.
 func (c *ServiceClient) GetServiceStatus(ctx context.Context, options *GetServiceStatusOptions) (GetServiceStatusResponse, error) {
-	err := c.call(ctx, "GetServiceStatus", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.GetServiceStatus", func(ctx context.Context) error {
 		req, err := c.newRequest(ctx, http.MethodHead, c.endpoint.String()+"/api/health?api-version="+escapeComponent(c.apiVersion, true))
 		if err != nil {
 			return err

@@ -15,7 +15,7 @@ import (
 // api-versions when the user has no connection; that is an
 // *azcore.ResponseError.
 func (c *ServiceClient) AddUserToGroup(ctx context.Context, group, userID string, options *AddUserToGroupOptions) (AddUserToGroupResponse, error) {
-	err := c.call(ctx, "AddUserToGroup", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.AddUserToGroup", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -30,7 +30,7 @@ func (c *ServiceClient) AddUserToGroup(ctx context.Context, group, userID string
 // RemoveUserFromGroup removes userID's connections from group. An unknown
 // user is not an error.
 func (c *ServiceClient) RemoveUserFromGroup(ctx context.Context, group, userID string, options *RemoveUserFromGroupOptions) (RemoveUserFromGroupResponse, error) {
-	err := c.call(ctx, "RemoveUserFromGroup", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.RemoveUserFromGroup", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -45,7 +45,7 @@ func (c *ServiceClient) RemoveUserFromGroup(ctx context.Context, group, userID s
 // RemoveUserFromAllGroups removes userID's connections from every group.
 // An unknown user is not an error.
 func (c *ServiceClient) RemoveUserFromAllGroups(ctx context.Context, userID string, options *RemoveUserFromAllGroupsOptions) (RemoveUserFromAllGroupsResponse, error) {
-	err := c.call(ctx, "RemoveUserFromAllGroups", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.RemoveUserFromAllGroups", func(ctx context.Context) error {
 		if err := validateID("userID", userID); err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func (c *ServiceClient) RemoveUserFromAllGroups(ctx context.Context, userID stri
 // not exist gives an *azcore.ResponseError with status 404 and ErrorCode
 // "Error.Connection.NotExisted".
 func (c *ServiceClient) AddConnectionToGroup(ctx context.Context, group, connectionID string, options *AddConnectionToGroupOptions) (AddConnectionToGroupResponse, error) {
-	err := c.call(ctx, "AddConnectionToGroup", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.AddConnectionToGroup", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -73,7 +73,7 @@ func (c *ServiceClient) AddConnectionToGroup(ctx context.Context, group, connect
 // RemoveConnectionFromGroup removes one connection from group. A missing
 // connection is not an error.
 func (c *ServiceClient) RemoveConnectionFromGroup(ctx context.Context, group, connectionID string, options *RemoveConnectionFromGroupOptions) (RemoveConnectionFromGroupResponse, error) {
-	err := c.call(ctx, "RemoveConnectionFromGroup", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.RemoveConnectionFromGroup", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -88,7 +88,7 @@ func (c *ServiceClient) RemoveConnectionFromGroup(ctx context.Context, group, co
 // RemoveConnectionFromAllGroups removes one connection from every group it
 // is in. A missing connection is not an error.
 func (c *ServiceClient) RemoveConnectionFromAllGroups(ctx context.Context, connectionID string, options *RemoveConnectionFromAllGroupsOptions) (RemoveConnectionFromAllGroupsResponse, error) {
-	err := c.call(ctx, "RemoveConnectionFromAllGroups", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.RemoveConnectionFromAllGroups", func(ctx context.Context) error {
 		if err := validateID("connectionID", connectionID); err != nil {
 			return err
 		}
@@ -108,7 +108,7 @@ type groupsBody struct {
 // connection of the hub. An invalid filter gives an *azcore.ResponseError
 // with status 400 and ErrorCode "Error.BadRequest", and changes nothing.
 func (c *ServiceClient) AddConnectionsToGroups(ctx context.Context, groups []string, filter string, options *AddConnectionsToGroupsOptions) (AddConnectionsToGroupsResponse, error) {
-	err := c.call(ctx, "AddConnectionsToGroups", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.AddConnectionsToGroups", func(ctx context.Context) error {
 		return c.batchGroups(ctx, ":addToGroups", groups, filter)
 	})
 	return AddConnectionsToGroupsResponse{}, err
@@ -118,7 +118,7 @@ func (c *ServiceClient) AddConnectionsToGroups(ctx context.Context, groups []str
 // filter selects from each of groups (at least one). An empty filter selects
 // every connection.
 func (c *ServiceClient) RemoveConnectionsFromGroups(ctx context.Context, groups []string, filter string, options *RemoveConnectionsFromGroupsOptions) (RemoveConnectionsFromGroupsResponse, error) {
-	err := c.call(ctx, "RemoveConnectionsFromGroups", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.RemoveConnectionsFromGroups", func(ctx context.Context) error {
 		return c.batchGroups(ctx, ":removeFromGroups", groups, filter)
 	})
 	return RemoveConnectionsFromGroupsResponse{}, err
@@ -184,7 +184,7 @@ func (c *ServiceClient) NewListConnectionsInGroupPager(group string, options *Li
 		},
 		Fetcher: func(ctx context.Context, _ *ListConnectionsInGroupResponse) (ListConnectionsInGroupResponse, error) {
 			var out ListConnectionsInGroupResponse
-			err := c.call(ctx, "ListConnectionsInGroup", func(ctx context.Context) error {
+			err := c.call(ctx, "ServiceClient.ListConnectionsInGroup", func(ctx context.Context) error {
 				if err := validateGroup("group", group); err != nil {
 					return err
 				}

@@ -48,7 +48,7 @@ func (c *ServiceClient) GrantPermission(ctx context.Context, permission Permissi
 	if options == nil {
 		options = &GrantPermissionOptions{}
 	}
-	err := c.call(ctx, "GrantPermission", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.GrantPermission", func(ctx context.Context) error {
 		u, err := c.permissionURL(permission, connectionID, options.TargetName)
 		if err != nil {
 			return err
@@ -65,7 +65,7 @@ func (c *ServiceClient) RevokePermission(ctx context.Context, permission Permiss
 	if options == nil {
 		options = &RevokePermissionOptions{}
 	}
-	err := c.call(ctx, "RevokePermission", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.RevokePermission", func(ctx context.Context) error {
 		u, err := c.permissionURL(permission, connectionID, options.TargetName)
 		if err != nil {
 			return err
@@ -82,7 +82,7 @@ func (c *ServiceClient) CheckPermission(ctx context.Context, permission Permissi
 		options = &CheckPermissionOptions{}
 	}
 	var ok bool
-	err := c.call(ctx, "CheckPermission", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.CheckPermission", func(ctx context.Context) error {
 		u, err := c.permissionURL(permission, connectionID, options.TargetName)
 		if err != nil {
 			return err

@@ -15,7 +15,7 @@ func (c *ServiceClient) SendToAll(ctx context.Context, msg Message, options *Sen
 	if options == nil {
 		options = &SendToAllOptions{}
 	}
-	err := c.call(ctx, "SendToAll", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.SendToAll", func(ctx context.Context) error {
 		q, err := sendQuery(options.Excluded, options.Filter, options.MessageTTLSeconds)
 		if err != nil {
 			return err
@@ -31,7 +31,7 @@ func (c *ServiceClient) SendToUser(ctx context.Context, userID string, msg Messa
 	if options == nil {
 		options = &SendToUserOptions{}
 	}
-	err := c.call(ctx, "SendToUser", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.SendToUser", func(ctx context.Context) error {
 		if err := validateID("userID", userID); err != nil {
 			return err
 		}
@@ -50,7 +50,7 @@ func (c *ServiceClient) SendToGroup(ctx context.Context, group string, msg Messa
 	if options == nil {
 		options = &SendToGroupOptions{}
 	}
-	err := c.call(ctx, "SendToGroup", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.SendToGroup", func(ctx context.Context) error {
 		if err := validateGroup("group", group); err != nil {
 			return err
 		}
@@ -69,7 +69,7 @@ func (c *ServiceClient) SendToConnection(ctx context.Context, connectionID strin
 	if options == nil {
 		options = &SendToConnectionOptions{}
 	}
-	err := c.call(ctx, "SendToConnection", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.SendToConnection", func(ctx context.Context) error {
 		if err := validateID("connectionID", connectionID); err != nil {
 			return err
 		}

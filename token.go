@@ -108,7 +108,7 @@ func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *Clien
 		options = &ClientAccessTokenOptions{}
 	}
 	var out ClientAccessToken
-	err := c.call(ctx, "GetClientAccessToken", func(ctx context.Context) error {
+	err := c.call(ctx, "ServiceClient.GetClientAccessToken", func(ctx context.Context) error {
 		path, ok := auth.ClientPath(string(options.ClientProtocol))
 		if !ok {
 			return &ValidationError{Name: "ClientProtocol", Value: string(options.ClientProtocol), Reason: "must be default, mqtt or socketio"}
