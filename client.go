@@ -163,7 +163,7 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
-	// The hub is percent-escaped as a path segment (issue #3), the same way
+	// The hub is percent-escaped as a path segment, the same way
 	// in the URL and in the token audience; for hubs of letters, digits, "_"
 	// and "." that is the hub itself.
 	c.clientURLs = map[string]clientURL{}

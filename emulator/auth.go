@@ -56,8 +56,8 @@ func (e *Emulator) verifyToken(token string) (jwt.MapClaims, []string, error) {
 // PubSub (scope https://webpubsub.azure.com/.default).
 const entraAudience = "https://webpubsub.azure.com"
 
-// entraTokenOK checks a token in the AllowUnvalidatedEntraTokens mode
-// (emulator.md §3.1.1): only its audience and its lifetime (exp required,
+// entraTokenOK checks a token in the AllowUnvalidatedEntraTokens mode:
+// only its audience and its lifetime (exp required,
 // nbf, five minutes of skew). The signature and the issuer are not
 // verified.
 func (e *Emulator) entraTokenOK(token string) bool {
@@ -142,7 +142,7 @@ func requestScheme(r *http.Request) string {
 }
 
 // audienceAllowsREST reports whether one of the audiences names the REST
-// request URL (emulator.md §3.1.1): scheme http or https; host per
+// request URL: scheme http or https; host per
 // hostsMatch unless the audience check is relaxed; then the path and query
 // as received, or the path alone, or the percent-decoded form of either,
 // compared case-insensitively.
@@ -187,7 +187,7 @@ func (e *Emulator) audienceAllowsREST(auds []string, r *http.Request) bool {
 }
 
 // audienceAllowsClient reports whether one of the audiences names the
-// client endpoint of hub (client-protocol.md §2.3 step 5): an absolute
+// client endpoint of hub: an absolute
 // http, https, ws or wss URL, its host per hostsMatch unless relaxed, and
 // its percent-decoded path, less one trailing '/', equal to
 // /client/hubs/{hub} case-insensitively, with no query or fragment.
@@ -256,7 +256,7 @@ func stringsClaim(c jwt.MapClaims, names ...string) (values []string, ok bool) {
 	return nil, true
 }
 
-// Claim names with meaning (client-protocol.md §2.3).
+// Claim names with meaning.
 const (
 	claimGroups      = "webpubsub.group"
 	claimRole        = "role"

@@ -18,8 +18,7 @@ import (
 )
 
 // serveClient is the WebSocket endpoint: /client/hubs/{hub} and
-// /client?hub={hub}. It runs the handshake checks of client-protocol.md
-// §1.5 in order (a recovery request goes to recoverConnection), calls the
+// /client?hub={hub}. It runs the handshake checks in the service's order (a recovery request goes to recoverConnection), calls the
 // connect event handler if the hub has one, upgrades, registers the
 // connection, sends the connected event and then reads its frames until
 // the transport ends.
@@ -60,7 +59,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	offered := offeredSubprotocols(r.Header)
 
 	if query.Get("awps_connection_id") != "" {
-		// A recovery request (client-protocol.md §12.5): no token needed.
+		// A recovery request: no token needed.
 		e.recoverConnection(w, r, hubName, query, offered)
 		return
 	}
@@ -165,8 +164,7 @@ type clientIdentity struct {
 }
 
 // authenticateClient finds and validates the client's token (query
-// access_token first, then Authorization: Bearer) per client-protocol.md
-// §2.3 and §2.4, and writes the error response when it fails.
+// access_token first, then Authorization: Bearer) and writes the error response when it fails.
 func (e *Emulator) authenticateClient(w http.ResponseWriter, r *http.Request, query url.Values, hubName string) (clientIdentity, bool) {
 	token := query.Get("access_token")
 	if token == "" {
@@ -210,8 +208,8 @@ func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIden
 
 // register makes c visible with its first transport: it joins its hub,
 // user and initial groups and queues the connected frame first, all under
-// the hub lock, so no REST message can overtake the connected frame
-// (client-protocol.md §1.6 step 5). It returns false when the emulator is
+// the hub lock, so no REST message can overtake the connected frame.
+// It returns false when the emulator is
 // shutting down.
 func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
 	c.perms = permissionsFromRoles(id.roles, e.log)
@@ -257,7 +255,7 @@ func offeredSubprotocols(h http.Header) []string {
 	return out
 }
 
-// selectSubprotocol applies client-protocol.md §3.2 and §3.4: the first
+// selectSubprotocol picks the subprotocol as the service does: the first
 // offered json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1,
 // echoed as spelled, makes a PubSub client (reliable for the second);
 // otherwise the client is raw with no subprotocol. The unsupported

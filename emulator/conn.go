@@ -24,21 +24,20 @@ const (
 	kindPubSub
 )
 
-// phase is the life-cycle phase of a logical connection
-// (emulator.md §2).
+// phase is the life-cycle phase of a logical connection.
 type phase uint8
 
 const (
 	// phaseActive: a transport is attached.
 	phaseActive phase = iota
 	// phaseDetached: a reliable connection whose transport dropped
-	// abnormally; it waits for a recovery (client-protocol.md §12.4).
+	// abnormally; it waits for a recovery.
 	phaseDetached
 	// phaseEnded: the connection is gone for good.
 	phaseEnded
 )
 
-// Outbound queue limits (client-protocol.md §14). A connection whose queue
+// Outbound queue limits. A connection whose queue
 // would exceed either limit is closed with 1008: a slow reader never holds
 // up a send, and never makes the emulator buffer without bound. On a
 // reliable connection the limits apply to the frames that are not
@@ -48,7 +47,7 @@ const (
 	maxQueueBytes    = 16 << 20
 )
 
-// Reliable buffer limits (client-protocol.md §12.3): at most 1,000
+// Reliable buffer limits: at most 1,000
 // unacknowledged messages and 16 MiB of encoded frames.
 const (
 	maxBufferMessages = 1000
@@ -56,12 +55,10 @@ const (
 )
 
 // DefaultReliableRetention is how long a reliable connection whose
-// transport dropped abnormally is kept for a recovery (client-protocol.md
-// §12.4).
+// transport dropped abnormally is kept for a recovery.
 const DefaultReliableRetention = 30 * time.Second
 
-// Timing of the close procedure and of keep-alive (client-protocol.md §11,
-// §13.2).
+// Timing of the close procedure and of keep-alive.
 const (
 	// closeHandshakeTimeout is how long the emulator waits for the client's
 	// close frame after sending its own, before dropping TCP.
@@ -76,7 +73,7 @@ const (
 	idleTimeout = 120 * time.Second
 )
 
-// Close reasons (client-protocol.md §13.3).
+// Close reasons.
 const (
 	reasonDefaultClose    = "Closed by the application server."
 	reasonInvalidMessage  = "The client message is not a valid JSON protocol message."
@@ -142,7 +139,7 @@ type conn struct {
 	perms  [numPermissions]permSet
 
 	// proc serialises the processing of client frames across the
-	// connection's transports (client-protocol.md §5.2) and guards acks.
+	// connection's transports and guards acks.
 	proc sync.Mutex
 	acks ackSet
 
@@ -155,7 +152,7 @@ type conn struct {
 	detachGen  uint64      // counts detaches, so a stale retention timer does nothing
 	stopDetach func() bool // stops the retention timer; nil when none runs
 	detachEnd  time.Time   // end of the retention, on the emulator's clock
-	state      string      // the connection state (cloudevents.md §8)
+	state      string      // the connection state (ce-connectionState)
 	// lastNonBlocking is closed when the connection's most recently
 	// dispatched non-blocking upstream event is done; nil when there was
 	// none.
@@ -315,7 +312,7 @@ func putBuffer(b *bytes.Buffer) {
 }
 
 // ackSet remembers the ack ids of requests that succeeded, keeping at least
-// the most recent ackRetention of them (client-protocol.md §8.2).
+// the most recent ackRetention of them.
 type ackSet struct {
 	seen map[uint64]struct{}
 	ring []uint64

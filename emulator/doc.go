@@ -26,8 +26,7 @@
 //
 // # Behaviour
 //
-// The emulator follows the project's specifications (emulator.md,
-// client-protocol.md, rest-and-auth.md, odata-filter.md). In short:
+// The emulator behaves as the service does. In short:
 //
 //   - Authentication: REST requests need "Authorization: Bearer" with an
 //     HS256 JWT signed with the UTF-8 bytes of the access key, whose aud is

@@ -76,8 +76,7 @@ type Options struct {
 	// after checking only that audience and its lifetime (exp required,
 	// nbf, five minutes of skew): its signature and issuer are not
 	// verified. It exists so that SDK code paths built on an
-	// azcore.TokenCredential can run against the emulator (emulator.md
-	// §3.1.1). Anyone who can reach the emulator can then forge such a
+	// azcore.TokenCredential can run against the emulator. Anyone who can reach the emulator can then forge such a
 	// token: never enable it on a shared network. Default false.
 	AllowUnvalidatedEntraTokens bool
 	// ReliableRetention is how long a reliable connection whose transport
@@ -97,8 +96,8 @@ type HubOptions struct {
 	// token is still rejected. Default false.
 	AllowAnonymous bool
 	// EventHandlers are the hub's upstream event handlers, in priority
-	// order: each event goes to the first handler whose filter matches it
-	// (emulator.md §5). Nil means none: connect is skipped (the token
+	// order: each event goes to the first handler whose filter matches it.
+	// Nil means none: connect is skipped (the token
 	// decides), connected and disconnected are not sent, an event frame
 	// gets an InternalServerError ack and a raw client that sends a frame
 	// is closed with 1000.
@@ -151,7 +150,7 @@ type Emulator struct {
 	// time.AfterFunc does; tests replace it to fire timers on demand.
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
 	// retryDelays are the waits between attempts of a non-blocking
-	// upstream event (cloudevents.md §2.3); tests shorten them.
+	// upstream event; tests shorten them.
 	retryDelays []time.Duration
 
 	// handlers holds the compiled event handlers by Hubs key, lower case.

@@ -17,7 +17,7 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// ---- connect (cloudevents.md §5) ----
+// ---- connect ----
 
 // connectBody is the body of the connect event.
 type connectBody struct {
@@ -40,7 +40,7 @@ type connectResult struct {
 // connectUpstream sends the blocking connect event for c and reads the
 // answer. On failure status is the HTTP status the client's upgrade gets,
 // with msg as its text/plain body: the handler's own status and body for a
-// 4xx or 5xx answer, 500 otherwise (§1.5 rows 11 and 12). On success the
+// 4xx or 5xx answer, 500 otherwise. On success the
 // connection state of the answer is already stored on c.
 func (e *Emulator) connectUpstream(c *conn, h *eventHandler, r *http.Request, id clientIdentity, offered []string) (res connectResult, status int, msg string) {
 	body := connectBody{
@@ -88,8 +88,7 @@ func (e *Emulator) connectUpstream(c *conn, h *eventHandler, r *http.Request, id
 	return res, 0, ""
 }
 
-// parseConnectResponse reads a connect answer's body (cloudevents.md
-// §5.3). An empty body or JSON null accepts with the token's defaults.
+// parseConnectResponse reads a connect answer's body. An empty body or JSON null accepts with the token's defaults.
 // Field names match exactly; unknown fields are ignored.
 func parseConnectResponse(b []byte) (connectResult, error) {
 	var res connectResult
@@ -140,7 +139,7 @@ func parseConnectResponse(b []byte) (connectResult, error) {
 }
 
 // apply overrides the token's identity and the default subprotocol with a
-// connect answer (client-protocol.md §3.3, §4.6). It returns 500 and a
+// connect answer. It returns 500 and a
 // message when the chosen subprotocol was not offered or is unsupported.
 func (res connectResult) apply(c *conn, id *clientIdentity, offered []string) (int, string) {
 	if res.userID != "" {
@@ -175,7 +174,7 @@ func (res connectResult) apply(c *conn, id *clientIdentity, offered []string) (i
 
 // claimsForUpstream turns token claims into the connect event's claims
 // map: every value stringified, array claims one string per element, plus
-// the .NET-style aliases of the user id and roles (cloudevents.md §5.1).
+// the .NET-style aliases of the user id and roles.
 func claimsForUpstream(claims jwt.MapClaims) map[string][]string {
 	out := make(map[string][]string, len(claims)+3)
 	for k, v := range claims {
@@ -239,7 +238,7 @@ func claimString(v any) (string, bool) {
 	}
 }
 
-// ---- user events (cloudevents.md §7) ----
+// ---- user events ----
 
 // eventReply is a decoded 2xx answer to a user event.
 type eventReply struct {
@@ -248,8 +247,8 @@ type eventReply struct {
 	data []byte
 }
 
-// replyOf maps a user event's 2xx answer to the message the client gets
-// (client-protocol.md §9.4, §10): nothing for an empty body, else text,
+// replyOf maps a user event's 2xx answer to the message the client gets:
+// nothing for an empty body, else text,
 // JSON (which must parse when strictJSON) or binary by media type. Any
 // other media type is a failure, reported as the ack's message.
 func replyOf(resp *upstreamResponse, strictJSON bool) (eventReply, string) {
@@ -296,8 +295,7 @@ func (c *conn) callUser(h *eventHandler, name, contentType string, data []byte, 
 	return reply, ""
 }
 
-// userEvent forwards an event frame upstream (client-protocol.md §6.4
-// steps 3–5) and delivers the handler's reply as a server message. It
+// userEvent forwards an event frame upstream and delivers the handler's reply as a server message. It
 // returns "" on success, or the message of the InternalServerError ack.
 func (c *conn) userEvent(f *protocol.ClientFrame) string {
 	h := c.userHandler(f.Event)
@@ -326,7 +324,7 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 }
 
 // handleRaw handles a frame from a raw client: the blocking user event
-// "message" (client-protocol.md §10). Without a handler for it the
+// "message". Without a handler for it the
 // connection is closed with 1000 and an empty reason, as the service
 // does; a failing handler closes it with 1011. A 2xx body goes back as a
 // text or binary frame.

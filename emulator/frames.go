@@ -33,7 +33,7 @@ func newMessage(from, group, fromUserID string, dt protocol.DataType, data []byt
 }
 
 // rawFrame is what raw clients get: text for text and JSON, bytes for
-// binary (client-protocol.md §9.1).
+// binary.
 func (m *message) rawFrame() outFrame {
 	if !m.hasRaw {
 		m.raw = outFrame{typ: websocket.MessageText, data: append([]byte(nil), m.data...)}
@@ -68,7 +68,7 @@ func (c *conn) deliverTo(m *message) {
 	}
 }
 
-// handleJSON handles one frame of a PubSub client (client-protocol.md §5–§8).
+// handleJSON handles one frame of a PubSub client.
 func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 	if typ != websocket.MessageText {
 		c.terminate(websocket.StatusUnsupportedData, reasonBinaryOnJSON, false)
@@ -83,7 +83,7 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 	case protocol.TypePing:
 		c.reply(&protocol.ServiceFrame{Type: protocol.TypePong})
 	case protocol.TypeSequenceAck:
-		// Ignored on a non-reliable connection (client-protocol.md §6.5).
+		// Ignored on a non-reliable connection.
 		if c.reliable {
 			c.acknowledge(f.SequenceID)
 		}
@@ -114,7 +114,7 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 
 // handleRequest runs a request that takes part in ack idempotency: the
 // duplicate check, validation, the permission check, execution and the
-// ack, in that order (§6, §8.2). Only successes are recorded.
+// ack, in that order. Only successes are recorded.
 func (c *conn) handleRequest(f *protocol.ClientFrame) {
 	if f.HasAckID && c.acks.has(f.AckID) {
 		c.ackError(f.AckID, protocol.ErrorNameDuplicate, protocol.DuplicateMessage(f.AckID))

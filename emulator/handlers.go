@@ -21,9 +21,9 @@ func PossibleSystemEventValues() []string {
 }
 
 // EventHandler is one upstream event handler of a hub: where the emulator
-// sends a connection's events, and which events it sends there
-// (emulator.md §4.2). The emulator calls it as the service does, with the
-// CloudEvents HTTP binding (cloudevents.md).
+// sends a connection's events, and which events it sends there.
+// The emulator calls it as the service does, with the
+// CloudEvents HTTP binding.
 type EventHandler struct {
 	// URLTemplate is the absolute http or https URL of the handler. The
 	// placeholders {event} (the event name, or "validate" for the
@@ -42,8 +42,8 @@ type EventHandler struct {
 	SystemEvents []string
 	// SkipValidation skips the abuse-protection check (an OPTIONS request
 	// that the handler must answer with a WebHook-Allowed-Origin header)
-	// that otherwise runs before the handler's first event
-	// (cloudevents.md §3.1). The configuration file's "validate": false.
+	// that otherwise runs before the handler's first event.
+	// The configuration file's "validate": false.
 	SkipValidation bool
 }
 

@@ -4,7 +4,7 @@ import "errors"
 
 // A groupPattern is a compiled wildcard group pattern of a
 // webpubsub.joinLeaveGroups.<pattern> or webpubsub.sendToGroups.<pattern>
-// role (client-protocol.md §4.4).
+// role.
 //
 //	?   exactly one character that is not '.'
 //	*   zero or more characters, none of them '.'

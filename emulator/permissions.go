@@ -27,15 +27,14 @@ func parsePermission(s string) (permission, bool) {
 	return 0, false
 }
 
-// Role prefixes (client-protocol.md §4.2). All comparisons are
+// Role prefixes. All comparisons are
 // case-sensitive.
 var rolePrefixes = [numPermissions]struct{ all, exact, pattern string }{
 	permJoinLeaveGroup: {"webpubsub.joinLeaveGroup", "webpubsub.joinLeaveGroup.", "webpubsub.joinLeaveGroups."},
 	permSendToGroup:    {"webpubsub.sendToGroup", "webpubsub.sendToGroup.", "webpubsub.sendToGroups."},
 }
 
-// permSet is the effective state of one permission of one connection
-// (client-protocol.md §4.3):
+// permSet is the effective state of one permission of one connection:
 //
 //	allowed(g) = g ∉ denied AND (all OR g ∈ exact OR a pattern matches g)
 type permSet struct {

@@ -14,7 +14,7 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// recoverConnection handles a recovery request (client-protocol.md §12.5):
+// recoverConnection handles a recovery request:
 // when the connection exists in the hub, is reliable, has not ended and
 // the reconnection token matches, the upgrade is accepted with the
 // connection's original subprotocol, a transport still attached is
@@ -89,7 +89,7 @@ func (e *Emulator) findRecoverable(hubName, id, token string) *conn {
 }
 
 // attach makes tr the transport of c, drops the transport it replaces (a
-// half-open socket the emulator has not noticed yet, §16 D8), and queues
+// half-open socket the emulator has not noticed yet), and queues
 // the replay of every buffered message whose TTL has not run out. It
 // returns false when c ended in the meantime.
 func (e *Emulator) attach(c *conn, tr *transport) bool {

@@ -74,7 +74,7 @@ func (c *conn) pruneExpiredLocked() {
 
 // withSequenceID returns a copy of the message frame f (which ends with
 // '}') with a trailing "sequenceId" field, the position the service
-// writes it in (client-protocol.md §7.8).
+// writes it in.
 func withSequenceID(f []byte, seq uint64) []byte {
 	out := make([]byte, 0, len(f)+32)
 	out = append(out, f[:len(f)-1]...)
@@ -83,8 +83,7 @@ func withSequenceID(f []byte, seq uint64) []byte {
 	return append(out, '}')
 }
 
-// acknowledge releases every buffered message with a sequence id up to n
-// (client-protocol.md §6.5).
+// acknowledge releases every buffered message with a sequence id up to n.
 func (c *conn) acknowledge(n uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -151,7 +150,7 @@ func (c *conn) expire(gen uint64) {
 }
 
 // newReconnectionToken returns 43 base64url characters from 256 random
-// bits (client-protocol.md §7.2).
+// bits.
 func newReconnectionToken() string {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails

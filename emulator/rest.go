@@ -100,8 +100,7 @@ func matchRoute(segs []string) (*restRoute, []string) {
 
 var apiVersionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 
-// serveREST handles /api/...: routing on the escaped path (emulator.md
-// §3.1), then the method, authentication, api-version and the hub name,
+// serveREST handles /api/...: routing on the escaped path, then the method, authentication, api-version and the hub name,
 // in that order.
 func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")

@@ -10,7 +10,7 @@ import (
 // sends.
 const supportedVersions = "2021-10-01, 2022-11-01, 2023-07-01, 2024-01-01, 2024-12-01"
 
-// Error codes (emulator.md §3.1.2).
+// Error codes.
 const (
 	codeBadRequest             = "Error.BadRequest"
 	codeConnectionNotExisted   = "Error.Connection.NotExisted"

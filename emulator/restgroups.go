@@ -12,7 +12,7 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// ---- group membership (emulator.md §3.5) ----
+// ---- group membership ----
 
 func (e *Emulator) addConnectionToGroup(c *restCall) {
 	g, ok := c.group(0)
@@ -199,7 +199,7 @@ func (e *Emulator) addConnectionsToGroups(c *restCall)      { e.batchGroups(c, t
 func (e *Emulator) removeConnectionsFromGroups(c *restCall) { e.batchGroups(c, false) }
 
 // listConnectionsInGroup pages through the members of a group, ordered by
-// connection id (emulator.md §3.5).
+// connection id.
 func (e *Emulator) listConnectionsInGroup(c *restCall) {
 	g, ok := c.group(0)
 	if !ok {

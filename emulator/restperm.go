@@ -10,7 +10,7 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// ---- permissions (emulator.md §3.7) ----
+// ---- permissions ----
 
 // permissionTarget reads {permission} and the optional targetName.
 func (c *restCall) permissionTarget() (permission, string, bool) {
@@ -87,7 +87,7 @@ func (e *Emulator) checkPermission(c *restCall) {
 	writeEmpty(c.w, http.StatusOK)
 }
 
-// ---- :generateToken (emulator.md §3.9) ----
+// ---- :generateToken ----
 
 func (e *Emulator) generateToken(c *restCall) {
 	minutes := int64(defaultTokenMins)

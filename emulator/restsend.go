@@ -14,7 +14,7 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// ---- sending (emulator.md §3.3) ----
+// ---- sending ----
 
 // readMessage reads a REST message body and maps its Content-Type to a
 // data type: text/plain → text, application/json → json (validated),
@@ -50,7 +50,7 @@ func (e *Emulator) readMessage(c *restCall) (protocol.DataType, []byte, bool) {
 
 // ttl validates messageTtlSeconds (0–300, default 0: no limit). The TTL
 // only limits how long the message may wait in the buffer of a reliable
-// connection for a replay (client-protocol.md §12.4); live delivery is
+// connection for a replay; live delivery is
 // immediate.
 func (c *restCall) ttl() (time.Duration, bool) {
 	v, ok := c.query["messageTtlSeconds"]
@@ -65,8 +65,8 @@ func (c *restCall) ttl() (time.Duration, bool) {
 	return time.Duration(n) * time.Second, true
 }
 
-// compileFilter compiles a filter; an empty one means no filtering
-// (odata-filter.md §1). On failure it writes the 400 with target, which is
+// compileFilter compiles a filter; an empty one means no filtering.
+// On failure it writes the 400 with target, which is
 // "filter" for the query parameter and "Filter" for a request body.
 func compileFilter(w http.ResponseWriter, src, target string) (*odata.Filter, bool) {
 	if src == "" {
@@ -187,7 +187,7 @@ func (e *Emulator) sendToConnection(c *restCall) {
 	writeEmpty(c.w, http.StatusAccepted)
 }
 
-// ---- closing (emulator.md §3.6) ----
+// ---- closing ----
 
 // closeLocked ends each connection with 1000 and the reason: a PubSub
 // client gets a disconnected frame, every client a close frame, and the
@@ -248,7 +248,7 @@ func (e *Emulator) closeUserConnections(c *restCall) {
 	writeEmpty(c.w, http.StatusNoContent)
 }
 
-// ---- existence checks (emulator.md §3.4) ----
+// ---- existence checks ----
 
 // exists answers a HEAD check under the hub's read lock.
 func (e *Emulator) exists(c *restCall, code string, present func(h *hub) bool) {

@@ -122,7 +122,7 @@ func (tr *transport) drop(reason string) {
 }
 
 // writeLoop delivers queued frames in order and then performs the close
-// procedure of client-protocol.md §13.2. It runs until the transport is
+// procedure. It runs until the transport is
 // closed and owns closing the WebSocket.
 func (tr *transport) writeLoop() {
 	e := tr.c.e
@@ -274,7 +274,7 @@ func (tr *transport) readLoop() {
 
 // readEnded handles the end of the read side. When the emulator started a
 // close, the writer finishes it; a close frame from the client ends the
-// connection for good, even a reliable one (client-protocol.md §12.4);
+// connection for good, even a reliable one;
 // anything else is an abnormal drop.
 func (tr *transport) readEnded(err error) {
 	if tr.closing() {

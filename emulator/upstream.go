@@ -19,17 +19,17 @@ import (
 )
 
 // DefaultEventHandlerTimeout bounds each upstream call when
-// Options.EventHandlerTimeout is zero (cloudevents.md §2.3).
+// Options.EventHandlerTimeout is zero.
 const DefaultEventHandlerTimeout = 100 * time.Second
 
-// Upstream limits (cloudevents.md §2.2, §8.2).
+// Upstream limits.
 const (
 	maxUpstreamBody  = 16 << 20 // a larger response is a failure
 	maxStateLength   = 16 << 10 // a longer ce-connectionState fails the event
 	maxRejectionBody = 4 << 10  // the part of a connect rejection the client sees
 )
 
-// CloudEvents types (cloudevents.md §1).
+// CloudEvents types.
 const (
 	ceTypeConnect      = "azure.webpubsub.sys.connect"
 	ceTypeConnected    = "azure.webpubsub.sys.connected"
@@ -132,8 +132,7 @@ func statusError(code int, body []byte) *upstreamError {
 	}
 }
 
-// signature is the ce-signature of connection id: one entry per key
-// (cloudevents.md §9.1).
+// signature is the ce-signature of connection id: one entry per key.
 func (e *Emulator) signature(connID string) string {
 	sig := signEntry(e.key, connID)
 	if e.secondaryKey != "" {
@@ -149,7 +148,7 @@ func signEntry(key, connID string) string {
 }
 
 // setHeader sets a header with exactly the given name casing, the
-// documented one (cloudevents.md §4.1).
+// documented one.
 func setHeader(h http.Header, name, value string) {
 	h[name] = []string{value}
 }
@@ -248,7 +247,7 @@ type validationKey struct {
 	url, origin string
 }
 
-// validateHandler runs the abuse-protection check of cloudevents.md §3.1
+// validateHandler runs the abuse-protection check,
 // unless the handler skips it or it already succeeded. A success is kept;
 // a failure is not, so the next event checks again.
 func (e *Emulator) validateHandler(ctx context.Context, h *eventHandler, hub, origin string) error {
@@ -339,8 +338,8 @@ func mediaTypeOf(ct string) string {
 	return mt
 }
 
-// newState applies a blocking response's ce-connectionState header
-// (cloudevents.md §8.2): present replaces (the last value wins, empty
+// newState applies a blocking response's ce-connectionState header:
+// present replaces (the last value wins, empty
 // clears), absent keeps. ok is false when the value is too long.
 func newState(h http.Header, current string) (state string, ok bool) {
 	values := h.Values("ce-connectionState")
@@ -355,8 +354,8 @@ func newState(h http.Header, current string) (state string, ok bool) {
 }
 
 // dispatchNonBlocking sends ev to h in the background, after the
-// connection's previous non-blocking event completed or gave up
-// (cloudevents.md §2.4), retrying after network errors, 408, 429 and 5xx.
+// connection's previous non-blocking event completed or gave up,
+// retrying after network errors, 408, 429 and 5xx.
 // The caller must be counted in e.wg.
 func (c *conn) dispatchNonBlocking(h *eventHandler, ev *upstreamEvent) {
 	c.mu.Lock()

@@ -13,9 +13,8 @@ import (
 // position; they never contain the access key, any value or the input.
 var ErrInvalidConnectionString = errors.New("eventhandler: invalid connection string")
 
-// connStringError is one broken rule of the connection-string grammar
-// (spec rest-and-auth.md §g). kind is the rule's name in the conformance
-// data.
+// connStringError is one broken rule of the connection-string grammar.
+// kind is the name of the broken rule.
 type connStringError struct {
 	kind    string
 	segment int    // 1-based, for malformed_segment and duplicate_key

@@ -115,8 +115,8 @@ type Options struct {
 //   - OPTIONS: the abuse-protection check. 200 with WebHook-Allowed-Origin
 //     when the WebHook-Request-Origin is allowed (the origin itself, or "*"
 //     when every origin is), 400 when it is not or when the header is
-//     missing (the project's issue #7 decides 400 where the spec's table
-//     says 403; both tell the service the handler refuses).
+//     missing (the CloudEvents reference's table says 403; either tells
+//     the service that the handler refuses).
 //   - Methods other than OPTIONS and POST: 405.
 //   - POST with a ce-hub for another hub (compared case-insensitively): 404,
 //     so a router may try another handler. A missing ce-hub, ce-type or

@@ -211,7 +211,7 @@ func (r *run) readLoop(t *transport) {
 }
 
 // handleFrame handles one frame from the service. Frames it does not know
-// are ignored (client-protocol.md §15.7).
+// are ignored.
 func (r *run) handleFrame(t *transport, b []byte) {
 	f, err := protocol.ParseServiceFrame(b)
 	if err != nil {
@@ -260,7 +260,7 @@ func (r *run) handleFrame(t *transport, b []byte) {
 		switch f.Event {
 		case protocol.EventConnected:
 			// The service may send it again after a recovery: take the new
-			// token, raise no event (client-protocol.md §7.2).
+			// token, raise no event.
 			r.c.mu.Lock()
 			if f.ReconnectionToken != "" {
 				r.reconnectionToken = f.ReconnectionToken

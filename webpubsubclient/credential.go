@@ -85,8 +85,8 @@ func parseClientURL(raw string) (string, error) {
 	return u.String(), nil
 }
 
-// recoveryURL is base plus the recovery parameters of client-protocol.md
-// §12.5, appended so that the original query stays as it was.
+// recoveryURL is base plus the recovery parameters (awps_connection_id,
+// awps_reconnection_token), appended so that the original query stays as it was.
 func recoveryURL(base, connectionID, reconnectionToken string) string {
 	sep := "?"
 	if strings.Contains(base, "?") {

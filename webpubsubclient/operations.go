@@ -252,8 +252,7 @@ func (r *run) invoke(ctx context.Context, f *protocol.ClientFrame, ackID uint64,
 }
 
 // retriable reports whether a failed attempt may be retried: a lost
-// connection, an ack timeout or InternalServerError (client-protocol.md
-// §15.4).
+// connection, an ack timeout or InternalServerError.
 func retriable(err error) bool {
 	var ae *AckError
 	if errors.As(err, &ae) {

@@ -164,7 +164,7 @@ func (r *run) currentID() string {
 	return r.connectionID
 }
 
-// recoverable applies client-protocol.md §15.5.2: only a reliable
+// recoverable decides whether a dropped connection may be recovered: only a reliable
 // connection with a known id and reconnection token, not closed with 1008,
 // is recovered.
 func (r *run) recoverable(code websocket.StatusCode) bool {

@@ -14,7 +14,7 @@ import (
 	"github.com/gowebpubsub/webpubsub/emulator"
 )
 
-// settings are the program's settings, layered (emulator.md §4.1):
+// settings are the program's settings, layered:
 // built-in defaults, then the configuration file, then AWPS_EMULATOR_*
 // environment variables, then command-line flags. A nil field was not
 // set by any layer so far.
@@ -107,7 +107,7 @@ func (s *settings) hubKey(hub string) string {
 	return hub
 }
 
-// ---- the configuration file (emulator.md §4.2) ----
+// ---- the configuration file ----
 
 // object is a JSON object whose keys are matched case-insensitively.
 type object map[string]json.RawMessage
@@ -328,8 +328,7 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 }
 
 // checkAuth accepts an absent or null auth, "None", or {"type":"None"}:
-// outbound authentication to handlers is not supported (cloudevents.md
-// §2.5).
+// outbound authentication to handlers is not supported.
 func checkAuth(raw json.RawMessage, what string) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {

@@ -1,6 +1,5 @@
-// Package connstr implements the Web PubSub connection-string grammar of
-// the project (spec rest-and-auth.md §g) once, for the service client, the
-// event handler and the test recorder. Each caller words its own errors;
+// Package connstr implements the Web PubSub connection-string grammar
+// once, for the service client, the event handler and the test recorder. Each caller words its own errors;
 // this package reports only which rule broke, where, and for which key, so
 // that no message can carry a value or the input.
 package connstr

@@ -1,6 +1,5 @@
 // Package odata implements the subset of OData $filter that Azure Web PubSub
-// accepts for selecting connections, as specified by the project's
-// spec/odata-filter.md.
+// accepts for selecting connections.
 //
 // A filter is compiled and statically type-checked once by [Parse]; the
 // resulting [*Filter] is then evaluated against any number of connections

@@ -5,7 +5,7 @@ package odata
 // informative only and may change.
 type Category string
 
-// The error categories of the filter language (spec odata-filter.md §8.1).
+// The error categories of the filter language.
 const (
 	// CategorySyntax: invalid character, invalid UTF-8, unterminated string,
 	// unexpected token or end of input, unbalanced parentheses, a number run

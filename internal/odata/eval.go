@@ -31,7 +31,7 @@ func nullOr(ok bool, v value) value {
 	return value{}
 }
 
-// equal is the eq rule of spec §6.1: true when both are null, or when both
+// equal is the eq rule: true when both are null, or when both
 // are non-null, of the same kind and equal.
 func equal(a, b value) bool {
 	if a.k != b.k {
@@ -156,7 +156,7 @@ const (
 	opLe
 )
 
-// compare applies op to a and b following spec §6.1. Ordering operators are
+// compare applies op to a and b. Ordering operators are
 // false when either side is null; the type checker guarantees ints otherwise.
 func compare(op cmpOp, a, b value) bool {
 	switch op {
@@ -259,7 +259,7 @@ func newListTest(items []value) memberTest {
 	return t
 }
 
-// has reports whether v is in the collection or list, per spec §6.1.
+// has reports whether v is in the collection or list.
 func (t *memberTest) has(v value, groups []string) bool {
 	if t.groups {
 		return v.k == kString && hasString(groups, v.s)

@@ -1,6 +1,6 @@
 package odata
 
-// Limits enforced by [Parse] (spec odata-filter.md §7). Exceeding any of them
+// Limits enforced by [Parse]. Exceeding any of them
 // yields an [*Error] of [CategoryLimit].
 const (
 	// MaxLength is the maximum length of a filter in bytes of UTF-8.
@@ -74,7 +74,7 @@ func Parse(src string) (*Filter, error) {
 }
 
 // Match reports whether the filter selects connection c, following the
-// evaluation rules of the spec (§6): two-valued logic, null semantics,
+// evaluation rules of the spec: two-valued logic, null semantics,
 // ordinal comparisons, UTF-16 string measure. It never fails or panics, does
 // not modify or retain c, and allocates only when a string function must
 // build a new string (tolower, toupper, concat, substring across a

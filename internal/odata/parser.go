@@ -337,7 +337,7 @@ func (p *parser) parseMember() (expr, *Error) {
 	return expr{n: n, t: tBool, start: x.start, end: left.end}, nil
 }
 
-// parseInRHS parses the right side of "in" (spec §4.2): a literal list if
+// parseInRHS parses the right side of "in": a literal list if
 // the tokens fit one, otherwise a primary that must be the groups
 // collection. ctxStart is where the whole membership test starts. It returns
 // the test and the end of the right side.

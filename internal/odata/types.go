@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// typ is the static type of an expression (spec §5).
+// typ is the static type of an expression.
 type typ uint8
 
 const (

@@ -142,8 +142,7 @@ func checkFrame(b []byte) *Error {
 	return nil
 }
 
-// ParseClientFrame parses one client frame strictly (client-protocol.md
-// §5–§6). On failure it returns an [*Error] of class [ClassStructural] and
+// ParseClientFrame parses one client frame strictly. On failure it returns an [*Error] of class [ClassStructural] and
 // a zero frame. It does not run the semantic checks of
 // [ClientFrame.Validate]. Data in the result may alias b.
 func ParseClientFrame(b []byte) (ClientFrame, error) {
@@ -235,12 +234,12 @@ func (f *ClientFrame) parse(b []byte) *Error {
 			return err
 		}
 	case TypeSequenceAck:
-		// An ackId on sequenceAck is ignored (§8.1).
+		// An ackId on sequenceAck is ignored.
 		if f.SequenceID, _, err = uint64Field(sp.sequenceID, "sequenceId", true); err != nil {
 			return err
 		}
 	case TypePing:
-		// Nothing but the type; an ackId is ignored (§8.1).
+		// Nothing but the type; an ackId is ignored.
 	case TypeInvoke:
 		if f.InvocationID, err = str(sp.invocationID, "invocationId", true); err != nil {
 			return err

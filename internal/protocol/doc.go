@@ -11,8 +11,8 @@
 //
 // # Parsing client frames
 //
-// [ParseClientFrame] implements the structural rules of the client protocol
-// (spec client-protocol.md §5): one JSON object per text frame, type matched
+// [ParseClientFrame] implements the structural rules of the client protocol:
+// one JSON object per text frame, type matched
 // case-insensitively, unknown fields ignored, null treated as absent, the
 // last of duplicate keys winning, ackId and sequenceId unsigned 64-bit
 // integers. A structural failure is an [*Error] of class [ClassStructural];

@@ -69,7 +69,7 @@ type ServiceFrame struct {
 }
 
 // AppendJSON appends f as one compact JSON frame and returns the extended
-// slice. Fields are written in the order of client-protocol.md §7.8:
+// slice. Fields are written in the order:
 // type, from, group, fromUserId, dataType, data, sequenceId for messages;
 // type, event, userId, connectionId, reconnectionToken for system frames;
 // type, ackId, success, error for acks. JSON Data must be valid JSON text.
@@ -183,7 +183,7 @@ func (sp *serviceSpans) named(name string) *[]byte {
 }
 
 // ParseServiceFrame parses one frame sent by the service, tolerantly as a
-// client must (client-protocol.md §15.7): unknown types, events, "from"
+// client must: unknown types, events, "from"
 // and dataType values are kept as received rather than rejected, unknown
 // fields are ignored, and userId/fromUserId may be absent, null or a
 // string. It fails, with an [*Error] of class [ClassStructural], only when

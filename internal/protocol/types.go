@@ -161,8 +161,7 @@ func DuplicateMessage(ackID uint64) string {
 	return fmt.Sprintf("Message with ack-id: %d has been processed", ackID)
 }
 
-// Class is the error class of a rejected client frame (client-protocol.md
-// §5.4). The parser reports only the classes below; binary frames (S1),
+// Class is the error class of a rejected client frame. The parser reports only the classes below; binary frames (S1),
 // permission failures (P) and upstream failures (U) are decided by the
 // service, not by the frame's text.
 type Class int

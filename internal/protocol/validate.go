@@ -2,10 +2,10 @@ package protocol
 
 import "unicode/utf8"
 
-// Validate runs the semantic checks of class V (client-protocol.md §5.4) on
-// a structurally valid frame: group names (§1.3) for joinGroup, leaveGroup
+// Validate runs the semantic checks of class V on
+// a structurally valid frame: group names for joinGroup, leaveGroup
 // and sendToGroup, the event name of event, ttlSeconds in 0–300, dataType
-// protobuf, and the metadata rules of §6.3. It returns nil or an [*Error]
+// protobuf, and the metadata rules. It returns nil or an [*Error]
 // of class [ClassValidation]. Other frame types always pass.
 func (f *ClientFrame) Validate() error {
 	switch f.Type {
@@ -36,7 +36,7 @@ func (f *ClientFrame) Validate() error {
 	return nil
 }
 
-// Metadata limits (client-protocol.md §6.3).
+// Metadata limits.
 const (
 	maxMetadataKeyBytes   = 256
 	maxMetadataValueBytes = 1024
