@@ -434,7 +434,7 @@ func TestLogsNeverContainSecrets(t *testing.T) {
 
 func TestStringersRedact(t *testing.T) {
 	c := newTestClient(t, noRequests(t))
-	tok, err := c.GetClientAccessToken(context.Background(), &ClientAccessTokenOptions{UserID: "u"})
+	tok, err := c.GetClientAccessToken(context.Background(), &GetClientAccessTokenOptions{UserID: "u"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@
 //
 //	client, err := webpubsub.NewServiceClientFromConnectionString(os.Getenv("AZURE_WEBPUBSUB_CONNECTION_STRING"), "chat", nil)
 //	if err != nil { ... }
-//	tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: "alice", Groups: []string{"room1"}})
+//	tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"room1"}})
 //	// give tok.URL to the browser; it connects with new WebSocket(url, "json.webpubsub.azure.v1")
 //	_, err = client.SendToGroup(ctx, "room1", webpubsub.TextMessage("hello"), nil)
 //

@@ -46,7 +46,7 @@ func Example() {
 	}
 
 	// The application server hands a client access URL to the browser...
-	tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: "alice"})
+	tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: "alice"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -608,7 +608,7 @@ type wsClient struct {
 // on connecting, with a client access URL from client.
 func connect(client *webpubsub.ServiceClient, userID string, groups ...string) *wsClient {
 	ctx := context.Background()
-	tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: userID, Groups: groups})
+	tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: userID, Groups: groups})
 	if err != nil {
 		log.Fatal(err)
 	}

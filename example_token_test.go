@@ -24,7 +24,7 @@ func ExampleServiceClient_GetClientAccessToken() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	tok, err := client.GetClientAccessToken(context.Background(), &webpubsub.ClientAccessTokenOptions{
+	tok, err := client.GetClientAccessToken(context.Background(), &webpubsub.GetClientAccessTokenOptions{
 		UserID:    "alice",
 		Roles:     []string{"webpubsub.joinLeaveGroup.room1", "webpubsub.sendToGroup.room1"},
 		Groups:    []string{"room1"},
@@ -48,7 +48,7 @@ func ExampleServiceClient_GetClientAccessToken_protocols() {
 		log.Fatal(err)
 	}
 	for _, p := range webpubsub.PossibleClientProtocolValues() {
-		tok, err := client.GetClientAccessToken(context.Background(), &webpubsub.ClientAccessTokenOptions{ClientProtocol: p})
+		tok, err := client.GetClientAccessToken(context.Background(), &webpubsub.GetClientAccessTokenOptions{ClientProtocol: p})
 		if err != nil {
 			log.Fatal(err)
 		}

@@ -379,24 +379,24 @@ var goldenCalls = map[string]func(ctx context.Context, c *ServiceClient) (any, e
 	// an access-key client; GetClientAccessToken signs locally with a key, so
 	// they exercise the internal request builder directly.
 	"generateClientToken_keySigned_all_params": func(ctx context.Context, c *ServiceClient) (any, error) {
-		tok, _, err := c.generateToken(ctx, &ClientAccessTokenOptions{UserID: "user 1", Roles: []string{"webpubsub.joinLeaveGroup.g1", "r&2"}, Groups: []string{"g&1", "g 2"}, ClientProtocol: ClientProtocolMQTT}, goldenNow, 5*time.Minute)
+		tok, _, err := c.generateToken(ctx, &GetClientAccessTokenOptions{UserID: "user 1", Roles: []string{"webpubsub.joinLeaveGroup.g1", "r&2"}, Groups: []string{"g&1", "g 2"}, ClientProtocol: ClientProtocolMQTT}, goldenNow, 5*time.Minute)
 		return map[string]string{"token": tok}, err
 	},
 	"generateClientToken_keySigned_defaults": func(ctx context.Context, c *ServiceClient) (any, error) {
-		tok, _, err := c.generateToken(ctx, &ClientAccessTokenOptions{}, goldenNow, time.Hour)
+		tok, _, err := c.generateToken(ctx, &GetClientAccessTokenOptions{}, goldenNow, time.Hour)
 		return map[string]string{"token": tok}, err
 	},
 	"entra_getClientAccessToken_defaults": func(ctx context.Context, c *ServiceClient) (any, error) {
 		return c.GetClientAccessToken(ctx, nil)
 	},
 	"entra_getClientAccessToken_mqtt_all_options": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{UserID: "u 1", Roles: []string{"a", "b"}, Groups: []string{"g&1", "g2"}, ExpiresAfter: 5 * time.Minute, ClientProtocol: ClientProtocolMQTT})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{UserID: "u 1", Roles: []string{"a", "b"}, Groups: []string{"g&1", "g2"}, ExpiresAfter: 5 * time.Minute, ClientProtocol: ClientProtocolMQTT})
 	},
 	"entra_getClientAccessToken_socketio": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{ClientProtocol: ClientProtocolSocketIO, UserID: "s"})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolSocketIO, UserID: "s"})
 	},
 	"entra_getClientAccessToken_default_protocol_explicit": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{ClientProtocol: ClientProtocolDefault})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolDefault})
 	},
 	"entra_sendToAll": func(ctx context.Context, c *ServiceClient) (any, error) {
 		return c.SendToAll(ctx, TextMessage("hi"), nil)
@@ -414,7 +414,7 @@ var goldenCalls = map[string]func(ctx context.Context, c *ServiceClient) (any, e
 		return listAll(ctx, c, "grp", &ListConnectionsInGroupOptions{MaxPageSize: 2, Top: 5})
 	},
 	"reverseProxy_getClientAccessToken": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{UserID: "u"})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{UserID: "u"})
 	},
 	"connstr_port_sendToAll": func(ctx context.Context, c *ServiceClient) (any, error) {
 		return c.SendToAll(ctx, TextMessage("port"), nil)
@@ -438,19 +438,19 @@ var goldenCalls = map[string]func(ctx context.Context, c *ServiceClient) (any, e
 		return c.GetClientAccessToken(ctx, nil)
 	},
 	"token_default_user_roles_groups_5min": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{UserID: "user1", Roles: []string{"webpubsub.joinLeaveGroup.g1", "webpubsub.sendToGroup"}, Groups: []string{"g1", "g 2"}, ExpiresAfter: 5 * time.Minute})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{UserID: "user1", Roles: []string{"webpubsub.joinLeaveGroup.g1", "webpubsub.sendToGroup"}, Groups: []string{"g1", "g 2"}, ExpiresAfter: 5 * time.Minute})
 	},
 	"token_mqtt_user_roles_groups": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{ClientProtocol: ClientProtocolMQTT, UserID: "mqtt-user", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g1"}, ExpiresAfter: 120 * time.Minute})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolMQTT, UserID: "mqtt-user", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g1"}, ExpiresAfter: 120 * time.Minute})
 	},
 	"token_socketio_user": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{ClientProtocol: ClientProtocolSocketIO, UserID: "sio-user"})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolSocketIO, UserID: "sio-user"})
 	},
 	"token_empty_arrays": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{Roles: []string{}, Groups: []string{}})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{Roles: []string{}, Groups: []string{}})
 	},
 	"token_zero_minutes": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{ExpiresAfter: 0})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{ExpiresAfter: 0})
 	},
 	"token_https_endpoint":            tokenForUser("u"),
 	"token_port_in_connection_string": tokenForUser(""),
@@ -459,7 +459,7 @@ var goldenCalls = map[string]func(ctx context.Context, c *ServiceClient) (any, e
 	"token_uppercase_scheme_js_bug":   tokenForUser(""),
 	"token_hub_with_punctuation":      tokenForUser(""),
 	"token_ipv6_port": func(ctx context.Context, c *ServiceClient) (any, error) {
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{ClientProtocol: ClientProtocolMQTT})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolMQTT})
 	},
 }
 
@@ -468,7 +468,7 @@ func tokenForUser(u string) func(ctx context.Context, c *ServiceClient) (any, er
 		if u == "" {
 			return c.GetClientAccessToken(ctx, nil)
 		}
-		return c.GetClientAccessToken(ctx, &ClientAccessTokenOptions{UserID: u})
+		return c.GetClientAccessToken(ctx, &GetClientAccessTokenOptions{UserID: u})
 	}
 }
 
@@ -831,7 +831,7 @@ func checkGoldenResult(t *testing.T, env *goldenEnv, key string, v goldenVector,
 		if !reflect.DeepEqual(r, want) {
 			t.Errorf("result %v, want %v", r, want)
 		}
-	case ClientAccessToken:
+	case GetClientAccessTokenResponse:
 		var want struct {
 			BaseURL  string `json:"baseUrl"`
 			URL      string `json:"url"`

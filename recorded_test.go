@@ -236,7 +236,7 @@ func TestRecordedGenerateToken(t *testing.T) {
 	// The :generateToken operation, signed with the key (the Entra ID path
 	// of GetClientAccessToken sends the same request with a bearer token).
 	c := newRecordedClient(t)
-	tok, exp, err := c.generateToken(rctx, &ClientAccessTokenOptions{UserID: "user 1", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g1"}, ClientProtocol: ClientProtocolMQTT}, c.now(), 5*time.Minute)
+	tok, exp, err := c.generateToken(rctx, &GetClientAccessTokenOptions{UserID: "user 1", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g1"}, ClientProtocol: ClientProtocolMQTT}, c.now(), 5*time.Minute)
 	must(t, err)
 	if tok == "" || exp.IsZero() {
 		t.Fatalf("token %q, expiry %v", tok, exp)

@@ -34,7 +34,7 @@ type wsClient struct {
 	ackID  int
 }
 
-func dial(t *testing.T, c *ServiceClient, opts *ClientAccessTokenOptions) *wsClient {
+func dial(t *testing.T, c *ServiceClient, opts *GetClientAccessTokenOptions) *wsClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -135,8 +135,8 @@ func marker(t *testing.T, c *ServiceClient, clients ...*wsClient) {
 func TestRoundTripSends(t *testing.T) {
 	c := startEmulator(t, "sends")
 	ctx := context.Background()
-	alice := dial(t, c, &ClientAccessTokenOptions{UserID: "alice", Groups: []string{"room"}})
-	bob := dial(t, c, &ClientAccessTokenOptions{UserID: "bob"})
+	alice := dial(t, c, &GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"room"}})
+	bob := dial(t, c, &GetClientAccessTokenOptions{UserID: "bob"})
 	anon := dial(t, c, nil)
 	all := []*wsClient{alice, bob, anon}
 
@@ -183,8 +183,8 @@ func errOf[T any](_ T, err error) error { return err }
 func TestRoundTripGroupsAndExistence(t *testing.T) {
 	c := startEmulator(t, "groups")
 	ctx := context.Background()
-	a := dial(t, c, &ClientAccessTokenOptions{UserID: "alice"})
-	b := dial(t, c, &ClientAccessTokenOptions{UserID: "bob"})
+	a := dial(t, c, &GetClientAccessTokenOptions{UserID: "alice"})
+	b := dial(t, c, &GetClientAccessTokenOptions{UserID: "bob"})
 	check := func(name string, got bool, err error, want bool) {
 		t.Helper()
 		if err != nil || got != want {
@@ -244,7 +244,7 @@ func TestRoundTripGroupsAndExistence(t *testing.T) {
 func TestRoundTripPermissions(t *testing.T) {
 	c := startEmulator(t, "perms")
 	ctx := context.Background()
-	w := dial(t, c, &ClientAccessTokenOptions{UserID: "u"})
+	w := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
 	if e := ackError(w.request(map[string]any{"type": "joinGroup", "group": "g"})); e != "Forbidden" {
 		t.Fatalf("join before grant: %q, want Forbidden", e)
 	}
@@ -291,17 +291,17 @@ func TestRoundTripClose(t *testing.T) {
 			t.Fatalf("close status %v (%v), want 1000", status, err)
 		}
 	}
-	a := dial(t, c, &ClientAccessTokenOptions{UserID: "a", Groups: []string{"g"}})
+	a := dial(t, c, &GetClientAccessTokenOptions{UserID: "a", Groups: []string{"g"}})
 	must(t, errOf(c.CloseConnection(ctx, a.id, &CloseConnectionOptions{Reason: "bye"})))
 	expectClosed(a, "bye")
 
-	u1 := dial(t, c, &ClientAccessTokenOptions{UserID: "u"})
-	u2 := dial(t, c, &ClientAccessTokenOptions{UserID: "u"})
+	u1 := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
+	u2 := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
 	must(t, errOf(c.CloseUserConnections(ctx, "u", &CloseUserConnectionsOptions{Excluded: []string{u2.id}, Reason: "user"})))
 	expectClosed(u1, "user")
 	marker(t, c, u2)
 
-	g := dial(t, c, &ClientAccessTokenOptions{Groups: []string{"g"}})
+	g := dial(t, c, &GetClientAccessTokenOptions{Groups: []string{"g"}})
 	must(t, errOf(c.CloseGroupConnections(ctx, "g", &CloseGroupConnectionsOptions{Reason: "group"})))
 	expectClosed(g, "group")
 
@@ -335,7 +335,7 @@ func TestRoundTripPunctuatedHub(t *testing.T) {
 	if !strings.HasSuffix(tok.BaseURL, "/client/hubs/Hub_1.a%2Cb%5Bc%5D%60d") {
 		t.Fatalf("BaseURL %s", tok.BaseURL)
 	}
-	w := dial(t, c, &ClientAccessTokenOptions{UserID: "u"})
+	w := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
 	must(t, errOf(c.SendToUser(context.Background(), "u", TextMessage("punctuated"), nil)))
 	w.expectText("punctuated")
 }

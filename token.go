@@ -35,10 +35,10 @@ func PossibleClientProtocolValues() []ClientProtocol {
 // neither ExpiresAfter nor ExpiresAt is set.
 const DefaultClientTokenLifetime = time.Hour
 
-// ClientAccessTokenOptions are the optional parameters of
+// GetClientAccessTokenOptions are the optional parameters of
 // ServiceClient.GetClientAccessToken. The zero value (or nil) gives an
 // anonymous token for the default endpoint, valid for one hour.
-type ClientAccessTokenOptions struct {
+type GetClientAccessTokenOptions struct {
 	// UserID is the user the connection is authenticated as ("sub"); "" for
 	// an anonymous connection.
 	UserID string
@@ -65,10 +65,10 @@ type ClientAccessTokenOptions struct {
 	JWTHeaders map[string]any
 }
 
-// ClientAccessToken is what a client needs to connect. Token and URL are
+// GetClientAccessTokenResponse is what a client needs to connect. Token and URL are
 // secrets (URL carries the token in its access_token query parameter):
 // String and GoString redact them.
-type ClientAccessToken struct {
+type GetClientAccessTokenResponse struct {
 	// Token is the signed client access token (a JWT).
 	Token string
 	// BaseURL is the WebSocket URL without the token, for example
@@ -81,12 +81,12 @@ type ClientAccessToken struct {
 }
 
 // String returns BaseURL and ExpiresOn; the token is redacted.
-func (t ClientAccessToken) String() string {
-	return "ClientAccessToken{BaseURL: " + t.BaseURL + ", Token: REDACTED, ExpiresOn: " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}"
+func (t GetClientAccessTokenResponse) String() string {
+	return "GetClientAccessTokenResponse{BaseURL: " + t.BaseURL + ", Token: REDACTED, ExpiresOn: " + t.ExpiresOn.UTC().Format(time.RFC3339) + "}"
 }
 
 // GoString is String, so %#v cannot reveal the token.
-func (t ClientAccessToken) GoString() string { return t.String() }
+func (t GetClientAccessTokenResponse) GoString() string { return t.String() }
 
 // GetClientAccessToken returns a token and the WebSocket URL a client
 // connects with. A nil options means defaults (anonymous, one hour, default
@@ -103,11 +103,11 @@ func (t ClientAccessToken) GoString() string { return t.String() }
 //
 // Invalid options are a *ValidationError; a service failure (Entra ID) is
 // an *azcore.ResponseError.
-func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *ClientAccessTokenOptions) (ClientAccessToken, error) {
+func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *GetClientAccessTokenOptions) (GetClientAccessTokenResponse, error) {
 	if options == nil {
-		options = &ClientAccessTokenOptions{}
+		options = &GetClientAccessTokenOptions{}
 	}
-	var out ClientAccessToken
+	var out GetClientAccessTokenResponse
 	err := c.call(ctx, "ServiceClient.GetClientAccessToken", func(ctx context.Context) error {
 		path, ok := auth.ClientPath(string(options.ClientProtocol))
 		if !ok {
@@ -144,13 +144,13 @@ func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *Clien
 		return nil
 	})
 	if err != nil {
-		return ClientAccessToken{}, err
+		return GetClientAccessTokenResponse{}, err
 	}
 	return out, nil
 }
 
 // tokenLifetime resolves ExpiresAfter / ExpiresAt.
-func tokenLifetime(o *ClientAccessTokenOptions, now time.Time) (time.Duration, error) {
+func tokenLifetime(o *GetClientAccessTokenOptions, now time.Time) (time.Duration, error) {
 	switch {
 	case !o.ExpiresAt.IsZero() && o.ExpiresAfter != 0:
 		return 0, &ValidationError{Name: "ExpiresAt", Reason: "cannot be combined with ExpiresAfter; set one of them"}
@@ -170,7 +170,7 @@ func tokenLifetime(o *ClientAccessTokenOptions, now time.Time) (time.Duration, e
 
 // signClientToken signs a client token with the access key and fills
 // out's Token, URL and ExpiresOn.
-func (c *ServiceClient) signClientToken(out *ClientAccessToken, o *ClientAccessTokenOptions, aud string, now time.Time, lifetime time.Duration) error {
+func (c *ServiceClient) signClientToken(out *GetClientAccessTokenResponse, o *GetClientAccessTokenOptions, aud string, now time.Time, lifetime time.Duration) error {
 	exp := now.Add(lifetime)
 	if !o.ExpiresAt.IsZero() {
 		exp = o.ExpiresAt
@@ -207,7 +207,7 @@ func (c *ServiceClient) signClientToken(out *ClientAccessToken, o *ClientAccessT
 }
 
 // generateToken asks the service for a client token (Entra ID path).
-func (c *ServiceClient) generateToken(ctx context.Context, o *ClientAccessTokenOptions, now time.Time, lifetime time.Duration) (string, time.Time, error) {
+func (c *ServiceClient) generateToken(ctx context.Context, o *GetClientAccessTokenOptions, now time.Time, lifetime time.Duration) (string, time.Time, error) {
 	minutes := int(lifetime / time.Minute)
 	if minutes < 1 {
 		minutes = 1

@@ -37,7 +37,7 @@ func TestClientAccessTokenKeyPath(t *testing.T) {
 		name       string
 		connStr    string
 		hub        string
-		opts       *ClientAccessTokenOptions
+		opts       *GetClientAccessTokenOptions
 		wantBase   string
 		wantClaims jwt.MapClaims
 		wantHeader map[string]any
@@ -49,25 +49,25 @@ func TestClientAccessTokenKeyPath(t *testing.T) {
 		},
 		{
 			name: "all claims", connStr: "Endpoint=https://svc.example.com/prefix/", hub: "Chat",
-			opts:       &ClientAccessTokenOptions{UserID: "user 1", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g 1"}, ExpiresAfter: 90 * time.Second},
+			opts:       &GetClientAccessTokenOptions{UserID: "user 1", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g 1"}, ExpiresAfter: 90 * time.Second},
 			wantBase:   "wss://svc.example.com/prefix/client/hubs/Chat",
 			wantClaims: jwt.MapClaims{"aud": "https://svc.example.com/prefix/client/hubs/Chat", "iat": float64(now.Unix()), "exp": float64(now.Unix() + 90), "sub": "user 1", "role": []any{"webpubsub.sendToGroup"}, "webpubsub.group": []any{"g 1"}},
 		},
 		{
 			name: "mqtt with ExpiresAt", connStr: "Endpoint=http://[::1];Port=8082", hub: "hub",
-			opts:       &ClientAccessTokenOptions{ClientProtocol: ClientProtocolMQTT, ExpiresAt: now.Add(2 * time.Hour)},
+			opts:       &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolMQTT, ExpiresAt: now.Add(2 * time.Hour)},
 			wantBase:   "ws://[::1]:8082/clients/mqtt/hubs/hub",
 			wantClaims: jwt.MapClaims{"aud": "http://[::1]:8082/clients/mqtt/hubs/hub", "iat": float64(now.Unix()), "exp": float64(now.Unix() + 7200)},
 		},
 		{
 			name: "socketio on a ClientEndpoint", connStr: "Endpoint=https://svc.example.com;ClientEndpoint=https://edge.example.com/wps", hub: "hub",
-			opts:       &ClientAccessTokenOptions{ClientProtocol: ClientProtocolSocketIO, UserID: "u"},
+			opts:       &GetClientAccessTokenOptions{ClientProtocol: ClientProtocolSocketIO, UserID: "u"},
 			wantBase:   "wss://edge.example.com/wps/clients/socketio/hubs/hub",
 			wantClaims: jwt.MapClaims{"aud": "https://svc.example.com/clients/socketio/hubs/hub", "iat": float64(now.Unix()), "exp": float64(now.Unix() + 3600), "sub": "u"},
 		},
 		{
 			name: "kid header", connStr: "Endpoint=https://Svc.Example.com", hub: "hub",
-			opts:       &ClientAccessTokenOptions{JWTHeaders: map[string]any{"kid": "key1"}},
+			opts:       &GetClientAccessTokenOptions{JWTHeaders: map[string]any{"kid": "key1"}},
 			wantBase:   "wss://Svc.Example.com/client/hubs/hub",
 			wantClaims: jwt.MapClaims{"aud": "https://Svc.Example.com/client/hubs/hub", "iat": float64(now.Unix()), "exp": float64(now.Unix() + 3600)},
 			wantHeader: map[string]any{"alg": "HS256", "typ": "JWT", "kid": "key1"},
@@ -112,20 +112,20 @@ func TestClientAccessTokenErrors(t *testing.T) {
 	now := fixedClock()
 	tests := []struct {
 		name string
-		opts ClientAccessTokenOptions
+		opts GetClientAccessTokenOptions
 		want string
 	}{
-		{"negative", ClientAccessTokenOptions{ExpiresAfter: -time.Second}, "ExpiresAfter"},
-		{"past", ClientAccessTokenOptions{ExpiresAt: now.Add(-time.Second)}, "future"},
-		{"now", ClientAccessTokenOptions{ExpiresAt: now}, "future"},
-		{"both", ClientAccessTokenOptions{ExpiresAt: now.Add(time.Hour), ExpiresAfter: time.Hour}, "ExpiresAfter"},
-		{"blank role", ClientAccessTokenOptions{Roles: []string{"a", " "}}, "Roles"},
-		{"empty role", ClientAccessTokenOptions{Roles: []string{""}}, "Roles"},
-		{"blank group", ClientAccessTokenOptions{Groups: []string{"\t"}}, "white space"},
-		{"empty group", ClientAccessTokenOptions{Groups: []string{""}}, "Groups"},
-		{"protocol", ClientAccessTokenOptions{ClientProtocol: "signalr"}, "ClientProtocol"},
-		{"alg header", ClientAccessTokenOptions{JWTHeaders: map[string]any{"alg": "none"}}, "alg"},
-		{"bad header value", ClientAccessTokenOptions{JWTHeaders: map[string]any{"kid": make(chan int)}}, "JWTHeaders"},
+		{"negative", GetClientAccessTokenOptions{ExpiresAfter: -time.Second}, "ExpiresAfter"},
+		{"past", GetClientAccessTokenOptions{ExpiresAt: now.Add(-time.Second)}, "future"},
+		{"now", GetClientAccessTokenOptions{ExpiresAt: now}, "future"},
+		{"both", GetClientAccessTokenOptions{ExpiresAt: now.Add(time.Hour), ExpiresAfter: time.Hour}, "ExpiresAfter"},
+		{"blank role", GetClientAccessTokenOptions{Roles: []string{"a", " "}}, "Roles"},
+		{"empty role", GetClientAccessTokenOptions{Roles: []string{""}}, "Roles"},
+		{"blank group", GetClientAccessTokenOptions{Groups: []string{"\t"}}, "white space"},
+		{"empty group", GetClientAccessTokenOptions{Groups: []string{""}}, "Groups"},
+		{"protocol", GetClientAccessTokenOptions{ClientProtocol: "signalr"}, "ClientProtocol"},
+		{"alg header", GetClientAccessTokenOptions{JWTHeaders: map[string]any{"alg": "none"}}, "alg"},
+		{"bad header value", GetClientAccessTokenOptions{JWTHeaders: map[string]any{"kid": make(chan int)}}, "JWTHeaders"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -163,15 +163,15 @@ func TestClientAccessTokenEntra(t *testing.T) {
 	}
 	tests := []struct {
 		name      string
-		opts      *ClientAccessTokenOptions
+		opts      *GetClientAccessTokenOptions
 		wantQuery string
 		wantBase  string
 	}{
 		{"nil options", nil, "api-version=2024-12-01&minutesToExpire=60", "ws://svc.example.com/client/hubs/hub"},
-		{"sub-minute rounds up", &ClientAccessTokenOptions{ExpiresAfter: 10 * time.Second}, "api-version=2024-12-01&minutesToExpire=1", "ws://svc.example.com/client/hubs/hub"},
-		{"minutes round down", &ClientAccessTokenOptions{ExpiresAfter: 150 * time.Second}, "api-version=2024-12-01&minutesToExpire=2", "ws://svc.example.com/client/hubs/hub"},
-		{"ExpiresAt", &ClientAccessTokenOptions{ExpiresAt: fixedClock().Add(30 * time.Minute)}, "api-version=2024-12-01&minutesToExpire=30", "ws://svc.example.com/client/hubs/hub"},
-		{"all", &ClientAccessTokenOptions{UserID: "u 1", Roles: []string{"a", "b"}, Groups: []string{"g&1"}, ClientProtocol: ClientProtocolSocketIO},
+		{"sub-minute rounds up", &GetClientAccessTokenOptions{ExpiresAfter: 10 * time.Second}, "api-version=2024-12-01&minutesToExpire=1", "ws://svc.example.com/client/hubs/hub"},
+		{"minutes round down", &GetClientAccessTokenOptions{ExpiresAfter: 150 * time.Second}, "api-version=2024-12-01&minutesToExpire=2", "ws://svc.example.com/client/hubs/hub"},
+		{"ExpiresAt", &GetClientAccessTokenOptions{ExpiresAt: fixedClock().Add(30 * time.Minute)}, "api-version=2024-12-01&minutesToExpire=30", "ws://svc.example.com/client/hubs/hub"},
+		{"all", &GetClientAccessTokenOptions{UserID: "u 1", Roles: []string{"a", "b"}, Groups: []string{"g&1"}, ClientProtocol: ClientProtocolSocketIO},
 			"api-version=2024-12-01&userId=u%201&role=a&role=b&minutesToExpire=60&group=g%261&clientType=socketio", "ws://svc.example.com/clients/socketio/hubs/hub"},
 	}
 	for _, tt := range tests {
@@ -195,7 +195,7 @@ func TestClientAccessTokenEntra(t *testing.T) {
 			}
 		})
 	}
-	if _, err := c.GetClientAccessToken(context.Background(), &ClientAccessTokenOptions{JWTHeaders: map[string]any{"kid": "k"}}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := c.GetClientAccessToken(context.Background(), &GetClientAccessTokenOptions{JWTHeaders: map[string]any{"kid": "k"}}); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("JWTHeaders with Entra ID: %v", err)
 	}
 }
@@ -229,7 +229,7 @@ func TestClientAccessTokenEntraServiceError(t *testing.T) {
 // BenchmarkGetClientAccessToken signs a client token with a key.
 func BenchmarkGetClientAccessToken(b *testing.B) {
 	c := newTestClient(b, nil)
-	opts := &ClientAccessTokenOptions{UserID: "user1", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g1"}}
+	opts := &GetClientAccessTokenOptions{UserID: "user1", Roles: []string{"webpubsub.sendToGroup"}, Groups: []string{"g1"}}
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

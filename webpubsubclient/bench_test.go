@@ -22,7 +22,7 @@ import (
 
 // rawConn dials the emulator with bare coder/websocket and the JSON
 // subprotocol, and reads the connected message.
-func (e *testEnv) rawConn(b *testing.B, opts webpubsub.ClientAccessTokenOptions) *websocket.Conn {
+func (e *testEnv) rawConn(b *testing.B, opts webpubsub.GetClientAccessTokenOptions) *websocket.Conn {
 	b.Helper()
 	ctx := testContext(b)
 	tok, err := e.svc.GetClientAccessToken(ctx, &opts)
@@ -44,7 +44,7 @@ func (e *testEnv) rawConn(b *testing.B, opts webpubsub.ClientAccessTokenOptions)
 // write, wait for the matching ack.
 func BenchmarkSendToGroupAcked(b *testing.B) {
 	env := newEnv(b)
-	c, _, _ := env.startClient(b, ProtocolJSON, webpubsub.ClientAccessTokenOptions{UserID: "bench", Roles: allRoles}, nil)
+	c, _, _ := env.startClient(b, ProtocolJSON, webpubsub.GetClientAccessTokenOptions{UserID: "bench", Roles: allRoles}, nil)
 	ctx := testContext(b)
 	msg := TextMessage("hello, group")
 	b.ReportAllocs()
@@ -60,7 +60,7 @@ func BenchmarkSendToGroupAcked(b *testing.B) {
 // coder/websocket and reads each ack without parsing it.
 func BenchmarkSendToGroupAckedBaseline(b *testing.B) {
 	env := newEnv(b)
-	ws := env.rawConn(b, webpubsub.ClientAccessTokenOptions{UserID: "bench", Roles: allRoles})
+	ws := env.rawConn(b, webpubsub.GetClientAccessTokenOptions{UserID: "bench", Roles: allRoles})
 	ctx := testContext(b)
 	const head = `{"type":"sendToGroup","group":"bench","ackId":`
 	const tail = `,"noEcho":false,"dataType":"text","data":"hello, group"}`
@@ -108,7 +108,7 @@ func benchmarkReceive(b *testing.B, p Protocol) {
 	ctx := testContext(b)
 	// No event recorder here: it would block after its buffer fills and
 	// add its own allocations to every message measured.
-	cred, _ := env.cred(webpubsub.ClientAccessTokenOptions{UserID: "receiver", Roles: allRoles})
+	cred, _ := env.cred(webpubsub.GetClientAccessTokenOptions{UserID: "receiver", Roles: allRoles})
 	c, err := New(cred, &Options{Protocol: p})
 	if err != nil {
 		b.Fatal(err)
@@ -121,7 +121,7 @@ func benchmarkReceive(b *testing.B, p Protocol) {
 	if _, err := c.JoinGroup(ctx, "bench", nil); err != nil {
 		b.Fatal(err)
 	}
-	sender := env.rawConn(b, webpubsub.ClientAccessTokenOptions{UserID: "sender", Roles: allRoles})
+	sender := env.rawConn(b, webpubsub.GetClientAccessTokenOptions{UserID: "sender", Roles: allRoles})
 	var received atomic.Int64
 	progress := make(chan struct{}, 1)
 	done := make(chan struct{})
@@ -173,7 +173,7 @@ func BenchmarkReceiveReliable(b *testing.B) { benchmarkReceive(b, ProtocolReliab
 func BenchmarkReceiveBaseline(b *testing.B) {
 	env := newEnv(b)
 	ctx := testContext(b)
-	recv := env.rawConn(b, webpubsub.ClientAccessTokenOptions{UserID: "receiver", Roles: allRoles})
+	recv := env.rawConn(b, webpubsub.GetClientAccessTokenOptions{UserID: "receiver", Roles: allRoles})
 	join, _ := json.Marshal(map[string]any{"type": "joinGroup", "group": "bench", "ackId": 1})
 	if err := recv.Write(ctx, websocket.MessageText, join); err != nil {
 		b.Fatal(err)
@@ -181,7 +181,7 @@ func BenchmarkReceiveBaseline(b *testing.B) {
 	if _, _, err := recv.Read(ctx); err != nil { // the ack
 		b.Fatal(err)
 	}
-	sender := env.rawConn(b, webpubsub.ClientAccessTokenOptions{UserID: "sender", Roles: allRoles})
+	sender := env.rawConn(b, webpubsub.GetClientAccessTokenOptions{UserID: "sender", Roles: allRoles})
 	var received atomic.Int64
 	progress := make(chan struct{}, 1)
 	b.ReportAllocs()

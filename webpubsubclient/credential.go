@@ -41,7 +41,7 @@ func (u StaticURL) GoString() string { return u.String() }
 // connection so that tokens stay fresh:
 //
 //	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
-//		tok, err := serviceClient.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: "alice"})
+//		tok, err := serviceClient.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: "alice"})
 //		return tok.URL, err
 //	})
 //

@@ -8,7 +8,7 @@
 //
 //	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
 //		// Called for every new connection, so the token is always fresh.
-//		tok, err := serviceClient.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+//		tok, err := serviceClient.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 //			UserID: "alice",
 //			Roles:  []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"},
 //		})

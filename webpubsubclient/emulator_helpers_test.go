@@ -54,7 +54,7 @@ func newEnvWith(t testing.TB, opts emulator.Options) *testEnv {
 
 // cred returns a credential that mints a token with opts on every call,
 // and the number of calls.
-func (e *testEnv) cred(opts webpubsub.ClientAccessTokenOptions) (URLFunc, *atomic.Int32) {
+func (e *testEnv) cred(opts webpubsub.GetClientAccessTokenOptions) (URLFunc, *atomic.Int32) {
 	calls := new(atomic.Int32)
 	return func(ctx context.Context) (string, error) {
 		calls.Add(1)
@@ -85,7 +85,7 @@ func skipIfUnsupported(t testing.TB, p Protocol, err error) {
 
 // startClient creates a client with protocol p and a token with opts,
 // starts it and stops it at the end of the test (checking for leaks).
-func (e *testEnv) startClient(t testing.TB, p Protocol, tok webpubsub.ClientAccessTokenOptions, opts *Options) (*Client, *recorder, *atomic.Int32) {
+func (e *testEnv) startClient(t testing.TB, p Protocol, tok webpubsub.GetClientAccessTokenOptions, opts *Options) (*Client, *recorder, *atomic.Int32) {
 	t.Helper()
 	if opts == nil {
 		opts = &Options{}

@@ -52,7 +52,7 @@ func (e *testEnv) marker(t *testing.T, c *Client, rec *recorder, text string) {
 func TestEmulatorLifecycle(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
-		c, rec, calls := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice"}, nil)
+		c, rec, calls := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice"}, nil)
 		ev := next(t, rec.connected, "Connected")
 		if ev.UserID != "alice" || ev.ConnectionID == "" || ev.ConnectionID != c.ConnectionID() {
 			t.Errorf("Connected = %+v, ConnectionID() = %q", ev, c.ConnectionID())
@@ -78,8 +78,8 @@ func TestEmulatorGroupRoundTrip(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
 		ctx := testContext(t)
-		a, recA, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
-		b, recB, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "bob", Roles: []string{"webpubsub.joinLeaveGroup"}}, nil)
+		a, recA, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
+		b, recB, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "bob", Roles: []string{"webpubsub.joinLeaveGroup"}}, nil)
 		for _, c := range []*Client{a, b} {
 			res, err := c.JoinGroup(ctx, "room", nil)
 			if err != nil || res.AckID == 0 || res.Duplicated {
@@ -146,7 +146,7 @@ func TestEmulatorServerMessages(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
 		ctx := testContext(t)
-		c, rec, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
+		c, rec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
 		if _, err := c.JoinGroup(ctx, "news", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -180,7 +180,7 @@ func TestEmulatorSendEvent(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
 		ctx := testContext(t)
-		c, _, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice"},
+		c, _, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice"},
 			&Options{MessageRetry: RetryOptions{MaxRetries: 2, Delay: time.Millisecond}})
 		// No role is needed; fire and forget succeeds once written.
 		if res, err := c.SendEvent(ctx, "chat", TextMessage("hi"), &SendEventOptions{FireAndForget: true}); err != nil || res != (AckResult{}) {
@@ -214,7 +214,7 @@ func TestEmulatorSendEventToHandler(t *testing.T) {
 		env := newEnvWith(t, emulator.Options{Hubs: map[string]emulator.HubOptions{"chat": {
 			EventHandlers: []emulator.EventHandler{{URLTemplate: upstream.URL + "/{event}", UserEventPattern: "*", SkipValidation: true}},
 		}}})
-		c, rec, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice"}, nil)
+		c, rec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice"}, nil)
 		res, err := c.SendEvent(testContext(t), "echo", TextMessage("hi"), nil)
 		if err != nil || res.AckID == 0 || res.Duplicated {
 			t.Fatalf("SendEvent = %+v, %v", res, err)
@@ -232,7 +232,7 @@ func TestEmulatorDuplicate(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
 		ctx := testContext(t)
-		a, recA, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
+		a, recA, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
 		r1, err1 := a.JoinGroup(ctx, "dup", &JoinGroupOptions{AckID: 42})
 		r2, err2 := a.JoinGroup(ctx, "dup", &JoinGroupOptions{AckID: 42})
 		if err1 != nil || err2 != nil || r1 != (AckResult{AckID: 42}) || r2 != (AckResult{AckID: 42, Duplicated: true}) {
@@ -258,7 +258,7 @@ func TestEmulatorForbiddenIsNotRetried(t *testing.T) {
 		env := newEnv(t)
 		// A retry would wait an hour, far beyond the test's context: a
 		// Forbidden that was retried fails with a context error instead.
-		c, _, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "nobody"},
+		c, _, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "nobody"},
 			&Options{MessageRetry: RetryOptions{Delay: time.Hour, MaxDelay: time.Hour}})
 		ctx := testContext(t)
 		for name, call := range map[string]func() (AckResult, error){
@@ -279,7 +279,7 @@ func TestEmulatorRejoinAfterServerClose(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
 		ctx := testContext(t)
-		c, rec, calls := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice", Roles: allRoles},
+		c, rec, calls := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles},
 			&Options{RecoveryInterval: 10 * time.Millisecond, ReconnectRetry: RetryOptions{Delay: 10 * time.Millisecond}})
 		first := next(t, rec.connected, "Connected")
 		for _, g := range []string{"g1", "g2"} {
@@ -319,7 +319,7 @@ func TestEmulatorRejoinGroupFailed(t *testing.T) {
 	// The first token may join groups; later ones may not.
 	var calls atomic.Int32
 	cred := URLFunc(func(ctx context.Context) (string, error) {
-		opts := &webpubsub.ClientAccessTokenOptions{UserID: "alice"}
+		opts := &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}
 		if calls.Add(1) == 1 {
 			opts.Roles = allRoles
 		}
@@ -356,7 +356,7 @@ func TestEmulatorRejoinGroupFailed(t *testing.T) {
 func TestEmulatorDisableAutoReconnect(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
-		c, rec, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice"},
+		c, rec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice"},
 			&Options{DisableAutoReconnect: true, RecoveryInterval: 10 * time.Millisecond})
 		id := next(t, rec.connected, "Connected").ConnectionID
 		if _, err := env.svc.CloseConnection(testContext(t), id, nil); err != nil {
@@ -401,8 +401,8 @@ func TestEmulatorConcurrentUse(t *testing.T) {
 	protocols(t, func(t *testing.T, p Protocol) {
 		env := newEnv(t)
 		ctx := testContext(t)
-		a, _, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
-		b, recB, _ := env.startClient(t, p, webpubsub.ClientAccessTokenOptions{UserID: "bob", Roles: allRoles}, nil)
+		a, _, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles}, nil)
+		b, recB, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "bob", Roles: allRoles}, nil)
 		if _, err := b.JoinGroup(ctx, "busy", nil); err != nil {
 			t.Fatal(err)
 		}

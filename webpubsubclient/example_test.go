@@ -31,7 +31,7 @@ func Example() {
 
 	// A token function: called for every new connection.
 	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
-		tok, err := service.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+		tok, err := service.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 			UserID: "alice",
 			Roles:  []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"},
 		})

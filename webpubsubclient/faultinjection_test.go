@@ -125,7 +125,7 @@ func TestFaultInjectionExactlyOnceInOrder(t *testing.T) {
 	var credCalls atomic.Int32
 	receiver, err := New(URLFunc(func(ctx context.Context) (string, error) {
 		credCalls.Add(1)
-		tok, err := viaProxy.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: "receiver", Roles: []string{"webpubsub.joinLeaveGroup"}})
+		tok, err := viaProxy.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: "receiver", Roles: []string{"webpubsub.joinLeaveGroup"}})
 		return tok.URL, err
 	}), &Options{Protocol: ProtocolReliableJSON, RecoveryInterval: 5 * time.Millisecond, DisableAutoReconnect: true})
 	if err != nil {
@@ -186,7 +186,7 @@ func TestFaultInjectionExactlyOnceInOrder(t *testing.T) {
 	}
 	firstID := receiver.ConnectionID()
 
-	sender, _, _ := env.startClient(t, ProtocolJSON, webpubsub.ClientAccessTokenOptions{UserID: "sender", Roles: []string{"webpubsub.sendToGroup"}}, nil)
+	sender, _, _ := env.startClient(t, ProtocolJSON, webpubsub.GetClientAccessTokenOptions{UserID: "sender", Roles: []string{"webpubsub.sendToGroup"}}, nil)
 	sendErr := make(chan error, 1)
 	go func() {
 		for i := range total {

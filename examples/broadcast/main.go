@@ -52,12 +52,12 @@ func run() error {
 
 	// Three clients: alice joins group "vip" through her token, bob has no
 	// group, and the guest connects without a user id.
-	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.ClientAccessTokenOptions{UserID: "alice", Groups: []string{"vip"}})
+	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"vip"}})
 	if err != nil {
 		return err
 	}
 	defer alice.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob"})
+	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob"})
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func TestNegotiate(t *testing.T) {
 // refused with 401 during the WebSocket handshake.
 func TestConnectNeedsUser(t *testing.T) {
 	s := startTestServer(t)
-	tok, err := s.client.GetClientAccessToken(t.Context(), &webpubsub.ClientAccessTokenOptions{})
+	tok, err := s.client.GetClientAccessToken(t.Context(), &webpubsub.GetClientAccessTokenOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -244,7 +244,7 @@ func (s *chatServer) negotiate(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the user name must be 1 to 32 letters, digits, '.', '_' or '-'", http.StatusBadRequest)
 		return
 	}
-	tok, err := s.client.GetClientAccessToken(r.Context(), &webpubsub.ClientAccessTokenOptions{UserID: user})
+	tok, err := s.client.GetClientAccessToken(r.Context(), &webpubsub.GetClientAccessTokenOptions{UserID: user})
 	if err != nil {
 		http.Error(w, "cannot issue a client access token", http.StatusInternalServerError)
 		return

@@ -51,7 +51,7 @@ func run() error {
 	// 2. The credential is a function: it is called for every new
 	// connection, so a reconnect never uses an expired token.
 	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
-		tok, err := service.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+		tok, err := service.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 			UserID: "alice",
 			Roles:  []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"},
 		})

@@ -55,14 +55,14 @@ func run() error {
 			c.Close()
 		}
 	}()
-	connect := func(name string, opts *webpubsub.ClientAccessTokenOptions) (*exampleenv.Client, error) {
+	connect := func(name string, opts *webpubsub.GetClientAccessTokenOptions) (*exampleenv.Client, error) {
 		c, err := exampleenv.Connect(ctx, client, name, opts)
 		if err == nil {
 			clients = append(clients, c)
 		}
 		return c, err
 	}
-	alice := &webpubsub.ClientAccessTokenOptions{UserID: "alice"}
+	alice := &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}
 	lobby := []string{"lobby"}
 	phone, err := connect("alice's phone", alice)
 	if err != nil {
@@ -72,15 +72,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	bob, err := connect("bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob", Groups: lobby})
+	bob, err := connect("bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob", Groups: lobby})
 	if err != nil {
 		return err
 	}
-	carol, err := connect("carol", &webpubsub.ClientAccessTokenOptions{UserID: "carol", Groups: lobby})
+	carol, err := connect("carol", &webpubsub.GetClientAccessTokenOptions{UserID: "carol", Groups: lobby})
 	if err != nil {
 		return err
 	}
-	dave, err := connect("dave", &webpubsub.ClientAccessTokenOptions{UserID: "dave"})
+	dave, err := connect("dave", &webpubsub.GetClientAccessTokenOptions{UserID: "dave"})
 	if err != nil {
 		return err
 	}

@@ -52,17 +52,17 @@ func run() error {
 		return err
 	}
 
-	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.ClientAccessTokenOptions{UserID: "alice"})
+	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.GetClientAccessTokenOptions{UserID: "alice"})
 	if err != nil {
 		return err
 	}
 	defer alice.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob"})
+	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob"})
 	if err != nil {
 		return err
 	}
 	defer bob.Close()
-	carol, err := exampleenv.Connect(ctx, client, "carol", &webpubsub.ClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}})
+	carol, err := exampleenv.Connect(ctx, client, "carol", &webpubsub.GetClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}})
 	if err != nil {
 		return err
 	}

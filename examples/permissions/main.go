@@ -56,12 +56,12 @@ func run() error {
 	}
 
 	// alice's token has no roles: she may not join or send to any group.
-	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.ClientAccessTokenOptions{UserID: "alice"})
+	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.GetClientAccessTokenOptions{UserID: "alice"})
 	if err != nil {
 		return err
 	}
 	defer alice.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob", Groups: []string{room1}})
+	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob", Groups: []string{room1}})
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ func run() error {
 	}
 
 	// 2. A client access URL for user "alice", allowed to join and leave groups.
-	tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+	tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 		UserID: "alice",
 		Roles:  []string{"webpubsub.joinLeaveGroup"},
 	})

@@ -50,7 +50,7 @@ func run() error {
 	}
 
 	// alice connects from two devices with the same user id; bob from one.
-	alice := &webpubsub.ClientAccessTokenOptions{UserID: "alice"}
+	alice := &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}
 	phone, err := exampleenv.Connect(ctx, client, "alice's phone", alice)
 	if err != nil {
 		return err
@@ -61,7 +61,7 @@ func run() error {
 		return err
 	}
 	defer laptop.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.ClientAccessTokenOptions{UserID: "bob"})
+	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob"})
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func run() error {
 
 	// 1. The default endpoint: user alice, who may send to room1 and
 	// joins it on connecting, for 30 minutes.
-	tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+	tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 		UserID:       "alice",
 		Roles:        []string{"webpubsub.sendToGroup.room1"},
 		Groups:       []string{"room1"},
@@ -105,7 +105,7 @@ func run() error {
 	// 2. MQTT and Socket.IO clients connect to endpoints of their own,
 	// with tokens issued the same way.
 	for _, p := range []webpubsub.ClientProtocol{webpubsub.ClientProtocolMQTT, webpubsub.ClientProtocolSocketIO} {
-		tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+		tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 			UserID:         "device-1",
 			Roles:          []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"},
 			ClientProtocol: p,
@@ -121,7 +121,7 @@ func run() error {
 	fmt.Println("  (an MQTT client connects to its URL over WebSocket; a Socket.IO client to the host, with the path and the token)")
 
 	// 3. Options are checked before anything is signed.
-	_, err = client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{ExpiresAt: time.Now().Add(-time.Minute)})
+	_, err = client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{ExpiresAt: time.Now().Add(-time.Minute)})
 	fmt.Printf("A token that expired before it was issued: invalid argument: %v\n", errors.Is(err, webpubsub.ErrInvalidArgument))
 
 	// 4. Microsoft Entra ID: the service issues the token.
@@ -151,7 +151,7 @@ func entraID(ctx context.Context, hub string) error {
 	}
 	fmt.Println("Using Microsoft Entra ID at", client.Endpoint(), "hub", hub)
 	for _, p := range webpubsub.PossibleClientProtocolValues() {
-		tok, err := client.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{
+		tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 			UserID:         "alice",
 			ClientProtocol: p,
 			ExpiresAfter:   10 * time.Minute,
@@ -177,7 +177,7 @@ func entraID(ctx context.Context, hub string) error {
 
 // describe prints where a token connects to, when it expires and its
 // claims, never the token itself.
-func describe(tok webpubsub.ClientAccessToken) error {
+func describe(tok webpubsub.GetClientAccessTokenResponse) error {
 	fmt.Printf("  URL:     %s?access_token=...\n", tok.BaseURL)
 	fmt.Printf("  expires: in %v\n", time.Until(tok.ExpiresOn).Round(time.Minute))
 	parts := strings.Split(tok.Token, ".")

@@ -214,7 +214,7 @@ func (f Frame) String() string {
 // Connect gets a client access URL from client with opts (nil for an
 // anonymous client) and dials it: what a browser does with the URL its
 // application server hands it.
-func Connect(ctx context.Context, client *webpubsub.ServiceClient, name string, opts *webpubsub.ClientAccessTokenOptions) (*Client, error) {
+func Connect(ctx context.Context, client *webpubsub.ServiceClient, name string, opts *webpubsub.GetClientAccessTokenOptions) (*Client, error) {
 	tok, err := client.GetClientAccessToken(ctx, opts)
 	if err != nil {
 		return nil, err
