@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 const (
@@ -89,8 +89,6 @@ type ServiceClient struct {
 }
 
 type clientURL struct{ base, aud string }
-
-var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
 
 // NewServiceClientFromConnectionString returns a ServiceClient for hub
 // authenticated with the access key of connStr (see ParseConnectionString
@@ -223,8 +221,8 @@ func (c *ServiceClient) String() string {
 func (c *ServiceClient) GoString() string { return c.String() }
 
 func validateHub(hub string) error {
-	if !hubPattern.MatchString(hub) {
-		return &ValidationError{Name: "hub", Value: hub, Reason: "must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$ (a letter, then up to 127 letters, digits or _ ` , . [ ])"}
+	if r := names.Hub(hub); r != "" {
+		return &ValidationError{Name: "hub", Value: hub, Reason: r}
 	}
 	return nil
 }

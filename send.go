@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // SendToAll sends msg to every connection of the hub, less Excluded, that
@@ -122,35 +123,20 @@ func (c *ServiceClient) send(ctx context.Context, rawURL string, msg Message, re
 // validateID rejects an empty connection or user id: it would change the
 // route of the request.
 func validateID(name, id string) error {
-	if id == "" {
-		return &ValidationError{Name: name, Reason: "must not be empty"}
+	if r := names.ID(id); r != "" {
+		return &ValidationError{Name: name, Reason: r}
 	}
 	return nil
 }
 
-// validateGroup checks a group name: 1..1024 characters, not all white
-// space, no line feed.
+// validateGroup applies the group name rule of internal/names.
 func validateGroup(name, group string) error {
-	n := 0
-	blank := true
-	for _, r := range group {
-		n++
-		if r == '\n' {
-			return &ValidationError{Name: name, Value: group, Reason: "must not contain a line feed"}
+	if r := names.Group(group); r != "" {
+		v := group
+		if group == "" || len(group) > names.MaxGroupLength {
+			v = ""
 		}
-		switch r {
-		case ' ', '\t', '\r', '\v', '\f', 0x85, 0xA0:
-		default:
-			blank = false
-		}
-	}
-	switch {
-	case n == 0:
-		return &ValidationError{Name: name, Reason: "must not be empty (1..1024 characters)"}
-	case n > 1024:
-		return &ValidationError{Name: name, Reason: "must be at most 1024 characters"}
-	case blank:
-		return &ValidationError{Name: name, Value: group, Reason: "must not be only white space"}
+		return &ValidationError{Name: name, Value: v, Reason: r}
 	}
 	return nil
 }
