@@ -24,7 +24,7 @@ func (c *ServiceClient) SendToAll(ctx context.Context, msg Message, options *Sen
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToAllResponse{}, err
 }
@@ -43,7 +43,7 @@ func (c *ServiceClient) SendToUser(ctx context.Context, userID string, msg Messa
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, "users", seg(userID), ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, "users", seg(userID), ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToUserResponse{}, err
 }
@@ -62,7 +62,7 @@ func (c *ServiceClient) SendToGroup(ctx context.Context, group string, msg Messa
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, "groups", seg(group), ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, "groups", seg(group), ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToGroupResponse{}, err
 }
@@ -81,7 +81,7 @@ func (c *ServiceClient) SendToConnection(ctx context.Context, connectionID strin
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, "connections", seg(connectionID), ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, "connections", seg(connectionID), ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToConnectionResponse{}, err
 }
