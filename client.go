@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 const (
@@ -92,8 +92,6 @@ type ServiceClient struct {
 }
 
 type clientURL struct{ base, aud string }
-
-var hubPattern = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
 
 // NewServiceClientFromConnectionString returns a ServiceClient for hub
 // authenticated with the access key of connStr (see ParseConnectionString
@@ -233,8 +231,8 @@ func (c *ServiceClient) String() string {
 func (c *ServiceClient) GoString() string { return c.String() }
 
 func validateHub(hub string) error {
-	if !hubPattern.MatchString(hub) {
-		return &ValidationError{Name: "hub", Value: hub, Reason: "must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$ (a letter, then up to 127 letters, digits or _ ` , . [ ])"}
+	if r := names.Hub(hub); r != "" {
+		return &ValidationError{Name: "hub", Value: hub, Reason: r}
 	}
 	return nil
 }

@@ -279,11 +279,11 @@ func TestRetryPolicy(t *testing.T) {
 	ctx := context.Background()
 	send := func(c *ServiceClient) error { _, err := c.SendToAll(ctx, TextMessage("x"), nil); return err }
 	sendRetry := func(c *ServiceClient) error {
-		_, err := c.SendToGroup(ctx, "g", TextMessage("x"), &SendToGroupOptions{RetryAmbiguousFailures: ptr(true)})
+		_, err := c.SendToGroup(ctx, "g", TextMessage("x"), &SendToGroupOptions{RetryAmbiguousSends: ptr(true)})
 		return err
 	}
 	sendNoRetry := func(c *ServiceClient) error {
-		_, err := c.SendToUser(ctx, "u", TextMessage("x"), &SendToUserOptions{RetryAmbiguousFailures: ptr(false)})
+		_, err := c.SendToUser(ctx, "u", TextMessage("x"), &SendToUserOptions{RetryAmbiguousSends: ptr(false)})
 		return err
 	}
 	add := func(c *ServiceClient) error { _, err := c.AddConnectionToGroup(ctx, "g", "c", nil); return err }

@@ -34,7 +34,7 @@
 // a timeout, a reset connection) cannot tell whether the message went out,
 // so by default sends are retried only on 429 and on failures to connect,
 // and never delivered twice by the client's own doing. Set
-// ClientOptions.RetryAmbiguousSends, or RetryAmbiguousFailures on one call,
+// ClientOptions.RetryAmbiguousSends, or the RetryAmbiguousSends field of one call's options,
 // to retry them too and accept possible duplicates.
 //
 // # Filters

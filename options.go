@@ -14,9 +14,9 @@ type SendToAllOptions struct {
 	// service keeps trying to deliver the message; nil means the service
 	// default.
 	MessageTTLSeconds *int
-	// RetryAmbiguousFailures, when non-nil, overrides
+	// RetryAmbiguousSends, when non-nil, overrides
 	// ClientOptions.RetryAmbiguousSends for this call.
-	RetryAmbiguousFailures *bool
+	RetryAmbiguousSends *bool
 }
 
 // SendToAllResponse is the result of ServiceClient.SendToAll.
@@ -28,8 +28,8 @@ type SendToUserOptions struct {
 	Filter string
 	// MessageTTLSeconds: see SendToAllOptions.MessageTTLSeconds.
 	MessageTTLSeconds *int
-	// RetryAmbiguousFailures: see SendToAllOptions.RetryAmbiguousFailures.
-	RetryAmbiguousFailures *bool
+	// RetryAmbiguousSends: see SendToAllOptions.RetryAmbiguousSends.
+	RetryAmbiguousSends *bool
 }
 
 // SendToUserResponse is the result of ServiceClient.SendToUser.
@@ -43,8 +43,8 @@ type SendToGroupOptions struct {
 	Filter string
 	// MessageTTLSeconds: see SendToAllOptions.MessageTTLSeconds.
 	MessageTTLSeconds *int
-	// RetryAmbiguousFailures: see SendToAllOptions.RetryAmbiguousFailures.
-	RetryAmbiguousFailures *bool
+	// RetryAmbiguousSends: see SendToAllOptions.RetryAmbiguousSends.
+	RetryAmbiguousSends *bool
 }
 
 // SendToGroupResponse is the result of ServiceClient.SendToGroup.
@@ -55,8 +55,8 @@ type SendToGroupResponse struct{}
 type SendToConnectionOptions struct {
 	// MessageTTLSeconds: see SendToAllOptions.MessageTTLSeconds.
 	MessageTTLSeconds *int
-	// RetryAmbiguousFailures: see SendToAllOptions.RetryAmbiguousFailures.
-	RetryAmbiguousFailures *bool
+	// RetryAmbiguousSends: see SendToAllOptions.RetryAmbiguousSends.
+	RetryAmbiguousSends *bool
 }
 
 // SendToConnectionResponse is the result of ServiceClient.SendToConnection.

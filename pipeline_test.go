@@ -29,7 +29,7 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 			return err
 		}, body},
 		{"send after two 503s, opted in", []int{http.StatusServiceUnavailable, http.StatusServiceUnavailable}, func(c *ServiceClient) error {
-			_, err := c.SendToGroup(ctx, "g", BinaryMessage(body), &SendToGroupOptions{RetryAmbiguousFailures: ptr(true)})
+			_, err := c.SendToGroup(ctx, "g", BinaryMessage(body), &SendToGroupOptions{RetryAmbiguousSends: ptr(true)})
 			return err
 		}, body},
 		{"batch groups after 500", []int{http.StatusInternalServerError}, func(c *ServiceClient) error {

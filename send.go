@@ -3,6 +3,8 @@ package webpubsub
 import (
 	"context"
 	"net/http"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // SendToAll sends msg to every connection of the hub, less Excluded, that
@@ -20,7 +22,7 @@ func (c *ServiceClient) SendToAll(ctx context.Context, msg Message, options *Sen
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToAllResponse{}, err
 }
@@ -39,7 +41,7 @@ func (c *ServiceClient) SendToUser(ctx context.Context, userID string, msg Messa
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, "users", seg(userID), ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, "users", seg(userID), ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToUserResponse{}, err
 }
@@ -58,7 +60,7 @@ func (c *ServiceClient) SendToGroup(ctx context.Context, group string, msg Messa
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, "groups", seg(group), ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, "groups", seg(group), ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToGroupResponse{}, err
 }
@@ -77,7 +79,7 @@ func (c *ServiceClient) SendToConnection(ctx context.Context, connectionID strin
 		if err != nil {
 			return err
 		}
-		return c.send(ctx, c.url(q, "connections", seg(connectionID), ":send"), msg, options.RetryAmbiguousFailures)
+		return c.send(ctx, c.url(q, "connections", seg(connectionID), ":send"), msg, options.RetryAmbiguousSends)
 	})
 	return SendToConnectionResponse{}, err
 }
@@ -119,35 +121,20 @@ func (c *ServiceClient) send(ctx context.Context, rawURL string, msg Message, re
 // validateID rejects an empty connection or user id: it would change the
 // route of the request.
 func validateID(name, id string) error {
-	if id == "" {
-		return &ValidationError{Name: name, Reason: "must not be empty"}
+	if r := names.ID(id); r != "" {
+		return &ValidationError{Name: name, Reason: r}
 	}
 	return nil
 }
 
-// validateGroup checks a group name: 1..1024 characters, not all white
-// space, no line feed.
+// validateGroup applies the group name rule of internal/names.
 func validateGroup(name, group string) error {
-	n := 0
-	blank := true
-	for _, r := range group {
-		n++
-		if r == '\n' {
-			return &ValidationError{Name: name, Value: group, Reason: "must not contain a line feed"}
+	if r := names.Group(group); r != "" {
+		v := group
+		if group == "" || len(group) > names.MaxGroupLength {
+			v = ""
 		}
-		switch r {
-		case ' ', '\t', '\r', '\v', '\f', 0x85, 0xA0:
-		default:
-			blank = false
-		}
-	}
-	switch {
-	case n == 0:
-		return &ValidationError{Name: name, Reason: "must not be empty (1..1024 characters)"}
-	case n > 1024:
-		return &ValidationError{Name: name, Reason: "must be at most 1024 characters"}
-	case blank:
-		return &ValidationError{Name: name, Value: group, Reason: "must not be only white space"}
+		return &ValidationError{Name: name, Value: v, Reason: r}
 	}
 	return nil
 }

@@ -9,10 +9,11 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"regexp"
 	"runtime/debug"
 	"strconv"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // DefaultMaxBodyBytes is the default limit on a request body: 2 MiB, twice
@@ -149,11 +150,6 @@ type Handler struct {
 	log        *slog.Logger
 }
 
-var (
-	hubPattern   = regexp.MustCompile("^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$")
-	eventPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.\-]{0,127}$`)
-)
-
 // New returns a Handler for hub. opts may be nil (see Options). New copies
 // what it needs from opts; later changes to opts have no effect.
 //
@@ -164,7 +160,7 @@ var (
 // ConnectionString that cannot be parsed gives an error wrapping
 // ErrInvalidConnectionString. No error contains a key.
 func New(hub string, opts *Options) (*Handler, error) {
-	if !hubPattern.MatchString(hub) {
+	if names.Hub(hub) != "" {
 		return nil, fmt.Errorf("eventhandler: invalid hub name %q: it must match ^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$", hub)
 	}
 	if opts == nil {
@@ -186,7 +182,7 @@ func New(hub string, opts *Options) (*Handler, error) {
 	}
 	h.log = h.log.With("hub", hub)
 	for name, fn := range h.userEvents {
-		if !eventPattern.MatchString(name) {
+		if names.Event(name) != "" {
 			return nil, fmt.Errorf("eventhandler: UserEvents: invalid event name %q: it must match ^[A-Za-z][A-Za-z0-9_.\\-]{0,127}$", name)
 		}
 		if fn == nil {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // settings are the program's settings, layered:
@@ -347,20 +348,8 @@ func checkAuth(raw json.RawMessage, what string) error {
 	return fmt.Errorf("%s.auth: authentication to event handlers is not supported; remove it or use None (a ?code= query in the URL works)", what)
 }
 
-// validHub applies the hub name rule ^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$.
-func validHub(h string) bool {
-	if h == "" || len(h) > 128 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-		if i == 0 && !letter || !letter && !('0' <= c && c <= '9') && !strings.ContainsRune("_`,.[]", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
+// validHub applies the hub name rule of internal/names.
+func validHub(h string) bool { return names.Hub(h) == "" }
 
 // ---- environment variables ----
 
