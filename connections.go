@@ -114,7 +114,8 @@ func closeQuery(excluded []string, reason string) *query {
 }
 
 // GetServiceStatus checks the service's health (HEAD /api/health). It
-// returns nil when the service answers 200, else an error. The request is
+// returns an empty GetServiceStatusResponse and a nil error when the
+// service answers 200, else a non-nil error. The request is
 // signed like any other, which the service ignores.
 func (c *ServiceClient) GetServiceStatus(ctx context.Context, options *GetServiceStatusOptions) (GetServiceStatusResponse, error) {
 	err := c.call(ctx, "ServiceClient.GetServiceStatus", func(ctx context.Context) error {

@@ -9,8 +9,9 @@ import (
 )
 
 // FilterValue returns v as an OData literal for a Web PubSub filter:
-// a string is wrapped in single quotes with every ' doubled ("vic's" gives
-// 'vic”s'); nil gives null; a bool gives true or false; any Go integer type
+// a string is wrapped in single quotes with every single quote doubled (so
+// the string vic's gives the literal 'vic' + two single quotes + 's');
+// nil gives null; a bool gives true or false; any Go integer type
 // gives its decimal form (it must fit the service's 32-bit integers). Other
 // types, floats included, are an error: the filter language has no such
 // literal. FilterValue never percent-encodes; the client does that when it

@@ -8,7 +8,8 @@ type SendToAllOptions struct {
 	// Excluded lists connection ids that do not receive the message.
 	Excluded []string
 	// Filter is an OData filter selecting the connections that receive the
-	// message (see Filter and the package documentation). "" means all.
+	// message (build it with FormatFilter or FilterValue; see the package
+	// documentation). "" means all.
 	Filter string
 	// MessageTTLSeconds, when non-nil, is how long (0..300 seconds) the
 	// service keeps trying to deliver the message; nil means the service

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -195,7 +196,7 @@ func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIden
 	}
 	groups, ok := stringsClaim(claims, claimGroups)
 	for _, g := range groups {
-		ok = ok && protocol.ValidGroupName(g)
+		ok = ok && names.Group(g) == ""
 	}
 	if !ok {
 		plainError(w, http.StatusBadRequest, "The token contains an invalid group name.")

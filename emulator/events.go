@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"slices"
 	"strconv"
@@ -129,7 +130,7 @@ func parseConnectResponse(b []byte) (connectResult, error) {
 	}
 	if groups != nil {
 		for _, g := range *groups {
-			if !protocol.ValidGroupName(g) {
+			if names.Group(g) != "" {
 				return res, errors.New("the groups field has an invalid group name")
 			}
 		}

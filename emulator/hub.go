@@ -2,29 +2,14 @@ package emulator
 
 import (
 	"slices"
-	"strings"
 	"sync"
 
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"github.com/gowebpubsub/webpubsub/internal/odata"
 )
 
-// validHubName reports whether h matches ^[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}$.
-func validHubName(h string) bool {
-	if h == "" || len(h) > 128 {
-		return false
-	}
-	for i := 0; i < len(h); i++ {
-		c := h[i]
-		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
-		if i == 0 && !letter {
-			return false
-		}
-		if !letter && !('0' <= c && c <= '9') && !strings.ContainsRune("_`,.[]", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
+// validHubName applies the hub name rule of internal/names.
+func validHubName(h string) bool { return names.Hub(h) == "" }
 
 // hub holds the connections of one hub and the indexes derived from them.
 // Hubs are implicit: one is created when its first connection registers.

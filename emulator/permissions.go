@@ -1,10 +1,9 @@
 package emulator
 
 import (
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"log/slog"
 	"strings"
-
-	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // permission is one of the two group permissions a connection can hold.
@@ -113,7 +112,7 @@ func permissionsFromRoles(roles []string, log *slog.Logger) [numPermissions]perm
 				set.all = true
 			case strings.HasPrefix(role, pre.exact):
 				g := role[len(pre.exact):]
-				if protocol.ValidGroupName(g) {
+				if names.Group(g) == "" {
 					if set.exact == nil {
 						set.exact = map[string]struct{}{}
 					}

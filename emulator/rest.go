@@ -2,14 +2,13 @@ package emulator
 
 import (
 	"errors"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
-
-	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // restCall is one authenticated REST request after routing.
@@ -197,7 +196,7 @@ func (e *Emulator) health(w http.ResponseWriter, r *http.Request) {
 // group validates the wildcard parameter at index i as a group name.
 func (c *restCall) group(i int) (string, bool) {
 	g := c.params[i]
-	if !protocol.ValidGroupName(g) {
+	if names.Group(g) != "" {
 		writeValidation(c.w, "group", "The group name is invalid; it must be 1 to 1024 characters, not only whitespace, without line feeds.")
 		return "", false
 	}

@@ -3,13 +3,13 @@ package emulator
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/gowebpubsub/webpubsub/internal/odata"
-	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // ---- group membership ----
@@ -151,7 +151,7 @@ func (e *Emulator) readGroupsRequest(c *restCall) (groupsRequest, bool) {
 		return req, false
 	}
 	for _, g := range req.groups {
-		if !protocol.ValidGroupName(g) {
+		if names.Group(g) != "" {
 			writeValidation(c.w, "Groups", "The groups field contains an invalid group name.")
 			return req, false
 		}

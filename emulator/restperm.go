@@ -1,13 +1,12 @@
 package emulator
 
 import (
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"strconv"
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // ---- permissions ----
@@ -20,7 +19,7 @@ func (c *restCall) permissionTarget() (permission, string, bool) {
 		return 0, "", false
 	}
 	target := c.query.Get("targetName")
-	if target != "" && !protocol.ValidGroupName(target) {
+	if target != "" && names.Group(target) != "" {
 		writeValidation(c.w, "targetName", "The targetName is not a valid group name.")
 		return 0, "", false
 	}
@@ -105,7 +104,7 @@ func (e *Emulator) generateToken(c *restCall) {
 	}
 	groups := c.query["group"]
 	for _, g := range groups {
-		if !protocol.ValidGroupName(g) {
+		if names.Group(g) != "" {
 			writeValidation(c.w, "group", "The group name is invalid; it must be 1 to 1024 characters, not only whitespace, without line feeds.")
 			return
 		}

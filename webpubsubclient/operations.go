@@ -3,6 +3,7 @@ package webpubsubclient
 import (
 	"context"
 	"errors"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"strconv"
 	"sync"
 	"time"
@@ -75,7 +76,7 @@ type SendEventOptions struct {
 // the client stops, ErrNotStarted when it is not started, and
 // ErrConnectionClosed or ErrAckTimeout when the retries are exhausted.
 func (c *Client) JoinGroup(ctx context.Context, group string, options *JoinGroupOptions) (AckResult, error) {
-	if !protocol.ValidGroupName(group) {
+	if names.Group(group) != "" {
 		return AckResult{}, invalidGroup()
 	}
 	var ackID uint64
@@ -90,7 +91,7 @@ func (c *Client) JoinGroup(ctx context.Context, group string, options *JoinGroup
 // JoinGroup for how acknowledged calls behave). On success the group is no
 // longer rejoined automatically.
 func (c *Client) LeaveGroup(ctx context.Context, group string, options *LeaveGroupOptions) (AckResult, error) {
-	if !protocol.ValidGroupName(group) {
+	if names.Group(group) != "" {
 		return AckResult{}, invalidGroup()
 	}
 	var ackID uint64
@@ -107,7 +108,7 @@ func (c *Client) LeaveGroup(ctx context.Context, group string, options *LeaveGro
 // webpubsub.sendToGroup (or one for this group), but not membership. A
 // nil options means an acknowledged send with echo.
 func (c *Client) SendToGroup(ctx context.Context, group string, msg Message, options *SendToGroupOptions) (AckResult, error) {
-	if !protocol.ValidGroupName(group) {
+	if names.Group(group) != "" {
 		return AckResult{}, invalidGroup()
 	}
 	if err := msg.validate(); err != nil {
@@ -128,7 +129,7 @@ func (c *Client) SendToGroup(ctx context.Context, group string, msg Message, opt
 // a ServerMessage before the ack. No role is needed. A service without an
 // event handler for the event answers InternalServerError.
 func (c *Client) SendEvent(ctx context.Context, event string, msg Message, options *SendEventOptions) (AckResult, error) {
-	if !protocol.ValidEventName(event) {
+	if names.Event(event) != "" {
 		return AckResult{}, &ValidationError{Name: "event", Reason: "must match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$"}
 	}
 	if err := msg.validate(); err != nil {

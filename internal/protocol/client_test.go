@@ -3,6 +3,7 @@ package protocol
 import (
 	"bytes"
 	"errors"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"maps"
 	"reflect"
 	"strings"
@@ -147,7 +148,7 @@ func TestParseClientFrameRejected(t *testing.T) {
 }
 
 func TestClientFrameValidate(t *testing.T) {
-	long := strings.Repeat("g", MaxGroupNameLength)
+	long := strings.Repeat("g", names.MaxGroupLength)
 	tests := []struct {
 		name, in, field string // field "" = valid
 	}{

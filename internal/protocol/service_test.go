@@ -122,21 +122,3 @@ func TestParseServiceFrameRejected(t *testing.T) {
 		}
 	}
 }
-
-func TestNames(t *testing.T) {
-	groups := map[string]bool{
-		"room1": true, "a b": true, " x ": true, "ü": true, "a.b": true, "\t": false, "": false,
-		"a\nb": false, "a\rb": true, "\u00a0\u2003": false, "\xff": false,
-	}
-	for g, want := range groups {
-		if got := ValidGroupName(g); got != want {
-			t.Errorf("ValidGroupName(%q) = %v; want %v", g, got, want)
-		}
-	}
-	events := map[string]bool{"chat": true, "a.b-c_d9": true, "A": true, "1a": false, "": false, "a b": false, "_a": false}
-	for e, want := range events {
-		if got := ValidEventName(e); got != want {
-			t.Errorf("ValidEventName(%q) = %v; want %v", e, got, want)
-		}
-	}
-}

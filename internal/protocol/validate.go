@@ -1,6 +1,10 @@
 package protocol
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
+)
 
 // Validate runs the semantic checks of class V on
 // a structurally valid frame: group names for joinGroup, leaveGroup
@@ -10,11 +14,11 @@ import "unicode/utf8"
 func (f *ClientFrame) Validate() error {
 	switch f.Type {
 	case TypeJoinGroup, TypeLeaveGroup:
-		if !ValidGroupName(f.Group) {
+		if names.Group(f.Group) != "" {
 			return validation("group", "is not a valid group name")
 		}
 	case TypeSendToGroup:
-		if !ValidGroupName(f.Group) {
+		if names.Group(f.Group) != "" {
 			return validation("group", "is not a valid group name")
 		}
 		if f.DataType == DataTypeProtobuf {
@@ -25,7 +29,7 @@ func (f *ClientFrame) Validate() error {
 		}
 		return f.validateMetadata()
 	case TypeEvent:
-		if !ValidEventName(f.Event) {
+		if names.Event(f.Event) != "" {
 			return validation("event", "is not a valid event name")
 		}
 		if f.DataType == DataTypeProtobuf {
@@ -68,7 +72,7 @@ func isToken(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
-		case isASCIILetter(c), '0' <= c && c <= '9':
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case c == '!' || c == '#' || c == '$' || c == '%' || c == '&' || c == '\'' || c == '*' ||
 			c == '+' || c == '-' || c == '.' || c == '^' || c == '_' || c == '`' || c == '|' || c == '~':
 		default:
