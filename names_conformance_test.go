@@ -196,7 +196,7 @@ type jsonConn struct {
 
 func dialJSON(ctx context.Context, t *testing.T, svc *webpubsub.ServiceClient) *jsonConn {
 	t.Helper()
-	tok, err := svc.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: "raw", Roles: conformanceRoles})
+	tok, err := svc.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: "raw", Roles: conformanceRoles})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,7 +273,7 @@ func jsonString(s string) string {
 func startClient(ctx context.Context, t *testing.T, svc *webpubsub.ServiceClient) *webpubsubclient.Client {
 	t.Helper()
 	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
-		tok, err := svc.GetClientAccessToken(ctx, &webpubsub.ClientAccessTokenOptions{UserID: "client", Roles: conformanceRoles})
+		tok, err := svc.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: "client", Roles: conformanceRoles})
 		return tok.URL, err
 	})
 	c, err := webpubsubclient.New(cred, &webpubsubclient.Options{Protocol: webpubsubclient.ProtocolJSON})
