@@ -2,9 +2,7 @@ package webpubsub_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -13,21 +11,23 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/coder/websocket"
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
 // These examples run against the in-process emulator (package emulator), a
 // local Web PubSub service; against Azure only the connection string
-// differs. WebSocket clients stand in for browsers and print what they
-// receive.
+// differs. WebSocket clients (package webpubsubclient) stand in for
+// browsers and print what they receive.
 
 // The whole round trip: a local service, a ServiceClient, a client access
-// URL, a WebSocket client that connects with it, and a message.
+// URL, a WebSocket client (package webpubsubclient) that connects with it,
+// and a message.
 func Example() {
 	// A local Web PubSub service on a free port.
 	e, err := emulator.New(emulator.Options{})
@@ -50,29 +50,27 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// ...which connects with the JSON subprotocol.
-	conn, _, err := websocket.Dial(ctx, tok.URL, &websocket.DialOptions{Subprotocols: []string{"json.webpubsub.azure.v1"}})
+	// ...which connects with it: here the Go client, webpubsubclient.
+	ws, err := webpubsubclient.New(webpubsubclient.StaticURL(tok.URL), nil)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close(websocket.StatusNormalClosure, "")
-	_, connected, err := conn.Read(ctx)
-	if err != nil {
+	received := make(chan webpubsubclient.ServerMessage, 1)
+	ws.OnServerMessage(func(m webpubsubclient.ServerMessage) { received <- m })
+	if err := ws.Start(ctx); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(strings.Contains(string(connected), `"event":"connected"`))
+	defer ws.Stop(ctx)
+	fmt.Println("connected:", ws.ConnectionID() != "")
 
 	if _, err := client.SendToUser(ctx, "alice", webpubsub.TextMessage("Hello, alice"), nil); err != nil {
 		log.Fatal(err)
 	}
-	_, msg, err := conn.Read(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(string(msg))
+	m := <-received
+	fmt.Println(m.DataType, string(m.Data))
 	// Output:
-	// true
-	// {"type":"message","from":"server","dataType":"text","data":"Hello, alice"}
+	// connected: true
+	// text Hello, alice
 }
 
 func ExampleNewServiceClientFromConnectionString() {
@@ -501,9 +499,8 @@ func ExampleServiceClient_GrantPermission() {
 	alice := connect(client, "alice") // her token has no roles
 	defer alice.close()
 	ctx := context.Background()
-	join := map[string]any{"type": "joinGroup", "group": "room1"}
-
-	fmt.Println("join:", alice.request(1, join))
+	_, err := alice.JoinGroup(ctx, "room1", nil)
+	fmt.Println("join:", outcome(err))
 
 	opts := &webpubsub.GrantPermissionOptions{TargetName: "room1"}
 	if _, err := client.GrantPermission(ctx, webpubsub.PermissionJoinLeaveGroup, alice.connectionID, opts); err != nil {
@@ -514,13 +511,15 @@ func ExampleServiceClient_GrantPermission() {
 		log.Fatal(err)
 	}
 	fmt.Println("granted:", ok)
-	fmt.Println("join:", alice.request(2, join))
+	_, err = alice.JoinGroup(ctx, "room1", nil)
+	fmt.Println("join:", outcome(err))
 
 	_, err = client.RevokePermission(ctx, webpubsub.PermissionJoinLeaveGroup, alice.connectionID, &webpubsub.RevokePermissionOptions{TargetName: "room1"})
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("leave:", alice.request(3, map[string]any{"type": "leaveGroup", "group": "room1"}))
+	_, err = alice.LeaveGroup(ctx, "room1", nil)
+	fmt.Println("leave:", outcome(err))
 	// Output:
 	// join: Forbidden
 	// granted: true
@@ -597,90 +596,75 @@ func localService() (*webpubsub.ServiceClient, func()) {
 	return client, func() { e.Close() }
 }
 
-// wsClient is a WebSocket client of the JSON subprotocol, as a browser
-// would open it.
+// wsClient is a client of the service, as a browser would connect: a
+// webpubsubclient.Client that keeps what it receives, in order, for
+// receive.
 type wsClient struct {
-	conn         *websocket.Conn
+	*webpubsubclient.Client
 	connectionID string
+	received     chan string
 }
 
-// connect connects a client as userID ("" for anonymous) that joins groups
-// on connecting, with a client access URL from client.
+// connect starts a client as userID ("" for anonymous) that joins groups
+// on connecting, with a client access URL from client. It does not
+// reconnect, so that a connection the server closes stays closed.
 func connect(client *webpubsub.ServiceClient, userID string, groups ...string) *wsClient {
-	ctx := context.Background()
-	tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: userID, Groups: groups})
+	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
+		tok, err := client.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: userID, Groups: groups})
+		return tok.URL, err
+	})
+	ws, err := webpubsubclient.New(cred, &webpubsubclient.Options{Protocol: webpubsubclient.ProtocolJSON, DisableAutoReconnect: true})
 	if err != nil {
 		log.Fatal(err)
 	}
-	conn, _, err := websocket.Dial(ctx, tok.URL, &websocket.DialOptions{Subprotocols: []string{"json.webpubsub.azure.v1"}})
-	if err != nil {
-		log.Fatal("connecting failed")
+	c := &wsClient{Client: ws, received: make(chan string, 16)}
+	ws.OnServerMessage(func(m webpubsubclient.ServerMessage) { c.received <- payload(m.DataType, m.Data) })
+	ws.OnGroupMessage(func(m webpubsubclient.GroupMessage) {
+		c.received <- fmt.Sprintf("group %s: %s", m.Group, payload(m.DataType, m.Data))
+	})
+	ws.OnDisconnected(func(e webpubsubclient.DisconnectedEvent) { c.received <- fmt.Sprintf("disconnected %q", e.Message) })
+	if err := ws.Start(context.Background()); err != nil {
+		log.Fatal(err)
 	}
-	c := &wsClient{conn: conn}
-	c.connectionID = c.next().ConnectionID // the "connected" frame
+	c.connectionID = ws.ConnectionID()
 	return c
 }
 
-// frame is a frame of the JSON subprotocol sent by the service.
-type frame struct {
-	Type         string          `json:"type"`
-	Event        string          `json:"event"`
-	Group        string          `json:"group"`
-	DataType     string          `json:"dataType"`
-	Data         json.RawMessage `json:"data"`
-	Success      bool            `json:"success"`
-	Error        struct{ Name string }
-	ConnectionID string `json:"connectionId"`
-	Message      string `json:"message"`
+// payload describes a message's data: its data type and the data (text
+// quoted, binary in hexadecimal, JSON as is).
+func payload(dt webpubsubclient.DataType, data []byte) string {
+	switch dt {
+	case webpubsubclient.DataTypeText:
+		return fmt.Sprintf("text %q", data)
+	case webpubsubclient.DataTypeBinary:
+		return "binary " + hex.EncodeToString(data)
+	}
+	return fmt.Sprintf("%s %s", dt, data)
 }
 
-func (c *wsClient) next() frame {
-	_, b, err := c.conn.Read(context.Background())
-	if err != nil {
-		log.Fatal(err)
-	}
-	var f frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		log.Fatal(err)
-	}
-	return f
-}
-
-// receive describes the next frame: a message as its data type and data
-// (binary in hexadecimal), or a disconnected frame with its reason.
+// receive describes what the client received next: a message, or the
+// reason of a disconnection.
 func (c *wsClient) receive() string {
-	f := c.next()
-	if f.Type == "system" {
-		return fmt.Sprintf("%s %q", f.Event, f.Message)
+	select {
+	case s := <-c.received:
+		return s
+	case <-time.After(10 * time.Second):
+		log.Fatal("nothing received")
+		return ""
 	}
-	data := string(f.Data)
-	if f.DataType == "binary" {
-		var s string
-		_ = json.Unmarshal(f.Data, &s)
-		b, _ := base64.StdEncoding.DecodeString(s)
-		data = hex.EncodeToString(b)
-	}
-	if f.Group != "" {
-		return fmt.Sprintf("group %s: %s %s", f.Group, f.DataType, data)
-	}
-	return f.DataType + " " + data
 }
 
-// request sends a request frame with an ack id and returns the outcome of
-// its ack: "success" or the error's name.
-func (c *wsClient) request(ackID int, req map[string]any) string {
-	b, err := json.Marshal(map[string]any{"type": req["type"], "group": req["group"], "ackId": ackID})
+// outcome describes the result of an acknowledged call: "success" or the
+// name of the service's error.
+func outcome(err error) string {
+	var ackErr *webpubsubclient.AckError
+	if errors.As(err, &ackErr) {
+		return ackErr.Name
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := c.conn.Write(context.Background(), websocket.MessageText, b); err != nil {
-		log.Fatal(err)
-	}
-	f := c.next()
-	if f.Success {
-		return "success"
-	}
-	return f.Error.Name
+	return "success"
 }
 
-func (c *wsClient) close() { c.conn.Close(websocket.StatusNormalClosure, "") }
+func (c *wsClient) close() { c.Stop(context.Background()) }

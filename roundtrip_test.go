@@ -2,7 +2,6 @@ package webpubsub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
 	"strings"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/testclient"
 )
 
 // Round trips: ServiceClient -> in-process emulator -> real WebSocket clients.
@@ -25,16 +26,9 @@ func startEmulator(t *testing.T, hub string) *ServiceClient {
 	return c
 }
 
-// wsClient is a json.webpubsub.azure.v1 client.
-type wsClient struct {
-	t      *testing.T
-	conn   *websocket.Conn
-	id     string
-	userID string
-	ackID  int
-}
-
-func dial(t *testing.T, c *ServiceClient, opts *GetClientAccessTokenOptions) *wsClient {
+// dial connects a json.webpubsub.azure.v1 client with a client access URL
+// from c.
+func dial(t *testing.T, c *ServiceClient, opts *GetClientAccessTokenOptions) *testclient.Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -42,93 +36,19 @@ func dial(t *testing.T, c *ServiceClient, opts *GetClientAccessTokenOptions) *ws
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, _, err := websocket.Dial(ctx, tok.URL, &websocket.DialOptions{Subprotocols: []string{"json.webpubsub.azure.v1"}})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.CloseNow() })
-	w := &wsClient{t: t, conn: conn}
-	m := w.next()
-	if m["type"] != "system" || m["event"] != "connected" {
-		t.Fatalf("first frame %v", m)
-	}
-	w.id, _ = m["connectionId"].(string)
-	w.userID, _ = m["userId"].(string)
-	return w
-}
-
-// next reads the next frame (failing the test after 10 s).
-func (w *wsClient) next() map[string]any {
-	w.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	_, b, err := w.conn.Read(ctx)
-	if err != nil {
-		w.t.Fatalf("read: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		w.t.Fatalf("frame %q: %v", b, err)
-	}
-	return m
-}
-
-// data reads the next message frame and returns its dataType and data.
-func (w *wsClient) data() (string, any) {
-	w.t.Helper()
-	m := w.next()
-	if m["type"] != "message" {
-		w.t.Fatalf("want a message, got %v", m)
-	}
-	dt, _ := m["dataType"].(string)
-	return dt, m["data"]
-}
-
-func (w *wsClient) expectText(want string) {
-	w.t.Helper()
-	if dt, d := w.data(); dt != "text" || d != want {
-		w.t.Fatalf("client %s got %s %v, want text %q", w.id, dt, d, want)
-	}
-}
-
-// request sends a frame with a fresh ackId and returns the ack.
-func (w *wsClient) request(frame map[string]any) map[string]any {
-	w.t.Helper()
-	w.ackID++
-	frame["ackId"] = w.ackID
-	b, _ := json.Marshal(frame)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := w.conn.Write(ctx, websocket.MessageText, b); err != nil {
-		w.t.Fatalf("write: %v", err)
-	}
-	for {
-		m := w.next()
-		if m["type"] == "ack" && m["ackId"] == float64(w.ackID) {
-			return m
-		}
-	}
-}
-
-func ackError(ack map[string]any) string {
-	if ack["success"] == true {
-		return ""
-	}
-	e, _ := ack["error"].(map[string]any)
-	name, _ := e["name"].(string)
-	return name
+	return testclient.Dial(t, tok.URL, &testclient.Options{Subprotocols: []string{testclient.JSON}})
 }
 
 // marker proves that nothing else was queued for the clients before it:
 // a message sent to all after the operation under test must be the next
 // frame each client reads.
-func marker(t *testing.T, c *ServiceClient, clients ...*wsClient) {
+func marker(t *testing.T, c *ServiceClient, clients ...*testclient.Conn) {
 	t.Helper()
 	if _, err := c.SendToAll(context.Background(), TextMessage("marker"), nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range clients {
-		w.expectText("marker")
+		w.ExpectMessage(protocol.DataTypeText, "marker")
 	}
 }
 
@@ -138,38 +58,34 @@ func TestRoundTripSends(t *testing.T) {
 	alice := dial(t, c, &GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"room"}})
 	bob := dial(t, c, &GetClientAccessTokenOptions{UserID: "bob"})
 	anon := dial(t, c, nil)
-	all := []*wsClient{alice, bob, anon}
+	all := []*testclient.Conn{alice, bob, anon}
 
 	must(t, errOf(c.SendToAll(ctx, TextMessage("to all"), nil)))
 	for _, w := range all {
-		w.expectText("to all")
+		w.ExpectMessage(protocol.DataTypeText, "to all")
 	}
 
-	must(t, errOf(c.SendToAll(ctx, JSONMessage(map[string]int{"n": 1}), &SendToAllOptions{Excluded: []string{bob.id}})))
-	for _, w := range []*wsClient{alice, anon} {
-		if dt, d := w.data(); dt != "json" || d.(map[string]any)["n"] != float64(1) {
-			t.Fatalf("got %s %v", dt, d)
-		}
+	must(t, errOf(c.SendToAll(ctx, JSONMessage(map[string]int{"n": 1}), &SendToAllOptions{Excluded: []string{bob.ConnectionID()}})))
+	for _, w := range []*testclient.Conn{alice, anon} {
+		w.ExpectMessage(protocol.DataTypeJSON, `{"n":1}`)
 	}
 	marker(t, c, all...)
 
 	f, _ := FormatFilter("userId eq {}", "bob")
 	must(t, errOf(c.SendToAll(ctx, TextMessage("filtered"), &SendToAllOptions{Filter: f, MessageTTLSeconds: ptr(30)})))
-	bob.expectText("filtered")
+	bob.ExpectMessage(protocol.DataTypeText, "filtered")
 	marker(t, c, all...)
 
 	must(t, errOf(c.SendToUser(ctx, "alice", BinaryMessage([]byte{1, 2, 3}), nil)))
-	if dt, d := alice.data(); dt != "binary" || d != "AQID" {
-		t.Fatalf("got %s %v", dt, d)
-	}
+	alice.ExpectMessage(protocol.DataTypeBinary, "\x01\x02\x03")
 	marker(t, c, all...)
 
 	must(t, errOf(c.SendToGroup(ctx, "room", TextMessage("to room"), nil)))
-	alice.expectText("to room")
+	alice.ExpectMessage(protocol.DataTypeText, "to room")
 	marker(t, c, all...)
 
-	must(t, errOf(c.SendToConnection(ctx, anon.id, TextMessage("to anon"), nil)))
-	anon.expectText("to anon")
+	must(t, errOf(c.SendToConnection(ctx, anon.ConnectionID(), TextMessage("to anon"), nil)))
+	anon.ExpectMessage(protocol.DataTypeText, "to anon")
 	marker(t, c, all...)
 
 	// An invalid filter is the service's 400 and delivers nothing.
@@ -191,30 +107,30 @@ func TestRoundTripGroupsAndExistence(t *testing.T) {
 			t.Fatalf("%s: (%v, %v), want %v", name, got, err, want)
 		}
 	}
-	ok, err := c.ConnectionExists(ctx, a.id, nil)
+	ok, err := c.ConnectionExists(ctx, a.ConnectionID(), nil)
 	check("connection exists", ok, err, true)
 	ok, err = c.UserExists(ctx, "alice", nil)
 	check("user exists", ok, err, true)
 	ok, err = c.GroupExists(ctx, "g", nil)
 	check("group exists before", ok, err, false)
 
-	must(t, errOf(c.AddConnectionToGroup(ctx, "g", a.id, nil)))
+	must(t, errOf(c.AddConnectionToGroup(ctx, "g", a.ConnectionID(), nil)))
 	must(t, errOf(c.AddUserToGroup(ctx, "g", "bob", nil)))
 	ok, err = c.GroupExists(ctx, "g", nil)
 	check("group exists after", ok, err, true)
 	members, err := listAll(ctx, c, "g", &ListConnectionsInGroupOptions{MaxPageSize: 1})
 	must(t, err)
 	sort.Slice(members, func(i, j int) bool { return members[i].UserID < members[j].UserID })
-	if len(members) != 2 || members[0] != (GroupMember{a.id, "alice"}) || members[1] != (GroupMember{b.id, "bob"}) {
+	if len(members) != 2 || members[0] != (GroupMember{a.ConnectionID(), "alice"}) || members[1] != (GroupMember{b.ConnectionID(), "bob"}) {
 		t.Fatalf("members %v", members)
 	}
 	must(t, errOf(c.SendToGroup(ctx, "g", TextMessage("both"), nil)))
-	a.expectText("both")
-	b.expectText("both")
+	a.ExpectMessage(protocol.DataTypeText, "both")
+	b.ExpectMessage(protocol.DataTypeText, "both")
 
-	must(t, errOf(c.RemoveConnectionFromGroup(ctx, "g", a.id, nil)))
+	must(t, errOf(c.RemoveConnectionFromGroup(ctx, "g", a.ConnectionID(), nil)))
 	must(t, errOf(c.SendToGroup(ctx, "g", TextMessage("bob only"), nil)))
-	b.expectText("bob only")
+	b.ExpectMessage(protocol.DataTypeText, "bob only")
 	marker(t, c, a, b)
 
 	must(t, errOf(c.RemoveUserFromGroup(ctx, "g", "bob", nil)))
@@ -224,12 +140,12 @@ func TestRoundTripGroupsAndExistence(t *testing.T) {
 	// Batch by filter.
 	must(t, errOf(c.AddConnectionsToGroups(ctx, []string{"x", "y"}, "userId eq 'alice'", nil)))
 	must(t, errOf(c.SendToGroup(ctx, "y", TextMessage("y"), nil)))
-	a.expectText("y")
+	a.ExpectMessage(protocol.DataTypeText, "y")
 	marker(t, c, a, b)
 	must(t, errOf(c.RemoveConnectionsFromGroups(ctx, []string{"x"}, "", nil)))
 	ok, err = c.GroupExists(ctx, "x", nil)
 	check("x after batch removal", ok, err, false)
-	must(t, errOf(c.RemoveConnectionFromAllGroups(ctx, a.id, nil)))
+	must(t, errOf(c.RemoveConnectionFromAllGroups(ctx, a.ConnectionID(), nil)))
 	ok, err = c.GroupExists(ctx, "y", nil)
 	check("y after removal from all", ok, err, false)
 	must(t, errOf(c.AddUserToGroup(ctx, "z", "alice", nil)))
@@ -245,30 +161,30 @@ func TestRoundTripPermissions(t *testing.T) {
 	c := startEmulator(t, "perms")
 	ctx := context.Background()
 	w := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
-	if e := ackError(w.request(map[string]any{"type": "joinGroup", "group": "g"})); e != "Forbidden" {
+	if e := w.JoinGroup("g").ErrorName(); e != "Forbidden" {
 		t.Fatalf("join before grant: %q, want Forbidden", e)
 	}
-	ok, err := c.CheckPermission(ctx, PermissionJoinLeaveGroup, w.id, &CheckPermissionOptions{TargetName: "g"})
+	ok, err := c.CheckPermission(ctx, PermissionJoinLeaveGroup, w.ConnectionID(), &CheckPermissionOptions{TargetName: "g"})
 	if ok || err != nil {
 		t.Fatalf("check before grant: (%v, %v)", ok, err)
 	}
-	must(t, errOf(c.GrantPermission(ctx, PermissionJoinLeaveGroup, w.id, &GrantPermissionOptions{TargetName: "g"})))
-	ok, err = c.CheckPermission(ctx, PermissionJoinLeaveGroup, w.id, &CheckPermissionOptions{TargetName: "g"})
+	must(t, errOf(c.GrantPermission(ctx, PermissionJoinLeaveGroup, w.ConnectionID(), &GrantPermissionOptions{TargetName: "g"})))
+	ok, err = c.CheckPermission(ctx, PermissionJoinLeaveGroup, w.ConnectionID(), &CheckPermissionOptions{TargetName: "g"})
 	if !ok || err != nil {
 		t.Fatalf("check after grant: (%v, %v)", ok, err)
 	}
-	if e := ackError(w.request(map[string]any{"type": "joinGroup", "group": "g"})); e != "" {
+	if e := w.JoinGroup("g").ErrorName(); e != "" {
 		t.Fatalf("join after grant: %q", e)
 	}
-	if e := ackError(w.request(map[string]any{"type": "sendToGroup", "group": "g", "dataType": "text", "data": "x"})); e != "Forbidden" {
+	if e := w.SendToGroup("g", protocol.DataTypeText, []byte("x"), false).ErrorName(); e != "Forbidden" {
 		t.Fatalf("send without sendToGroup: %q", e)
 	}
-	must(t, errOf(c.GrantPermission(ctx, PermissionSendToGroup, w.id, &GrantPermissionOptions{TargetName: "g"})))
-	if e := ackError(w.request(map[string]any{"type": "sendToGroup", "group": "g", "dataType": "text", "data": "x", "noEcho": true})); e != "" {
+	must(t, errOf(c.GrantPermission(ctx, PermissionSendToGroup, w.ConnectionID(), &GrantPermissionOptions{TargetName: "g"})))
+	if e := w.SendToGroup("g", protocol.DataTypeText, []byte("x"), true).ErrorName(); e != "" {
 		t.Fatalf("send after grant: %q", e)
 	}
-	must(t, errOf(c.RevokePermission(ctx, PermissionJoinLeaveGroup, w.id, &RevokePermissionOptions{TargetName: "g"})))
-	if e := ackError(w.request(map[string]any{"type": "leaveGroup", "group": "g"})); e != "Forbidden" {
+	must(t, errOf(c.RevokePermission(ctx, PermissionJoinLeaveGroup, w.ConnectionID(), &RevokePermissionOptions{TargetName: "g"})))
+	if e := w.LeaveGroup("g").ErrorName(); e != "Forbidden" {
 		t.Fatalf("leave after revoke: %q, want Forbidden", e)
 	}
 	_, err = c.GrantPermission(ctx, PermissionSendToGroup, "no-such-connection", nil)
@@ -278,26 +194,20 @@ func TestRoundTripPermissions(t *testing.T) {
 func TestRoundTripClose(t *testing.T) {
 	c := startEmulator(t, "closing")
 	ctx := context.Background()
-	expectClosed := func(w *wsClient, reason string) {
+	expectClosed := func(w *testclient.Conn, reason string) {
 		t.Helper()
-		m := w.next()
-		if m["type"] != "system" || m["event"] != "disconnected" || (reason != "" && m["message"] != reason) {
-			t.Fatalf("got %v, want disconnected %q", m, reason)
+		if f := w.ExpectSystem(protocol.EventDisconnected); f.Message != reason {
+			t.Fatalf("disconnected %q, want %q", f.Message, reason)
 		}
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		_, _, err := w.conn.Read(rctx)
-		if status := websocket.CloseStatus(err); status != websocket.StatusNormalClosure {
-			t.Fatalf("close status %v (%v), want 1000", status, err)
-		}
+		w.ExpectClose(websocket.StatusNormalClosure)
 	}
 	a := dial(t, c, &GetClientAccessTokenOptions{UserID: "a", Groups: []string{"g"}})
-	must(t, errOf(c.CloseConnection(ctx, a.id, &CloseConnectionOptions{Reason: "bye"})))
+	must(t, errOf(c.CloseConnection(ctx, a.ConnectionID(), &CloseConnectionOptions{Reason: "bye"})))
 	expectClosed(a, "bye")
 
 	u1 := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
 	u2 := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
-	must(t, errOf(c.CloseUserConnections(ctx, "u", &CloseUserConnectionsOptions{Excluded: []string{u2.id}, Reason: "user"})))
+	must(t, errOf(c.CloseUserConnections(ctx, "u", &CloseUserConnectionsOptions{Excluded: []string{u2.ConnectionID()}, Reason: "user"})))
 	expectClosed(u1, "user")
 	marker(t, c, u2)
 
@@ -306,13 +216,13 @@ func TestRoundTripClose(t *testing.T) {
 	expectClosed(g, "group")
 
 	rest := dial(t, c, nil)
-	must(t, errOf(c.CloseAllConnections(ctx, &CloseAllConnectionsOptions{Excluded: []string{rest.id}, Reason: "all"})))
+	must(t, errOf(c.CloseAllConnections(ctx, &CloseAllConnectionsOptions{Excluded: []string{rest.ConnectionID()}, Reason: "all"})))
 	expectClosed(u2, "all")
-	ok, err := c.ConnectionExists(ctx, rest.id, nil)
+	ok, err := c.ConnectionExists(ctx, rest.ConnectionID(), nil)
 	if !ok || err != nil {
 		t.Fatalf("excluded connection: (%v, %v)", ok, err)
 	}
-	if ok, _ := c.ConnectionExists(ctx, u2.id, nil); ok {
+	if ok, _ := c.ConnectionExists(ctx, u2.ConnectionID(), nil); ok {
 		t.Fatal("closed connection still exists")
 	}
 	if _, err := c.GetServiceStatus(ctx, nil); err != nil {
@@ -337,5 +247,5 @@ func TestRoundTripPunctuatedHub(t *testing.T) {
 	}
 	w := dial(t, c, &GetClientAccessTokenOptions{UserID: "u"})
 	must(t, errOf(c.SendToUser(context.Background(), "u", TextMessage("punctuated"), nil)))
-	w.expectText("punctuated")
+	w.ExpectMessage(protocol.DataTypeText, "punctuated")
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub/emulator"
 	"github.com/gowebpubsub/webpubsub/eventhandler"
+	"github.com/gowebpubsub/webpubsub/internal/testclient"
 )
 
 // These tests run the emulator with its hub "chat" pointed at an
@@ -76,36 +78,22 @@ func (x *e2e) sign(claims jwt.MapClaims) string {
 	return tok
 }
 
-// dial connects a client of hub chat with the given subprotocols and
-// token claims (aud and exp are added).
-func (x *e2e) dial(subprotocols []string, claims jwt.MapClaims) (*websocket.Conn, *http.Response, error) {
+// url returns a client access URL of hub chat with the given token
+// claims (aud and exp are added).
+func (x *e2e) url(claims jwt.MapClaims) string {
 	x.t.Helper()
 	c := jwt.MapClaims{"aud": x.e.URL() + "/client/hubs/chat", "exp": time.Now().Add(time.Hour).Unix()}
 	for k, v := range claims {
 		c[k] = v
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, x.e.ClientURL("chat")+"?access_token="+x.sign(c), &websocket.DialOptions{Subprotocols: subprotocols})
-	if err == nil {
-		x.t.Cleanup(func() { _ = ws.CloseNow() })
-	}
-	return ws, resp, err
+	return x.e.ClientURL("chat") + "?access_token=" + x.sign(c)
 }
 
-// pubsub dials a json.webpubsub.azure.v1 client and returns it with its
+// pubsub dials a json.webpubsub.azure.v1 client, which has read its
 // connected frame.
-func (x *e2e) pubsub(claims jwt.MapClaims) (*websocket.Conn, map[string]any) {
+func (x *e2e) pubsub(claims jwt.MapClaims) *testclient.Conn {
 	x.t.Helper()
-	ws, _, err := x.dial([]string{"json.webpubsub.azure.v1"}, claims)
-	if err != nil {
-		x.t.Fatalf("dial: %v", err)
-	}
-	f := readJSON(x.t, ws)
-	if f["event"] != "connected" {
-		x.t.Fatalf("first frame %v; want connected", f)
-	}
-	return ws, f
+	return testclient.Dial(x.t, x.url(claims), &testclient.Options{Subprotocols: []string{testclient.JSON}})
 }
 
 // rest sends a signed REST request to the emulator.
@@ -123,44 +111,6 @@ func (x *e2e) rest(method, pathAndQuery, contentType, body string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-func readJSON(t *testing.T, ws *websocket.Conn) map[string]any {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
-	defer cancel()
-	_, b, err := ws.Read(ctx)
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		t.Fatalf("frame %s: %v", b, err)
-	}
-	return m
-}
-
-// expectFrame reads the next frame and compares it with want as JSON.
-func expectFrame(t *testing.T, ws *websocket.Conn, want string) {
-	t.Helper()
-	got, _ := json.Marshal(readJSON(t, ws))
-	var w any
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		t.Fatal(err)
-	}
-	wb, _ := json.Marshal(w)
-	if !bytes.Equal(got, wb) {
-		t.Fatalf("frame\n got %s\nwant %s", got, wb)
-	}
-}
-
-func send(t *testing.T, ws *websocket.Conn, frame string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
-	defer cancel()
-	if err := ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		t.Fatalf("write: %v", err)
-	}
 }
 
 func receive[T any](t *testing.T, ch <-chan T) T {
@@ -185,14 +135,14 @@ func TestE2EConnectAppliesUserAndGroups(t *testing.T) {
 			return &eventhandler.ConnectResponse{UserID: "zoe", Groups: []string{"lobby"}, Roles: []string{"webpubsub.sendToGroup.lobby"}}, nil
 		},
 	})
-	ws, connected := x.pubsub(jwt.MapClaims{"sub": "alice", "webpubsub.group": []string{"room1"}, "role": []string{"webpubsub.joinLeaveGroup"}})
+	ws := x.pubsub(jwt.MapClaims{"sub": "alice", "webpubsub.group": []string{"room1"}, "role": []string{"webpubsub.joinLeaveGroup"}})
 	req := receive(t, seen)
 	if req.UserID != "alice" || strings.Join(req.Claims["webpubsub.group"], ",") != "room1" || req.Query.Get("access_token") == "" ||
 		strings.Join(req.Subprotocols, ",") != "json.webpubsub.azure.v1" || req.Hub != "chat" || req.ID != "0" {
 		t.Fatalf("connect request %+v", req)
 	}
-	if connected["userId"] != "zoe" || connected["connectionId"] != req.ConnectionID {
-		t.Fatalf("connected frame %v", connected)
+	if ws.UserID() != "zoe" || ws.ConnectionID() != req.ConnectionID {
+		t.Fatalf("connected frame %+v", ws.Connected())
 	}
 	if got := x.rest("HEAD", "/api/hubs/chat/groups/room1?api-version=2024-12-01", "", ""); got != 404 {
 		t.Fatalf("token group room1: %d; want 404 (replaced)", got)
@@ -200,13 +150,13 @@ func TestE2EConnectAppliesUserAndGroups(t *testing.T) {
 	if got := x.rest("POST", "/api/hubs/chat/groups/lobby/:send?api-version=2024-12-01", "text/plain", "welcome"); got != 202 {
 		t.Fatalf("send: %d", got)
 	}
-	expectFrame(t, ws, `{"type":"message","from":"group","group":"lobby","fromUserId":null,"dataType":"text","data":"welcome"}`)
+	ws.ExpectJSON(`{"type":"message","from":"group","group":"lobby","fromUserId":null,"dataType":"text","data":"welcome"}`)
 	// The roles were replaced: joinLeaveGroup is gone, sendToGroup.lobby works.
-	send(t, ws, `{"type":"joinGroup","group":"x","ackId":1}`)
-	expectFrame(t, ws, `{"type":"ack","ackId":1,"success":false,"error":{"name":"Forbidden","message":"The client has no permission to join group 'x'."}}`)
-	send(t, ws, `{"type":"sendToGroup","group":"lobby","ackId":2,"dataType":"text","data":"hi"}`)
-	expectFrame(t, ws, `{"type":"message","from":"group","group":"lobby","fromUserId":"zoe","dataType":"text","data":"hi"}`)
-	expectFrame(t, ws, `{"type":"ack","ackId":2,"success":true}`)
+	ws.SendText(`{"type":"joinGroup","group":"x","ackId":1}`)
+	ws.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Forbidden","message":"The client has no permission to join group 'x'."}}`)
+	ws.SendText(`{"type":"sendToGroup","group":"lobby","ackId":2,"dataType":"text","data":"hi"}`)
+	ws.ExpectJSON(`{"type":"message","from":"group","group":"lobby","fromUserId":"zoe","dataType":"text","data":"hi"}`)
+	ws.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
 	if got := x.rest("HEAD", "/api/hubs/chat/users/zoe?api-version=2024-12-01", "", ""); got != 200 {
 		t.Fatalf("user zoe: %d", got)
 	}
@@ -241,17 +191,17 @@ func TestE2EConnectRejected(t *testing.T) {
 		status int
 		body   string
 	}{{nil, 401, "sign in first"}, {jwt.MapClaims{"sub": "mallory"}, 403, "not you"}} {
-		_, resp, err := x.dial([]string{"json.webpubsub.azure.v1"}, tc.claims)
-		if err == nil || resp == nil || resp.StatusCode != tc.status {
+		_, err := testclient.TryDial(t, x.url(tc.claims), &testclient.Options{Subprotocols: []string{testclient.JSON}})
+		var he *testclient.HandshakeError
+		if !errors.As(err, &he) || he.StatusCode != tc.status {
 			t.Fatalf("dial: %v; want status %d", err, tc.status)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		if string(body) != tc.body {
-			t.Fatalf("body %q; want %q", body, tc.body)
+		if he.Body != tc.body {
+			t.Fatalf("body %q; want %q", he.Body, tc.body)
 		}
 	}
 	// An accepted client gets its events; the rejected ones got none.
-	ws, _ := x.pubsub(jwt.MapClaims{"sub": "carol"})
+	ws := x.pubsub(jwt.MapClaims{"sub": "carol"})
 	if ev := receive(t, events); ev != "connected carol" {
 		t.Fatalf("first event %q; want carol's connected", ev)
 	}
@@ -288,28 +238,20 @@ func TestE2EUserEventReply(t *testing.T) {
 			},
 		},
 	})
-	ws, _ := x.pubsub(jwt.MapClaims{"sub": "alice"})
-	send(t, ws, `{"type":"event","event":"echo","ackId":1,"dataType":"text","data":"hi"}`)
-	expectFrame(t, ws, `{"type":"message","from":"server","dataType":"text","data":"echo: hi"}`)
-	expectFrame(t, ws, `{"type":"ack","ackId":1,"success":true}`)
-	send(t, ws, `{"type":"event","event":"sum","ackId":2,"dataType":"json","data":[1,2,3]}`)
-	expectFrame(t, ws, `{"type":"message","from":"server","dataType":"json","data":{"sum":6}}`)
-	expectFrame(t, ws, `{"type":"ack","ackId":2,"success":true}`)
-	send(t, ws, `{"type":"event","event":"sum","ackId":3,"dataType":"text","data":"x"}`)
-	expectFrame(t, ws, `{"type":"ack","ackId":3,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 400."}}`)
+	ws := x.pubsub(jwt.MapClaims{"sub": "alice"})
+	ws.SendText(`{"type":"event","event":"echo","ackId":1,"dataType":"text","data":"hi"}`)
+	ws.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"echo: hi"}`)
+	ws.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	ws.SendText(`{"type":"event","event":"sum","ackId":2,"dataType":"json","data":[1,2,3]}`)
+	ws.ExpectJSON(`{"type":"message","from":"server","dataType":"json","data":{"sum":6}}`)
+	ws.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
+	ws.SendText(`{"type":"event","event":"sum","ackId":3,"dataType":"text","data":"x"}`)
+	ws.ExpectJSON(`{"type":"ack","ackId":3,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 400."}}`)
 
-	raw, _, err := x.dial(nil, jwt.MapClaims{"sub": "bob"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
-	defer cancel()
-	if err := raw.Write(ctx, websocket.MessageBinary, []byte{1, 2}); err != nil {
-		t.Fatal(err)
-	}
-	typ, b, err := raw.Read(ctx)
-	if err != nil || typ != websocket.MessageBinary || !bytes.Equal(b, []byte{0xff, 1, 2}) {
-		t.Fatalf("raw reply %v %x %v", typ, b, err)
+	raw := testclient.Dial(t, x.url(jwt.MapClaims{"sub": "bob"}), nil)
+	raw.SendBinary([]byte{1, 2})
+	if typ, b := raw.Read(); typ != websocket.MessageBinary || !bytes.Equal(b, []byte{0xff, 1, 2}) {
+		t.Fatalf("raw reply %v %x", typ, b)
 	}
 }
 
@@ -351,15 +293,15 @@ func TestE2EConnectionStateRoundTrip(t *testing.T) {
 			return nil
 		},
 	})
-	ws, _ := x.pubsub(nil)
+	ws := x.pubsub(nil)
 	if got := receive(t, connectedState); got != 1 {
 		t.Fatalf("Connected saw counter %d; want 1", got)
 	}
 	for i, ev := range []string{"inc", "inc", "peek"} {
-		send(t, ws, `{"type":"event","event":"`+ev+`","ackId":`+string(rune('1'+i))+`,"dataType":"text","data":""}`)
+		ws.SendText(`{"type":"event","event":"` + ev + `","ackId":` + string(rune('1'+i)) + `,"dataType":"text","data":""}`)
 		want := []string{"2", "3", "3"}[i]
-		expectFrame(t, ws, `{"type":"message","from":"server","dataType":"json","data":`+want+`}`)
-		expectFrame(t, ws, `{"type":"ack","ackId":`+string(rune('1'+i))+`,"success":true}`)
+		ws.ExpectJSON(`{"type":"message","from":"server","dataType":"json","data":` + want + `}`)
+		ws.ExpectJSON(`{"type":"ack","ackId":` + string(rune('1'+i)) + `,"success":true}`)
 	}
 	if err := ws.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
@@ -380,24 +322,24 @@ func TestE2EDisconnectedReason(t *testing.T) {
 			return nil
 		},
 	})
-	a, af := x.pubsub(jwt.MapClaims{"sub": "alice"})
-	if code := x.rest("DELETE", "/api/hubs/chat/connections/"+af["connectionId"].(string)+"?api-version=2024-12-01&reason=bye", "", ""); code != 204 {
+	a := x.pubsub(jwt.MapClaims{"sub": "alice"})
+	if code := x.rest("DELETE", "/api/hubs/chat/connections/"+a.ConnectionID()+"?api-version=2024-12-01&reason=bye", "", ""); code != 204 {
 		t.Fatalf("close: %d", code)
 	}
-	expectFrame(t, a, `{"type":"system","event":"disconnected","message":"bye"}`)
-	if e := receive(t, got); e.id != af["connectionId"] || e.user != "alice" || e.reason != "bye" {
+	a.ExpectJSON(`{"type":"system","event":"disconnected","message":"bye"}`)
+	if e := receive(t, got); e.id != a.ConnectionID() || e.user != "alice" || e.reason != "bye" {
 		t.Fatalf("REST close: %+v", e)
 	}
-	b, bf := x.pubsub(nil)
+	b := x.pubsub(nil)
 	if err := b.Close(websocket.StatusNormalClosure, "client leaving"); err != nil {
 		t.Fatal(err)
 	}
-	if e := receive(t, got); e.id != bf["connectionId"] || e.reason != "client leaving" {
+	if e := receive(t, got); e.id != b.ConnectionID() || e.reason != "client leaving" {
 		t.Fatalf("client close: %+v", e)
 	}
-	c, cf := x.pubsub(nil)
+	c := x.pubsub(nil)
 	_ = c.CloseNow()
-	if e := receive(t, got); e.id != cf["connectionId"] || e.reason != "The connection ended unexpectedly." {
+	if e := receive(t, got); e.id != c.ConnectionID() || e.reason != "The connection ended unexpectedly." {
 		t.Fatalf("drop: %+v", e)
 	}
 }
@@ -407,8 +349,9 @@ func TestE2EDisconnectedReason(t *testing.T) {
 // gets.
 func TestE2EWrongKeyIsRefused(t *testing.T) {
 	x := startE2E(t, eventhandler.Options{AccessKeys: []string{strings.Repeat("z", 44)}})
-	_, resp, err := x.dial(nil, nil)
-	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+	_, err := testclient.TryDial(t, x.url(nil), nil)
+	var he *testclient.HandshakeError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("dial with a mismatched key: %v", err)
 	}
 }

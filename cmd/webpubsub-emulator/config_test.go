@@ -16,6 +16,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/internal/testclient"
 )
 
 // upstreamCall is one request that reached the test's event handler.
@@ -79,31 +80,22 @@ func TestEventHandlerFlag(t *testing.T) {
 	base := startProgram(t, []string{"-port", "0", "-event-handler", tmpl}, noEnv)
 	port := strings.TrimPrefix(base, "http://localhost:")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ws, _, err := websocket.Dial(ctx, "ws://localhost:"+port+"/client/hubs/chat?access_token="+testToken(t, base+"/client/hubs/chat"),
-		&websocket.DialOptions{Subprotocols: []string{"json.webpubsub.azure.v1"}})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer ws.CloseNow()
-	if _, b, err := ws.Read(ctx); err != nil || !bytes.Contains(b, []byte(`"event":"connected"`)) {
-		t.Fatalf("first frame %s %v", b, err)
-	}
-	if err := ws.Write(ctx, websocket.MessageText, []byte(`{"type":"event","event":"echo","ackId":1,"dataType":"text","data":"hi"}`)); err != nil {
-		t.Fatal(err)
-	}
+	ws := testclient.Dial(t, "ws://localhost:"+port+"/client/hubs/chat?access_token="+testToken(t, base+"/client/hubs/chat"),
+		&testclient.Options{Subprotocols: []string{testclient.JSON}})
+	ws.SendText(`{"type":"event","event":"echo","ackId":1,"dataType":"text","data":"hi"}`)
 	for _, want := range []string{
 		`{"type":"message","from":"server","dataType":"text","data":"echo: hi"}`,
 		`{"type":"ack","ackId":1,"success":true}`,
 	} {
-		if _, b, err := ws.Read(ctx); err != nil || string(b) != want {
-			t.Fatalf("got %s %v; want %s", b, err, want)
+		if _, b := ws.Read(); string(b) != want {
+			t.Fatalf("got %s; want %s", b, want)
 		}
 	}
 	if err := ws.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	want := map[upstreamCall]bool{
 		{http.MethodOptions, "/eventhandler/validate", ""}:                                  true,
 		{http.MethodPost, "/eventhandler/connect", "azure.webpubsub.sys.connect"}:           true,

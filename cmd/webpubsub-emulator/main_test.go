@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/internal/testclient"
 )
 
 // TestRunServesAndStopsGracefully starts the program on a free port, checks
@@ -60,19 +61,10 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	}
 
 	// A raw client with a token signed by the well-known key.
-	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer dcancel()
-	ws, _, err := websocket.Dial(dctx, "ws://localhost:"+port+"/client/hubs/chat?access_token="+testToken(t, "http://localhost:"+port+"/client/hubs/chat"), nil)
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	defer ws.CloseNow()
+	ws := testclient.Dial(t, "ws://localhost:"+port+"/client/hubs/chat?access_token="+testToken(t, "http://localhost:"+port+"/client/hubs/chat"), nil)
 
 	cancel() // what SIGINT or SIGTERM does
-	_, _, err = ws.Read(dctx)
-	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
-		t.Fatalf("client saw %v; want close 1001; log:\n%s", err, stderr.String())
-	}
+	ws.ExpectClose(websocket.StatusGoingAway)
 	select {
 	case code := <-done:
 		if code != 0 {

@@ -15,59 +15,26 @@ package main
 import (
 	"context"
 	"fmt"
-	"log"
-	"os"
-	"time"
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Printf("broadcast: %v", err)
-		os.Exit(1)
-	}
-}
-
-// endOfDemo is the last message sent: a client that reads it has received
-// everything sent to it before.
-const endOfDemo = "end of demo"
-
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	env, err := exampleenv.Setup("broadcast")
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	fmt.Println("Using", env.Describe(), "hub", env.Hub)
-
-	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
-	if err != nil {
-		return err
-	}
-
+func run(ctx context.Context, env *exampleenv.Env) error {
 	// Three clients: alice joins group "vip" through her token, bob has no
 	// group, and the guest connects without a user id.
-	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"vip"}})
+	clients, err := env.ConnectAll(ctx,
+		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"vip"}}},
+		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
+		exampleenv.ClientSpec{Name: "guest"},
+	)
 	if err != nil {
 		return err
 	}
-	defer alice.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob"})
-	if err != nil {
-		return err
-	}
-	defer bob.Close()
-	guest, err := exampleenv.Connect(ctx, client, "guest", nil)
-	if err != nil {
-		return err
-	}
-	defer guest.Close()
+	alice, bob, guest := clients[0], clients[1], clients[2]
 	fmt.Println("Connected: alice (group vip), bob, and an anonymous guest")
+
+	client := env.Service
 
 	// 1. The three kinds of body. Everyone receives them.
 	fmt.Println("SendToAll: text, JSON and binary")
@@ -85,7 +52,7 @@ func run() error {
 	// 2. Excluded connections do not receive the message.
 	fmt.Println("SendToAll excluding bob's connection")
 	if _, err := client.SendToAll(ctx, webpubsub.TextMessage("Not for bob"), &webpubsub.SendToAllOptions{
-		Excluded: []string{bob.ConnectionID},
+		Excluded: []string{bob.ConnectionID()},
 	}); err != nil {
 		return err
 	}
@@ -112,12 +79,10 @@ func run() error {
 	}
 
 	// 4. Each client prints what it received, up to the last message.
-	if _, err := client.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+	if err := env.PrintReceived(ctx, alice, bob, guest); err != nil {
 		return err
 	}
-	if err := exampleenv.PrintReceived(ctx, endOfDemo, alice, bob, guest); err != nil {
-		return err
-	}
-	fmt.Println("Done.")
 	return nil
 }
+
+func main() { exampleenv.Main("broadcast", run) }

@@ -12,18 +12,20 @@ import (
 	"sync"
 
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
-// runDemo plays a conversation between alice and bob, two WebSocket clients
-// that do what the page does: negotiate with the server over HTTP, connect
-// to the service, and send "join" and "chat" events that the server's event
-// handler turns into group messages. It prints what each client sees.
+// runDemo plays a conversation between alice and bob, two webpubsubclient
+// clients that do what the page does: negotiate with the server over HTTP,
+// connect to the service, and send "join" and "chat" events that the
+// server's event handler turns into group messages. It prints what each
+// client sees.
 func runDemo(ctx context.Context, s *chatServer, events *eventLog, w io.Writer) error {
 	alice, err := connectDemoClient(ctx, s, "alice", w)
 	if err != nil {
 		return err
 	}
-	defer alice.CloseNow()
+	defer alice.Close()
 	if err := alice.event(ctx, w, "join", "lobby"); err != nil {
 		return err
 	}
@@ -32,7 +34,7 @@ func runDemo(ctx context.Context, s *chatServer, events *eventLog, w io.Writer) 
 	if err != nil {
 		return err
 	}
-	defer bob.CloseNow()
+	defer bob.Close()
 	if err := bob.event(ctx, w, "chat", "Is anybody here?"); err != nil {
 		return err
 	}
@@ -71,35 +73,18 @@ func runDemo(ctx context.Context, s *chatServer, events *eventLog, w io.Writer) 
 	return nil
 }
 
-// demoClient is a WebSocket client of the demo.
+// demoClient is a client of the demo: a webpubsubclient.Client, on the
+// subprotocol of the page, that records what it receives.
 type demoClient struct {
 	*exampleenv.Client
-	lastAck uint64
 }
 
-// connectDemoClient gets a client access URL from the server's negotiate
-// endpoint, as the page does, and connects with it.
+// connectDemoClient connects a client whose credential gets its client
+// access URL from the server's negotiate endpoint, as the page does.
 func connectDemoClient(ctx context.Context, s *chatServer, user string, w io.Writer) (*demoClient, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"negotiate?user="+url.QueryEscape(user), nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
-		return nil, fmt.Errorf("negotiate for %s: %s: %s", user, resp.Status, strings.TrimSpace(string(msg)))
-	}
-	var body struct {
-		URL string `json:"url"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("negotiate for %s: %w", user, err)
-	}
-	c, err := exampleenv.Dial(ctx, user, body.URL)
+	c, err := exampleenv.Dial(ctx, user, webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
+		return negotiate(ctx, s, user)
+	}))
 	if err != nil {
 		return nil, err
 	}
@@ -107,64 +92,85 @@ func connectDemoClient(ctx context.Context, s *chatServer, user string, w io.Wri
 	return &demoClient{Client: c}, nil
 }
 
-// event sends a user event with text data, prints what the client sees up
-// to the event's ack, then what each of the others sees: as many lines,
-// since they are in the same room.
+// negotiate asks the server for a client access URL for user.
+func negotiate(ctx context.Context, s *chatServer, user string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"negotiate?user="+url.QueryEscape(user), nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return "", fmt.Errorf("negotiate for %s: %s: %s", user, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	var body struct {
+		URL string `json:"url"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		return "", fmt.Errorf("negotiate for %s: %w", user, err)
+	}
+	return body.URL, nil
+}
+
+// event sends a user event with text data and waits for its ack. The
+// server answers every event with exactly one message to the sender,
+// before the ack: the line it sends to the sender's room, or a reply to
+// the sender alone. event prints what the client sees, then, when it was
+// a line for the room, what each of the others sees.
 func (c *demoClient) event(ctx context.Context, w io.Writer, event, text string, others ...*demoClient) error {
-	c.lastAck++
-	id := c.lastAck
 	fmt.Fprintf(w, "%s sends %s %q\n", c.Name, event, text)
-	if err := c.Write(ctx, map[string]any{"type": "event", "event": event, "dataType": "text", "data": text, "ackId": id}); err != nil {
+	if _, err := c.SendEvent(ctx, event, webpubsubclient.TextMessage(text), nil); err != nil {
+		return fmt.Errorf("%s: event %s: %w", c.Name, event, err)
+	}
+	ev, err := c.Next(ctx)
+	if err != nil {
 		return err
 	}
-	n := 0
-	for {
-		f, err := c.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if f.Type == "ack" && f.AckID != nil && *f.AckID == id {
-			if !f.Success {
-				return fmt.Errorf("%s: event %s failed: %s", c.Name, event, f)
-			}
-			break
-		}
-		fmt.Fprintf(w, "  %s sees: %s\n", c.Name, describe(f))
-		if f.Type == "message" && f.From == "group" {
-			n++
-		}
+	fmt.Fprintf(w, "  %s sees: %s\n", c.Name, describe(ev))
+	if _, toRoom := ev.(webpubsubclient.GroupMessage); !toRoom {
+		return nil
 	}
 	for _, o := range others {
-		if err := o.see(ctx, w, n); err != nil {
+		if err := o.see(ctx, w, 1); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// see reads and prints n frames.
+// see waits for n events and prints them.
 func (c *demoClient) see(ctx context.Context, w io.Writer, n int) error {
 	for range n {
-		f, err := c.Read(ctx)
+		ev, err := c.Next(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "  %s sees: %s\n", c.Name, describe(f))
+		fmt.Fprintf(w, "  %s sees: %s\n", c.Name, describe(ev))
 	}
 	return nil
 }
 
-// describe renders a frame as the page does: a message from the server
-// (to the room, or to the sender only) as its line, anything else as the
-// frame.
-func describe(f exampleenv.Frame) string {
-	if f.Type == "message" && f.DataType == "json" {
-		var m chatMessage
-		if json.Unmarshal(f.Data, &m) == nil && m.Kind != "" {
-			return m.line()
-		}
+// describe renders an event as the page does: a message from the server
+// (to the room, or to the sender only) as its line, anything else as
+// exampleenv describes it.
+func describe(ev any) string {
+	var dt webpubsubclient.DataType
+	var data []byte
+	switch ev := ev.(type) {
+	case webpubsubclient.GroupMessage:
+		dt, data = ev.DataType, ev.Data
+	case webpubsubclient.ServerMessage:
+		dt, data = ev.DataType, ev.Data
 	}
-	return f.String()
+	var m chatMessage
+	if dt == webpubsubclient.DataTypeJSON && json.Unmarshal(data, &m) == nil && m.Kind != "" {
+		return m.line()
+	}
+	return exampleenv.Describe(ev)
 }
 
 // eventLog records what the event handler did, for the demo to wait on.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
 // noAzure makes the test use the in-process emulator.
@@ -156,11 +158,11 @@ func TestNegotiate(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
 		t.Fatal(err)
 	}
-	c, err := exampleenv.Dial(t.Context(), "carol", body.URL)
+	c, err := exampleenv.Dial(t.Context(), "carol", webpubsubclient.StaticURL(body.URL))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.CloseNow()
+	defer c.Close()
 	if c.UserID != "carol" {
 		t.Errorf("connected as %q, want carol", c.UserID)
 	}
@@ -174,12 +176,13 @@ func TestConnectNeedsUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := exampleenv.Dial(t.Context(), "anonymous", tok.URL)
+	c, err := exampleenv.Dial(t.Context(), "anonymous", webpubsubclient.StaticURL(tok.URL))
 	if err == nil {
-		c.CloseNow()
+		c.Close()
 		t.Fatal("an anonymous client connected")
 	}
-	if !strings.Contains(err.Error(), "401") {
+	var he *webpubsubclient.HandshakeError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusUnauthorized {
 		t.Errorf("Dial: %v, want a 401", err)
 	}
 }

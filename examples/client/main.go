@@ -14,44 +14,20 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"os"
-	"time"
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
 	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Printf("client: %v", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	env, err := exampleenv.Setup("client")
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	fmt.Println("Using", env.Describe(), "hub", env.Hub)
-
-	// 1. The server side mints client access URLs. A real application does
-	// this on its server and hands the URL to the client over HTTPS.
-	service, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
-	if err != nil {
-		return err
-	}
-
-	// 2. The credential is a function: it is called for every new
-	// connection, so a reconnect never uses an expired token.
+func run(ctx context.Context, env *exampleenv.Env) error {
+	// 1. The credential is a function: it is called for every new
+	// connection, so a reconnect never uses an expired token. Here the
+	// server side (env.Service, a ServiceClient) mints the client access
+	// URL; a real application does this on its server and hands the URL to
+	// the client over HTTPS.
 	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
-		tok, err := service.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
+		tok, err := env.Service.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{
 			UserID: "alice",
 			Roles:  []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"},
 		})
@@ -62,12 +38,16 @@ func run() error {
 		return err
 	}
 
-	// 3. Handlers run one at a time, in order, on the client's own goroutine.
+	// 2. Handlers run one at a time, in order, on the client's own goroutine.
+	// The channels let this goroutine wait for them, so that the output
+	// comes in a fixed order.
+	connected := make(chan webpubsubclient.ConnectedEvent, 1)
 	groupMessages := make(chan webpubsubclient.GroupMessage, 1)
 	serverMessages := make(chan webpubsubclient.ServerMessage, 1)
 	stopped := make(chan struct{})
 	client.OnConnected(func(e webpubsubclient.ConnectedEvent) {
 		fmt.Printf("Connected: connectionId=%s userId=%s\n", e.ConnectionID, e.UserID)
+		connected <- e
 	})
 	client.OnDisconnected(func(e webpubsubclient.DisconnectedEvent) {
 		fmt.Printf("Disconnected: connectionId=%s\n", e.ConnectionID)
@@ -88,7 +68,7 @@ func run() error {
 		fmt.Printf("Could not rejoin group %s: %v\n", e.Group, e.Err)
 	})
 
-	// 4. Start returns once the service has said "connected".
+	// 3. Start returns once the service has said "connected".
 	if err := client.Start(ctx); err != nil {
 		var he *webpubsubclient.HandshakeError
 		if errors.As(err, &he) {
@@ -96,9 +76,12 @@ func run() error {
 		}
 		return err
 	}
+	if _, err := receive(ctx, connected); err != nil {
+		return err
+	}
 	fmt.Println("Started; state:", client.State())
 
-	// 5. Join a group and publish to it; both wait for the service's ack.
+	// 4. Join a group and publish to it; both wait for the service's ack.
 	res, err := client.JoinGroup(ctx, "demo", nil)
 	if err != nil {
 		return err
@@ -108,25 +91,24 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Sent to group demo (ack %d, duplicate: %v)\n", res.AckID, res.Duplicated)
-	if _, err := receive(ctx, groupMessages); err != nil {
+	if _, err := receive(ctx, groupMessages); err != nil { // the echo
 		return err
 	}
+	fmt.Printf("Sent to group demo (ack %d, duplicate: %v)\n", res.AckID, res.Duplicated)
 
-	// 6. The server sends to this connection through the REST API.
-	if _, err := service.SendToConnection(ctx, client.ConnectionID(), webpubsub.JSONMessage(map[string]string{"greeting": "Hello, alice"}), nil); err != nil {
+	// 5. The server sends to this connection through the REST API.
+	if _, err := env.Service.SendToConnection(ctx, client.ConnectionID(), webpubsub.JSONMessage(map[string]string{"greeting": "Hello, alice"}), nil); err != nil {
 		return err
 	}
 	if _, err := receive(ctx, serverMessages); err != nil {
 		return err
 	}
 
-	// 7. Stop closes the connection and waits for the last events.
+	// 6. Stop closes the connection and waits for the last events.
 	if err := client.Stop(ctx); err != nil {
 		return err
 	}
 	<-stopped
-	fmt.Println("Done.")
 	return nil
 }
 
@@ -139,3 +121,5 @@ func receive[T any](ctx context.Context, ch <-chan T) (T, error) {
 		return zero, fmt.Errorf("waiting for a message: %w", ctx.Err())
 	}
 }
+
+func main() { exampleenv.Main("client", run) }

@@ -9,7 +9,7 @@ import (
 // TestConnections runs the example against the in-process emulator and checks
 // its output: what each client received, and nothing secret.
 func TestConnections(t *testing.T) {
-	exampleenv.RunAndCheck(t, run, want)
+	exampleenv.RunAndCheck(t, "connections", run, want)
 }
 
 const want = `Using the in-process emulator at http://localhost:* hub connections
@@ -18,17 +18,17 @@ ConnectionExists alice's phone: true, UserExists alice: true, GroupExists lobby:
 ConnectionExists no-such-connection: false
 CloseConnection alice's phone
   alice's phone: disconnected: "Signed in on another device"
-  alice's phone: WebSocket closed with status 1000
+  alice's phone: stopped
 ConnectionExists alice's phone: false, UserExists alice: true, GroupExists lobby: true
 CloseUserConnections alice
   alice's laptop: disconnected: "Account signed out"
-  alice's laptop: WebSocket closed with status 1000
+  alice's laptop: stopped
 CloseGroupConnections lobby, excluding bob
   carol: disconnected: "Lobby closed"
-  carol: WebSocket closed with status 1000
+  carol: stopped
 CloseAllConnections, excluding dave
   bob: disconnected: "Server maintenance"
-  bob: WebSocket closed with status 1000
+  bob: stopped
 UserExists alice: false
 UserExists bob: false
 UserExists carol: false

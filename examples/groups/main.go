@@ -15,65 +15,31 @@ package main
 import (
 	"context"
 	"fmt"
-	"log"
-	"os"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Printf("groups: %v", err)
-		os.Exit(1)
-	}
-}
-
-// endOfDemo is the last message sent: a client that reads it has received
-// everything sent to it before.
-const endOfDemo = "end of demo"
-
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	env, err := exampleenv.Setup("groups")
+func run(ctx context.Context, env *exampleenv.Env) error {
+	clients, err := env.ConnectAll(ctx,
+		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}},
+		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
+		exampleenv.ClientSpec{Name: "carol", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}}},
+	)
 	if err != nil {
 		return err
 	}
-	defer env.Close()
-	fmt.Println("Using", env.Describe(), "hub", env.Hub)
-
-	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
-	if err != nil {
-		return err
-	}
-
-	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.GetClientAccessTokenOptions{UserID: "alice"})
-	if err != nil {
-		return err
-	}
-	defer alice.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob"})
-	if err != nil {
-		return err
-	}
-	defer bob.Close()
-	carol, err := exampleenv.Connect(ctx, client, "carol", &webpubsub.GetClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}})
-	if err != nil {
-		return err
-	}
-	defer carol.Close()
+	alice, bob, carol := clients[0], clients[1], clients[2]
 	fmt.Println("Connected: alice, bob, and carol (group lobby)")
 
 	// 1. Add a user (all her connections) and a single connection.
+	client := env.Service
 	if _, err := client.AddUserToGroup(ctx, "room1", "alice", nil); err != nil {
 		return err
 	}
-	if _, err := client.AddConnectionToGroup(ctx, "room1", bob.ConnectionID, nil); err != nil {
+	if _, err := client.AddConnectionToGroup(ctx, "room1", bob.ConnectionID(), nil); err != nil {
 		return err
 	}
 	fmt.Println("Added user alice and bob's connection to room1")
@@ -91,7 +57,7 @@ func run() error {
 		return err
 	}
 	if _, err := client.SendToGroup(ctx, "room1", webpubsub.TextMessage("Not for bob"), &webpubsub.SendToGroupOptions{
-		Excluded: []string{bob.ConnectionID},
+		Excluded: []string{bob.ConnectionID()},
 	}); err != nil {
 		return err
 	}
@@ -140,13 +106,13 @@ func run() error {
 	if _, err := client.RemoveUserFromGroup(ctx, "room1", "alice", nil); err != nil {
 		return err
 	}
-	if _, err := client.RemoveConnectionFromGroup(ctx, "room1", bob.ConnectionID, nil); err != nil {
+	if _, err := client.RemoveConnectionFromGroup(ctx, "room1", bob.ConnectionID(), nil); err != nil {
 		return err
 	}
 	if _, err := client.RemoveUserFromAllGroups(ctx, "bob", nil); err != nil {
 		return err
 	}
-	if _, err := client.RemoveConnectionFromAllGroups(ctx, carol.ConnectionID, nil); err != nil {
+	if _, err := client.RemoveConnectionFromAllGroups(ctx, carol.ConnectionID(), nil); err != nil {
 		return err
 	}
 	fmt.Println("Removed alice and bob's connection from room1, bob from all groups, carol's connection from all groups")
@@ -155,13 +121,9 @@ func run() error {
 	}
 
 	// 5. Each client prints what it received, up to the last message.
-	if _, err := client.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+	if err := env.PrintReceived(ctx, alice, bob, carol); err != nil {
 		return err
 	}
-	if err := exampleenv.PrintReceived(ctx, endOfDemo, alice, bob, carol); err != nil {
-		return err
-	}
-	fmt.Println("Done.")
 	return nil
 }
 
@@ -197,3 +159,5 @@ func listMembers(ctx context.Context, client *webpubsub.ServiceClient, group str
 	fmt.Printf("Members of %s: %s (pages: %d)\n", group, strings.Join(users, ", "), pages)
 	return nil
 }
+
+func main() { exampleenv.Main("groups", run) }

@@ -9,7 +9,7 @@ import (
 // TestGroups runs the example against the in-process emulator and checks
 // its output: what each client received, and nothing secret.
 func TestGroups(t *testing.T) {
-	exampleenv.RunAndCheck(t, run, want)
+	exampleenv.RunAndCheck(t, "groups", run, want)
 }
 
 const want = `Using the in-process emulator at http://localhost:* hub groups

@@ -16,113 +16,76 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log"
-	"os"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
-
-func main() {
-	if err := run(); err != nil {
-		log.Printf("permissions: %v", err)
-		os.Exit(1)
-	}
-}
-
-// endOfDemo is the last message sent: a client that reads it has received
-// everything sent to it before.
-const endOfDemo = "end of demo"
 
 // room1 is the group alice wants to join and send to.
 const room1 = "room1"
 
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	env, err := exampleenv.Setup("permissions")
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	fmt.Println("Using", env.Describe(), "hub", env.Hub)
-
-	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
-	if err != nil {
-		return err
-	}
-
+func run(ctx context.Context, env *exampleenv.Env) error {
 	// alice's token has no roles: she may not join or send to any group.
-	alice, err := exampleenv.Connect(ctx, client, "alice", &webpubsub.GetClientAccessTokenOptions{UserID: "alice"})
+	clients, err := env.ConnectAll(ctx,
+		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}},
+		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob", Groups: []string{room1}}},
+	)
 	if err != nil {
 		return err
 	}
-	defer alice.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob", Groups: []string{room1}})
-	if err != nil {
-		return err
-	}
-	defer bob.Close()
+	alice, bob := clients[0], clients[1]
 	fmt.Println("Connected: alice (no roles), bob (group room1)")
 
-	// The two requests alice makes, as frames of the JSON subprotocol.
-	join := map[string]any{"type": "joinGroup", "group": room1}
-	send := map[string]any{"type": "sendToGroup", "group": room1, "dataType": "text", "data": "Hi room1, it's alice", "noEcho": true}
-
-	// 1. Without a permission the service refuses the request.
-	if err := request(ctx, alice, 1, join, false); err != nil {
-		return err
+	// alice's two requests, made with her webpubsubclient.Client. Each
+	// prints its ack and fails when the outcome is not the one expected.
+	join := func(wantSuccess bool) error {
+		res, err := alice.JoinGroup(ctx, room1, nil)
+		return report(alice, "joinGroup "+room1, res, err, wantSuccess)
 	}
-	if err := check(ctx, client, webpubsub.PermissionJoinLeaveGroup, alice, room1); err != nil {
-		return err
+	send := func(wantSuccess bool) error {
+		res, err := alice.SendToGroup(ctx, room1, webpubsubclient.TextMessage("Hi room1, it's alice"), &webpubsubclient.SendToGroupOptions{NoEcho: true})
+		return report(alice, "sendToGroup "+room1, res, err, wantSuccess)
 	}
-
-	// 2. Grant joinLeaveGroup on room1: the next request succeeds.
-	if _, err := client.GrantPermission(ctx, webpubsub.PermissionJoinLeaveGroup, alice.ConnectionID, &webpubsub.GrantPermissionOptions{
-		TargetName: room1,
-	}); err != nil {
-		return err
-	}
-	fmt.Println("GrantPermission joinLeaveGroup on room1 to alice")
-	if err := check(ctx, client, webpubsub.PermissionJoinLeaveGroup, alice, room1); err != nil {
-		return err
-	}
-	if err := request(ctx, alice, 2, join, true); err != nil {
-		return err
-	}
-
-	// 3. Sending to the group needs sendToGroup as well.
-	if err := request(ctx, alice, 3, send, false); err != nil {
-		return err
-	}
-	if _, err := client.GrantPermission(ctx, webpubsub.PermissionSendToGroup, alice.ConnectionID, &webpubsub.GrantPermissionOptions{
-		TargetName: room1,
-	}); err != nil {
-		return err
-	}
-	fmt.Println("GrantPermission sendToGroup on room1 to alice")
-	if err := check(ctx, client, webpubsub.PermissionSendToGroup, alice, room1); err != nil {
-		return err
-	}
-	if err := request(ctx, alice, 4, send, true); err != nil {
-		return err
+	// The server's side: grant or revoke a permission on room1, then check it.
+	client := env.Service
+	change := func(grant bool, p webpubsub.Permission) error {
+		var err error
+		if grant {
+			_, err = client.GrantPermission(ctx, p, alice.ConnectionID(), &webpubsub.GrantPermissionOptions{TargetName: room1})
+		} else {
+			_, err = client.RevokePermission(ctx, p, alice.ConnectionID(), &webpubsub.RevokePermissionOptions{TargetName: room1})
+		}
+		switch {
+		case err != nil:
+			return err
+		case grant:
+			fmt.Printf("GrantPermission %s on room1 to alice\n", p)
+		default:
+			fmt.Printf("RevokePermission %s on room1 from alice\n", p)
+		}
+		return check(ctx, client, p, alice, room1)
 	}
 
-	// 4. Revoke sendToGroup: alice is refused again.
-	if _, err := client.RevokePermission(ctx, webpubsub.PermissionSendToGroup, alice.ConnectionID, &webpubsub.RevokePermissionOptions{
-		TargetName: room1,
-	}); err != nil {
-		return err
-	}
-	fmt.Println("RevokePermission sendToGroup on room1 from alice")
-	if err := check(ctx, client, webpubsub.PermissionSendToGroup, alice, room1); err != nil {
-		return err
-	}
-	if err := request(ctx, alice, 5, send, false); err != nil {
-		return err
+	for _, step := range []func() error{
+		// 1. Without a permission the service refuses the request.
+		func() error { return join(false) },
+		func() error { return check(ctx, client, webpubsub.PermissionJoinLeaveGroup, alice, room1) },
+		// 2. Grant joinLeaveGroup on room1: the next request succeeds.
+		func() error { return change(true, webpubsub.PermissionJoinLeaveGroup) },
+		func() error { return join(true) },
+		// 3. Sending to the group needs sendToGroup as well.
+		func() error { return send(false) },
+		func() error { return change(true, webpubsub.PermissionSendToGroup) },
+		func() error { return send(true) },
+		// 4. Revoke sendToGroup: alice is refused again.
+		func() error { return change(false, webpubsub.PermissionSendToGroup) },
+		func() error { return send(false) },
+	} {
+		if err := step(); err != nil {
+			return err
+		}
 	}
 
 	// 5. A connection that does not exist is a service error with a code.
@@ -134,48 +97,34 @@ func run() error {
 	fmt.Printf("GrantPermission to no-such-connection: status %d, error code %s\n", respErr.StatusCode, respErr.ErrorCode)
 
 	// 6. bob received the one message alice was allowed to send.
-	if _, err := client.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+	if err := env.PrintReceived(ctx, bob, alice); err != nil {
 		return err
 	}
-	if err := exampleenv.PrintReceived(ctx, endOfDemo, bob, alice); err != nil {
-		return err
-	}
-	fmt.Println("Done.")
 	return nil
 }
 
-// request sends a client request with an ack id, waits for its ack, prints
-// it, and fails when the outcome is not the one expected.
-func request(ctx context.Context, c *exampleenv.Client, ackID uint64, frame map[string]any, wantSuccess bool) error {
-	req := map[string]any{"ackId": ackID}
-	for k, v := range frame {
-		req[k] = v
+// report prints the outcome of c's request what, and fails when it is
+// not the one expected.
+func report(c *exampleenv.Client, what string, res webpubsubclient.AckResult, err error, wantSuccess bool) error {
+	ack, err2 := exampleenv.DescribeAck(res, err)
+	if err2 != nil {
+		return err2
 	}
-	if err := c.Write(ctx, req); err != nil {
-		return err
+	fmt.Printf("%s %s: %s\n", c.Name, what, ack)
+	if (err == nil) != wantSuccess {
+		return fmt.Errorf("%s %s: expected success=%v", c.Name, what, wantSuccess)
 	}
-	for {
-		f, err := c.Read(ctx)
-		if err != nil {
-			return err
-		}
-		if f.Type != "ack" || f.AckID == nil || *f.AckID != ackID {
-			continue // not the answer to this request
-		}
-		fmt.Printf("%s %s %s: %s\n", c.Name, frame["type"], frame["group"], f)
-		if f.Success != wantSuccess {
-			return fmt.Errorf("%s %s: expected success=%v", c.Name, frame["type"], wantSuccess)
-		}
-		return nil
-	}
+	return nil
 }
 
 // check prints whether c has permission p on group.
 func check(ctx context.Context, client *webpubsub.ServiceClient, p webpubsub.Permission, c *exampleenv.Client, group string) error {
-	ok, err := client.CheckPermission(ctx, p, c.ConnectionID, &webpubsub.CheckPermissionOptions{TargetName: group})
+	ok, err := client.CheckPermission(ctx, p, c.ConnectionID(), &webpubsub.CheckPermissionOptions{TargetName: group})
 	if err != nil {
 		return err
 	}
 	fmt.Printf("CheckPermission %s on %s for %s: %v\n", p, group, c.Name, ok)
 	return nil
 }
+
+func main() { exampleenv.Main("permissions", run) }

@@ -9,7 +9,7 @@ import (
 // TestPermissions runs the example against the in-process emulator and checks
 // its output: what each client received, and nothing secret.
 func TestPermissions(t *testing.T) {
-	exampleenv.RunAndCheck(t, run, want)
+	exampleenv.RunAndCheck(t, "permissions", run, want)
 }
 
 const want = `Using the in-process emulator at http://localhost:* hub permissions

@@ -14,68 +14,34 @@ package main
 import (
 	"context"
 	"fmt"
-	"log"
-	"os"
-	"time"
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Printf("send-to-user: %v", err)
-		os.Exit(1)
-	}
-}
-
-// endOfDemo is the last message sent: a client that reads it has received
-// everything sent to it before.
-const endOfDemo = "end of demo"
-
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-
-	env, err := exampleenv.Setup("send_to_user")
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	fmt.Println("Using", env.Describe(), "hub", env.Hub)
-
-	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
-	if err != nil {
-		return err
-	}
-
+func run(ctx context.Context, env *exampleenv.Env) error {
 	// alice connects from two devices with the same user id; bob from one.
 	alice := &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}
-	phone, err := exampleenv.Connect(ctx, client, "alice's phone", alice)
+	clients, err := env.ConnectAll(ctx,
+		exampleenv.ClientSpec{Name: "alice's phone", Token: alice},
+		exampleenv.ClientSpec{Name: "alice's laptop", Token: alice},
+		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
+	)
 	if err != nil {
 		return err
 	}
-	defer phone.Close()
-	laptop, err := exampleenv.Connect(ctx, client, "alice's laptop", alice)
-	if err != nil {
-		return err
-	}
-	defer laptop.Close()
-	bob, err := exampleenv.Connect(ctx, client, "bob", &webpubsub.GetClientAccessTokenOptions{UserID: "bob"})
-	if err != nil {
-		return err
-	}
-	defer bob.Close()
+	phone, laptop, bob := clients[0], clients[1], clients[2]
 	fmt.Println("Connected: alice twice (phone and laptop), bob once")
 
 	// 1. To every connection of alice.
+	client := env.Service
 	fmt.Println("SendToUser alice: text")
 	if _, err := client.SendToUser(ctx, "alice", webpubsub.TextMessage("Hi alice, on all your devices"), nil); err != nil {
 		return err
 	}
 
 	// 2. To the connections of alice that a filter selects: her phone.
-	onPhone, err := webpubsub.FormatFilter("connectionId eq {}", phone.ConnectionID)
+	onPhone, err := webpubsub.FormatFilter("connectionId eq {}", phone.ConnectionID())
 	if err != nil {
 		return err
 	}
@@ -88,7 +54,7 @@ func run() error {
 
 	// 3. To one connection: her laptop.
 	fmt.Println("SendToConnection alice's laptop: binary")
-	if _, err := client.SendToConnection(ctx, laptop.ConnectionID, webpubsub.BinaryMessage([]byte{0xCA, 0xFE}), nil); err != nil {
+	if _, err := client.SendToConnection(ctx, laptop.ConnectionID(), webpubsub.BinaryMessage([]byte{0xCA, 0xFE}), nil); err != nil {
 		return err
 	}
 
@@ -106,12 +72,10 @@ func run() error {
 	}
 
 	// 5. Each client prints what it received, up to the last message.
-	if _, err := client.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+	if err := env.PrintReceived(ctx, phone, laptop, bob); err != nil {
 		return err
 	}
-	if err := exampleenv.PrintReceived(ctx, endOfDemo, phone, laptop, bob); err != nil {
-		return err
-	}
-	fmt.Println("Done.")
 	return nil
 }
+
+func main() { exampleenv.Main("send_to_user", run) }

@@ -9,7 +9,7 @@ import (
 // TestSendToUser runs the example against the in-process emulator and checks
 // its output: what each client received, and nothing secret.
 func TestSendToUser(t *testing.T) {
-	exampleenv.RunAndCheck(t, run, want)
+	exampleenv.RunAndCheck(t, "send_to_user", run, want)
 }
 
 const want = `Using the in-process emulator at http://localhost:* hub send_to_user

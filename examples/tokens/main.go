@@ -1,7 +1,7 @@
 // Command tokens issues client access tokens, the signed URLs that browsers
 // and devices connect with: for the default Web PubSub endpoint (with a
 // user id, roles, initial groups and a lifetime), for MQTT and for
-// Socket.IO clients. A WebSocket client connects with the first one and
+// Socket.IO clients. A webpubsubclient client connects with the first one and
 // shows that the token's user, group and role took effect. Tokens are
 // secrets: the program prints URLs without their token, and a token's
 // claims (its middle part, which is not the signature).
@@ -27,7 +27,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
 	"os"
 	"sort"
 	"strings"
@@ -36,30 +35,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/examples/internal/exampleenv"
+	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
-func main() {
-	if err := run(); err != nil {
-		log.Printf("tokens: %v", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-
-	env, err := exampleenv.Setup("tokens")
-	if err != nil {
-		return err
-	}
-	defer env.Close()
-	fmt.Println("Using", env.Describe(), "hub", env.Hub)
-
-	client, err := webpubsub.NewServiceClientFromConnectionString(env.ConnectionString, env.Hub, nil)
-	if err != nil {
-		return err
-	}
+func run(ctx context.Context, env *exampleenv.Env) error {
+	client := env.Service
 
 	// 1. The default endpoint: user alice, who may send to room1 and
 	// joins it on connecting, for 30 minutes.
@@ -77,7 +57,8 @@ func run() error {
 		return err
 	}
 
-	alice, err := exampleenv.Dial(ctx, "alice", tok.URL)
+	// A client connects with the URL, as a browser or device would.
+	alice, err := exampleenv.Dial(ctx, "alice", webpubsubclient.StaticURL(tok.URL))
 	if err != nil {
 		return err
 	}
@@ -86,21 +67,17 @@ func run() error {
 	if _, err := client.SendToGroup(ctx, "room1", webpubsub.TextMessage("Welcome to room1"), nil); err != nil {
 		return err
 	}
-	f, err := alice.Read(ctx)
+	ev, err := alice.Next(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("  received %s\n", f)
-	if err := alice.Write(ctx, map[string]any{"type": "sendToGroup", "group": "room1", "ackId": 1, "dataType": "text", "data": "Hi room1", "noEcho": true}); err != nil {
-		return err
+	fmt.Printf("  received %s\n", exampleenv.Describe(ev))
+	res, err := alice.SendToGroup(ctx, "room1", webpubsubclient.TextMessage("Hi room1"), &webpubsubclient.SendToGroupOptions{NoEcho: true})
+	if err != nil {
+		return fmt.Errorf("the token's role did not allow sending to room1: %w", err)
 	}
-	if f, err = alice.Read(ctx); err != nil {
-		return err
-	}
-	fmt.Printf("  sendToGroup room1 (allowed by her role): %s\n", f)
-	if f.Type != "ack" || !f.Success {
-		return errors.New("the token's role did not allow sending to room1")
-	}
+	ack, _ := exampleenv.DescribeAck(res, nil)
+	fmt.Printf("  sendToGroup room1 (allowed by her role): %s\n", ack)
 
 	// 2. MQTT and Socket.IO clients connect to endpoints of their own,
 	// with tokens issued the same way.
@@ -128,7 +105,6 @@ func run() error {
 	if err := entraID(ctx, env.Hub); err != nil {
 		return err
 	}
-	fmt.Println("Done.")
 	return nil
 }
 
@@ -164,7 +140,7 @@ func entraID(ctx context.Context, hub string) error {
 			return err
 		}
 		if p == webpubsub.ClientProtocolDefault {
-			c, err := exampleenv.Dial(ctx, "alice", tok.URL)
+			c, err := exampleenv.Dial(ctx, "alice", webpubsubclient.StaticURL(tok.URL))
 			if err != nil {
 				return err
 			}
@@ -204,3 +180,5 @@ func describe(tok webpubsub.GetClientAccessTokenResponse) error {
 	}
 	return nil
 }
+
+func main() { exampleenv.Main("tokens", run) }

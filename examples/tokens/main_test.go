@@ -9,7 +9,7 @@ import (
 // TestTokens runs the example against the in-process emulator and checks
 // its output: what each client received, and nothing secret.
 func TestTokens(t *testing.T) {
-	exampleenv.RunAndCheck(t, run, want)
+	exampleenv.RunAndCheck(t, "tokens", run, want)
 }
 
 const want = `Using the in-process emulator at http://localhost:* hub tokens

@@ -124,15 +124,16 @@ type TB interface {
 	Fatalf(format string, args ...any)
 }
 
-// RunAndCheck runs an example's run function against the in-process
-// emulator (the AZURE_WEBPUBSUB_* variables cleared for the test), and
-// checks that its output matches want (see CheckOutput) and holds no secret.
-func RunAndCheck(t TB, run func() error, want string) {
+// RunAndCheck runs an example's scenario as its program does (Run with
+// defaultHub) against the in-process emulator (the AZURE_WEBPUBSUB_*
+// variables cleared for the test), and checks that its output matches want
+// (see CheckOutput) and holds no secret.
+func RunAndCheck(t TB, defaultHub string, scenario Scenario, want string) {
 	t.Helper()
 	for _, k := range []string{"AZURE_WEBPUBSUB_CONNECTION_STRING", "AZURE_WEBPUBSUB_HUB", "AZURE_WEBPUBSUB_ENDPOINT"} {
 		t.Setenv(k, "")
 	}
-	out, err := CaptureStdout(run)
+	out, err := CaptureStdout(func() error { return Run(defaultHub, scenario) })
 	if err != nil {
 		t.Fatalf("run: %v\noutput:\n%s", err, out)
 	}

@@ -2,242 +2,236 @@ package exampleenv
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"sync"
+	"time"
 
-	"github.com/coder/websocket"
 	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
-// Subprotocol is the WebSocket subprotocol the examples' clients speak: the
-// Web PubSub JSON subprotocol, in which the service wraps every message in a
-// frame that says where it comes from and what type its data has.
-const Subprotocol = "json.webpubsub.azure.v1"
-
-// Client is a WebSocket client of the JSON subprotocol. It stands in for the
-// browser or device of a real application, so that the examples can show
-// what a client receives. It is not safe for concurrent use.
+// Client is a started webpubsubclient.Client that records, in order, what
+// it receives: webpubsubclient.GroupMessage, ServerMessage,
+// DisconnectedEvent and StoppedEvent values. It stands in for the browser
+// or device of a real application, so that the examples can show what a
+// client receives. It speaks json.webpubsub.azure.v1, as the browser page
+// of the chat example does, and does not reconnect: a connection the server
+// closes ends at once with the server's reason, and the client stops.
 type Client struct {
+	*webpubsubclient.Client
 	// Name labels the client in the examples' output.
 	Name string
-	// ConnectionID and UserID are from the service's "connected" frame.
-	// UserID is "" for an anonymous connection.
-	ConnectionID string
-	UserID       string
+	// UserID is the user of the connection, from its ConnectedEvent; ""
+	// for an anonymous connection.
+	UserID string
 
-	conn *websocket.Conn
+	mu      sync.Mutex
+	events  []any
+	changed chan struct{} // closed and replaced on every new event
+	next    int           // index of the event Next returns
 }
 
-// Dial connects to url (a client access URL, which carries its token) with
-// the JSON subprotocol and waits for the service's "connected" frame. The
-// error never contains url.
-func Dial(ctx context.Context, name, url string) (*Client, error) {
-	conn, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{Subprotocol}})
+// Connect starts a client named name whose credential gets a client
+// access URL from e.Service with token (nil for an anonymous client) for
+// each connection: what a browser does with the URL its application server
+// hands it. e.Close stops the client.
+func (e *Env) Connect(ctx context.Context, name string, token *webpubsub.GetClientAccessTokenOptions) (*Client, error) {
+	c, err := Dial(ctx, name, webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
+		tok, err := e.Service.GetClientAccessToken(ctx, token)
+		return tok.URL, err
+	}))
 	if err != nil {
-		// An error that quotes the URL would reveal its token: report the
-		// HTTP status, or the error only when it does not quote the URL.
-		if resp != nil {
-			return nil, fmt.Errorf("%s: connecting: the service answered %s", name, resp.Status)
-		}
-		if strings.Contains(err.Error(), "access_token") {
-			return nil, fmt.Errorf("%s: connecting failed", name)
-		}
-		return nil, fmt.Errorf("%s: connecting: %w", name, err)
-	}
-	c := &Client{Name: name, conn: conn}
-	f, err := c.Read(ctx)
-	if err != nil {
-		conn.CloseNow()
 		return nil, err
 	}
-	if f.Type != "system" || f.Event != "connected" {
-		conn.CloseNow()
-		return nil, fmt.Errorf("%s: expected the connected frame first, got %s", name, f)
-	}
-	c.ConnectionID, c.UserID = f.ConnectionID, f.UserID
+	e.clients = append(e.clients, c)
 	return c, nil
 }
 
-// Write sends one frame (a value encoded as JSON), for example
-// map[string]any{"type": "joinGroup", "group": "room1", "ackId": 1}.
-func (c *Client) Write(ctx context.Context, frame any) error {
-	b, err := json.Marshal(frame)
-	if err != nil {
-		return err
-	}
-	if err := c.conn.Write(ctx, websocket.MessageText, b); err != nil {
-		return fmt.Errorf("%s: writing: %w", c.Name, err)
-	}
-	return nil
+// ClientSpec describes a client for ConnectAll.
+type ClientSpec struct {
+	// Name labels the client in the output.
+	Name string
+	// Token are the options of its client access tokens: the user id,
+	// roles and initial groups. Nil means an anonymous client.
+	Token *webpubsub.GetClientAccessTokenOptions
 }
 
-// Read returns the next frame from the service. When the service closes the
-// connection the error is a *ClosedError.
-func (c *Client) Read(ctx context.Context) (Frame, error) {
-	_, b, err := c.conn.Read(ctx)
-	if err != nil {
-		var ce websocket.CloseError
-		if errors.As(err, &ce) {
-			return Frame{}, &ClosedError{Name: c.Name, Code: int(ce.Code), Reason: ce.Reason}
-		}
-		return Frame{}, fmt.Errorf("%s: reading: %w", c.Name, err)
-	}
-	var f Frame
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Frame{}, fmt.Errorf("%s: decoding a frame: %w", c.Name, err)
-	}
-	return f, nil
-}
-
-// ReadUntil reads frames up to and including the first message whose text
-// data is marker, and returns the frames before it. The examples send a
-// marker last so that a client can show everything it received, and
-// nothing it did not, without waiting for a timeout.
-func (c *Client) ReadUntil(ctx context.Context, marker string) ([]Frame, error) {
-	var got []Frame
-	for {
-		f, err := c.Read(ctx)
+// ConnectAll connects a client for each spec, in order (see Connect), and
+// returns them in the same order.
+func (e *Env) ConnectAll(ctx context.Context, specs ...ClientSpec) ([]*Client, error) {
+	clients := make([]*Client, 0, len(specs))
+	for _, s := range specs {
+		c, err := e.Connect(ctx, s.Name, s.Token)
 		if err != nil {
-			return got, err
+			return nil, err
 		}
-		if f.Type == "message" && f.DataType == "text" && f.Text() == marker {
-			return got, nil
-		}
-		got = append(got, f)
+		clients = append(clients, c)
 	}
+	return clients, nil
 }
 
-// Close closes the connection with a normal closure.
-func (c *Client) Close() error {
-	return c.conn.Close(websocket.StatusNormalClosure, "")
-}
-
-// CloseNow closes the connection without a closing handshake.
-func (c *Client) CloseNow() error { return c.conn.CloseNow() }
-
-// ClosedError is the error of Read once the service closed the connection.
-type ClosedError struct {
-	Name   string
-	Code   int
-	Reason string
-}
-
-func (e *ClosedError) Error() string {
-	return fmt.Sprintf("%s: closed by the service with status %d %q", e.Name, e.Code, e.Reason)
-}
-
-// Frame is a frame of the JSON subprotocol sent by the service: a message
-// (Type "message", From "server" or "group"), an ack, or a system frame
-// (Event "connected" or "disconnected").
-type Frame struct {
-	Type         string          `json:"type"`
-	Event        string          `json:"event,omitempty"`
-	From         string          `json:"from,omitempty"`
-	Group        string          `json:"group,omitempty"`
-	FromUserID   string          `json:"fromUserId,omitempty"`
-	DataType     string          `json:"dataType,omitempty"`
-	Data         json.RawMessage `json:"data,omitempty"`
-	AckID        *uint64         `json:"ackId,omitempty"`
-	Success      bool            `json:"success,omitempty"`
-	Error        *FrameError     `json:"error,omitempty"`
-	UserID       string          `json:"userId,omitempty"`
-	ConnectionID string          `json:"connectionId,omitempty"`
-	Message      string          `json:"message,omitempty"`
-}
-
-// FrameError is the error of a failed ack.
-type FrameError struct {
-	Name    string `json:"name"`
-	Message string `json:"message"`
-}
-
-// Text returns the data of a text message ("" for other data types).
-func (f Frame) Text() string {
-	var s string
-	if f.DataType == "text" && json.Unmarshal(f.Data, &s) == nil {
-		return s
-	}
-	return ""
-}
-
-// Payload describes a message's data by its type: text "hi", json {"a":1}
-// or binary cafe (hexadecimal).
-func (f Frame) Payload() string {
-	switch f.DataType {
-	case "text":
-		return "text " + strconv.Quote(f.Text())
-	case "binary":
-		var s string
-		if json.Unmarshal(f.Data, &s) == nil {
-			if b, err := base64.StdEncoding.DecodeString(s); err == nil {
-				return "binary " + hex.EncodeToString(b)
-			}
-		}
-	}
-	return f.DataType + " " + string(f.Data)
-}
-
-// String describes the frame on one line.
-func (f Frame) String() string {
-	switch f.Type {
-	case "message":
-		if f.From == "group" {
-			if f.FromUserID != "" {
-				return fmt.Sprintf("from group %s (sent by %s): %s", f.Group, f.FromUserID, f.Payload())
-			}
-			return fmt.Sprintf("from group %s: %s", f.Group, f.Payload())
-		}
-		return "from " + f.From + ": " + f.Payload()
-	case "ack":
-		id := "?"
-		if f.AckID != nil {
-			id = strconv.FormatUint(*f.AckID, 10)
-		}
-		if f.Error != nil {
-			return fmt.Sprintf("ack %s: %s (%s)", id, f.Error.Name, f.Error.Message)
-		}
-		return fmt.Sprintf("ack %s: success", id)
-	case "system":
-		if f.Event == "disconnected" {
-			return fmt.Sprintf("disconnected: %q", f.Message)
-		}
-		return "system " + f.Event
-	}
-	return f.Type
-}
-
-// Connect gets a client access URL from client with opts (nil for an
-// anonymous client) and dials it: what a browser does with the URL its
-// application server hands it.
-func Connect(ctx context.Context, client *webpubsub.ServiceClient, name string, opts *webpubsub.GetClientAccessTokenOptions) (*Client, error) {
-	tok, err := client.GetClientAccessToken(ctx, opts)
+// Dial starts a client named name with cred and returns once its ConnectedEvent has been handled. Stop
+// it with Close. The error never contains the client access URL.
+func Dial(ctx context.Context, name string, cred webpubsubclient.Credential) (*Client, error) {
+	wc, err := webpubsubclient.New(cred, &webpubsubclient.Options{
+		Protocol:             webpubsubclient.ProtocolJSON,
+		DisableAutoReconnect: true,
+	})
 	if err != nil {
 		return nil, err
 	}
-	return Dial(ctx, name, tok.URL)
+	c := &Client{Client: wc, Name: name, changed: make(chan struct{})}
+	connected := make(chan string, 1)
+	wc.OnConnected(func(e webpubsubclient.ConnectedEvent) {
+		select {
+		case connected <- e.UserID:
+		default:
+		}
+	})
+	wc.OnGroupMessage(func(m webpubsubclient.GroupMessage) { c.record(m) })
+	wc.OnServerMessage(func(m webpubsubclient.ServerMessage) { c.record(m) })
+	wc.OnDisconnected(func(e webpubsubclient.DisconnectedEvent) { c.record(e) })
+	wc.OnStopped(func(e webpubsubclient.StoppedEvent) { c.record(e) })
+	if err := wc.Start(ctx); err != nil {
+		return nil, fmt.Errorf("%s: connecting: %w", name, err)
+	}
+	select {
+	case c.UserID = <-connected:
+		return c, nil
+	case <-ctx.Done():
+		_ = c.Close()
+		return nil, fmt.Errorf("%s: waiting for the connected event: %w", name, ctx.Err())
+	}
 }
 
-// PrintReceived reads each client's frames up to the message marker and
-// prints them: what each client received, and by omission what it did not.
-func PrintReceived(ctx context.Context, marker string, clients ...*Client) error {
+func (c *Client) record(ev any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.events = append(c.events, ev)
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Next returns the next event the client recorded, waiting for it until
+// ctx is done.
+func (c *Client) Next(ctx context.Context) (any, error) {
+	for {
+		c.mu.Lock()
+		if c.next < len(c.events) {
+			ev := c.events[c.next]
+			c.next++
+			c.mu.Unlock()
+			return ev, nil
+		}
+		changed := c.changed
+		c.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: waiting for a message: %w", c.Name, ctx.Err())
+		}
+	}
+}
+
+// NextUntil returns the events up to, not including, the first text
+// message from the server whose text is marker. The examples send a marker
+// last so that a client can show everything it received, and nothing it
+// did not, without waiting for a timeout.
+func (c *Client) NextUntil(ctx context.Context, marker string) ([]any, error) {
+	var got []any
+	for {
+		ev, err := c.Next(ctx)
+		if err != nil {
+			return got, err
+		}
+		if m, ok := ev.(webpubsubclient.ServerMessage); ok && m.DataType == webpubsubclient.DataTypeText && string(m.Data) == marker {
+			return got, nil
+		}
+		got = append(got, ev)
+	}
+}
+
+// Close stops the client (see webpubsubclient.Client.Stop), waiting at
+// most ten seconds.
+func (c *Client) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return c.Stop(ctx)
+}
+
+// endOfDemo is the text of the marker message PrintReceived sends.
+const endOfDemo = "end of demo"
+
+// PrintReceived sends a marker message to every connection of the hub,
+// last, and then prints what each client received before it (see
+// NextUntil): everything sent to it, and by omission what it did not
+// receive.
+func (e *Env) PrintReceived(ctx context.Context, clients ...*Client) error {
+	if _, err := e.Service.SendToAll(ctx, webpubsub.TextMessage(endOfDemo), nil); err != nil {
+		return err
+	}
 	for _, c := range clients {
-		frames, err := c.ReadUntil(ctx, marker)
+		events, err := c.NextUntil(ctx, endOfDemo)
 		if err != nil {
 			return err
 		}
-		if len(frames) == 0 {
+		if len(events) == 0 {
 			fmt.Printf("%s received nothing\n", c.Name)
 			continue
 		}
 		fmt.Printf("%s received:\n", c.Name)
-		for _, f := range frames {
-			fmt.Printf("  %s\n", f)
+		for _, ev := range events {
+			fmt.Printf("  %s\n", Describe(ev))
 		}
 	}
 	return nil
+}
+
+// Describe renders an event of a Client on one line: "from group room1
+// (sent by alice): text "hi"", "from server: binary cafe", "disconnected:
+// "reason"" or "stopped".
+func Describe(ev any) string {
+	switch ev := ev.(type) {
+	case webpubsubclient.GroupMessage:
+		if ev.FromUserID != "" {
+			return fmt.Sprintf("from group %s (sent by %s): %s", ev.Group, ev.FromUserID, Payload(ev.DataType, ev.Data))
+		}
+		return fmt.Sprintf("from group %s: %s", ev.Group, Payload(ev.DataType, ev.Data))
+	case webpubsubclient.ServerMessage:
+		return "from server: " + Payload(ev.DataType, ev.Data)
+	case webpubsubclient.DisconnectedEvent:
+		return fmt.Sprintf("disconnected: %q", ev.Message)
+	case webpubsubclient.StoppedEvent:
+		return "stopped"
+	}
+	return fmt.Sprintf("%T", ev)
+}
+
+// Payload describes a message's data by its type: text "hi", json {"a":1}
+// or binary cafe (hexadecimal).
+func Payload(dt webpubsubclient.DataType, data []byte) string {
+	switch dt {
+	case webpubsubclient.DataTypeText:
+		return "text " + strconv.Quote(string(data))
+	case webpubsubclient.DataTypeBinary:
+		return "binary " + hex.EncodeToString(data)
+	}
+	return string(dt) + " " + string(data)
+}
+
+// DescribeAck renders the outcome of an acknowledged call on one line:
+// "ack 1: success", or "ack 1: Forbidden (<the service's message>)" for an
+// *webpubsubclient.AckError. Any other error is returned.
+func DescribeAck(res webpubsubclient.AckResult, err error) (string, error) {
+	var ackErr *webpubsubclient.AckError
+	switch {
+	case err == nil:
+		return fmt.Sprintf("ack %d: success", res.AckID), nil
+	case errors.As(err, &ackErr):
+		return fmt.Sprintf("ack %d: %s (%s)", ackErr.AckID, ackErr.Name, ackErr.Message), nil
+	}
+	return "", err
 }
