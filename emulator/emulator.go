@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -66,11 +67,10 @@ type Options struct {
 	// Logger receives the emulator's diagnostics; nil discards them. No
 	// message ever contains a key or a token.
 	Logger *slog.Logger
-	// Clock returns the current time for token checks, issued tokens,
-	// ce-time, the end of a reliable connection's retention and message
-	// TTLs; nil means time.Now. Timers (the retention, upstream timeouts)
-	// still run on real time.
-	Clock func() time.Time
+	// Clock is the emulator's source of time and of the timers of the
+	// service's behaviour (see Clock); nil means the real clock. A
+	// FakeClock lets tests move time on demand.
+	Clock Clock
 	// AllowUnvalidatedEntraTokens makes the REST API accept a Microsoft
 	// Entra ID access token whose audience is https://webpubsub.azure.com
 	// after checking only that audience and its lifetime (exp required,
@@ -87,6 +87,40 @@ type Options struct {
 	// abuse-protection check; zero means DefaultEventHandlerTimeout
 	// (100 s). Negative values are an error.
 	EventHandlerTimeout time.Duration
+	// EventHandlerRetryDelays are the waits between the attempts of a
+	// connected or disconnected event after a network error, 408, 429 or
+	// 5xx: one retry per entry. Nil means DefaultEventHandlerRetryDelays
+	// (1 s, 3 s, 5 s); an empty non-nil slice means no retry. Negative
+	// entries are an error.
+	EventHandlerRetryDelays []time.Duration
+	// PingInterval is the outbound silence after which the emulator sends
+	// a connection a WebSocket Ping; zero means DefaultPingInterval
+	// (30 s). Negative values are an error.
+	PingInterval time.Duration
+	// IdleTimeout is the inbound silence (no frame, no Pong) after which
+	// a connection counts as dropped: a reliable one is detached, any
+	// other ends. It is checked at each ping tick; zero means
+	// DefaultIdleTimeout (120 s). Negative values are an error.
+	IdleTimeout time.Duration
+	// CloseTimeout bounds the close procedure of one connection (flushing
+	// its queue, the disconnected message, the close handshake) before
+	// its TCP connection is dropped, and how long Close waits for REST
+	// requests and upstream calls; zero means DefaultCloseTimeout (5 s).
+	// It runs on real time whatever Clock is. Negative values are an
+	// error.
+	CloseTimeout time.Duration
+	// MessageLogSize is how many delivered messages Messages keeps, the
+	// oldest dropped first; zero means DefaultMessageLogSize (1,000), a
+	// negative value disables the log.
+	MessageLogSize int
+	// OnConnectionEvent, when set, is called for every change in the life
+	// of a client connection (see ConnectionEvent), in order for each
+	// connection, with no emulator lock held: it may call the emulator's
+	// inspection and fault-injection methods but must not block, and must
+	// not call Close. ConnectionConnected is reported after the connection
+	// is registered and before any frame is written to it, so a callback
+	// may PauseOutbound to hold back even the connected message.
+	OnConnectionEvent func(ConnectionEvent)
 }
 
 // HubOptions are the settings of one hub.
@@ -113,7 +147,7 @@ type Emulator struct {
 	key          string
 	secondaryKey string
 	log          *slog.Logger
-	now          func() time.Time
+	clock        Clock
 	maxBody      int64
 	handler      http.Handler
 
@@ -128,30 +162,24 @@ type Emulator struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// Timings of keep-alive and of the close procedure; New sets the
-	// defaults of conn.go and tests may shorten or lengthen them before
-	// any connection exists.
+	// Timings of keep-alive and of the close procedure.
 	pingInterval, idleTimeout, closeFlush time.Duration
-
-	// connRegistered, when set by tests, is called with the id of each
-	// connection once it is registered. It must not block.
-	connRegistered func(id string)
-	// connEnded, when set by tests, is called once for each connection
-	// that leaves its hub, with its id. It must not block.
-	connEnded func(id string)
-	// connDetached, when set by tests, is called with the id of each
-	// reliable connection that is detached. It must not block.
-	connDetached func(id string)
+	// onEvent is Options.OnConnectionEvent, or nil.
+	onEvent func(ConnectionEvent)
 
 	// retention is the reliable retention; handlerTimeout bounds each
 	// upstream call.
 	retention, handlerTimeout time.Duration
-	// afterFunc runs f after d and returns a function that stops it, as
-	// time.AfterFunc does; tests replace it to fire timers on demand.
-	afterFunc func(d time.Duration, f func()) (stop func() bool)
 	// retryDelays are the waits between attempts of a non-blocking
-	// upstream event; tests shorten them.
+	// upstream event.
 	retryDelays []time.Duration
+
+	// faults holds the injected REST and handshake faults.
+	faults faultQueues
+	// messages is the bounded log of delivered messages.
+	messages messageLog
+	// changes wakes Wait when the emulator's state changes.
+	changes notifier
 
 	// handlers holds the compiled event handlers by Hubs key, lower case.
 	handlers map[string][]*eventHandler
@@ -170,21 +198,19 @@ type Emulator struct {
 // invalid; the error never contains the key.
 func New(opts Options) (*Emulator, error) {
 	e := &Emulator{
-		opts:         opts,
-		key:          opts.AccessKey,
-		secondaryKey: opts.SecondaryAccessKey,
-		log:          opts.Logger,
-		now:          opts.Clock,
-		maxBody:      opts.MaxRESTBodyBytes,
-		hubs:         map[string]*hub{},
-		pingInterval: pingInterval,
-		idleTimeout:  idleTimeout,
-		closeFlush:   closeFlushTimeout,
-		retention:    opts.ReliableRetention,
-		retryDelays:  []time.Duration{time.Second, 3 * time.Second, 5 * time.Second},
-		afterFunc: func(d time.Duration, f func()) func() bool {
-			return time.AfterFunc(d, f).Stop
-		},
+		opts:           opts,
+		key:            opts.AccessKey,
+		secondaryKey:   opts.SecondaryAccessKey,
+		log:            opts.Logger,
+		clock:          opts.Clock,
+		maxBody:        opts.MaxRESTBodyBytes,
+		hubs:           map[string]*hub{},
+		pingInterval:   opts.PingInterval,
+		idleTimeout:    opts.IdleTimeout,
+		closeFlush:     opts.CloseTimeout,
+		retention:      opts.ReliableRetention,
+		retryDelays:    append([]time.Duration(nil), opts.EventHandlerRetryDelays...),
+		onEvent:        opts.OnConnectionEvent,
 		handlers:       map[string][]*eventHandler{},
 		shutdown:       make(chan struct{}),
 		handlerTimeout: opts.EventHandlerTimeout,
@@ -204,9 +230,13 @@ func New(opts Options) (*Emulator, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if e.now == nil {
-		e.now = time.Now
+	if e.clock == nil {
+		e.clock = realClock{}
 	}
+	if err := e.applyTimings(opts); err != nil {
+		return nil, err
+	}
+	e.messages.init(opts.MessageLogSize)
 	if e.maxBody <= 0 {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}
@@ -219,18 +249,6 @@ func New(opts Options) (*Emulator, error) {
 			return nil, err
 		}
 		e.opts.PublicEndpoint = ep
-	}
-	if opts.ReliableRetention < 0 {
-		return nil, errors.New("emulator: ReliableRetention must not be negative")
-	}
-	if e.retention == 0 {
-		e.retention = DefaultReliableRetention
-	}
-	if opts.EventHandlerTimeout < 0 {
-		return nil, errors.New("emulator: EventHandlerTimeout must not be negative")
-	}
-	if e.handlerTimeout == 0 {
-		e.handlerTimeout = DefaultEventHandlerTimeout
 	}
 	e.opts.Hubs = make(map[string]HubOptions, len(opts.Hubs)) // a copy: the caller may reuse its map
 	for name, ho := range opts.Hubs {
@@ -261,6 +279,42 @@ func New(opts Options) (*Emulator, error) {
 	return e, nil
 }
 
+// applyTimings checks the durations of opts and fills in the defaults.
+func (e *Emulator) applyTimings(opts Options) error {
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+		field *time.Duration
+		def   time.Duration
+	}{
+		{"ReliableRetention", opts.ReliableRetention, &e.retention, DefaultReliableRetention},
+		{"EventHandlerTimeout", opts.EventHandlerTimeout, &e.handlerTimeout, DefaultEventHandlerTimeout},
+		{"PingInterval", opts.PingInterval, &e.pingInterval, DefaultPingInterval},
+		{"IdleTimeout", opts.IdleTimeout, &e.idleTimeout, DefaultIdleTimeout},
+		{"CloseTimeout", opts.CloseTimeout, &e.closeFlush, DefaultCloseTimeout},
+	} {
+		if d.value < 0 {
+			return fmt.Errorf("emulator: %s must not be negative", d.name)
+		}
+		*d.field = d.value
+		if d.value == 0 {
+			*d.field = d.def
+		}
+	}
+	if opts.EventHandlerRetryDelays == nil {
+		e.retryDelays = slices.Clone(DefaultEventHandlerRetryDelays)
+	}
+	for i, d := range e.retryDelays {
+		if d < 0 {
+			return fmt.Errorf("emulator: EventHandlerRetryDelays[%d] must not be negative", i)
+		}
+	}
+	return nil
+}
+
+// now is the emulator's current time.
+func (e *Emulator) now() time.Time { return e.clock.Now() }
+
 // validateKey applies the official emulator's key rules.
 func validateKey(k string) error {
 	if len(k) < 32 {
@@ -284,42 +338,6 @@ func normalizeEndpoint(ep string) (string, error) {
 		return "", errors.New("emulator: PublicEndpoint must be an absolute http or https URL without query, fragment or user info")
 	}
 	return strings.ToLower(scheme) + "://" + strings.TrimRight(rest, "/"), nil
-}
-
-// TB is the part of testing.TB that NewTest uses; *testing.T and
-// *testing.B satisfy it.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Errorf(format string, args ...any)
-	Cleanup(func())
-}
-
-// NewTest starts an emulator with default options on a free loopback port
-// and closes it when the test ends:
-//
-//	func TestChat(t *testing.T) {
-//		e := emulator.NewTest(t)
-//		connStr := e.ConnectionString()
-//		...
-//	}
-//
-// It fails the test if the emulator cannot start.
-func NewTest(tb TB) *Emulator {
-	tb.Helper()
-	e, err := New(Options{})
-	if err != nil {
-		tb.Fatalf("emulator.New: %v", err)
-	}
-	if err := e.Start(); err != nil {
-		tb.Fatalf("emulator.Start: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			tb.Errorf("emulator.Close: %v", err)
-		}
-	})
-	return e
 }
 
 // Start listens on Options.Host and Options.Port and serves in the
@@ -426,6 +444,9 @@ func (e *Emulator) addServer(l net.Listener) (*http.Server, error) {
 		Handler:           e.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, c) // for CutConnection
+		},
 	}
 	e.servers = append(e.servers, srv)
 	e.wg.Add(1)

@@ -21,6 +21,10 @@ type message struct {
 	// ttl limits how long the message may wait in the buffer of a
 	// reliable connection for a replay; 0 means no limit.
 	ttl time.Duration
+	// from, group and fromUserID describe the message for the log;
+	// logged is the log's copy of data, made on first use.
+	from, group, fromUserID string
+	logged                  []byte
 }
 
 // newMessage encodes a group message (from == protocol.FromGroup) or a
@@ -29,7 +33,8 @@ type message struct {
 // been delivered, and is copied only if a raw client receives it.
 func newMessage(from, group, fromUserID string, dt protocol.DataType, data []byte) *message {
 	f := protocol.ServiceFrame{Type: protocol.TypeMessage, From: from, Group: group, FromUserID: fromUserID, DataType: dt, Data: data}
-	return &message{pubsub: outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)}, dt: dt, data: data}
+	return &message{pubsub: outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)}, dt: dt, data: data,
+		from: from, group: group, fromUserID: fromUserID}
 }
 
 // rawFrame is what raw clients get: text for text and JSON, bytes for
@@ -116,13 +121,21 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 // duplicate check, validation, the permission check, execution and the
 // ack, in that order. Only successes are recorded.
 func (c *conn) handleRequest(f *protocol.ClientFrame) {
+	var fault *ackFault
+	if f.HasAckID {
+		fault = c.takeAckFault()
+		if fault != nil && fault.name != "" {
+			c.answer(nil, ackErrorFrame(f.AckID, fault.name, fault.message))
+			return
+		}
+	}
 	if f.HasAckID && c.acks.has(f.AckID) {
-		c.ackError(f.AckID, protocol.ErrorNameDuplicate, protocol.DuplicateMessage(f.AckID))
+		c.answer(fault, ackErrorFrame(f.AckID, protocol.ErrorNameDuplicate, protocol.DuplicateMessage(f.AckID)))
 		return
 	}
 	if err := f.Validate(); err != nil {
 		if f.HasAckID {
-			c.ackError(f.AckID, protocol.ErrorNameBadRequest, badRequestMessage(f, err))
+			c.answer(fault, ackErrorFrame(f.AckID, protocol.ErrorNameBadRequest, badRequestMessage(f, err)))
 		}
 		return
 	}
@@ -174,11 +187,39 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 		return
 	}
 	if name != "" {
-		c.ackError(f.AckID, name, msg)
+		c.answer(fault, ackErrorFrame(f.AckID, name, msg))
 		return
 	}
-	c.reply(&protocol.ServiceFrame{Type: protocol.TypeAck, AckID: f.AckID, Success: true})
 	c.acks.add(f.AckID)
+	c.answer(fault, &protocol.ServiceFrame{Type: protocol.TypeAck, AckID: f.AckID, Success: true})
+}
+
+// answer sends the ack a of a request, as the injected fault says: at
+// once when fault is nil, never when it drops the ack, later on the
+// emulator's clock when it delays it.
+func (c *conn) answer(fault *ackFault, a *protocol.ServiceFrame) {
+	switch {
+	case fault == nil:
+		c.reply(a)
+	case fault.drop:
+	case fault.delay > 0:
+		data := a.AppendJSON(nil)
+		c.e.clock.AfterFunc(fault.delay, func() {
+			if !c.e.track() {
+				return
+			}
+			defer c.e.wg.Done()
+			if !c.send(outFrame{typ: websocket.MessageText, data: data}) {
+				c.terminate(websocket.StatusPolicyViolation, reasonQueueFull, true)
+			}
+		})
+	default:
+		c.reply(a)
+	}
+}
+
+func ackErrorFrame(ackID uint64, name, msg string) *protocol.ServiceFrame {
+	return &protocol.ServiceFrame{Type: protocol.TypeAck, AckID: ackID, Error: &protocol.ErrorDetail{Name: name, Message: msg}}
 }
 
 // joinIfRegisteredLocked adds c to group g unless c has already left the
@@ -196,7 +237,7 @@ func (c *conn) allowed(p permission, group string) bool {
 }
 
 func (c *conn) ackError(ackID uint64, name, msg string) {
-	c.reply(&protocol.ServiceFrame{Type: protocol.TypeAck, AckID: ackID, Error: &protocol.ErrorDetail{Name: name, Message: msg}})
+	c.reply(ackErrorFrame(ackID, name, msg))
 }
 
 func (c *conn) replyStreamClosed(streamID string) {
