@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -663,7 +664,7 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/client/hubs/"):
 		seg := strings.TrimPrefix(path, "/client/hubs/")
 		seg = strings.TrimSuffix(seg, "/")
-		hubName, err := pathSegment(seg)
+		hubName, err := url.PathUnescape(seg)
 		if err != nil || hubName == "" || strings.Contains(seg, "/") {
 			http.NotFound(w, r)
 			return

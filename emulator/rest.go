@@ -71,11 +71,6 @@ var restRoutes = []restRoute{
 	}},
 }
 
-// pathSegment percent-decodes one escaped path segment.
-func pathSegment(s string) (string, error) {
-	return url.PathUnescape(s)
-}
-
 // matchRoute finds the route for the decoded segments after the hub.
 func matchRoute(segs []string) (*restRoute, []string) {
 	for i := range restRoutes {
@@ -111,7 +106,7 @@ var apiVersionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
-		d, err := pathSegment(s)
+		d, err := url.PathUnescape(s)
 		if err != nil {
 			http.NotFound(w, r)
 			return
