@@ -58,19 +58,21 @@ const (
 // transport dropped abnormally is kept for a recovery.
 const DefaultReliableRetention = 30 * time.Second
 
-// Timing of the close procedure and of keep-alive.
+// closeHandshakeTimeout is how long the emulator waits for the client's
+// close frame after sending its own, before dropping TCP.
+const closeHandshakeTimeout = time.Second
+
+// Defaults of the timings in Options.
 const (
-	// closeHandshakeTimeout is how long the emulator waits for the client's
-	// close frame after sending its own, before dropping TCP.
-	closeHandshakeTimeout = time.Second
-	// closeFlushTimeout bounds the whole close procedure (flushing the
-	// queue, the disconnected frame, the close handshake).
-	closeFlushTimeout = 5 * time.Second
-	// pingInterval is the outbound silence after which a Ping is sent.
-	pingInterval = 30 * time.Second
-	// idleTimeout is the inbound silence after which a connection counts
-	// as dropped.
-	idleTimeout = 120 * time.Second
+	// DefaultCloseTimeout bounds the close procedure of a connection when
+	// Options.CloseTimeout is zero.
+	DefaultCloseTimeout = 5 * time.Second
+	// DefaultPingInterval is the outbound silence after which a Ping is
+	// sent when Options.PingInterval is zero.
+	DefaultPingInterval = 30 * time.Second
+	// DefaultIdleTimeout is the inbound silence after which a connection
+	// counts as dropped when Options.IdleTimeout is zero.
+	DefaultIdleTimeout = 120 * time.Second
 )
 
 // Close reasons.
@@ -134,6 +136,10 @@ type conn struct {
 
 	// groups is the connection's membership; guarded by hub.mu.
 	groups map[string]struct{}
+	// roles are the roles granted at connect; connectedAt is when the
+	// connection was registered. Both are set before it is registered.
+	roles       []string
+	connectedAt time.Time
 
 	permMu sync.Mutex
 	perms  [numPermissions]permSet
@@ -160,6 +166,10 @@ type conn struct {
 	// upstream is set once the connection was accepted, so that exactly
 	// one disconnected event follows.
 	upstream bool
+	// ackFaults are the injected faults of the next acks, in order.
+	ackFaults []ackFault
+	// refuseRecovery makes the next recovery request fail.
+	refuseRecovery bool
 
 	// life is canceled when the connection ends; upstream calls made for
 	// it use it.
@@ -271,9 +281,7 @@ func (c *conn) ended(reason string) {
 	c.endOnce.Do(func() {
 		c.endLife()
 		c.e.log.Debug("connection ended", "hub", c.hubName, "connectionId", c.id, "reason", reason)
-		if hook := c.e.connEnded; hook != nil {
-			hook(c.id)
-		}
+		c.e.event(ConnectionDisconnected, c, reason)
 		c.mu.Lock()
 		accepted := c.upstream
 		c.mu.Unlock()

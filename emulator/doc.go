@@ -109,6 +109,32 @@
 // for its audience and lifetime, so that SDK code built on
 // azcore.TokenCredential runs against the emulator.
 //
+// # Test double
+//
+// Beyond behaving as the service does, the emulator lets tests drive the
+// failures a real service and network produce, and see its state:
+//
+//   - FailNext and DelayNext make the next calls of an Operation (a REST
+//     operation named after the service client's method, or a client
+//     handshake) fail with a status and x-ms-error-code, or wait;
+//   - CutConnection resets a client's TCP connection, RefuseNextRecovery
+//     refuses its next recovery, DropNextAck, DelayNextAck and
+//     FailNextAck tamper with its next ack, PauseOutbound holds its
+//     outbound frames;
+//   - Hubs, Connections, Connection, Groups, GroupMembers and Messages
+//     (a bounded log of delivered messages) inspect the state, and Wait,
+//     WaitConnection and Options.OnConnectionEvent let a test wait for a
+//     condition instead of sleeping;
+//   - Options.Clock takes a Clock, such as a FakeClock that moves only
+//     when the test advances it, and drives the service's timers with it:
+//     the reliable retention, upstream timeouts and retries, keep-alive
+//     (Options.PingInterval, Options.IdleTimeout) and injected delays.
+//
+// For example, a test of a client's retry of a throttled send:
+//
+//	e := emulator.NewTest(t)
+//	e.FailNext(emulator.OperationSendToAll, 2, emulator.Failure{Status: 429, RetryAfter: time.Second})
+//
 // Protobuf, MQTT and Socket.IO clients are not supported.
 //
 // No message the emulator logs or returns contains the access key, a

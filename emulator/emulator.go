@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,94 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 )
-
-// DefaultAccessKey is the well-known development key of the Web PubSub
-// and SignalR emulators and of the SDK test suites. It is public: never use
-// it to protect real data.
-const DefaultAccessKey = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
-
-// DefaultHost is the host the emulator listens on when Options.Host is
-// empty.
-const DefaultHost = "localhost"
-
-// DefaultMaxRESTBodyBytes is the default limit of a REST request body
-// (16 MiB).
-const DefaultMaxRESTBodyBytes = 16 << 20
-
-// Options configure an Emulator. The zero value is ready to use: the
-// well-known key, localhost, a free port.
-type Options struct {
-	// Host is the host name or IP address to listen on; empty means
-	// "localhost". For "localhost" the emulator listens on 127.0.0.1 and,
-	// when the machine has IPv6, on [::1] with the same port, so clients
-	// that resolve localhost either way reach it. Use "0.0.0.0" in
-	// containers.
-	Host string
-	// Port is the TCP port to listen on; 0 picks a free port.
-	Port int
-	// AccessKey signs and verifies every token; empty means
-	// DefaultAccessKey. A custom key must be at least 32 bytes of UTF-8
-	// without ';', control characters, or leading or trailing whitespace.
-	AccessKey string
-	// SecondaryAccessKey, when set, is accepted as well as AccessKey, for
-	// testing key rotation. Same rules as AccessKey.
-	SecondaryAccessKey string
-	// PublicEndpoint is the http(s) URL clients use to reach the emulator,
-	// e.g. "http://emulator:8080" behind docker-compose. It is the
-	// Endpoint of ConnectionString and the base of the audience of tokens
-	// from :generateToken. Empty means URL() once started, or the request's
-	// own host when the emulator is used only through Handler.
-	PublicEndpoint string
-	// RelaxedAudience skips the host part of every audience check, for
-	// tokens minted for another host name than the one clients dial.
-	RelaxedAudience bool
-	// Hubs holds per-hub settings, keyed by hub name (case-insensitive).
-	// The key "*" applies to hubs without an entry of their own. Nil
-	// means defaults for every hub.
-	Hubs map[string]HubOptions
-	// MaxRESTBodyBytes limits REST request bodies; larger ones get 413.
-	// Zero means DefaultMaxRESTBodyBytes.
-	MaxRESTBodyBytes int64
-	// Logger receives the emulator's diagnostics; nil discards them. No
-	// message ever contains a key or a token.
-	Logger *slog.Logger
-	// Clock returns the current time for token checks, issued tokens,
-	// ce-time, the end of a reliable connection's retention and message
-	// TTLs; nil means time.Now. Timers (the retention, upstream timeouts)
-	// still run on real time.
-	Clock func() time.Time
-	// AllowUnvalidatedEntraTokens makes the REST API accept a Microsoft
-	// Entra ID access token whose audience is https://webpubsub.azure.com
-	// after checking only that audience and its lifetime (exp required,
-	// nbf, five minutes of skew): its signature and issuer are not
-	// verified. It exists so that SDK code paths built on an
-	// azcore.TokenCredential can run against the emulator. Anyone who can reach the emulator can then forge such a
-	// token: never enable it on a shared network. Default false.
-	AllowUnvalidatedEntraTokens bool
-	// ReliableRetention is how long a reliable connection whose transport
-	// dropped without a close frame is kept for a recovery; zero means
-	// DefaultReliableRetention (30 s). Negative values are an error.
-	ReliableRetention time.Duration
-	// EventHandlerTimeout bounds each upstream call, including the
-	// abuse-protection check; zero means DefaultEventHandlerTimeout
-	// (100 s). Negative values are an error.
-	EventHandlerTimeout time.Duration
-}
-
-// HubOptions are the settings of one hub.
-type HubOptions struct {
-	// AllowAnonymous accepts client connections without any token (the
-	// hub's anonymousConnectPolicy "allow"). A request with an invalid
-	// token is still rejected. Default false.
-	AllowAnonymous bool
-	// EventHandlers are the hub's upstream event handlers, in priority
-	// order: each event goes to the first handler whose filter matches it.
-	// Nil means none: connect is skipped (the token
-	// decides), connected and disconnected are not sent, an event frame
-	// gets an InternalServerError ack and a raw client that sends a frame
-	// is closed with 1000.
-	EventHandlers []EventHandler
-}
 
 // Emulator is a local, in-memory Azure Web PubSub service: the REST data
 // plane at /api and the client WebSocket endpoint at /client. Create one
@@ -113,7 +26,7 @@ type Emulator struct {
 	key          string
 	secondaryKey string
 	log          *slog.Logger
-	now          func() time.Time
+	clock        Clock
 	maxBody      int64
 	handler      http.Handler
 
@@ -128,30 +41,24 @@ type Emulator struct {
 	closeOnce sync.Once
 	closeErr  error
 
-	// Timings of keep-alive and of the close procedure; New sets the
-	// defaults of conn.go and tests may shorten or lengthen them before
-	// any connection exists.
+	// Timings of keep-alive and of the close procedure.
 	pingInterval, idleTimeout, closeFlush time.Duration
-
-	// connRegistered, when set by tests, is called with the id of each
-	// connection once it is registered. It must not block.
-	connRegistered func(id string)
-	// connEnded, when set by tests, is called once for each connection
-	// that leaves its hub, with its id. It must not block.
-	connEnded func(id string)
-	// connDetached, when set by tests, is called with the id of each
-	// reliable connection that is detached. It must not block.
-	connDetached func(id string)
+	// onEvent is Options.OnConnectionEvent, or nil.
+	onEvent func(ConnectionEvent)
 
 	// retention is the reliable retention; handlerTimeout bounds each
 	// upstream call.
 	retention, handlerTimeout time.Duration
-	// afterFunc runs f after d and returns a function that stops it, as
-	// time.AfterFunc does; tests replace it to fire timers on demand.
-	afterFunc func(d time.Duration, f func()) (stop func() bool)
 	// retryDelays are the waits between attempts of a non-blocking
-	// upstream event; tests shorten them.
+	// upstream event.
 	retryDelays []time.Duration
+
+	// faults holds the injected REST and handshake faults.
+	faults faultQueues
+	// messages is the bounded log of delivered messages.
+	messages messageLog
+	// changes wakes Wait when the emulator's state changes.
+	changes notifier
 
 	// handlers holds the compiled event handlers by Hubs key, lower case.
 	handlers map[string][]*eventHandler
@@ -170,21 +77,19 @@ type Emulator struct {
 // invalid; the error never contains the key.
 func New(opts Options) (*Emulator, error) {
 	e := &Emulator{
-		opts:         opts,
-		key:          opts.AccessKey,
-		secondaryKey: opts.SecondaryAccessKey,
-		log:          opts.Logger,
-		now:          opts.Clock,
-		maxBody:      opts.MaxRESTBodyBytes,
-		hubs:         map[string]*hub{},
-		pingInterval: pingInterval,
-		idleTimeout:  idleTimeout,
-		closeFlush:   closeFlushTimeout,
-		retention:    opts.ReliableRetention,
-		retryDelays:  []time.Duration{time.Second, 3 * time.Second, 5 * time.Second},
-		afterFunc: func(d time.Duration, f func()) func() bool {
-			return time.AfterFunc(d, f).Stop
-		},
+		opts:           opts,
+		key:            opts.AccessKey,
+		secondaryKey:   opts.SecondaryAccessKey,
+		log:            opts.Logger,
+		clock:          opts.Clock,
+		maxBody:        opts.MaxRESTBodyBytes,
+		hubs:           map[string]*hub{},
+		pingInterval:   opts.PingInterval,
+		idleTimeout:    opts.IdleTimeout,
+		closeFlush:     opts.CloseTimeout,
+		retention:      opts.ReliableRetention,
+		retryDelays:    append([]time.Duration(nil), opts.EventHandlerRetryDelays...),
+		onEvent:        opts.OnConnectionEvent,
 		handlers:       map[string][]*eventHandler{},
 		shutdown:       make(chan struct{}),
 		handlerTimeout: opts.EventHandlerTimeout,
@@ -204,9 +109,13 @@ func New(opts Options) (*Emulator, error) {
 	if e.log == nil {
 		e.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if e.now == nil {
-		e.now = time.Now
+	if e.clock == nil {
+		e.clock = realClock{}
 	}
+	if err := e.applyTimings(opts); err != nil {
+		return nil, err
+	}
+	e.messages.init(opts.MessageLogSize)
 	if e.maxBody <= 0 {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}
@@ -219,18 +128,6 @@ func New(opts Options) (*Emulator, error) {
 			return nil, err
 		}
 		e.opts.PublicEndpoint = ep
-	}
-	if opts.ReliableRetention < 0 {
-		return nil, errors.New("emulator: ReliableRetention must not be negative")
-	}
-	if e.retention == 0 {
-		e.retention = DefaultReliableRetention
-	}
-	if opts.EventHandlerTimeout < 0 {
-		return nil, errors.New("emulator: EventHandlerTimeout must not be negative")
-	}
-	if e.handlerTimeout == 0 {
-		e.handlerTimeout = DefaultEventHandlerTimeout
 	}
 	e.opts.Hubs = make(map[string]HubOptions, len(opts.Hubs)) // a copy: the caller may reuse its map
 	for name, ho := range opts.Hubs {
@@ -259,67 +156,6 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e.handler = http.HandlerFunc(e.route)
 	return e, nil
-}
-
-// validateKey applies the official emulator's key rules.
-func validateKey(k string) error {
-	if len(k) < 32 {
-		return errors.New("must be at least 32 bytes long")
-	}
-	if strings.TrimSpace(k) != k {
-		return errors.New("must not have leading or trailing whitespace")
-	}
-	for _, r := range k {
-		if r == ';' || r < 0x20 || r == 0x7f {
-			return errors.New("must not contain ';' or control characters")
-		}
-	}
-	return nil
-}
-
-func normalizeEndpoint(ep string) (string, error) {
-	scheme, rest, ok := strings.Cut(ep, "://")
-	if !ok || rest == "" || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) ||
-		strings.ContainsAny(rest, "?#@") {
-		return "", errors.New("emulator: PublicEndpoint must be an absolute http or https URL without query, fragment or user info")
-	}
-	return strings.ToLower(scheme) + "://" + strings.TrimRight(rest, "/"), nil
-}
-
-// TB is the part of testing.TB that NewTest uses; *testing.T and
-// *testing.B satisfy it.
-type TB interface {
-	Helper()
-	Fatalf(format string, args ...any)
-	Errorf(format string, args ...any)
-	Cleanup(func())
-}
-
-// NewTest starts an emulator with default options on a free loopback port
-// and closes it when the test ends:
-//
-//	func TestChat(t *testing.T) {
-//		e := emulator.NewTest(t)
-//		connStr := e.ConnectionString()
-//		...
-//	}
-//
-// It fails the test if the emulator cannot start.
-func NewTest(tb TB) *Emulator {
-	tb.Helper()
-	e, err := New(Options{})
-	if err != nil {
-		tb.Fatalf("emulator.New: %v", err)
-	}
-	if err := e.Start(); err != nil {
-		tb.Fatalf("emulator.Start: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			tb.Errorf("emulator.Close: %v", err)
-		}
-	})
-	return e
 }
 
 // Start listens on Options.Host and Options.Port and serves in the
@@ -426,6 +262,9 @@ func (e *Emulator) addServer(l net.Listener) (*http.Server, error) {
 		Handler:           e.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, netConnKey{}, c) // for CutConnection
+		},
 	}
 	e.servers = append(e.servers, srv)
 	e.wg.Add(1)
@@ -642,7 +481,7 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(path, "/client/hubs/"):
 		seg := strings.TrimPrefix(path, "/client/hubs/")
 		seg = strings.TrimSuffix(seg, "/")
-		hubName, err := pathSegment(seg)
+		hubName, err := url.PathUnescape(seg)
 		if err != nil || hubName == "" || strings.Contains(seg, "/") {
 			http.NotFound(w, r)
 			return

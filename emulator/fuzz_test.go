@@ -21,7 +21,7 @@ func fuzzHub(t testing.TB) (*Emulator, *hub) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub("chat")
+	h := newHub("chat", nil)
 	e.hubs["chat"] = h
 	for i, u := range []string{"alice", "", "bob"} {
 		c := fuzzConn(e, h, "conn"+string(rune('0'+i)), u)
@@ -35,7 +35,7 @@ func fuzzHub(t testing.TB) (*Emulator, *hub) {
 func fuzzConn(e *Emulator, h *hub, id, user string) *conn {
 	c := newConn(e, "chat", id, user, kindPubSub, "")
 	c.hub = h
-	c.tr = newTransport(c, nil)
+	c.tr = newTransport(c, nil, nil)
 	return c
 }
 

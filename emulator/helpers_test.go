@@ -23,7 +23,8 @@ import (
 const testTimeout = 10 * time.Second
 
 // testEmulator is a started emulator that reports registrations and ends
-// of connections on channels, so tests wait on events instead of time.
+// of connections on channels (through Options.OnConnectionEvent), so
+// tests wait on events instead of time.
 type testEmulator struct {
 	*Emulator
 	t           testing.TB
@@ -34,42 +35,48 @@ type testEmulator struct {
 
 func startEmulator(t testing.TB, opts Options) *testEmulator {
 	t.Helper()
-	return startEmulatorWith(t, opts, nil)
+	te := newTestEmulator(t, opts)
+	if err := te.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := te.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return te
 }
 
-// startEmulatorWith is startEmulator with a hook that may adjust the
-// emulator's internal timings before it starts.
-func startEmulatorWith(t testing.TB, opts Options, adjust func(*Emulator)) *testEmulator {
+// newTestEmulator creates an emulator whose connection events land on
+// te's channels (after opts' own callback, if any), without starting it.
+func newTestEmulator(t testing.TB, opts Options) *testEmulator {
 	t.Helper()
+	te := &testEmulator{t: t, registered: make(chan string, 1024), endedIDs: make(chan string, 1024), detachedIDs: make(chan string, 1024)}
+	user := opts.OnConnectionEvent
+	opts.OnConnectionEvent = func(ev ConnectionEvent) {
+		if user != nil {
+			user(ev)
+		}
+		switch ev.Kind {
+		case ConnectionConnected:
+			te.registered <- ev.ConnectionID
+		case ConnectionDisconnected:
+			select {
+			case te.endedIDs <- ev.ConnectionID:
+			default:
+			}
+		case ConnectionDetached:
+			select {
+			case te.detachedIDs <- ev.ConnectionID:
+			default:
+			}
+		}
+	}
 	e, err := New(opts)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	if adjust != nil {
-		adjust(e)
-	}
-	te := &testEmulator{Emulator: e, t: t, registered: make(chan string, 1024), endedIDs: make(chan string, 1024), detachedIDs: make(chan string, 1024)}
-	e.connRegistered = func(id string) { te.registered <- id }
-	e.connEnded = func(id string) {
-		select {
-		case te.endedIDs <- id:
-		default:
-		}
-	}
-	e.connDetached = func(id string) {
-		select {
-		case te.detachedIDs <- id:
-		default:
-		}
-	}
-	if err := e.Start(); err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
+	te.Emulator = e
 	return te
 }
 
@@ -442,3 +449,19 @@ func loadJSON(t testing.TB, name string, v any) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// tick advances clock by d, times times, each time after waiting until n
+// timers armed with d are pending (the emulator's keep-alive timers of n
+// connections, say).
+func (te *testEmulator) tick(clock *FakeClock, d time.Duration, times, n int) {
+	te.t.Helper()
+	for i := range times {
+		ctx, cancel := contextWithTimeout()
+		err := clock.WaitTimers(ctx, d, n)
+		cancel()
+		if err != nil {
+			te.t.Fatalf("tick %d: %d timers of %v were not armed: %v (pending %v)", i+1, n, d, err, clock.Pending())
+		}
+		clock.Advance(d)
+	}
+}

@@ -25,14 +25,19 @@ type hub struct {
 	conns  map[string]*conn              // by connection id
 	users  map[string]map[*conn]struct{} // by user id; anonymous connections are absent
 	groups map[string]map[*conn]struct{} // by group name; a group exists while non-empty
+
+	// changes is told about every change of the indexes; nil means nobody
+	// listens.
+	changes *notifier
 }
 
-func newHub(name string) *hub {
+func newHub(name string, changes *notifier) *hub {
 	return &hub{
-		name:   name,
-		conns:  map[string]*conn{},
-		users:  map[string]map[*conn]struct{}{},
-		groups: map[string]map[*conn]struct{}{},
+		name:    name,
+		changes: changes,
+		conns:   map[string]*conn{},
+		users:   map[string]map[*conn]struct{}{},
+		groups:  map[string]map[*conn]struct{}{},
 	}
 }
 
@@ -50,6 +55,7 @@ func (h *hub) addLocked(c *conn, groups []string) {
 	for _, g := range groups {
 		h.joinLocked(c, g)
 	}
+	h.changes.signal()
 }
 
 // removeLocked removes c from every index. It reports whether c was
@@ -66,6 +72,7 @@ func (h *hub) removeLocked(c *conn) bool {
 		}
 	}
 	h.leaveAllLocked(c)
+	h.changes.signal()
 	return true
 }
 
@@ -80,6 +87,7 @@ func (h *hub) joinLocked(c *conn, g string) {
 		c.groups = map[string]struct{}{}
 	}
 	c.groups[g] = struct{}{}
+	h.changes.signal()
 }
 
 func (h *hub) leaveLocked(c *conn, g string) {
@@ -90,6 +98,7 @@ func (h *hub) leaveLocked(c *conn, g string) {
 		}
 	}
 	delete(c.groups, g)
+	h.changes.signal()
 }
 
 func (h *hub) leaveAllLocked(c *conn) {

@@ -62,12 +62,8 @@ func waitNoEmulatorGoroutines(t *testing.T, when string) {
 // returns, no goroutine of the emulator is left.
 func TestCloseIsGracefulAndLeavesNoGoroutines(t *testing.T) {
 	waitNoEmulatorGoroutines(t, "by earlier tests")
-	e, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	te := &testEmulator{Emulator: e, t: t, registered: make(chan string, 16), endedIDs: make(chan string, 16)}
-	e.connRegistered = func(id string) { te.registered <- id }
+	te := newTestEmulator(t, Options{})
+	e := te.Emulator
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +145,7 @@ func TestHandlerOnOwnServer(t *testing.T) {
 // outbound queue and is closed with 1008, while REST sends keep returning
 // at once and a reading client gets every message.
 func TestSlowReaderDoesNotStallOthers(t *testing.T) {
-	te := startEmulatorWith(t, Options{}, func(e *Emulator) { e.closeFlush = time.Minute })
+	te := startEmulator(t, Options{CloseTimeout: time.Minute})
 	slow := te.pubsub(jwt.MapClaims{"sub": "slow"})
 	fast := te.pubsub(jwt.MapClaims{"sub": "fast"})
 
@@ -200,10 +196,8 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 // TestKeepAlive: the emulator pings idle connections; one that never
 // answers is dropped after the idle timeout, one that reads stays.
 func TestKeepAlive(t *testing.T) {
-	te := startEmulatorWith(t, Options{}, func(e *Emulator) {
-		e.pingInterval = 20 * time.Millisecond
-		e.idleTimeout = 300 * time.Millisecond
-	})
+	clock := NewFakeClock(time.Time{})
+	te := startEmulator(t, Options{Clock: clock})
 	reader := te.pubsub(jwt.MapClaims{"sub": "r"})
 	mute := te.raw(nil) // never reads, so never answers a ping
 	go func() {
@@ -211,6 +205,19 @@ func TestKeepAlive(t *testing.T) {
 		defer cancel()
 		_, _, _ = reader.ws.Read(ctx) // answers pings until the test ends
 	}()
+	// Pings at 30, 60, 90 and 120 s; at 150 s the mute client has been
+	// silent for longer than the idle timeout of 120 s, the reader (whose
+	// Pong to the first Ping is awaited) for 120 s only.
+	te.tick(clock, DefaultPingInterval, 1, 2)
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	if _, err := te.WaitConnection(ctx, "chat", func(ci ConnectionInfo) bool {
+		return ci.ID == reader.id && ci.LastReceived.Equal(clock.Now())
+	}); err != nil {
+		ci, _ := te.Connection("chat", reader.id)
+		t.Fatalf("no pong from the reader: %v; now %v info %+v pending %v", err, clock.Now(), ci, clock.Pending())
+	}
+	te.tick(clock, DefaultPingInterval, 4, 2)
 	te.waitEnded(mute.id)
 	expectStatus(t, te.rest("HEAD", "/api/hubs/chat/connections/"+mute.id+v, "", nil), 404)
 	expectStatus(t, te.rest("HEAD", "/api/hubs/chat/connections/"+reader.id+v, "", nil), 200)

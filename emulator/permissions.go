@@ -3,6 +3,8 @@ package emulator
 import (
 	"github.com/gowebpubsub/webpubsub/internal/names"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -40,7 +42,19 @@ type permSet struct {
 	all      bool
 	exact    map[string]struct{}
 	patterns []groupPattern
+	sources  []string // the text of each pattern
 	denied   map[string]struct{}
+}
+
+// permissionNames are the REST names of the permissions.
+var permissionNames = [numPermissions]string{permJoinLeaveGroup: "joinLeaveGroup", permSendToGroup: "sendToGroup"}
+
+// state describes p for inspection; ok is false when p holds nothing.
+func (p *permSet) state(perm permission) (st PermissionState, ok bool) {
+	st = PermissionState{Permission: permissionNames[perm], AllGroups: p.all, Patterns: slices.Clone(p.sources)}
+	st.Groups = slices.Sorted(maps.Keys(p.exact))
+	st.Denied = slices.Sorted(maps.Keys(p.denied))
+	return st, p.all || len(st.Groups)+len(st.Patterns)+len(st.Denied) > 0
 }
 
 func (p *permSet) allowed(g string) bool {
@@ -129,6 +143,7 @@ func permissionsFromRoles(roles []string, log *slog.Logger) [numPermissions]perm
 					continue
 				}
 				set.patterns = append(set.patterns, pat)
+				set.sources = append(set.sources, role[len(pre.pattern):])
 			}
 		}
 	}

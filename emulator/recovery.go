@@ -41,19 +41,20 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 		CompressionMode:    websocket.CompressionDisabled,
 		Subprotocols:       []string{c.subprotocol},
 		OnPongReceived: func(context.Context, []byte) {
-			tr.lastRecv.Store(time.Now().UnixNano())
+			tr.received()
 		},
 	})
 	if err != nil {
 		return // Accept has written the error response
 	}
-	tr = newTransport(c, ws)
+	tr = newTransport(c, ws, r)
 	if !e.attach(c, tr) {
 		tr.abort()
 		refuseOn(ws, e.closeFlush, true)
 		return
 	}
 	e.log.Debug("connection recovered", "hub", hubName, "connectionId", c.id)
+	e.event(ConnectionRecovered, c, "")
 	e.goTracked(tr.writeLoop)
 	tr.readLoop()
 }
@@ -77,9 +78,14 @@ func (e *Emulator) findRecoverable(hubName, id, token string) *conn {
 	tokenOK := subtle.ConstantTimeCompare([]byte(token), []byte(c.reconnectionToken)) == 1
 	expired := c.ph == phaseDetached && e.now().After(c.detachEnd)
 	ended := c.ph == phaseEnded
+	refused := c.refuseRecovery && tokenOK && !ended
 	c.mu.Unlock()
 	if expired {
 		c.endLocked(websocket.StatusPolicyViolation, reasonRecoveryExpired, true)
+		return nil
+	}
+	if refused {
+		c.endLocked(websocket.StatusPolicyViolation, reasonNotRecoverable, true)
 		return nil
 	}
 	if ended || !tokenOK {
@@ -171,33 +177,4 @@ func refuseOn(ws *websocket.Conn, flush time.Duration, notify bool) {
 	_ = ws.Close(websocket.StatusPolicyViolation, reasonNotRecoverable)
 	cancel()
 	<-done
-}
-
-// AbortTransport drops the network connection of the client connection
-// connectionID in hub without a close frame, as a network failure would,
-// for tests of client reconnection logic. A reliable connection is then
-// detached and can be recovered within the retention; any other
-// connection ends ("The connection ended unexpectedly."). It reports
-// whether the connection exists and had a transport to drop; the drop
-// itself completes in the background, shortly after AbortTransport
-// returns. hub is compared case-insensitively.
-func (e *Emulator) AbortTransport(hub, connectionID string) bool {
-	h := e.hubIfExists(strings.ToLower(hub))
-	if h == nil {
-		return false
-	}
-	h.mu.RLock()
-	c := h.conns[connectionID]
-	h.mu.RUnlock()
-	if c == nil {
-		return false
-	}
-	c.mu.Lock()
-	tr := c.tr
-	c.mu.Unlock()
-	if tr == nil {
-		return false
-	}
-	tr.abort()
-	return true
 }

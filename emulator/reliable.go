@@ -14,16 +14,15 @@ import (
 // client acknowledges it. It returns "" on success, or the reason the
 // connection must end with 1008 (its queue or buffer is full).
 func (c *conn) deliver(m *message) string {
-	if c.kind == kindRaw {
-		if !c.send(m.rawFrame()) {
+	if c.kind == kindRaw || !c.reliable {
+		f := m.pubsub
+		if c.kind == kindRaw {
+			f = m.rawFrame()
+		}
+		if !c.send(f) {
 			return reasonQueueFull
 		}
-		return ""
-	}
-	if !c.reliable {
-		if !c.send(m.pubsub) {
-			return reasonQueueFull
-		}
+		c.logDelivery(m, 0)
 		return ""
 	}
 	c.mu.Lock()
@@ -49,7 +48,25 @@ func (c *conn) deliver(m *message) string {
 	if c.tr != nil {
 		c.tr.enqueue(outFrame{typ: websocket.MessageText, data: data, sequenced: true})
 	}
+	c.logDelivery(m, seq)
 	return ""
+}
+
+// logDelivery records m, queued for c with sequence id seq, in the
+// message log.
+func (c *conn) logDelivery(m *message, seq uint64) {
+	e := c.e
+	if !e.messages.enabled() {
+		return
+	}
+	if m.logged == nil {
+		m.logged = append([]byte{}, m.data...)
+	}
+	e.messages.add(DeliveredMessage{
+		Hub: c.hubName, ConnectionID: c.id, From: m.from, Group: m.group, FromUserID: m.fromUserID,
+		DataType: string(m.dt), Data: m.logged, SequenceID: seq, Time: e.now(),
+	})
+	e.changes.signal()
 }
 
 func (c *conn) bufferFits(n int) bool {
@@ -118,13 +135,11 @@ func (c *conn) transportLost(tr *transport, reason string) {
 		gen := c.detachGen
 		retention := c.e.retention
 		c.detachEnd = c.e.now().Add(retention)
-		c.stopDetach = c.e.afterFunc(retention, func() { c.expire(gen) })
+		c.stopDetach = c.e.clock.AfterFunc(retention, func() { c.expire(gen) })
 		c.mu.Unlock()
 		tr.drop(reason)
 		c.e.log.Debug("connection detached", "hub", c.hubName, "connectionId", c.id)
-		if hook := c.e.connDetached; hook != nil {
-			hook(c.id)
-		}
+		c.e.event(ConnectionDetached, c, "")
 		return
 	}
 	c.mu.Unlock()

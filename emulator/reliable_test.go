@@ -3,7 +3,6 @@ package emulator
 import (
 	"bytes"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,74 +10,11 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// fakeClock is the emulator's clock and timer source in tests: time moves
-// only when advance is called, which also runs the timers that are due.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-}
-
-type fakeTimer struct {
-	at      time.Time
-	f       func()
-	stopped bool
-}
-
-func newFakeClock() *fakeClock { return &fakeClock{now: time.Now()} }
-
-func (fc *fakeClock) Now() time.Time {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	return fc.now
-}
-
-func (fc *fakeClock) afterFunc(d time.Duration, f func()) func() bool {
-	fc.mu.Lock()
-	defer fc.mu.Unlock()
-	t := &fakeTimer{at: fc.now.Add(d), f: f}
-	fc.timers = append(fc.timers, t)
-	return func() bool {
-		fc.mu.Lock()
-		defer fc.mu.Unlock()
-		was := !t.stopped
-		t.stopped = true
-		return was
-	}
-}
-
-// advance moves the clock by d and, when fire is true, runs the timers
-// that are due, in the caller's goroutine.
-func (fc *fakeClock) advance(d time.Duration, fire bool) {
-	fc.mu.Lock()
-	fc.now = fc.now.Add(d)
-	var due []*fakeTimer
-	if fire {
-		kept := fc.timers[:0]
-		for _, t := range fc.timers {
-			switch {
-			case t.stopped:
-			case !t.at.After(fc.now):
-				t.stopped = true
-				due = append(due, t)
-			default:
-				kept = append(kept, t)
-			}
-		}
-		fc.timers = kept
-	}
-	fc.mu.Unlock()
-	for _, t := range due {
-		t.f()
-	}
-}
-
-// startWithClock starts an emulator whose clock and retention timers are
-// fc.
-func startWithClock(t *testing.T, opts Options, fc *fakeClock) *testEmulator {
+// startWithClock starts an emulator whose clock is fc.
+func startWithClock(t *testing.T, opts Options, fc *FakeClock) *testEmulator {
 	t.Helper()
-	opts.Clock = fc.Now
-	return startEmulatorWith(t, opts, func(e *Emulator) { e.afterFunc = fc.afterFunc })
+	opts.Clock = fc
+	return startEmulator(t, opts)
 }
 
 // sendText posts a text message to one connection.
@@ -243,7 +179,7 @@ func (te *testEmulator) expectRefused(c *wsClient, token string) {
 // connection has ended, a recovery gets 1008 and the upstream
 // disconnected event says why.
 func TestReliableRetention(t *testing.T) {
-	fc := newFakeClock()
+	fc := NewFakeClock(time.Time{})
 	up := newFakeUpstream(t, nil)
 	te := startWithClock(t, up.handlerOptions("", "disconnected"), fc)
 
@@ -251,7 +187,7 @@ func TestReliableRetention(t *testing.T) {
 		te := te.with(t)
 		c := te.reliable(jwt.MapClaims{"sub": "a"})
 		te.drop(c)
-		fc.advance(DefaultReliableRetention-time.Second, true)
+		fc.Advance(DefaultReliableRetention - time.Second)
 		c = te.recover(c)
 		c.barrier()
 	})
@@ -259,7 +195,7 @@ func TestReliableRetention(t *testing.T) {
 		te := te.with(t)
 		c := te.reliable(jwt.MapClaims{"sub": "a"})
 		te.drop(c)
-		fc.advance(DefaultReliableRetention, true)
+		fc.Advance(DefaultReliableRetention)
 		te.waitEnded(c.id)
 		expectStatus(t, te.rest("HEAD", "/api/hubs/chat/connections/"+c.id+v, "", nil), 404)
 		te.expectRefused(c, c.reconnectionToken)
@@ -271,7 +207,7 @@ func TestReliableRetention(t *testing.T) {
 		te := te.with(t)
 		c := te.reliable(jwt.MapClaims{"sub": "a"})
 		te.drop(c)
-		fc.advance(DefaultReliableRetention+time.Millisecond, false)
+		fc.advanceWithoutTimers(DefaultReliableRetention + time.Millisecond)
 		te.expectRefused(c, c.reconnectionToken)
 		te.waitEnded(c.id)
 		r := up.nextFor(t, ceTypeDisconnected, c.id)
@@ -334,14 +270,14 @@ func TestReliableRetention(t *testing.T) {
 // connection was detached is not replayed (a gap in sequence ids); one
 // without a TTL, or within it, is.
 func TestReliableTTL(t *testing.T) {
-	fc := newFakeClock()
+	fc := NewFakeClock(time.Time{})
 	te := startWithClock(t, Options{}, fc)
 	c := te.reliable(jwt.MapClaims{"sub": "a", "webpubsub.group": []string{"g"}})
 	te.drop(c)
 	te.sendText(c.id, "short", "&messageTtlSeconds=1")
 	te.sendText(c.id, "forever", "")
 	te.sendText(c.id, "long", "&messageTtlSeconds=300")
-	fc.advance(2*time.Second, true)
+	fc.Advance(2 * time.Second)
 	c = te.recover(c)
 	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"forever","sequenceId":2}`)
 	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"long","sequenceId":3}`)
@@ -353,7 +289,7 @@ func TestReliableTTL(t *testing.T) {
 	te.drop(c)
 	p.send(`{"type":"sendToGroup","group":"g","ackId":1,"dataType":"text","data":"brief","ttlSeconds":1}`)
 	p.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
-	fc.advance(2*time.Second, true)
+	fc.Advance(2 * time.Second)
 	te.sendText(c.id, "after", "")
 	c = te.recover(c)
 	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"after","sequenceId":5}`)
@@ -416,11 +352,10 @@ func TestReliableBufferLimits(t *testing.T) {
 // TestReliableKeepAliveTimeoutDetaches: a reliable connection that stops
 // answering is detached, not ended, and can be recovered.
 func TestReliableKeepAliveTimeoutDetaches(t *testing.T) {
-	te := startEmulatorWith(t, Options{}, func(e *Emulator) {
-		e.pingInterval = 20 * time.Millisecond
-		e.idleTimeout = 200 * time.Millisecond
-	})
+	clock := NewFakeClock(time.Time{})
+	te := startEmulator(t, Options{Clock: clock, PingInterval: time.Second, IdleTimeout: 3 * time.Second})
 	c := te.reliable(jwt.MapClaims{"sub": "mute"}) // never reads, so never answers a ping
+	te.tick(clock, time.Second, 4, 1)
 	te.waitDetached(c.id)
 	expectStatus(t, te.rest("HEAD", "/api/hubs/chat/connections/"+c.id+v, "", nil), 200)
 	d := te.recover(c)
@@ -441,39 +376,4 @@ func TestReliableSequenceSharedBySources(t *testing.T) {
 	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"reply","sequenceId":2}`)
 	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	c.barrier()
-}
-
-// TestAbortTransport: the emulator-side network failure detaches a
-// reliable connection, which the client recovers, and ends any other.
-func TestAbortTransport(t *testing.T) {
-	te := startEmulator(t, Options{})
-	c := te.reliable(jwt.MapClaims{"sub": "a"})
-	te.sendText(c.id, "before", "")
-	if !te.AbortTransport("CHAT", c.id) {
-		t.Fatal("AbortTransport found nothing to drop")
-	}
-	te.waitDetached(c.id)
-	ctx, cancel := contextWithTimeout()
-	defer cancel()
-	for {
-		if _, _, err := c.ws.Read(ctx); err != nil {
-			if websocket.CloseStatus(err) != -1 {
-				t.Fatalf("client saw %v; want an abnormal closure without close frame", err)
-			}
-			break
-		}
-	}
-	if te.AbortTransport("chat", c.id) {
-		t.Fatal("a detached connection has no transport to drop")
-	}
-	c = te.recover(c)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"before","sequenceId":1}`)
-	p := te.pubsub(nil)
-	if !te.AbortTransport("chat", p.id) {
-		t.Fatal("AbortTransport found nothing to drop")
-	}
-	te.waitEnded(p.id)
-	if te.AbortTransport("chat", p.id) || te.AbortTransport("nohub", p.id) {
-		t.Fatal("AbortTransport dropped a connection that does not exist")
-	}
 }

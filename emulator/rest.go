@@ -22,51 +22,52 @@ type restCall struct {
 
 type restHandler func(e *Emulator, c *restCall)
 
+// restMethod is one operation of a route: its name and its handler.
+type restMethod struct {
+	op Operation
+	h  restHandler
+}
+
 // restRoute is one path shape under /api/hubs/{hub}/; "*" matches one
 // non-empty segment.
 type restRoute struct {
 	pattern []string
-	methods map[string]restHandler
+	methods map[string]restMethod
 }
 
 var restRoutes = []restRoute{
-	{[]string{":addToGroups"}, map[string]restHandler{http.MethodPost: (*Emulator).addConnectionsToGroups}},
-	{[]string{":closeConnections"}, map[string]restHandler{http.MethodPost: (*Emulator).closeAllConnections}},
-	{[]string{":generateToken"}, map[string]restHandler{http.MethodPost: (*Emulator).generateToken}},
-	{[]string{":removeFromGroups"}, map[string]restHandler{http.MethodPost: (*Emulator).removeConnectionsFromGroups}},
-	{[]string{":send"}, map[string]restHandler{http.MethodPost: (*Emulator).sendToAll}},
-	{[]string{"connections", "*"}, map[string]restHandler{
-		http.MethodDelete: (*Emulator).closeConnection,
-		http.MethodHead:   (*Emulator).connectionExists,
+	{[]string{":addToGroups"}, map[string]restMethod{http.MethodPost: {OperationAddConnectionsToGroups, (*Emulator).addConnectionsToGroups}}},
+	{[]string{":closeConnections"}, map[string]restMethod{http.MethodPost: {OperationCloseAllConnections, (*Emulator).closeAllConnections}}},
+	{[]string{":generateToken"}, map[string]restMethod{http.MethodPost: {OperationGetClientAccessToken, (*Emulator).generateToken}}},
+	{[]string{":removeFromGroups"}, map[string]restMethod{http.MethodPost: {OperationRemoveConnectionsFromGroups, (*Emulator).removeConnectionsFromGroups}}},
+	{[]string{":send"}, map[string]restMethod{http.MethodPost: {OperationSendToAll, (*Emulator).sendToAll}}},
+	{[]string{"connections", "*"}, map[string]restMethod{
+		http.MethodDelete: {OperationCloseConnection, (*Emulator).closeConnection},
+		http.MethodHead:   {OperationConnectionExists, (*Emulator).connectionExists},
 	}},
-	{[]string{"connections", "*", ":send"}, map[string]restHandler{http.MethodPost: (*Emulator).sendToConnection}},
-	{[]string{"connections", "*", "groups"}, map[string]restHandler{http.MethodDelete: (*Emulator).removeConnectionFromAllGroups}},
-	{[]string{"groups", "*"}, map[string]restHandler{http.MethodHead: (*Emulator).groupExists}},
-	{[]string{"groups", "*", ":closeConnections"}, map[string]restHandler{http.MethodPost: (*Emulator).closeGroupConnections}},
-	{[]string{"groups", "*", ":send"}, map[string]restHandler{http.MethodPost: (*Emulator).sendToGroup}},
-	{[]string{"groups", "*", "connections"}, map[string]restHandler{http.MethodGet: (*Emulator).listConnectionsInGroup}},
-	{[]string{"groups", "*", "connections", "*"}, map[string]restHandler{
-		http.MethodDelete: (*Emulator).removeConnectionFromGroup,
-		http.MethodPut:    (*Emulator).addConnectionToGroup,
+	{[]string{"connections", "*", ":send"}, map[string]restMethod{http.MethodPost: {OperationSendToConnection, (*Emulator).sendToConnection}}},
+	{[]string{"connections", "*", "groups"}, map[string]restMethod{http.MethodDelete: {OperationRemoveConnectionFromAllGroups, (*Emulator).removeConnectionFromAllGroups}}},
+	{[]string{"groups", "*"}, map[string]restMethod{http.MethodHead: {OperationGroupExists, (*Emulator).groupExists}}},
+	{[]string{"groups", "*", ":closeConnections"}, map[string]restMethod{http.MethodPost: {OperationCloseGroupConnections, (*Emulator).closeGroupConnections}}},
+	{[]string{"groups", "*", ":send"}, map[string]restMethod{http.MethodPost: {OperationSendToGroup, (*Emulator).sendToGroup}}},
+	{[]string{"groups", "*", "connections"}, map[string]restMethod{http.MethodGet: {OperationListConnectionsInGroup, (*Emulator).listConnectionsInGroup}}},
+	{[]string{"groups", "*", "connections", "*"}, map[string]restMethod{
+		http.MethodDelete: {OperationRemoveConnectionFromGroup, (*Emulator).removeConnectionFromGroup},
+		http.MethodPut:    {OperationAddConnectionToGroup, (*Emulator).addConnectionToGroup},
 	}},
-	{[]string{"permissions", "*", "connections", "*"}, map[string]restHandler{
-		http.MethodDelete: (*Emulator).revokePermission,
-		http.MethodHead:   (*Emulator).checkPermission,
-		http.MethodPut:    (*Emulator).grantPermission,
+	{[]string{"permissions", "*", "connections", "*"}, map[string]restMethod{
+		http.MethodDelete: {OperationRevokePermission, (*Emulator).revokePermission},
+		http.MethodHead:   {OperationCheckPermission, (*Emulator).checkPermission},
+		http.MethodPut:    {OperationGrantPermission, (*Emulator).grantPermission},
 	}},
-	{[]string{"users", "*"}, map[string]restHandler{http.MethodHead: (*Emulator).userExists}},
-	{[]string{"users", "*", ":closeConnections"}, map[string]restHandler{http.MethodPost: (*Emulator).closeUserConnections}},
-	{[]string{"users", "*", ":send"}, map[string]restHandler{http.MethodPost: (*Emulator).sendToUser}},
-	{[]string{"users", "*", "groups"}, map[string]restHandler{http.MethodDelete: (*Emulator).removeUserFromAllGroups}},
-	{[]string{"users", "*", "groups", "*"}, map[string]restHandler{
-		http.MethodDelete: (*Emulator).removeUserFromGroup,
-		http.MethodPut:    (*Emulator).addUserToGroup,
+	{[]string{"users", "*"}, map[string]restMethod{http.MethodHead: {OperationUserExists, (*Emulator).userExists}}},
+	{[]string{"users", "*", ":closeConnections"}, map[string]restMethod{http.MethodPost: {OperationCloseUserConnections, (*Emulator).closeUserConnections}}},
+	{[]string{"users", "*", ":send"}, map[string]restMethod{http.MethodPost: {OperationSendToUser, (*Emulator).sendToUser}}},
+	{[]string{"users", "*", "groups"}, map[string]restMethod{http.MethodDelete: {OperationRemoveUserFromAllGroups, (*Emulator).removeUserFromAllGroups}}},
+	{[]string{"users", "*", "groups", "*"}, map[string]restMethod{
+		http.MethodDelete: {OperationRemoveUserFromGroup, (*Emulator).removeUserFromGroup},
+		http.MethodPut:    {OperationAddUserToGroup, (*Emulator).addUserToGroup},
 	}},
-}
-
-// pathSegment percent-decodes one escaped path segment.
-func pathSegment(s string) (string, error) {
-	return url.PathUnescape(s)
 }
 
 // matchRoute finds the route for the decoded segments after the hub.
@@ -104,7 +105,7 @@ var apiVersionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
 func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
-		d, err := pathSegment(s)
+		d, err := url.PathUnescape(s)
 		if err != nil {
 			http.NotFound(w, r)
 			return
@@ -124,7 +125,7 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	h, ok := rt.methods[r.Method]
+	rm, ok := rt.methods[r.Method]
 	if !ok {
 		allow := make([]string, 0, len(rt.methods))
 		for m := range rt.methods {
@@ -140,6 +141,9 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.wg.Done()
+	if !e.applyFault(w, r, rm.op, true) {
+		return
+	}
 	w.Header().Set("api-supported-versions", supportedVersions)
 
 	token := bearerToken(r)
@@ -167,7 +171,7 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, "hub", "The hub name is invalid; it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
 		return
 	}
-	h(e, &restCall{w: w, r: r, hub: strings.ToLower(segs[2]), params: params, query: query})
+	rm.h(e, &restCall{w: w, r: r, hub: strings.ToLower(segs[2]), params: params, query: query})
 }
 
 func unauthorized(w http.ResponseWriter) {
@@ -181,6 +185,9 @@ func (e *Emulator) health(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodHead && r.Method != http.MethodGet {
 		w.Header().Set("Allow", "GET, HEAD")
 		w.WriteHeader(http.StatusMethodNotAllowed)
+		return
+	}
+	if !e.applyFault(w, r, OperationGetServiceStatus, true) {
 		return
 	}
 	e.mu.RLock()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,15 +35,72 @@ type transport struct {
 	ctx   context.Context
 	abort context.CancelFunc
 
-	lastRecv atomic.Int64 // unix nanoseconds of the last frame received
+	// paused holds back every write (PauseOutbound); guarded by qmu.
+	paused bool
+	// netConn is the TCP connection under ws when the emulator's own
+	// server accepted it, else nil.
+	netConn net.Conn
+
+	// lastRecv and lastSent are the emulator clock's unix nanoseconds of
+	// the last frame received and written.
+	lastRecv atomic.Int64
+	lastSent atomic.Int64
 	pinging  atomic.Bool
 }
 
-func newTransport(c *conn, ws *websocket.Conn) *transport {
+// netConnKey is the context key under which the emulator's servers store
+// each request's net.Conn.
+type netConnKey struct{}
+
+func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &transport{c: c, ws: ws, wake: make(chan struct{}, 1), ctx: ctx, abort: cancel}
-	tr.lastRecv.Store(time.Now().UnixNano())
+	if r != nil {
+		tr.netConn, _ = r.Context().Value(netConnKey{}).(net.Conn)
+	}
+	now := c.e.now().UnixNano()
+	tr.lastRecv.Store(now)
+	tr.lastSent.Store(now)
 	return tr
+}
+
+// setPaused pauses or resumes the writer.
+func (tr *transport) setPaused(p bool) {
+	tr.qmu.Lock()
+	tr.paused = p
+	tr.qmu.Unlock()
+	tr.wakeWriter()
+}
+
+// received notes that a frame or a Pong arrived.
+func (tr *transport) received() {
+	tr.lastRecv.Store(tr.c.e.now().UnixNano())
+	tr.c.e.changes.signal()
+}
+
+// held reports whether the transport is paused and how many frames wait
+// in its queue.
+func (tr *transport) held() (paused bool, queued int) {
+	tr.qmu.Lock()
+	defer tr.qmu.Unlock()
+	return tr.paused, len(tr.queue)
+}
+
+func (tr *transport) wakeWriter() {
+	select {
+	case tr.wake <- struct{}{}:
+	default:
+	}
+}
+
+// cut resets the TCP connection (no close frame, no FIN handshake) when
+// the emulator's server accepted it, and drops the transport.
+func (tr *transport) cut() {
+	if tcp, ok := tr.netConn.(*net.TCPConn); ok {
+		_ = tcp.SetLinger(0)
+		_ = tcp.Close()
+	}
+	tr.abort()
 }
 
 // closeRequest asks the writer to end the transport.
@@ -75,10 +134,8 @@ func (tr *transport) enqueue(f outFrame) bool {
 	}
 	tr.queue = append(tr.queue, f)
 	tr.qmu.Unlock()
-	select {
-	case tr.wake <- struct{}{}:
-	default:
-	}
+	tr.wakeWriter()
+	tr.c.e.changes.signal()
 	return true
 }
 
@@ -108,10 +165,7 @@ func (tr *transport) request(req *closeRequest, dropQueue bool) bool {
 		tr.closeTimer = time.AfterFunc(tr.c.e.closeFlush, tr.abort)
 	}
 	tr.qmu.Unlock()
-	select {
-	case tr.wake <- struct{}{}:
-	default:
-	}
+	tr.wakeWriter()
 	return true
 }
 
@@ -122,40 +176,39 @@ func (tr *transport) drop(reason string) {
 }
 
 // writeLoop delivers queued frames in order and then performs the close
-// procedure. It runs until the transport is
-// closed and owns closing the WebSocket.
+// procedure; while the transport is paused, and not closing, it writes
+// nothing. It runs
+// until the transport is closed and owns closing the WebSocket.
 func (tr *transport) writeLoop() {
 	e := tr.c.e
-	ping := time.NewTimer(e.pingInterval)
+	ping := newClockTimer(e.clock, e.pingInterval)
 	defer ping.Stop()
 	var batch []outFrame
 	for {
 		tr.qmu.Lock()
-		batch, tr.queue = tr.queue, batch[:0]
-		tr.queueLen, tr.queueBytes = 0, 0
 		req := tr.closeReq
+		held := tr.paused && req == nil // a close lifts the pause
+		if !held {
+			batch, tr.queue = tr.queue, batch[:0]
+			tr.queueLen, tr.queueBytes = 0, 0
+		}
 		tr.qmu.Unlock()
 
-		for i := range batch {
-			if req != nil && req.peerGone {
-				break
+		if !held {
+			if len(batch) > 0 {
+				e.changes.signal() // Queued changed
 			}
-			if err := tr.ws.Write(context.Background(), batch[i].typ, batch[i].data); err != nil {
-				_ = tr.ws.CloseNow()
-				tr.c.transportLost(tr, reasonEndedAbruptly)
+			if !tr.writeBatch(batch, req) {
 				return
 			}
-			batch[i] = outFrame{}
-		}
-		if len(batch) > 0 {
-			ping.Reset(e.pingInterval)
-		}
-		if cap(batch) > 64 {
-			batch = nil // do not keep a burst's memory on an idle connection
-		}
-		if req != nil {
-			tr.closeTransport(req)
-			return
+			clear(batch)
+			if cap(batch) > 64 {
+				batch = nil // do not keep a burst's memory on an idle connection
+			}
+			if req != nil {
+				tr.closeTransport(req)
+				return
+			}
 		}
 		select {
 		case <-tr.wake:
@@ -164,10 +217,39 @@ func (tr *transport) writeLoop() {
 			tr.c.transportLost(tr, reasonEndedAbruptly)
 			return
 		case <-ping.C:
-			tr.keepAlive()
+			// A Ping follows pingInterval of outbound silence.
+			silence := time.Duration(e.now().UnixNano() - tr.lastSent.Load())
+			if silence < e.pingInterval {
+				ping.Reset(e.pingInterval - silence)
+				continue
+			}
+			tr.keepAlive(held)
 			ping.Reset(e.pingInterval)
 		}
 	}
+}
+
+// writeBatch writes batch unless req drops the transport. It reports
+// false when a write failed, after handling the loss of the transport.
+func (tr *transport) writeBatch(batch []outFrame, req *closeRequest) bool {
+	if len(batch) == 0 {
+		return true
+	}
+	// The batch counts as sent when it was taken, before any client can
+	// have seen it.
+	taken := tr.c.e.now().UnixNano()
+	for i := range batch {
+		if req != nil && req.peerGone {
+			return true
+		}
+		if err := tr.ws.Write(context.Background(), batch[i].typ, batch[i].data); err != nil {
+			_ = tr.ws.CloseNow()
+			tr.c.transportLost(tr, reasonEndedAbruptly)
+			return false
+		}
+	}
+	tr.lastSent.Store(taken)
+	return true
 }
 
 // closeTransport sends the disconnected frame (PubSub only) and the close
@@ -198,23 +280,23 @@ func (tr *transport) closeTransport(req *closeRequest) {
 	_ = tr.ws.Close(req.code, truncateReason(req.reason))
 }
 
-// keepAlive treats a transport that has been silent for idleTimeout as
-// dropped, and otherwise sends a Ping and waits for the Pong in the
-// background.
-func (tr *transport) keepAlive() {
+// keepAlive treats a transport that has been silent for longer than
+// idleTimeout as dropped, and otherwise, unless it is paused, sends a Ping
+// and waits for the Pong in the background.
+func (tr *transport) keepAlive(paused bool) {
 	e := tr.c.e
-	if time.Since(time.Unix(0, tr.lastRecv.Load())) > e.idleTimeout {
+	if time.Duration(e.now().UnixNano()-tr.lastRecv.Load()) > e.idleTimeout {
 		tr.abort()
 		return
 	}
-	if !tr.pinging.CompareAndSwap(false, true) {
+	if paused || !tr.pinging.CompareAndSwap(false, true) {
 		return
 	}
+	// The wait for the Pong ends with the transport; a transport that
+	// stays silent is dropped by a later tick.
 	e.goTracked(func() {
 		defer tr.pinging.Store(false)
-		ctx, cancel := context.WithTimeout(tr.ctx, e.idleTimeout)
-		defer cancel()
-		_ = tr.ws.Ping(ctx)
+		_ = tr.ws.Ping(tr.ctx)
 	})
 }
 
@@ -232,7 +314,7 @@ func (tr *transport) readLoop() {
 		if err != nil {
 			break
 		}
-		tr.lastRecv.Store(time.Now().UnixNano())
+		tr.received()
 		if tr.closing() {
 			// Keep reading so that the client's close frame is seen.
 			if _, err = io.Copy(io.Discard, r); err != nil {

@@ -22,6 +22,11 @@ import (
 // Options.EventHandlerTimeout is zero.
 const DefaultEventHandlerTimeout = 100 * time.Second
 
+// DefaultEventHandlerRetryDelays are the waits between the attempts of a
+// connected or disconnected event when Options.EventHandlerRetryDelays is
+// nil. The emulator never modifies it.
+var DefaultEventHandlerRetryDelays = []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}
+
 // Upstream limits.
 const (
 	maxUpstreamBody  = 16 << 20 // a larger response is a failure
@@ -204,7 +209,7 @@ func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent)
 // maxUpstreamBody. A 3xx, a network error, a timeout or a larger body is
 // an *upstreamError.
 func (e *Emulator) do(ctx context.Context, req *http.Request) (*upstreamResponse, error) {
-	ctx, cancel := context.WithTimeout(ctx, e.handlerTimeout)
+	ctx, cancel := withClockTimeout(ctx, e.clock, e.handlerTimeout)
 	defer cancel()
 	resp, err := e.upClient.Do(req.WithContext(ctx))
 	if err != nil {
@@ -228,7 +233,7 @@ func (e *Emulator) do(ctx context.Context, req *http.Request) (*upstreamResponse
 // which would name the URL.
 func classify(ctx context.Context, err error) *upstreamError {
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(context.Cause(ctx), context.DeadlineExceeded):
 		return errUpstreamTimeout
 	case ctx.Err() != nil:
 		return errUpstreamCanceled
@@ -394,7 +399,7 @@ func (e *Emulator) sendWithRetries(h *eventHandler, ev *upstreamEvent) {
 			e.log.Warn("upstream event failed", "hub", ev.hub, "connectionId", ev.connID, "event", ev.name, "error", err.Error())
 			return
 		}
-		t := time.NewTimer(e.retryDelays[attempt])
+		t := newClockTimer(e.clock, e.retryDelays[attempt])
 		select {
 		case <-t.C:
 		case <-e.shutdown:

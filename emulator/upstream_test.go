@@ -560,9 +560,9 @@ func TestUpstreamNonBlockingOrderAndRetries(t *testing.T) {
 		return fakeResponse{status: 400} // not retried
 	})
 	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-	te := startEmulatorWith(t, up.handlerOptions("*", "connected", "disconnected"), func(e *Emulator) {
-		e.retryDelays = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
-	})
+	opts := up.handlerOptions("*", "connected", "disconnected")
+	opts.EventHandlerRetryDelays = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
+	te := startEmulator(t, opts)
 	c := te.pubsub(jwt.MapClaims{"sub": "u"})
 	c.send(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
 	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
@@ -644,14 +644,10 @@ func TestUpstreamDisconnectedReasons(t *testing.T) {
 func TestUpstreamCloseIsBounded(t *testing.T) {
 	waitNoEmulatorGoroutines(t, "by earlier tests")
 	up := newFakeUpstream(t, func(*recordedRequest) fakeResponse { return fakeResponse{hold: true} })
-	e, err := New(up.handlerOptions("", "disconnected"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.closeFlush = 200 * time.Millisecond
-	te := &testEmulator{Emulator: e, t: t, registered: make(chan string, 4), detachedIDs: make(chan string, 4)}
-	e.connRegistered = func(id string) { te.registered <- id }
-	e.connDetached = func(id string) { te.detachedIDs <- id }
+	opts := up.handlerOptions("", "disconnected")
+	opts.CloseTimeout = 200 * time.Millisecond
+	te := newTestEmulator(t, opts)
+	e := te.Emulator
 	if err := e.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
@@ -44,6 +43,13 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		return
 	}
 	query := r.URL.Query()
+	op := OperationConnect
+	if query.Has("awps_connection_id") {
+		op = OperationRecover
+	}
+	if !e.applyFault(w, r, op, false) {
+		return
+	}
 	hubName := pathHub
 	if hubName == "" {
 		hubName = query.Get("hub")
@@ -108,7 +114,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		InsecureSkipVerify: true, // the service accepts any Origin
 		CompressionMode:    websocket.CompressionDisabled,
 		OnPongReceived: func(context.Context, []byte) {
-			tr.lastRecv.Store(time.Now().UnixNano())
+			tr.received()
 		},
 	}
 	if c.subprotocol != "" {
@@ -123,7 +129,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	if c.subprotocol != "" {
 		c.subprotocol = ws.Subprotocol() // as the client spelled it
 	}
-	tr = newTransport(c, ws)
+	tr = newTransport(c, ws, r)
 	if !e.register(c, tr, id) {
 		tr.abort()
 		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
@@ -131,9 +137,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		return
 	}
 	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.id, "subprotocol", c.subprotocol)
-	if hook := e.connRegistered; hook != nil {
-		hook(c.id)
-	}
+	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
 	e.goTracked(tr.writeLoop)
 	tr.readLoop()
@@ -214,6 +218,8 @@ func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIden
 // shutting down.
 func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
 	c.perms = permissionsFromRoles(id.roles, e.log)
+	c.roles = id.roles
+	c.connectedAt = e.now()
 	// Holding e.mu until the hub is locked orders this registration before
 	// or after Close as a whole: Close either refuses it or finds it.
 	e.mu.Lock()
@@ -223,7 +229,7 @@ func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
 	}
 	h := e.hubs[c.hubName]
 	if h == nil {
-		h = newHub(c.hubName)
+		h = newHub(c.hubName, &e.changes)
 		e.hubs[c.hubName] = h
 	}
 	c.hub = h

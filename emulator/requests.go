@@ -10,64 +10,6 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// message is one payload on its way to a set of recipients, encoded once
-// for each kind of client and shared by all of them.
-type message struct {
-	pubsub outFrame // the JSON frame for PubSub clients
-	raw    outFrame // the payload frame for raw clients; built on first use
-	hasRaw bool
-	dt     protocol.DataType
-	data   []byte // the payload; valid until delivery returns
-	// ttl limits how long the message may wait in the buffer of a
-	// reliable connection for a replay; 0 means no limit.
-	ttl time.Duration
-}
-
-// newMessage encodes a group message (from == protocol.FromGroup) or a
-// server message. data is the decoded payload in the sense of
-// protocol.ServiceFrame.Data; it must stay unchanged until the message has
-// been delivered, and is copied only if a raw client receives it.
-func newMessage(from, group, fromUserID string, dt protocol.DataType, data []byte) *message {
-	f := protocol.ServiceFrame{Type: protocol.TypeMessage, From: from, Group: group, FromUserID: fromUserID, DataType: dt, Data: data}
-	return &message{pubsub: outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)}, dt: dt, data: data}
-}
-
-// rawFrame is what raw clients get: text for text and JSON, bytes for
-// binary.
-func (m *message) rawFrame() outFrame {
-	if !m.hasRaw {
-		m.raw = outFrame{typ: websocket.MessageText, data: append([]byte(nil), m.data...)}
-		if m.dt == protocol.DataTypeBinary {
-			m.raw.typ = websocket.MessageBinary
-		}
-		m.hasRaw = true
-	}
-	return m.raw
-}
-
-// deliverLocked queues m to every recipient (and, for reliable ones,
-// buffers it) and ends the connections whose queue or reliable buffer is
-// full. It must be called with h.mu held for writing; when it returns, m
-// is on every remaining recipient's queue or buffer.
-func (h *hub) deliverLocked(m *message, recipients []*conn) {
-	for _, c := range recipients {
-		if reason := c.deliver(m); reason != "" {
-			// A full outbound queue means a slow reader: what it has not
-			// read is dropped. A full reliable buffer still lets the
-			// client read what was queued before the close.
-			c.endLocked(websocket.StatusPolicyViolation, reason, reason == reasonQueueFull)
-		}
-	}
-}
-
-// deliverTo queues m for c alone, for callers that do not hold the hub
-// lock, ending c when its queue or buffer is full.
-func (c *conn) deliverTo(m *message) {
-	if reason := c.deliver(m); reason != "" {
-		c.terminate(websocket.StatusPolicyViolation, reason, reason == reasonQueueFull)
-	}
-}
-
 // handleJSON handles one frame of a PubSub client.
 func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 	if typ != websocket.MessageText {
@@ -116,13 +58,21 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 // duplicate check, validation, the permission check, execution and the
 // ack, in that order. Only successes are recorded.
 func (c *conn) handleRequest(f *protocol.ClientFrame) {
+	var fault *ackFault
+	if f.HasAckID {
+		fault = c.takeAckFault()
+		if fault != nil && fault.name != "" {
+			c.answer(nil, ackErrorFrame(f.AckID, fault.name, fault.message))
+			return
+		}
+	}
 	if f.HasAckID && c.acks.has(f.AckID) {
-		c.ackError(f.AckID, protocol.ErrorNameDuplicate, protocol.DuplicateMessage(f.AckID))
+		c.answer(fault, ackErrorFrame(f.AckID, protocol.ErrorNameDuplicate, protocol.DuplicateMessage(f.AckID)))
 		return
 	}
 	if err := f.Validate(); err != nil {
 		if f.HasAckID {
-			c.ackError(f.AckID, protocol.ErrorNameBadRequest, badRequestMessage(f, err))
+			c.answer(fault, ackErrorFrame(f.AckID, protocol.ErrorNameBadRequest, badRequestMessage(f, err)))
 		}
 		return
 	}
@@ -174,11 +124,39 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 		return
 	}
 	if name != "" {
-		c.ackError(f.AckID, name, msg)
+		c.answer(fault, ackErrorFrame(f.AckID, name, msg))
 		return
 	}
-	c.reply(&protocol.ServiceFrame{Type: protocol.TypeAck, AckID: f.AckID, Success: true})
 	c.acks.add(f.AckID)
+	c.answer(fault, &protocol.ServiceFrame{Type: protocol.TypeAck, AckID: f.AckID, Success: true})
+}
+
+// answer sends the ack a of a request, as the injected fault says: at
+// once when fault is nil, never when it drops the ack, later on the
+// emulator's clock when it delays it.
+func (c *conn) answer(fault *ackFault, a *protocol.ServiceFrame) {
+	switch {
+	case fault == nil:
+		c.reply(a)
+	case fault.drop:
+	case fault.delay > 0:
+		data := a.AppendJSON(nil)
+		c.e.clock.AfterFunc(fault.delay, func() {
+			if !c.e.track() {
+				return
+			}
+			defer c.e.wg.Done()
+			if !c.send(outFrame{typ: websocket.MessageText, data: data}) {
+				c.terminate(websocket.StatusPolicyViolation, reasonQueueFull, true)
+			}
+		})
+	default:
+		c.reply(a)
+	}
+}
+
+func ackErrorFrame(ackID uint64, name, msg string) *protocol.ServiceFrame {
+	return &protocol.ServiceFrame{Type: protocol.TypeAck, AckID: ackID, Error: &protocol.ErrorDetail{Name: name, Message: msg}}
 }
 
 // joinIfRegisteredLocked adds c to group g unless c has already left the
@@ -196,7 +174,7 @@ func (c *conn) allowed(p permission, group string) bool {
 }
 
 func (c *conn) ackError(ackID uint64, name, msg string) {
-	c.reply(&protocol.ServiceFrame{Type: protocol.TypeAck, AckID: ackID, Error: &protocol.ErrorDetail{Name: name, Message: msg}})
+	c.reply(ackErrorFrame(ackID, name, msg))
 }
 
 func (c *conn) replyStreamClosed(streamID string) {

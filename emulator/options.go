@@ -1,0 +1,192 @@
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+)
+
+// DefaultAccessKey is the well-known development key of the Web PubSub
+// and SignalR emulators and of the SDK test suites. It is public: never use
+// it to protect real data.
+const DefaultAccessKey = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ABCDEFGH"
+
+// DefaultHost is the host the emulator listens on when Options.Host is
+// empty.
+const DefaultHost = "localhost"
+
+// DefaultMaxRESTBodyBytes is the default limit of a REST request body
+// (16 MiB).
+const DefaultMaxRESTBodyBytes = 16 << 20
+
+// Options configure an Emulator. The zero value is ready to use: the
+// well-known key, localhost, a free port.
+type Options struct {
+	// Host is the host name or IP address to listen on; empty means
+	// "localhost". For "localhost" the emulator listens on 127.0.0.1 and,
+	// when the machine has IPv6, on [::1] with the same port, so clients
+	// that resolve localhost either way reach it. Use "0.0.0.0" in
+	// containers.
+	Host string
+	// Port is the TCP port to listen on; 0 picks a free port.
+	Port int
+	// AccessKey signs and verifies every token; empty means
+	// DefaultAccessKey. A custom key must be at least 32 bytes of UTF-8
+	// without ';', control characters, or leading or trailing whitespace.
+	AccessKey string
+	// SecondaryAccessKey, when set, is accepted as well as AccessKey, for
+	// testing key rotation. Same rules as AccessKey.
+	SecondaryAccessKey string
+	// PublicEndpoint is the http(s) URL clients use to reach the emulator,
+	// e.g. "http://emulator:8080" behind docker-compose. It is the
+	// Endpoint of ConnectionString and the base of the audience of tokens
+	// from :generateToken. Empty means URL() once started, or the request's
+	// own host when the emulator is used only through Handler.
+	PublicEndpoint string
+	// RelaxedAudience skips the host part of every audience check, for
+	// tokens minted for another host name than the one clients dial.
+	RelaxedAudience bool
+	// Hubs holds per-hub settings, keyed by hub name (case-insensitive).
+	// The key "*" applies to hubs without an entry of their own. Nil
+	// means defaults for every hub.
+	Hubs map[string]HubOptions
+	// MaxRESTBodyBytes limits REST request bodies; larger ones get 413.
+	// Zero means DefaultMaxRESTBodyBytes.
+	MaxRESTBodyBytes int64
+	// Logger receives the emulator's diagnostics; nil discards them. No
+	// message ever contains a key or a token.
+	Logger *slog.Logger
+	// Clock is the emulator's source of time and of the timers of the
+	// service's behaviour (see Clock); nil means the real clock. A
+	// FakeClock lets tests move time on demand.
+	Clock Clock
+	// AllowUnvalidatedEntraTokens makes the REST API accept a Microsoft
+	// Entra ID access token whose audience is https://webpubsub.azure.com
+	// after checking only that audience and its lifetime (exp required,
+	// nbf, five minutes of skew): its signature and issuer are not
+	// verified. It exists so that SDK code paths built on an
+	// azcore.TokenCredential can run against the emulator. Anyone who can reach the emulator can then forge such a
+	// token: never enable it on a shared network. Default false.
+	AllowUnvalidatedEntraTokens bool
+	// ReliableRetention is how long a reliable connection whose transport
+	// dropped without a close frame is kept for a recovery; zero means
+	// DefaultReliableRetention (30 s). Negative values are an error.
+	ReliableRetention time.Duration
+	// EventHandlerTimeout bounds each upstream call, including the
+	// abuse-protection check; zero means DefaultEventHandlerTimeout
+	// (100 s). Negative values are an error.
+	EventHandlerTimeout time.Duration
+	// EventHandlerRetryDelays are the waits between the attempts of a
+	// connected or disconnected event after a network error, 408, 429 or
+	// 5xx: one retry per entry. Nil means DefaultEventHandlerRetryDelays
+	// (1 s, 3 s, 5 s); an empty non-nil slice means no retry. Negative
+	// entries are an error.
+	EventHandlerRetryDelays []time.Duration
+	// PingInterval is the outbound silence after which the emulator sends
+	// a connection a WebSocket Ping; zero means DefaultPingInterval
+	// (30 s). Negative values are an error.
+	PingInterval time.Duration
+	// IdleTimeout is the inbound silence (no frame, no Pong) after which
+	// a connection counts as dropped: a reliable one is detached, any
+	// other ends. It is checked at each ping tick; zero means
+	// DefaultIdleTimeout (120 s). Negative values are an error.
+	IdleTimeout time.Duration
+	// CloseTimeout bounds the close procedure of one connection (flushing
+	// its queue, the disconnected message, the close handshake) before
+	// its TCP connection is dropped, and how long Close waits for REST
+	// requests and upstream calls; zero means DefaultCloseTimeout (5 s).
+	// It runs on real time whatever Clock is. Negative values are an
+	// error.
+	CloseTimeout time.Duration
+	// MessageLogSize is how many delivered messages Messages keeps, the
+	// oldest dropped first; zero means DefaultMessageLogSize (1,000), a
+	// negative value disables the log.
+	MessageLogSize int
+	// OnConnectionEvent, when set, is called for every change in the life
+	// of a client connection (see ConnectionEvent), in order for each
+	// connection, with no emulator lock held: it may call the emulator's
+	// inspection and fault-injection methods but must not block, and must
+	// not call Close. ConnectionConnected is reported after the connection
+	// is registered and before any frame is written to it, so a callback
+	// may PauseOutbound to hold back even the connected message.
+	OnConnectionEvent func(ConnectionEvent)
+}
+
+// HubOptions are the settings of one hub.
+type HubOptions struct {
+	// AllowAnonymous accepts client connections without any token (the
+	// hub's anonymousConnectPolicy "allow"). A request with an invalid
+	// token is still rejected. Default false.
+	AllowAnonymous bool
+	// EventHandlers are the hub's upstream event handlers, in priority
+	// order: each event goes to the first handler whose filter matches it.
+	// Nil means none: connect is skipped (the token
+	// decides), connected and disconnected are not sent, an event frame
+	// gets an InternalServerError ack and a raw client that sends a frame
+	// is closed with 1000.
+	EventHandlers []EventHandler
+}
+
+// applyTimings checks the durations of opts and fills in the defaults.
+func (e *Emulator) applyTimings(opts Options) error {
+	for _, d := range []struct {
+		name  string
+		value time.Duration
+		field *time.Duration
+		def   time.Duration
+	}{
+		{"ReliableRetention", opts.ReliableRetention, &e.retention, DefaultReliableRetention},
+		{"EventHandlerTimeout", opts.EventHandlerTimeout, &e.handlerTimeout, DefaultEventHandlerTimeout},
+		{"PingInterval", opts.PingInterval, &e.pingInterval, DefaultPingInterval},
+		{"IdleTimeout", opts.IdleTimeout, &e.idleTimeout, DefaultIdleTimeout},
+		{"CloseTimeout", opts.CloseTimeout, &e.closeFlush, DefaultCloseTimeout},
+	} {
+		if d.value < 0 {
+			return fmt.Errorf("emulator: %s must not be negative", d.name)
+		}
+		*d.field = d.value
+		if d.value == 0 {
+			*d.field = d.def
+		}
+	}
+	if opts.EventHandlerRetryDelays == nil {
+		e.retryDelays = slices.Clone(DefaultEventHandlerRetryDelays)
+	}
+	for i, d := range e.retryDelays {
+		if d < 0 {
+			return fmt.Errorf("emulator: EventHandlerRetryDelays[%d] must not be negative", i)
+		}
+	}
+	return nil
+}
+
+// now is the emulator's current time.
+func (e *Emulator) now() time.Time { return e.clock.Now() }
+
+// validateKey applies the official emulator's key rules.
+func validateKey(k string) error {
+	if len(k) < 32 {
+		return errors.New("must be at least 32 bytes long")
+	}
+	if strings.TrimSpace(k) != k {
+		return errors.New("must not have leading or trailing whitespace")
+	}
+	for _, r := range k {
+		if r == ';' || r < 0x20 || r == 0x7f {
+			return errors.New("must not contain ';' or control characters")
+		}
+	}
+	return nil
+}
+
+func normalizeEndpoint(ep string) (string, error) {
+	scheme, rest, ok := strings.Cut(ep, "://")
+	if !ok || rest == "" || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) ||
+		strings.ContainsAny(rest, "?#@") {
+		return "", errors.New("emulator: PublicEndpoint must be an absolute http or https URL without query, fragment or user info")
+	}
+	return strings.ToLower(scheme) + "://" + strings.TrimRight(rest, "/"), nil
+}
