@@ -12,28 +12,11 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
-// Claim names of Web PubSub access tokens (REST tokens use aud, exp and iat;
-// client tokens add sub, role and webpubsub.group; the service's own tokens
-// also carry nbf and iss).
-const (
-	ClaimAudience  = "aud"
-	ClaimExpiresAt = "exp"
-	ClaimIssuedAt  = "iat"
-	ClaimIssuer    = "iss"
-	ClaimNotBefore = "nbf"
-	ClaimRole      = "role"
-	ClaimSubject   = "sub"
-	ClaimGroup     = "webpubsub.group"
-)
-
-// Claims are the claims of a Web PubSub token. Every token this module
-// mints (REST request tokens, client access tokens, the emulator's
-// :generateToken answers, the recorder's stand-in token) is built from a
-// Claims and signed by a Signer.
+// Claims are the claims of a Web PubSub token: the service client builds
+// its REST request tokens and client access tokens from a Claims and signs
+// them with a Signer.
 //
 // In the JSON payload the claims appear in the order encoding/json gives a
 // map of them (aud, exp, iat, iss, nbf, role, sub, webpubsub.group), with
@@ -49,36 +32,6 @@ type Claims struct {
 	Roles     []string // role
 	Subject   string   // sub
 	Groups    []string // webpubsub.group
-}
-
-// GetExpirationTime implements jwt.Claims.
-func (c *Claims) GetExpirationTime() (*jwt.NumericDate, error) { return numericDate(c.ExpiresAt), nil }
-
-// GetIssuedAt implements jwt.Claims.
-func (c *Claims) GetIssuedAt() (*jwt.NumericDate, error) { return numericDate(c.IssuedAt), nil }
-
-// GetNotBefore implements jwt.Claims.
-func (c *Claims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.NotBefore), nil }
-
-// GetIssuer implements jwt.Claims.
-func (c *Claims) GetIssuer() (string, error) { return c.Issuer, nil }
-
-// GetSubject implements jwt.Claims.
-func (c *Claims) GetSubject() (string, error) { return c.Subject, nil }
-
-// GetAudience implements jwt.Claims.
-func (c *Claims) GetAudience() (jwt.ClaimStrings, error) {
-	if c.Audience == "" {
-		return nil, nil
-	}
-	return jwt.ClaimStrings{c.Audience}, nil
-}
-
-func numericDate(s int64) *jwt.NumericDate {
-	if s == 0 {
-		return nil
-	}
-	return jwt.NewNumericDate(time.Unix(s, 0))
 }
 
 // hs256Header is the base64url form of {"alg":"HS256","typ":"JWT"}, the
@@ -285,6 +238,10 @@ func appendJSONChars(j []byte, s string) []byte {
 				j = append(j, '\\', 'r')
 			case b == '\t':
 				j = append(j, '\\', 't')
+			case b == '\b':
+				j = append(j, '\\', 'b')
+			case b == '\f':
+				j = append(j, '\\', 'f')
 			case b < 0x20:
 				j = append(j, '\\', 'u', '0', '0', hex[b>>4], hex[b&15])
 			default:
@@ -307,156 +264,6 @@ func appendJSONChars(j []byte, s string) []byte {
 	return j
 }
 
-// ---- verification ----
-
-// ErrInvalidToken is the single, secret-free error of Verify.
-var ErrInvalidToken = errors.New("the access token is missing or invalid")
-
-// VerifyOptions tune Verify.
-type VerifyOptions struct {
-	// Now is the verification time; nil means time.Now.
-	Now Clock
-	// Leeway is the clock skew tolerated on exp, nbf and iat.
-	Leeway time.Duration
-	// MaxLength bounds the token; 0 means no bound.
-	MaxLength int
-}
-
-// Verified is what Verify read from a valid token.
-type Verified struct {
-	// Claims holds the well-known claims. Subject falls back to nameid and
-	// its long URI form, Roles to the long role URI; a single string where
-	// an array is expected counts as a one-element array.
-	Claims Claims
-	// Audiences are all aud values.
-	Audiences []string
-	// Raw holds every claim as decoded (numbers as json.Number).
-	Raw map[string]any
-}
-
-// Alternative claim names the service accepts for sub and role.
-const (
-	ClaimNameID     = "nameid"
-	ClaimNameIDLong = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
-	ClaimRoleLong   = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
-)
-
-// Verify checks that token is an HS256 JWT signed with one of keys (UTF-8
-// bytes), with an exp claim, and that exp, nbf and iat hold at o.Now within
-// o.Leeway; then it returns its claims. Any failure, including a claim of
-// the wrong type, is ErrInvalidToken; the error never contains the token.
-func Verify(token string, keys []string, o VerifyOptions) (*Verified, error) {
-	if token == "" || (o.MaxLength > 0 && len(token) > o.MaxLength) || len(keys) == 0 {
-		return nil, ErrInvalidToken
-	}
-	set := jwt.VerificationKeySet{}
-	for _, k := range keys {
-		set.Keys = append(set.Keys, []byte(k))
-	}
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(o.Leeway),
-		jwt.WithTimeFunc(o.Now.Now),
-		jwt.WithJSONNumber(),
-	)
-	raw := jwt.MapClaims{}
-	if _, err := p.ParseWithClaims(token, raw, func(*jwt.Token) (any, error) { return set, nil }); err != nil {
-		return nil, ErrInvalidToken
-	}
-	v, err := ClaimsFromMap(raw)
-	if err != nil {
-		return nil, ErrInvalidToken
-	}
-	return v, nil
-}
-
-// ClaimsFromMap reads the well-known claims of m (decoded with or without
-// json.Number). A claim of the wrong type is ErrInvalidToken.
-func ClaimsFromMap(m map[string]any) (*Verified, error) {
-	mc := jwt.MapClaims(m)
-	v := &Verified{Raw: m}
-	aud, err := mc.GetAudience()
-	if err != nil {
-		return nil, ErrInvalidToken
-	}
-	v.Audiences = aud
-	if len(aud) > 0 {
-		v.Claims.Audience = aud[0]
-	}
-	for _, d := range []struct {
-		get func() (*jwt.NumericDate, error)
-		dst *int64
-	}{{mc.GetExpirationTime, &v.Claims.ExpiresAt}, {mc.GetIssuedAt, &v.Claims.IssuedAt}, {mc.GetNotBefore, &v.Claims.NotBefore}} {
-		t, err := d.get()
-		if err != nil {
-			return nil, ErrInvalidToken
-		}
-		if t != nil {
-			*d.dst = t.Unix()
-		}
-	}
-	var ok bool
-	if v.Claims.Issuer, ok = stringClaim(m, ClaimIssuer); !ok {
-		return nil, ErrInvalidToken
-	}
-	if v.Claims.Subject, ok = stringClaim(m, ClaimSubject, ClaimNameID, ClaimNameIDLong); !ok {
-		return nil, ErrInvalidToken
-	}
-	if v.Claims.Roles, ok = stringsClaim(m, ClaimRole, ClaimRoleLong); !ok {
-		return nil, ErrInvalidToken
-	}
-	if v.Claims.Groups, ok = stringsClaim(m, ClaimGroup); !ok {
-		return nil, ErrInvalidToken
-	}
-	return v, nil
-}
-
-// stringClaim returns the first of names present in m; ok is false when
-// it is not a string.
-func stringClaim(m map[string]any, names ...string) (string, bool) {
-	for _, n := range names {
-		if v, present := m[n]; present {
-			s, isString := v.(string)
-			return s, isString
-		}
-	}
-	return "", true
-}
-
-// stringsClaim reads the first of names present in m: a string, an array
-// of strings or null; ok is false for anything else.
-func stringsClaim(m map[string]any, names ...string) ([]string, bool) {
-	for _, n := range names {
-		v, present := m[n]
-		if !present {
-			continue
-		}
-		switch t := v.(type) {
-		case string:
-			return []string{t}, true
-		case []string:
-			return t, true
-		case []any:
-			out := make([]string, 0, len(t))
-			for _, x := range t {
-				s, isString := x.(string)
-				if !isString {
-					return nil, false
-				}
-				out = append(out, s)
-			}
-			return out, true
-		case nil:
-			return nil, true
-		default:
-			return nil, false
-		}
-	}
-	return nil, true
-}
-
 // ---- client endpoints ----
 
 // Client protocols: the names ClientPath takes, as the SDK's ClientProtocol
@@ -466,9 +273,6 @@ const (
 	ProtocolMQTT     = "mqtt"
 	ProtocolSocketIO = "socketio"
 )
-
-// Protocols lists every client protocol, the default first.
-func Protocols() []string { return []string{ProtocolDefault, ProtocolMQTT, ProtocolSocketIO} }
 
 // ClientPath returns the path of the client endpoint of protocol, without
 // the hub and ending in "/": "/client/hubs/" for "" and "default",
