@@ -58,7 +58,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		plainError(w, http.StatusBadRequest, "The hub is missing: use /client/hubs/{hub} or the hub query parameter.")
 		return
 	}
-	if !validHubName(hubName) {
+	if names.Hub(hubName) != "" {
 		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
 		return
 	}

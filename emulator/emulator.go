@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // Emulator is a local, in-memory Azure Web PubSub service: the REST data
@@ -131,7 +132,7 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e.opts.Hubs = make(map[string]HubOptions, len(opts.Hubs)) // a copy: the caller may reuse its map
 	for name, ho := range opts.Hubs {
-		if name != "*" && !validHubName(name) {
+		if name != "*" && names.Hub(name) != "" {
 			return nil, fmt.Errorf("emulator: Hubs key %q is not a valid hub name", name)
 		}
 		if _, dup := e.handlers[strings.ToLower(name)]; dup {

@@ -4,12 +4,8 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"github.com/gowebpubsub/webpubsub/internal/odata"
 )
-
-// validHubName applies the hub name rule of internal/names.
-func validHubName(h string) bool { return names.Hub(h) == "" }
 
 // hub holds the connections of one hub and the indexes derived from them.
 // Hubs are implicit: one is created when its first connection registers.

@@ -167,7 +167,7 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, "api-version", "The api-version is invalid; expected the form yyyy-mm-dd or yyyy-mm-dd-preview.")
 		return
 	}
-	if !validHubName(segs[2]) {
+	if names.Hub(segs[2]) != "" {
 		writeValidation(w, "hub", "The hub name is invalid; it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
 		return
 	}

@@ -234,7 +234,7 @@ func (s *settings) applyConfig(b []byte) error {
 			if name == "_default" {
 				name = "*"
 			}
-			if name != "*" && !validHub(name) {
+			if name != "*" && names.Hub(name) != "" {
 				return fmt.Errorf("hubs has an invalid hub name %q", name)
 			}
 			ho, err := parseHub(v, "hubs."+name)
@@ -348,9 +348,6 @@ func checkAuth(raw json.RawMessage, what string) error {
 	return fmt.Errorf("%s.auth: authentication to event handlers is not supported; remove it or use None (a ?code= query in the URL works)", what)
 }
 
-// validHub applies the hub name rule of internal/names.
-func validHub(h string) bool { return names.Hub(h) == "" }
-
 // ---- environment variables ----
 
 // envPrefix starts every environment variable the program reads.
@@ -441,7 +438,7 @@ func (h *handlerFlags) Set(v string) error {
 	if hub == "_default" {
 		hub = "*"
 	}
-	if hub != "*" && !validHub(hub) {
+	if hub != "*" && names.Hub(hub) != "" {
 		return fmt.Errorf("%q is not a valid hub name", hub)
 	}
 	if h.byHub == nil {
