@@ -14,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
@@ -83,7 +84,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	}
 
 	c := newConn(e, hubName, newConnectionID(), id.userID, kind, selected)
-	c.reliable = reliable
+	c.Reliable = reliable
 	c.origin = requestOrigin(e.publicEndpoint(r))
 	c.handlers = e.handlersFor(hubName)
 	if h := c.systemHandler(SystemEventConnect); h != nil {
@@ -99,8 +100,8 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 			return
 		}
 	}
-	if c.reliable {
-		c.reconnectionToken = newReconnectionToken()
+	if c.Reliable {
+		c.ReconnectionToken = core.NewReconnectionToken()
 	}
 	// From here on the connect succeeded: exactly one upstream
 	// disconnected event follows, even if the upgrade fails.
@@ -123,7 +124,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	ws, err := websocket.Accept(w, r, opts)
 	if err != nil {
 		// Accept has written the error response; the client is gone.
-		c.ended(reasonEndedAbruptly)
+		c.OnEnded(reasonEndedAbruptly)
 		return
 	}
 	if c.subprotocol != "" {
@@ -133,10 +134,10 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	if !e.register(c, tr, id) {
 		tr.abort()
 		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
-		c.ended(reasonShutdown)
+		c.OnEnded(reasonShutdown)
 		return
 	}
-	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.id, "subprotocol", c.subprotocol)
+	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", c.subprotocol)
 	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
 	e.goTracked(tr.writeLoop)
@@ -214,38 +215,16 @@ func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIden
 // register makes c visible with its first transport: it joins its hub,
 // user and initial groups and queues the connected frame first, all under
 // the hub lock, so no REST message can overtake the connected frame.
-// It returns false when the emulator is
-// shutting down.
+// It returns false when the emulator is shutting down.
 func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
-	c.perms = permissionsFromRoles(id.roles, e.log)
-	c.roles = id.roles
-	c.connectedAt = e.now()
-	// Holding e.mu until the hub is locked orders this registration before
-	// or after Close as a whole: Close either refuses it or finds it.
-	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
-		return false
-	}
-	h := e.hubs[c.hubName]
-	if h == nil {
-		h = newHub(c.hubName, &e.changes)
-		e.hubs[c.hubName] = h
-	}
-	c.hub = h
-	h.mu.Lock()
-	e.mu.Unlock()
-	defer h.mu.Unlock()
-	c.mu.Lock()
-	c.tr = tr
-	c.mu.Unlock()
-	h.addLocked(c, id.groups)
+	c.SetRoles(id.roles, e.log)
+	var first *core.Frame
 	if c.kind == kindPubSub {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.userID,
-			ConnectionID: c.id, ReconnectionToken: c.reconnectionToken}
-		tr.enqueue(outFrame{typ: websocket.MessageText, data: f.AppendJSON(nil)})
+		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.UserID,
+			ConnectionID: c.ID, ReconnectionToken: c.ReconnectionToken}
+		first = &core.Frame{Data: f.AppendJSON(nil)}
 	}
-	return true
+	return e.core.Register(c.Conn, tr, id.groups, first)
 }
 
 // offeredSubprotocols lists the Sec-WebSocket-Protocol entries in order,

@@ -137,6 +137,29 @@
 //
 // Protobuf, MQTT and Socket.IO clients are not supported.
 //
+// # Layout
+//
+// The emulator is built as a core with adapters around it. The core (an
+// internal package) holds the service model and knows no wire format:
+// hubs, connections, users, groups, permissions, the fan-out of
+// messages, the reliable buffers with their sequence ids, detach and
+// recovery, and the clock. Each adapter translates one outside protocol
+// to it, and the core never depends on one:
+//
+//   - REST: the data plane at /api (the rest* files);
+//   - the client endpoint: the WebSocket handshake, the transports, raw
+//     clients and the JSON subprotocols with their acks (clientendpoint,
+//     transport, conn, requests, recovery);
+//   - upstream: the CloudEvents calls to event handlers (upstream,
+//     events, handlers);
+//   - operations: the test double's inspection and fault injection
+//     (inspect, faults, newtest, clock).
+//
+// An adapter gives each connection a codec (how a message becomes its
+// frame) and an endpoint (where frames go) and hears the connection's end
+// and detach; that small interface is where protobuf and MQTT clients and
+// a traffic trace join.
+//
 // No message the emulator logs or returns contains the access key, a
 // token, a reconnection token, a URL with an access_token, or an event
 // handler URL's query (a ?code= secret).

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
@@ -31,8 +31,10 @@ type Emulator struct {
 	maxBody      int64
 	handler      http.Handler
 
+	// core holds the hubs and connections.
+	core *core.Service
+
 	mu      sync.RWMutex
-	hubs    map[string]*hub
 	closing bool
 	servers []*http.Server
 	url     string
@@ -59,7 +61,7 @@ type Emulator struct {
 	// messages is the bounded log of delivered messages.
 	messages messageLog
 	// changes wakes Wait when the emulator's state changes.
-	changes notifier
+	changes core.Notifier
 
 	// handlers holds the compiled event handlers by Hubs key, lower case.
 	handlers map[string][]*eventHandler
@@ -84,7 +86,6 @@ func New(opts Options) (*Emulator, error) {
 		log:            opts.Logger,
 		clock:          opts.Clock,
 		maxBody:        opts.MaxRESTBodyBytes,
-		hubs:           map[string]*hub{},
 		pingInterval:   opts.PingInterval,
 		idleTimeout:    opts.IdleTimeout,
 		closeFlush:     opts.CloseTimeout,
@@ -117,6 +118,8 @@ func New(opts Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.messages.init(opts.MessageLogSize)
+	e.core = core.NewService(core.Config{Clock: e.clock, Retention: e.retention, Log: e.log,
+		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery})
 	if e.maxBody <= 0 {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}
@@ -290,10 +293,6 @@ func (e *Emulator) Close() error {
 		e.mu.Lock()
 		e.closing = true
 		servers := e.servers
-		hubs := make([]*hub, 0, len(e.hubs))
-		for _, h := range e.hubs {
-			hubs = append(hubs, h)
-		}
 		e.mu.Unlock()
 		close(e.shutdown)
 		giveUp := time.AfterFunc(e.closeFlush, e.upstreamCancel)
@@ -312,13 +311,7 @@ func (e *Emulator) Close() error {
 				}
 			}()
 		}
-		for _, h := range hubs {
-			h.mu.Lock()
-			for _, c := range h.conns {
-				c.endLocked(websocket.StatusGoingAway, reasonShutdown, false)
-			}
-			h.mu.Unlock()
-		}
+		e.core.Shutdown(core.Ending{Code: core.CodeGoingAway, Reason: reasonShutdown})
 		wg.Wait()
 		e.wg.Wait()
 		giveUp.Stop()
@@ -464,11 +457,13 @@ func (e *Emulator) hubOptions(name string) HubOptions {
 }
 
 // hubIfExists returns the hub named by the canonical name, or nil.
-func (e *Emulator) hubIfExists(name string) *hub {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.hubs[name]
-}
+func (e *Emulator) hubIfExists(name string) *core.Hub { return e.core.Hub(name) }
+
+// tracker lets the core's timers count as work Close waits for.
+type tracker struct{ e *Emulator }
+
+func (t tracker) Track() bool { return t.e.track() }
+func (t tracker) Done()       { t.e.wg.Done() }
 
 // route dispatches a request to the REST data plane or the client
 // endpoint.

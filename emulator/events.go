@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
@@ -145,7 +146,7 @@ func parseConnectResponse(b []byte) (connectResult, error) {
 func (res connectResult) apply(c *conn, id *clientIdentity, offered []string) (int, string) {
 	if res.userID != "" {
 		id.userID = res.userID
-		c.userID = res.userID
+		c.UserID = res.userID
 	}
 	if res.hasRoles {
 		id.roles = res.roles
@@ -161,15 +162,16 @@ func (res connectResult) apply(c *conn, id *clientIdentity, offered []string) (i
 	}
 	switch sp := res.subprotocol; {
 	case strings.EqualFold(sp, protocol.SubprotocolJSON):
-		c.kind, c.reliable = kindPubSub, false
+		c.kind, c.Reliable = kindPubSub, false
 	case strings.EqualFold(sp, protocol.SubprotocolReliableJSON):
-		c.kind, c.reliable = kindPubSub, true
+		c.kind, c.Reliable = kindPubSub, true
 	case isUnsupportedPredefined(sp):
 		return http.StatusInternalServerError, "The connect event handler selected a subprotocol this emulator does not support."
 	default:
-		c.kind, c.reliable = kindRaw, false
+		c.kind, c.Reliable = kindRaw, false
 	}
 	c.subprotocol = res.subprotocol
+	c.setCodec()
 	return 0, ""
 }
 
@@ -279,7 +281,7 @@ func (c *conn) callUser(h *eventHandler, name, contentType string, data []byte, 
 	ev := c.newEvent(ceTypeUserPrefix+name, name, contentType, bytes.Clone(data), "")
 	resp, err := c.e.post(c.life, h, ev)
 	if err != nil {
-		c.e.log.Debug("user event failed", "hub", c.hubName, "connectionId", c.id, "event", name, "error", err.Error())
+		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", err.Error())
 		return eventReply{}, err.Error()
 	}
 	reply, msg := replyOf(resp, strictJSON)
@@ -319,7 +321,7 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 		if reply.dt == protocol.DataTypeText {
 			data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 		}
-		c.deliverTo(newMessage(protocol.FromServer, "", "", reply.dt, data))
+		c.DeliverTo(newMessage("", "", reply.dt, data))
 	}
 	return ""
 }
@@ -350,11 +352,5 @@ func (c *conn) handleRaw(typ websocket.MessageType, b []byte) {
 	if !reply.has {
 		return
 	}
-	out := outFrame{typ: websocket.MessageText, data: reply.data}
-	if reply.dt == protocol.DataTypeBinary {
-		out.typ = websocket.MessageBinary
-	}
-	if !c.send(out) {
-		c.terminate(websocket.StatusPolicyViolation, reasonQueueFull, true)
-	}
+	c.Reply(core.Frame{Binary: reply.dt == protocol.DataTypeBinary, Data: reply.data})
 }

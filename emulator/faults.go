@@ -222,10 +222,8 @@ func (e *Emulator) transportOf(hub, id string) (*transport, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	tr := c.tr
-	c.mu.Unlock()
-	if tr == nil {
+	tr, ok := c.Endpoint().(*transport)
+	if !ok {
 		return nil, ErrDetached
 	}
 	return tr, nil
@@ -273,7 +271,7 @@ func (e *Emulator) setPaused(hub, id string, paused bool) error {
 		return err
 	}
 	tr.setPaused(paused)
-	e.changes.signal()
+	e.changes.Signal()
 	return nil
 }
 
@@ -283,7 +281,7 @@ func (e *Emulator) reliableConn(hub, id string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !c.reliable {
+	if !c.Reliable {
 		return nil, errors.New("emulator: the connection is not reliable; it cannot be recovered")
 	}
 	return c, nil
@@ -310,9 +308,7 @@ func (e *Emulator) setRefuseRecovery(hub, id string, refuse bool) error {
 	if err != nil {
 		return err
 	}
-	c.mu.Lock()
-	c.refuseRecovery = refuse
-	c.mu.Unlock()
+	c.SetRefuseRecovery(refuse)
 	return nil
 }
 

@@ -11,41 +11,45 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 )
 
-// fuzzHub builds an emulator with a hub of three connections that have no
-// transport: deliveries only land in their queues, which the fuzz target
-// inspects and empties.
-func fuzzHub(t testing.TB) (*Emulator, *hub) {
+// fuzzHub builds an emulator with a hub of three connections whose
+// transports have no WebSocket: deliveries only land in their queues,
+// which the fuzz target inspects and empties.
+func fuzzHub(t testing.TB) (*Emulator, *core.Hub) {
 	e, err := New(Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newHub("chat", nil)
-	e.hubs["chat"] = h
 	for i, u := range []string{"alice", "", "bob"} {
-		c := fuzzConn(e, h, "conn"+string(rune('0'+i)), u)
-		h.addLocked(c, []string{"g" + string(rune('0'+i)), "common"})
+		fuzzConn(t, e, "conn"+string(rune('0'+i)), u, false, nil, "g"+string(rune('0'+i)), "common")
 	}
-	return e, h
+	return e, e.core.Hub("chat")
 }
 
-// fuzzConn returns a PubSub connection of h with a transport that has no
-// WebSocket: frames only land in its queue.
-func fuzzConn(e *Emulator, h *hub, id, user string) *conn {
+// fuzzConn registers a PubSub connection of hub chat with a transport
+// that has no WebSocket: frames only land in its queue.
+func fuzzConn(t testing.TB, e *Emulator, id, user string, reliable bool, roles []string, groups ...string) *conn {
 	c := newConn(e, "chat", id, user, kindPubSub, "")
-	c.hub = h
-	c.tr = newTransport(c, nil, nil)
+	c.Reliable = reliable
+	c.SetRoles(roles, discardLogger())
+	if !e.core.Register(c.Conn, newTransport(c, nil, nil), groups, nil) {
+		t.Fatal("Register refused the connection")
+	}
 	return c
 }
 
+func transportOf(c *core.Conn) *transport { return ownerOf(c).Endpoint().(*transport) }
+
 // queued empties every queue of h and reports how many frames there were.
-func queued(h *hub) int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+func queued(h *core.Hub) int {
+	h.Lock()
+	defer h.Unlock()
 	n := 0
-	for _, c := range h.conns {
-		tr := c.tr
+	for _, c := range h.ConnsLocked() {
+		tr := transportOf(c)
 		tr.qmu.Lock()
 		n += len(tr.queue)
 		tr.queue, tr.queueLen, tr.queueBytes = tr.queue[:0], 0, 0
@@ -54,12 +58,12 @@ func queued(h *hub) int {
 	return n
 }
 
-func memberships(h *hub) int {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
+func memberships(h *core.Hub) int {
+	h.RLock()
+	defer h.RUnlock()
 	n := 0
-	for _, set := range h.groups {
-		n += len(set)
+	for _, g := range h.GroupNamesLocked() {
+		n += len(h.GroupMembersLocked(g))
 	}
 	return n
 }
@@ -132,11 +136,11 @@ func FuzzRESTFilter(f *testing.F) {
 			t.Fatalf("query and body disagree on %q: %d vs %d", filter, rec.Code, rec2.Code)
 		}
 		// Undo the membership change for the next input.
-		h.mu.Lock()
-		for c := range h.groups["fz"] {
-			h.leaveLocked(c, "fz")
+		h.Lock()
+		for _, c := range h.GroupMembersLocked("fz") {
+			h.LeaveLocked(c, "fz")
 		}
-		h.mu.Unlock()
+		h.Unlock()
 	})
 }
 
@@ -157,33 +161,30 @@ func FuzzClientFrame(f *testing.F) {
 	}
 	e, h := fuzzHub(f)
 	f.Fuzz(func(t *testing.T, frame []byte) {
-		c := fuzzConn(e, h, "fuzz", "fuzzer")
-		c.reliable = len(frame)%2 == 1
-		c.perms = permissionsFromRoles([]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, discardLogger())
-		h.mu.Lock()
-		h.addLocked(c, []string{"common"})
-		h.mu.Unlock()
-		tr := c.tr
+		c := fuzzConn(t, e, "fuzz", "fuzzer", len(frame)%2 == 1,
+			[]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, "common")
+		tr := transportOf(c.Conn)
 		c.handleJSON(1, frame) // websocket.MessageText
 		tr.qmu.Lock()
 		for _, q := range tr.queue {
-			if !json.Valid(q.data) {
-				t.Fatalf("queued invalid JSON %q", q.data)
+			if !json.Valid(q.Data) {
+				t.Fatalf("queued invalid JSON %q", q.Data)
 			}
 		}
 		tr.qmu.Unlock()
 		queued(h)
-		h.mu.Lock()
-		c.endLocked(1000, "", true)
-		h.mu.Unlock()
+		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
 		tr.abort()
 		tr.qmu.Lock()
 		if tr.closeTimer != nil {
 			tr.closeTimer.Stop()
 		}
 		tr.qmu.Unlock()
-		if len(h.conns) != 3 {
-			t.Fatalf("%d connections left; want the 3 bystanders", len(h.conns))
+		h.RLock()
+		left := len(h.ConnsLocked())
+		h.RUnlock()
+		if left != 3 {
+			t.Fatalf("%d connections left; want the 3 bystanders", left)
 		}
 	})
 }

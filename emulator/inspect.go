@@ -3,13 +3,14 @@ package emulator
 import (
 	"context"
 	"errors"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // DefaultMessageLogSize is how many delivered messages Messages keeps when
@@ -143,16 +144,7 @@ var ErrConnectionNotFound = errors.New("emulator: connection not found")
 // holds, sorted. A hub exists once a connection or REST call has used it.
 // The result is a fresh slice (empty, not nil, when there is no hub); it
 // is safe to call concurrently with any other method.
-func (e *Emulator) Hubs() []string {
-	e.mu.RLock()
-	names := make([]string, 0, len(e.hubs))
-	for name := range e.hubs {
-		names = append(names, name)
-	}
-	e.mu.RUnlock()
-	sort.Strings(names)
-	return names
-}
+func (e *Emulator) Hubs() []string { return e.core.HubNames() }
 
 // Connections returns the connections of hub (compared
 // case-insensitively), detached ones included, ordered by ConnectedAt and
@@ -162,12 +154,13 @@ func (e *Emulator) Connections(hub string) []ConnectionInfo {
 	if h == nil {
 		return []ConnectionInfo{}
 	}
-	h.mu.RLock()
-	out := make([]ConnectionInfo, 0, len(h.conns))
-	for _, c := range h.conns {
-		out = append(out, c.infoLocked())
+	h.RLock()
+	conns := h.ConnsLocked()
+	out := make([]ConnectionInfo, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, ownerOf(c).infoLocked())
 	}
-	h.mu.RUnlock()
+	h.RUnlock()
 	slices.SortFunc(out, func(a, b ConnectionInfo) int {
 		if c := a.ConnectedAt.Compare(b.ConnectedAt); c != 0 {
 			return c
@@ -183,25 +176,26 @@ func (e *Emulator) Connection(hub, id string) (ConnectionInfo, error) {
 	if err != nil {
 		return ConnectionInfo{}, err
 	}
-	c.hub.mu.RLock()
-	defer c.hub.mu.RUnlock()
+	c.Hub().RLock()
+	defer c.Hub().RUnlock()
 	return c.infoLocked(), nil
 }
 
 // Groups returns the groups of hubName (case-insensitive) that have members, sorted; empty, not
 // nil, when there is none.
 func (e *Emulator) Groups(hubName string) []string {
-	return e.sortedOf(hubName, func(h *hub) []string { return slices.Collect(maps.Keys(h.groups)) })
+	return e.sortedOf(hubName, (*core.Hub).GroupNamesLocked)
 }
 
 // GroupMembers returns the ids of the connections in group of hubName,
 // sorted; empty, not nil, when the group has no member. Group names
 // compare exactly.
 func (e *Emulator) GroupMembers(hubName, group string) []string {
-	return e.sortedOf(hubName, func(h *hub) []string {
-		out := make([]string, 0, len(h.groups[group]))
-		for c := range h.groups[group] {
-			out = append(out, c.id)
+	return e.sortedOf(hubName, func(h *core.Hub) []string {
+		members := h.GroupMembersLocked(group)
+		out := make([]string, 0, len(members))
+		for _, c := range members {
+			out = append(out, c.ID)
 		}
 		return out
 	})
@@ -209,14 +203,14 @@ func (e *Emulator) GroupMembers(hubName, group string) []string {
 
 // sortedOf returns list(h) of hub sorted, under the hub's read lock; an
 // empty non-nil slice when the hub or the list is empty.
-func (e *Emulator) sortedOf(name string, list func(h *hub) []string) []string {
+func (e *Emulator) sortedOf(name string, list func(h *core.Hub) []string) []string {
 	h := e.hubIfExists(strings.ToLower(name))
 	if h == nil {
 		return []string{}
 	}
-	h.mu.RLock()
+	h.RLock()
 	out := list(h)
-	h.mu.RUnlock()
+	h.RUnlock()
 	if out == nil {
 		return []string{}
 	}
@@ -246,7 +240,7 @@ func (e *Emulator) ClearMessages() {
 // inspection method. It lets tests wait for a condition without sleeping.
 func (e *Emulator) Wait(ctx context.Context, cond func() bool) error {
 	for {
-		changed := e.changes.wait()
+		changed := e.changes.Wait()
 		if cond() {
 			return nil
 		}
@@ -281,82 +275,61 @@ func (e *Emulator) WaitConnection(ctx context.Context, hub string, match func(Co
 // findConn returns connection id of hub or ErrConnectionNotFound.
 func (e *Emulator) findConn(hub, id string) (*conn, error) {
 	if h := e.hubIfExists(strings.ToLower(hub)); h != nil {
-		h.mu.RLock()
-		c := h.conns[id]
-		h.mu.RUnlock()
+		h.RLock()
+		c := h.ConnLocked(id)
+		h.RUnlock()
 		if c != nil {
-			return c, nil
+			return ownerOf(c), nil
 		}
 	}
 	return nil, ErrConnectionNotFound
 }
 
-// infoLocked describes c; the caller holds c.hub.mu.
+// infoLocked describes c; the caller holds the hub lock.
 func (c *conn) infoLocked() ConnectionInfo {
 	info := ConnectionInfo{
-		Hub: c.hubName, ID: c.id, UserID: c.userID, Subprotocol: c.subprotocol,
-		Reliable: c.reliable, Roles: slices.Clone(c.roles), ConnectedAt: c.connectedAt,
-		Groups: make([]string, 0, len(c.groups)),
+		Hub: c.HubName(), ID: c.ID, UserID: c.UserID, Subprotocol: c.subprotocol,
+		Reliable: c.Reliable, Roles: slices.Clone(c.Roles()), ConnectedAt: c.ConnectedAt(),
+		Groups: c.GroupsLocked(), Detached: c.Detached(),
 	}
-	for g := range c.groups {
-		info.Groups = append(info.Groups, g)
+	if tr, ok := c.Endpoint().(*transport); ok {
+		info.Paused, info.Queued = tr.held()
+		info.LastReceived = time.Unix(0, tr.lastRecv.Load())
 	}
-	sort.Strings(info.Groups)
-	c.mu.Lock()
-	info.Detached = c.ph == phaseDetached
-	if c.tr != nil {
-		info.Paused, info.Queued = c.tr.held()
-		info.LastReceived = time.Unix(0, c.tr.lastRecv.Load())
+	for _, st := range c.Permissions() {
+		info.Permissions = append(info.Permissions, PermissionState(st))
 	}
-	c.mu.Unlock()
-	c.permMu.Lock()
-	for p := range c.perms {
-		if st, ok := c.perms[p].state(permission(p)); ok {
-			info.Permissions = append(info.Permissions, st)
-		}
-	}
-	c.permMu.Unlock()
 	return info
+}
+
+// logKey caches the message log's copy of a payload in the message.
+type logKey struct{}
+
+// logDelivery records m, queued for c with sequence id seq, in the
+// message log.
+func (e *Emulator) logDelivery(cc *core.Conn, m *core.Message, seq uint64) {
+	if !e.messages.enabled() {
+		return
+	}
+	// One copy of the payload serves every entry of a fan-out.
+	logged := m.Encoded(logKey{}, func() core.Frame { return core.Frame{Data: append([]byte{}, m.Data...)} })
+	from := protocol.FromServer
+	if m.Group != "" {
+		from = protocol.FromGroup
+	}
+	e.messages.add(DeliveredMessage{
+		Hub: cc.HubName(), ConnectionID: cc.ID, From: from, Group: m.Group, FromUserID: m.FromUserID,
+		DataType: m.DataType, Data: logged.Data, SequenceID: seq, Time: e.now(),
+	})
+	e.changes.Signal()
 }
 
 // event reports a connection event to Options.OnConnectionEvent and wakes
 // Wait. No emulator lock may be held.
 func (e *Emulator) event(kind ConnectionEventKind, c *conn, reason string) {
-	e.changes.signal()
+	e.changes.Signal()
 	if e.onEvent != nil {
-		e.onEvent(ConnectionEvent{Kind: kind, Hub: c.hubName, ConnectionID: c.id, Reason: reason})
-	}
-}
-
-// notifier wakes the waiters of Wait. signal is one atomic load when
-// nobody waits.
-type notifier struct {
-	mu sync.Mutex
-	ch atomic.Pointer[chan struct{}]
-}
-
-// wait returns a channel that is closed at the next signal.
-func (n *notifier) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	p := n.ch.Load()
-	if p == nil {
-		ch := make(chan struct{})
-		p = &ch
-		n.ch.Store(p)
-	}
-	return *p
-}
-
-func (n *notifier) signal() {
-	if n == nil || n.ch.Load() == nil {
-		return
-	}
-	n.mu.Lock()
-	p := n.ch.Swap(nil)
-	n.mu.Unlock()
-	if p != nil {
-		close(*p)
+		e.onEvent(ConnectionEvent{Kind: kind, Hub: c.HubName(), ConnectionID: c.ID, Reason: reason})
 	}
 }
 

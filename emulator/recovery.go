@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"crypto/subtle"
 	"io"
 	"net/http"
 	"net/url"
@@ -21,11 +20,12 @@ import (
 // dropped, and every buffered message is replayed before live delivery
 // resumes. Otherwise the upgrade is accepted and closed with 1008.
 func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hubName string, query url.Values, offered []string) {
-	c := e.findRecoverable(hubName, query.Get("awps_connection_id"), query.Get("awps_reconnection_token"))
-	if c == nil {
+	cc := e.core.FindRecoverable(hubName, query.Get("awps_connection_id"), query.Get("awps_reconnection_token"))
+	if cc == nil {
 		e.refuseRecovery(w, r, offered)
 		return
 	}
+	c := ownerOf(cc)
 	original := false
 	for _, p := range offered {
 		original = original || strings.EqualFold(p, c.subprotocol)
@@ -48,82 +48,15 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 		return // Accept has written the error response
 	}
 	tr = newTransport(c, ws, r)
-	if !e.attach(c, tr) {
+	if !c.Attach(tr) {
 		tr.abort()
 		refuseOn(ws, e.closeFlush, true)
 		return
 	}
-	e.log.Debug("connection recovered", "hub", hubName, "connectionId", c.id)
+	e.log.Debug("connection recovered", "hub", hubName, "connectionId", c.ID)
 	e.event(ConnectionRecovered, c, "")
 	e.goTracked(tr.writeLoop)
 	tr.readLoop()
-}
-
-// findRecoverable returns the connection a recovery request names, or nil
-// when it cannot be recovered. A detached connection whose retention has
-// run out on the emulator's clock ends here, even if its timer has not
-// fired yet.
-func (e *Emulator) findRecoverable(hubName, id, token string) *conn {
-	h := e.hubIfExists(hubName)
-	if h == nil || id == "" {
-		return nil
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	c := h.conns[id]
-	if c == nil || !c.reliable {
-		return nil
-	}
-	c.mu.Lock()
-	tokenOK := subtle.ConstantTimeCompare([]byte(token), []byte(c.reconnectionToken)) == 1
-	expired := c.ph == phaseDetached && e.now().After(c.detachEnd)
-	ended := c.ph == phaseEnded
-	refused := c.refuseRecovery && tokenOK && !ended
-	c.mu.Unlock()
-	if expired {
-		c.endLocked(websocket.StatusPolicyViolation, reasonRecoveryExpired, true)
-		return nil
-	}
-	if refused {
-		c.endLocked(websocket.StatusPolicyViolation, reasonNotRecoverable, true)
-		return nil
-	}
-	if ended || !tokenOK {
-		return nil
-	}
-	return c
-}
-
-// attach makes tr the transport of c, drops the transport it replaces (a
-// half-open socket the emulator has not noticed yet), and queues
-// the replay of every buffered message whose TTL has not run out. It
-// returns false when c ended in the meantime.
-func (e *Emulator) attach(c *conn, tr *transport) bool {
-	c.hub.mu.Lock()
-	c.mu.Lock()
-	if c.hub.conns[c.id] != c || c.ph == phaseEnded {
-		c.mu.Unlock()
-		c.hub.mu.Unlock()
-		return false
-	}
-	old := c.tr
-	c.tr = tr
-	c.ph = phaseActive
-	c.detachGen++
-	if c.stopDetach != nil {
-		c.stopDetach()
-		c.stopDetach = nil
-	}
-	c.pruneExpiredLocked()
-	for _, b := range c.buf {
-		tr.enqueue(outFrame{typ: websocket.MessageText, data: b.data, sequenced: true})
-	}
-	c.mu.Unlock()
-	c.hub.mu.Unlock()
-	if old != nil {
-		old.drop(reasonEndedAbruptly)
-	}
-	return true
 }
 
 // refuseRecovery accepts a recovery request and closes it with 1008,

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
@@ -26,8 +27,8 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 		c.reply(&protocol.ServiceFrame{Type: protocol.TypePong})
 	case protocol.TypeSequenceAck:
 		// Ignored on a non-reliable connection.
-		if c.reliable {
-			c.acknowledge(f.SequenceID)
+		if c.Reliable {
+			c.Acknowledge(f.SequenceID)
 		}
 	case protocol.TypeCancelInvocation:
 		// Cancelling an invocation that never ran needs no answer.
@@ -79,7 +80,7 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 	var name, msg string
 	switch f.Type {
 	case protocol.TypeJoinGroup, protocol.TypeLeaveGroup:
-		if !c.allowed(permJoinLeaveGroup, f.Group) {
+		if !c.Allowed(core.PermJoinLeaveGroup, f.Group) {
 			verb := "join"
 			if f.Type == protocol.TypeLeaveGroup {
 				verb = "leave"
@@ -87,34 +88,31 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 			name, msg = protocol.ErrorNameForbidden, fmt.Sprintf("The client has no permission to %s group '%s'.", verb, f.Group)
 			break
 		}
-		c.hub.mu.Lock()
+		h := c.Hub()
+		h.Lock()
 		if f.Type == protocol.TypeJoinGroup {
-			c.hub.joinIfRegisteredLocked(c, f.Group)
+			h.JoinIfRegisteredLocked(c.Conn, f.Group)
 		} else {
-			c.hub.leaveLocked(c, f.Group)
+			h.LeaveLocked(c.Conn, f.Group)
 		}
-		c.hub.mu.Unlock()
+		h.Unlock()
 	case protocol.TypeSendToGroup:
-		if !c.allowed(permSendToGroup, f.Group) {
+		if !c.Allowed(core.PermSendToGroup, f.Group) {
 			name, msg = protocol.ErrorNameForbidden, fmt.Sprintf("The client has no permission to send message to group '%s'.", f.Group)
 			break
 		}
-		m := newMessage(protocol.FromGroup, f.Group, c.userID, f.DataType, f.Data)
+		m := newMessage(f.Group, c.UserID, f.DataType, f.Data)
 		if f.HasTTL {
-			m.ttl = time.Duration(f.TTLSeconds) * time.Second
+			m.TTL = time.Duration(f.TTLSeconds) * time.Second
 		}
-		c.hub.mu.Lock()
-		recipients := selectSet(c.hub.groups[f.Group], selector{})
+		sel := core.Selector{}
 		if f.NoEcho {
-			for i, r := range recipients {
-				if r == c {
-					recipients = append(recipients[:i], recipients[i+1:]...)
-					break
-				}
-			}
+			sel.Except = c.Conn
 		}
-		c.hub.deliverLocked(m, recipients)
-		c.hub.mu.Unlock()
+		h := c.Hub()
+		h.Lock()
+		h.DeliverLocked(m, h.SelectGroupLocked(f.Group, sel))
+		h.Unlock()
 	case protocol.TypeEvent:
 		if msg = c.userEvent(f); msg != "" {
 			name = protocol.ErrorNameInternalServerError
@@ -146,9 +144,7 @@ func (c *conn) answer(fault *ackFault, a *protocol.ServiceFrame) {
 				return
 			}
 			defer c.e.wg.Done()
-			if !c.send(outFrame{typ: websocket.MessageText, data: data}) {
-				c.terminate(websocket.StatusPolicyViolation, reasonQueueFull, true)
-			}
+			c.Reply(textFrame(data))
 		})
 	default:
 		c.reply(a)
@@ -157,20 +153,6 @@ func (c *conn) answer(fault *ackFault, a *protocol.ServiceFrame) {
 
 func ackErrorFrame(ackID uint64, name, msg string) *protocol.ServiceFrame {
 	return &protocol.ServiceFrame{Type: protocol.TypeAck, AckID: ackID, Error: &protocol.ErrorDetail{Name: name, Message: msg}}
-}
-
-// joinIfRegisteredLocked adds c to group g unless c has already left the
-// hub (a close raced with the request).
-func (h *hub) joinIfRegisteredLocked(c *conn, g string) {
-	if h.conns[c.id] == c {
-		h.joinLocked(c, g)
-	}
-}
-
-func (c *conn) allowed(p permission, group string) bool {
-	c.permMu.Lock()
-	defer c.permMu.Unlock()
-	return c.perms[p].allowed(group)
 }
 
 func (c *conn) ackError(ackID uint64, name, msg string) {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/base64"
 	"encoding/json"
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"slices"
@@ -14,102 +15,90 @@ import (
 
 // ---- group membership ----
 
-func (e *Emulator) addConnectionToGroup(c *restCall) {
-	g, ok := c.group(0)
-	if !ok {
-		return
-	}
-	id := c.params[1]
+// membership runs change under the hub lock on the connections that
+// targets picks (nil when the hub does not exist yet). When notFound is
+// not nil, an empty pick answers 404 with it; otherwise the answer is
+// status.
+func (e *Emulator) membership(c *restCall, status int, notFound func(), targets func(h *core.Hub) []*core.Conn, change func(h *core.Hub, conn *core.Conn)) {
 	found := false
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		if conn := h.conns[id]; conn != nil {
-			h.joinLocked(conn, g)
+		h.Lock()
+		for _, conn := range targets(h) {
+			change(h, conn)
 			found = true
 		}
-		h.mu.Unlock()
+		h.Unlock()
 	}
-	if !found {
-		writeAzureError(c.w, http.StatusNotFound, codeConnectionNotExisted, "Connection `"+id+"` is not found.", "Connection")
+	if !found && notFound != nil {
+		notFound()
 		return
 	}
-	writeEmpty(c.w, http.StatusOK)
+	writeEmpty(c.w, status)
+}
+
+// connectionAt picks the connection whose id is params[i].
+func (c *restCall) connectionAt(i int) func(h *core.Hub) []*core.Conn {
+	return func(h *core.Hub) []*core.Conn {
+		if conn := h.ConnLocked(c.params[i]); conn != nil {
+			return []*core.Conn{conn}
+		}
+		return nil
+	}
+}
+
+// userAt picks the connections of the user whose id is params[i].
+func (c *restCall) userAt(i int) func(h *core.Hub) []*core.Conn {
+	return func(h *core.Hub) []*core.Conn { return h.UserLocked(c.params[i]) }
+}
+
+func join(g string) func(h *core.Hub, conn *core.Conn) {
+	return func(h *core.Hub, conn *core.Conn) { h.JoinLocked(conn, g) }
+}
+
+func leave(g string) func(h *core.Hub, conn *core.Conn) {
+	return func(h *core.Hub, conn *core.Conn) { h.LeaveLocked(conn, g) }
+}
+
+func leaveAll(h *core.Hub, conn *core.Conn) { h.LeaveAllLocked(conn) }
+
+func (e *Emulator) addConnectionToGroup(c *restCall) {
+	if g, ok := c.group(0); ok {
+		id := c.params[1]
+		e.membership(c, http.StatusOK, func() {
+			writeAzureError(c.w, http.StatusNotFound, codeConnectionNotExisted, "Connection `"+id+"` is not found.", "Connection")
+		}, c.connectionAt(1), join(g))
+	}
 }
 
 func (e *Emulator) removeConnectionFromGroup(c *restCall) {
-	g, ok := c.group(0)
-	if !ok {
-		return
+	if g, ok := c.group(0); ok {
+		e.membership(c, http.StatusNoContent, nil, c.connectionAt(1), leave(g))
 	}
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		if conn := h.conns[c.params[1]]; conn != nil {
-			h.leaveLocked(conn, g)
-		}
-		h.mu.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
 }
 
 func (e *Emulator) removeConnectionFromAllGroups(c *restCall) {
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		if conn := h.conns[c.params[0]]; conn != nil {
-			h.leaveAllLocked(conn)
-		}
-		h.mu.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
+	e.membership(c, http.StatusNoContent, nil, c.connectionAt(0), leaveAll)
 }
 
 // addUserToGroup adds every current connection of the user; future
 // connections of the user are not added (membership is per connection).
 func (e *Emulator) addUserToGroup(c *restCall) {
-	g, ok := c.group(1)
-	if !ok {
-		return
+	if g, ok := c.group(1); ok {
+		user := c.params[0]
+		e.membership(c, http.StatusOK, func() {
+			writeAzureError(c.w, http.StatusNotFound, codeWarnUserNotExist, "User `"+user+"` is not found.", "User")
+		}, c.userAt(0), join(g))
 	}
-	user := c.params[0]
-	found := false
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		for conn := range h.users[user] {
-			h.joinLocked(conn, g)
-			found = true
-		}
-		h.mu.Unlock()
-	}
-	if !found {
-		writeAzureError(c.w, http.StatusNotFound, codeWarnUserNotExist, "User `"+user+"` is not found.", "User")
-		return
-	}
-	writeEmpty(c.w, http.StatusOK)
 }
 
 func (e *Emulator) removeUserFromGroup(c *restCall) {
-	g, ok := c.group(1)
-	if !ok {
-		return
+	if g, ok := c.group(1); ok {
+		e.membership(c, http.StatusNoContent, nil, c.userAt(0), leave(g))
 	}
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		for conn := range h.users[c.params[0]] {
-			h.leaveLocked(conn, g)
-		}
-		h.mu.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
 }
 
 func (e *Emulator) removeUserFromAllGroups(c *restCall) {
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		for conn := range h.users[c.params[0]] {
-			h.leaveAllLocked(conn)
-		}
-		h.mu.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
+	e.membership(c, http.StatusNoContent, nil, c.userAt(0), leaveAll)
 }
 
 // groupsRequest is the body of :addToGroups and :removeFromGroups.
@@ -180,17 +169,17 @@ func (e *Emulator) batchGroups(c *restCall, join bool) {
 		return
 	}
 	if h := e.hubIfExists(c.hub); h != nil && len(req.groups) > 0 {
-		h.mu.Lock()
-		for _, conn := range h.selectAll(selector{filter: req.filter}) {
+		h.Lock()
+		for _, conn := range h.SelectAllLocked(core.Selector{Filter: req.filter}) {
 			for _, g := range req.groups {
 				if join {
-					h.joinLocked(conn, g)
+					h.JoinLocked(conn, g)
 				} else {
-					h.leaveLocked(conn, g)
+					h.LeaveLocked(conn, g)
 				}
 			}
 		}
-		h.mu.Unlock()
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusOK)
 }
@@ -239,13 +228,13 @@ func (e *Emulator) listConnectionsInGroup(c *restCall) {
 	}
 	var members []member
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.RLock()
-		for conn := range h.groups[g] {
-			if conn.id > after {
-				members = append(members, member{ConnectionID: conn.id, UserID: conn.userID})
+		h.RLock()
+		for _, conn := range h.GroupMembersLocked(g) {
+			if conn.ID > after {
+				members = append(members, member{ConnectionID: conn.ID, UserID: conn.UserID})
 			}
 		}
-		h.mu.RUnlock()
+		h.RUnlock()
 	}
 	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.ConnectionID, b.ConnectionID) })
 

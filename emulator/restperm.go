@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"strconv"
@@ -12,8 +13,8 @@ import (
 // ---- permissions ----
 
 // permissionTarget reads {permission} and the optional targetName.
-func (c *restCall) permissionTarget() (permission, string, bool) {
-	p, ok := parsePermission(c.params[0])
+func (c *restCall) permissionTarget() (core.Permission, string, bool) {
+	p, ok := core.ParsePermission(c.params[0])
 	if !ok {
 		writeValidation(c.w, "permission", "The permission must be joinLeaveGroup or sendToGroup.")
 		return 0, "", false
@@ -27,14 +28,14 @@ func (c *restCall) permissionTarget() (permission, string, bool) {
 }
 
 // lookup returns the connection with the id at params[i], or nil.
-func (e *Emulator) lookup(c *restCall, i int) *conn {
+func (e *Emulator) lookup(c *restCall, i int) *core.Conn {
 	h := e.hubIfExists(c.hub)
 	if h == nil {
 		return nil
 	}
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.conns[c.params[i]]
+	h.RLock()
+	defer h.RUnlock()
+	return h.ConnLocked(c.params[i])
 }
 
 func (e *Emulator) grantPermission(c *restCall) {
@@ -47,9 +48,7 @@ func (e *Emulator) grantPermission(c *restCall) {
 		writeAzureError(c.w, http.StatusNotFound, codeInfoConnectionNotExist, "Connection `"+c.params[1]+"` is not found.", "Connection")
 		return
 	}
-	conn.permMu.Lock()
-	conn.perms[p].grant(target)
-	conn.permMu.Unlock()
+	conn.Grant(p, target)
 	writeEmpty(c.w, http.StatusOK)
 }
 
@@ -59,9 +58,7 @@ func (e *Emulator) revokePermission(c *restCall) {
 		return
 	}
 	if conn := e.lookup(c, 1); conn != nil {
-		conn.permMu.Lock()
-		conn.perms[p].revoke(target)
-		conn.permMu.Unlock()
+		conn.Revoke(p, target)
 	}
 	writeEmpty(c.w, http.StatusNoContent)
 }
@@ -76,10 +73,7 @@ func (e *Emulator) checkPermission(c *restCall) {
 		writeHeadNotFound(c.w, codeInfoConnectionNotExist)
 		return
 	}
-	conn.permMu.Lock()
-	allowed := conn.perms[p].check(target)
-	conn.permMu.Unlock()
-	if !allowed {
+	if !conn.Check(p, target) {
 		writeHeadNotFound(c.w, "")
 		return
 	}

@@ -3,12 +3,11 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
-
-	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub/internal/odata"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
@@ -94,14 +93,9 @@ type outgoing struct {
 
 // message encodes the send as a server message, or as a group message
 // when group is not empty.
-func (o outgoing) message(group string) *message {
-	var m *message
-	if group != "" {
-		m = newMessage(protocol.FromGroup, group, "", o.dt, o.body)
-	} else {
-		m = newMessage(protocol.FromServer, "", "", o.dt, o.body)
-	}
-	m.ttl = o.ttl
+func (o outgoing) message(group string) *core.Message {
+	m := newMessage(group, "", o.dt, o.body)
+	m.TTL = o.ttl
 	return m
 }
 
@@ -130,9 +124,9 @@ func (e *Emulator) sendToAll(c *restCall) {
 	}
 	if h := e.hubIfExists(c.hub); h != nil {
 		m := o.message("")
-		h.mu.Lock()
-		h.deliverLocked(m, h.selectAll(selector{excluded: c.query["excluded"], filter: o.filter}))
-		h.mu.Unlock()
+		h.Lock()
+		h.DeliverLocked(m, h.SelectAllLocked(core.Selector{Excluded: c.query["excluded"], Filter: o.filter}))
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }
@@ -148,9 +142,9 @@ func (e *Emulator) sendToGroup(c *restCall) {
 	}
 	if h := e.hubIfExists(c.hub); h != nil {
 		m := o.message(g)
-		h.mu.Lock()
-		h.deliverLocked(m, selectSet(h.groups[g], selector{excluded: c.query["excluded"], filter: o.filter}))
-		h.mu.Unlock()
+		h.Lock()
+		h.DeliverLocked(m, h.SelectGroupLocked(g, core.Selector{Excluded: c.query["excluded"], Filter: o.filter}))
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }
@@ -162,9 +156,9 @@ func (e *Emulator) sendToUser(c *restCall) {
 	}
 	if h := e.hubIfExists(c.hub); h != nil {
 		m := o.message("")
-		h.mu.Lock()
-		h.deliverLocked(m, selectSet(h.users[c.params[0]], selector{filter: o.filter}))
-		h.mu.Unlock()
+		h.Lock()
+		h.DeliverLocked(m, h.SelectUserLocked(c.params[0], core.Selector{Filter: o.filter}))
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }
@@ -178,26 +172,21 @@ func (e *Emulator) sendToConnection(c *restCall) {
 	}
 	if h := e.hubIfExists(c.hub); h != nil {
 		m := o.message("")
-		h.mu.Lock()
-		if target := h.conns[c.params[0]]; target != nil {
-			h.deliverLocked(m, []*conn{target})
+		h.Lock()
+		if target := h.ConnLocked(c.params[0]); target != nil {
+			h.DeliverLocked(m, []*core.Conn{target})
 		}
-		h.mu.Unlock()
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }
 
 // ---- closing ----
 
-// closeLocked ends each connection with 1000 and the reason: a PubSub
+// closing ends each connection with 1000 and the reason: a PubSub
 // client gets a disconnected frame, every client a close frame, and the
-// connection leaves every index before the REST call returns. A reliable
-// connection, detached or not, cannot be recovered afterwards.
-func (h *hub) closeLocked(conns []*conn, reason string) {
-	for _, c := range conns {
-		c.endLocked(websocket.StatusNormalClosure, reason, false)
-	}
-}
+// connection leaves every index before the REST call returns.
+func closing(reason string) core.Ending { return core.Ending{Code: core.CodeNormal, Reason: reason} }
 
 func (c *restCall) reason() string {
 	if r := c.query.Get("reason"); r != "" {
@@ -208,20 +197,20 @@ func (c *restCall) reason() string {
 
 func (e *Emulator) closeConnection(c *restCall) {
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		if target := h.conns[c.params[0]]; target != nil {
-			h.closeLocked([]*conn{target}, c.reason())
+		h.Lock()
+		if target := h.ConnLocked(c.params[0]); target != nil {
+			target.EndLocked(closing(c.reason()))
 		}
-		h.mu.Unlock()
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusNoContent)
 }
 
 func (e *Emulator) closeAllConnections(c *restCall) {
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		h.closeLocked(h.selectAll(selector{excluded: c.query["excluded"]}), c.reason())
-		h.mu.Unlock()
+		h.Lock()
+		h.CloseLocked(h.SelectAllLocked(core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusNoContent)
 }
@@ -232,18 +221,18 @@ func (e *Emulator) closeGroupConnections(c *restCall) {
 		return
 	}
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		h.closeLocked(selectSet(h.groups[g], selector{excluded: c.query["excluded"]}), c.reason())
-		h.mu.Unlock()
+		h.Lock()
+		h.CloseLocked(h.SelectGroupLocked(g, core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusNoContent)
 }
 
 func (e *Emulator) closeUserConnections(c *restCall) {
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.Lock()
-		h.closeLocked(selectSet(h.users[c.params[0]], selector{excluded: c.query["excluded"]}), c.reason())
-		h.mu.Unlock()
+		h.Lock()
+		h.CloseLocked(h.SelectUserLocked(c.params[0], core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
+		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusNoContent)
 }
@@ -251,12 +240,12 @@ func (e *Emulator) closeUserConnections(c *restCall) {
 // ---- existence checks ----
 
 // exists answers a HEAD check under the hub's read lock.
-func (e *Emulator) exists(c *restCall, code string, present func(h *hub) bool) {
+func (e *Emulator) exists(c *restCall, code string, present func(h *core.Hub) bool) {
 	found := false
 	if h := e.hubIfExists(c.hub); h != nil {
-		h.mu.RLock()
+		h.RLock()
 		found = present(h)
-		h.mu.RUnlock()
+		h.RUnlock()
 	}
 	if !found {
 		writeHeadNotFound(c.w, code)
@@ -266,11 +255,11 @@ func (e *Emulator) exists(c *restCall, code string, present func(h *hub) bool) {
 }
 
 func (e *Emulator) connectionExists(c *restCall) {
-	e.exists(c, codeWarnConnectionNotExist, func(h *hub) bool { return h.conns[c.params[0]] != nil })
+	e.exists(c, codeWarnConnectionNotExist, func(h *core.Hub) bool { return h.ConnLocked(c.params[0]) != nil })
 }
 
 func (e *Emulator) userExists(c *restCall) {
-	e.exists(c, codeWarnUserNotExist, func(h *hub) bool { return len(h.users[c.params[0]]) > 0 })
+	e.exists(c, codeWarnUserNotExist, func(h *core.Hub) bool { return h.HasUserLocked(c.params[0]) })
 }
 
 func (e *Emulator) groupExists(c *restCall) {
@@ -278,5 +267,5 @@ func (e *Emulator) groupExists(c *restCall) {
 	if !ok {
 		return
 	}
-	e.exists(c, codeWarnGroupNotExist, func(h *hub) bool { return len(h.groups[g]) > 0 })
+	e.exists(c, codeWarnGroupNotExist, func(h *core.Hub) bool { return h.HasGroupLocked(g) })
 }

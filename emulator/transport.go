@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
@@ -23,7 +24,7 @@ type transport struct {
 	ws *websocket.Conn
 
 	qmu        sync.Mutex
-	queue      []outFrame
+	queue      []core.Frame
 	queueLen   int // frames in queue that count against the limits
 	queueBytes int // their bytes
 	closeReq   *closeRequest
@@ -75,7 +76,7 @@ func (tr *transport) setPaused(p bool) {
 // received notes that a frame or a Pong arrived.
 func (tr *transport) received() {
 	tr.lastRecv.Store(tr.c.e.now().UnixNano())
-	tr.c.e.changes.signal()
+	tr.c.e.changes.Signal()
 }
 
 // held reports whether the transport is paused and how many frames wait
@@ -118,24 +119,24 @@ type closeRequest struct {
 // false when the queue is full; the caller must then end the connection
 // with 1008. Frames sent to a closing transport are dropped and count as
 // queued.
-func (tr *transport) enqueue(f outFrame) bool {
+func (tr *transport) Enqueue(f core.Frame) bool {
 	tr.qmu.Lock()
 	if tr.closeReq != nil {
 		tr.qmu.Unlock()
 		return true
 	}
-	if !f.sequenced {
-		if tr.queueLen >= maxQueueMessages || tr.queueBytes+len(f.data) > maxQueueBytes {
+	if !f.Sequenced {
+		if tr.queueLen >= maxQueueMessages || tr.queueBytes+len(f.Data) > maxQueueBytes {
 			tr.qmu.Unlock()
 			return false
 		}
 		tr.queueLen++
-		tr.queueBytes += len(f.data)
+		tr.queueBytes += len(f.Data)
 	}
 	tr.queue = append(tr.queue, f)
 	tr.qmu.Unlock()
 	tr.wakeWriter()
-	tr.c.e.changes.signal()
+	tr.c.e.changes.Signal()
 	return true
 }
 
@@ -144,6 +145,13 @@ func (tr *transport) closing() bool {
 	tr.qmu.Lock()
 	defer tr.qmu.Unlock()
 	return tr.closeReq != nil
+}
+
+// Close asks the writer to close the transport as end says, after a
+// disconnected frame on a PubSub connection.
+func (tr *transport) Close(end core.Ending) {
+	tr.request(&closeRequest{code: websocket.StatusCode(end.Code), reason: end.Reason,
+		notify: tr.c.kind == kindPubSub, peerGone: end.PeerGone}, end.DropQueue)
 }
 
 // request asks the writer to close the transport; only the first request
@@ -169,8 +177,8 @@ func (tr *transport) request(req *closeRequest, dropQueue bool) bool {
 	return true
 }
 
-// drop closes the transport without any frame.
-func (tr *transport) drop(reason string) {
+// Drop closes the transport without any frame.
+func (tr *transport) Drop(reason string) {
 	tr.request(&closeRequest{peerGone: true, reason: reason}, true)
 	tr.abort()
 }
@@ -183,7 +191,7 @@ func (tr *transport) writeLoop() {
 	e := tr.c.e
 	ping := newClockTimer(e.clock, e.pingInterval)
 	defer ping.Stop()
-	var batch []outFrame
+	var batch []core.Frame
 	for {
 		tr.qmu.Lock()
 		req := tr.closeReq
@@ -196,7 +204,7 @@ func (tr *transport) writeLoop() {
 
 		if !held {
 			if len(batch) > 0 {
-				e.changes.signal() // Queued changed
+				e.changes.Signal() // Queued changed
 			}
 			if !tr.writeBatch(batch, req) {
 				return
@@ -214,7 +222,7 @@ func (tr *transport) writeLoop() {
 		case <-tr.wake:
 		case <-tr.ctx.Done():
 			_ = tr.ws.CloseNow()
-			tr.c.transportLost(tr, reasonEndedAbruptly)
+			tr.c.EndpointLost(tr, reasonEndedAbruptly)
 			return
 		case <-ping.C:
 			// A Ping follows pingInterval of outbound silence.
@@ -231,7 +239,7 @@ func (tr *transport) writeLoop() {
 
 // writeBatch writes batch unless req drops the transport. It reports
 // false when a write failed, after handling the loss of the transport.
-func (tr *transport) writeBatch(batch []outFrame, req *closeRequest) bool {
+func (tr *transport) writeBatch(batch []core.Frame, req *closeRequest) bool {
 	if len(batch) == 0 {
 		return true
 	}
@@ -242,9 +250,13 @@ func (tr *transport) writeBatch(batch []outFrame, req *closeRequest) bool {
 		if req != nil && req.peerGone {
 			return true
 		}
-		if err := tr.ws.Write(context.Background(), batch[i].typ, batch[i].data); err != nil {
+		typ := websocket.MessageText
+		if batch[i].Binary {
+			typ = websocket.MessageBinary
+		}
+		if err := tr.ws.Write(context.Background(), typ, batch[i].Data); err != nil {
 			_ = tr.ws.CloseNow()
-			tr.c.transportLost(tr, reasonEndedAbruptly)
+			tr.c.EndpointLost(tr, reasonEndedAbruptly)
 			return false
 		}
 	}
@@ -369,8 +381,8 @@ func (tr *transport) readEnded(err error) {
 		if reason == "" {
 			reason = reasonEnded
 		}
-		tr.c.endByPeer(tr, reason)
+		tr.c.EndByPeer(tr, reason)
 		return
 	}
-	tr.c.transportLost(tr, reasonEndedAbruptly)
+	tr.c.EndpointLost(tr, reasonEndedAbruptly)
 }

@@ -93,7 +93,7 @@ func (c *conn) newEvent(ceType, name, contentType string, body []byte, fixedID s
 	c.mu.Unlock()
 	return &upstreamEvent{
 		ceType: ceType, name: name, id: id, contentType: contentType, body: body,
-		hub: c.hubName, connID: c.id, userID: c.userID, subprotocol: c.subprotocol,
+		hub: c.HubName(), connID: c.ID, userID: c.UserID, subprotocol: c.subprotocol,
 		state: state, origin: c.origin, time: c.e.now(),
 	}
 }

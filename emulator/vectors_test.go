@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 )
 
 // filterVector is one entry of testdata/odata-filters.json.
@@ -38,8 +40,8 @@ func loadFilterVectors(t testing.TB) []filterVector {
 }
 
 // TestFilterVectorsSelection runs every vector through the code path REST
-// sends and batch group operations use: compileFilter, then selector.keep
-// on a connection with the vector's identity and groups.
+// sends and batch group operations use: compileFilter, then the hub's
+// selection of a connection with the vector's identity and groups.
 func TestFilterVectorsSelection(t *testing.T) {
 	for _, fv := range loadFilterVectors(t) {
 		t.Run(fv.Name, func(t *testing.T) {
@@ -55,18 +57,23 @@ func TestFilterVectorsSelection(t *testing.T) {
 			if !ok {
 				t.Fatalf("filter %q rejected: %s", fv.Filter, w.body.Bytes())
 			}
-			c := &conn{id: fv.Connection.ConnectionID, groups: map[string]struct{}{}}
+			e, err := New(Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			user := ""
 			if fv.Connection.UserID != nil {
-				c.userID = *fv.Connection.UserID
+				user = *fv.Connection.UserID
 			}
-			for _, g := range fv.Connection.Groups {
-				c.groups[g] = struct{}{}
-			}
-			if got := (selector{filter: f}).keep(c); got != *fv.Expect {
-				t.Fatalf("keep = %v; want %v", got, *fv.Expect)
+			c := fuzzConn(t, e, fv.Connection.ConnectionID, user, false, nil, fv.Connection.Groups...)
+			h := c.Hub()
+			h.RLock()
+			defer h.RUnlock()
+			if got := len(h.SelectAllLocked(core.Selector{Filter: f})) == 1; got != *fv.Expect {
+				t.Fatalf("selected = %v; want %v", got, *fv.Expect)
 			}
 			// excluded is ANDed with the filter.
-			if (selector{filter: f, excluded: []string{c.id}}).keep(c) {
+			if len(h.SelectAllLocked(core.Selector{Filter: f, Excluded: []string{c.ID}})) != 0 {
 				t.Fatal("an excluded connection was kept")
 			}
 		})

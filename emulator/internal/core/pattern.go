@@ -1,8 +1,8 @@
-package emulator
+package core
 
 import "errors"
 
-// A groupPattern is a compiled wildcard group pattern of a
+// GroupPattern is a compiled wildcard group pattern of a
 // webpubsub.joinLeaveGroups.<pattern> or webpubsub.sendToGroups.<pattern>
 // role.
 //
@@ -12,7 +12,7 @@ import "errors"
 //	\*  \?  \\   the literal character
 //
 // Matching is anchored and case-sensitive; "character" means code point.
-type groupPattern []patternToken
+type GroupPattern []patternToken
 
 type patternKind uint8
 
@@ -32,20 +32,20 @@ type patternToken struct {
 const (
 	maxPatternStars  = 5
 	maxPatternLength = 1024
-	maxPatternRoles  = 10 // per permission
+	MaxPatternRoles  = 10 // per permission
 )
 
 var errInvalidPattern = errors.New("invalid wildcard group pattern")
 
-// compilePattern parses p. It fails for an empty pattern, more than five
+// CompilePattern parses p. It fails for an empty pattern, more than five
 // '*' in total, a '\' not followed by '*', '?' or '\', or a pattern longer
 // than 1024 characters.
-func compilePattern(p string) (groupPattern, error) {
+func CompilePattern(p string) (GroupPattern, error) {
 	rs := []rune(p)
 	if len(rs) == 0 || len(rs) > maxPatternLength {
 		return nil, errInvalidPattern
 	}
-	var toks groupPattern
+	var toks GroupPattern
 	stars := 0
 	for i := 0; i < len(rs); i++ {
 		switch rs[i] {
@@ -78,10 +78,10 @@ func compilePattern(p string) (groupPattern, error) {
 	return toks, nil
 }
 
-// match reports whether the whole of name matches the pattern. It runs in
+// Match reports whether the whole of name matches the pattern. It runs in
 // O(len(pattern) × len(name)) time by tracking the set of name positions
 // reachable after each token.
-func (p groupPattern) match(name string) bool {
+func (p GroupPattern) Match(name string) bool {
 	rs := []rune(name)
 	n := len(rs)
 	cur := make([]bool, n+1)

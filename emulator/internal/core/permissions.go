@@ -1,4 +1,4 @@
-package emulator
+package core
 
 import (
 	"github.com/gowebpubsub/webpubsub/internal/names"
@@ -8,22 +8,24 @@ import (
 	"strings"
 )
 
-// permission is one of the two group permissions a connection can hold.
-type permission int
+// Permission is one of the two group permissions a connection can hold.
+type Permission int
 
+// The group permissions.
 const (
-	permJoinLeaveGroup permission = iota
-	permSendToGroup
+	PermJoinLeaveGroup Permission = iota
+	PermSendToGroup
 	numPermissions
 )
 
-// parsePermission reads the {permission} path segment, case-insensitively.
-func parsePermission(s string) (permission, bool) {
+// ParsePermission reads a permission name ("joinLeaveGroup" or
+// "sendToGroup"), case-insensitively.
+func ParsePermission(s string) (Permission, bool) {
 	switch {
 	case strings.EqualFold(s, "joinLeaveGroup"):
-		return permJoinLeaveGroup, true
+		return PermJoinLeaveGroup, true
 	case strings.EqualFold(s, "sendToGroup"):
-		return permSendToGroup, true
+		return PermSendToGroup, true
 	}
 	return 0, false
 }
@@ -31,8 +33,8 @@ func parsePermission(s string) (permission, bool) {
 // Role prefixes. All comparisons are
 // case-sensitive.
 var rolePrefixes = [numPermissions]struct{ all, exact, pattern string }{
-	permJoinLeaveGroup: {"webpubsub.joinLeaveGroup", "webpubsub.joinLeaveGroup.", "webpubsub.joinLeaveGroups."},
-	permSendToGroup:    {"webpubsub.sendToGroup", "webpubsub.sendToGroup.", "webpubsub.sendToGroups."},
+	PermJoinLeaveGroup: {"webpubsub.joinLeaveGroup", "webpubsub.joinLeaveGroup.", "webpubsub.joinLeaveGroups."},
+	PermSendToGroup:    {"webpubsub.sendToGroup", "webpubsub.sendToGroup.", "webpubsub.sendToGroups."},
 }
 
 // permSet is the effective state of one permission of one connection:
@@ -41,16 +43,27 @@ var rolePrefixes = [numPermissions]struct{ all, exact, pattern string }{
 type permSet struct {
 	all      bool
 	exact    map[string]struct{}
-	patterns []groupPattern
+	patterns []GroupPattern
 	sources  []string // the text of each pattern
 	denied   map[string]struct{}
 }
 
 // permissionNames are the REST names of the permissions.
-var permissionNames = [numPermissions]string{permJoinLeaveGroup: "joinLeaveGroup", permSendToGroup: "sendToGroup"}
+var permissionNames = [numPermissions]string{PermJoinLeaveGroup: "joinLeaveGroup", PermSendToGroup: "sendToGroup"}
+
+// PermissionState is the effective state of one group permission of a
+// connection: a group is allowed when it is not in Denied and AllGroups
+// is set, or it is in Groups, or it matches one of Patterns.
+type PermissionState struct {
+	Permission string
+	AllGroups  bool
+	Groups     []string
+	Patterns   []string
+	Denied     []string
+}
 
 // state describes p for inspection; ok is false when p holds nothing.
-func (p *permSet) state(perm permission) (st PermissionState, ok bool) {
+func (p *permSet) state(perm Permission) (st PermissionState, ok bool) {
 	st = PermissionState{Permission: permissionNames[perm], AllGroups: p.all, Patterns: slices.Clone(p.sources)}
 	st.Groups = slices.Sorted(maps.Keys(p.exact))
 	st.Denied = slices.Sorted(maps.Keys(p.denied))
@@ -68,7 +81,7 @@ func (p *permSet) allowed(g string) bool {
 		return true
 	}
 	for _, pat := range p.patterns {
-		if pat.match(g) {
+		if pat.Match(g) {
 			return true
 		}
 	}
@@ -133,11 +146,11 @@ func permissionsFromRoles(roles []string, log *slog.Logger) [numPermissions]perm
 					set.exact[g] = struct{}{}
 				}
 			case strings.HasPrefix(role, pre.pattern):
-				if len(set.patterns) >= maxPatternRoles {
-					log.Warn("ignoring wildcard role beyond the limit of 10 per permission", "limit", maxPatternRoles)
+				if len(set.patterns) >= MaxPatternRoles {
+					log.Warn("ignoring wildcard role beyond the limit of 10 per permission", "limit", MaxPatternRoles)
 					continue
 				}
-				pat, err := compilePattern(role[len(pre.pattern):])
+				pat, err := CompilePattern(role[len(pre.pattern):])
 				if err != nil {
 					log.Warn("ignoring role with an invalid wildcard group pattern", "error", err)
 					continue

@@ -1,0 +1,333 @@
+package core
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Close statuses the core ends connections with. They are WebSocket close
+// codes; an adapter of another transport translates them.
+const (
+	CodeNormal          = 1000
+	CodeGoingAway       = 1001
+	CodePolicyViolation = 1008
+)
+
+// Reasons of the ends the core decides.
+const (
+	ReasonQueueFull       = "The outbound message queue is full."
+	ReasonBufferFull      = "The reliable message buffer is full."
+	ReasonNotRecoverable  = "The connection could not be recovered."
+	ReasonRecoveryExpired = "The connection recovery timeout expired."
+	ReasonEndedAbruptly   = "The connection ended unexpectedly."
+)
+
+// Frame is one encoded outbound frame. Data is shared between the
+// recipients of a fan-out and must never be modified.
+type Frame struct {
+	// Binary marks a binary frame; otherwise it is text.
+	Binary bool
+	Data   []byte
+	// Sequenced marks a message of a reliable connection: the reliable
+	// buffer holds it, and it does not count against queue limits.
+	Sequenced bool
+}
+
+// Ending says how a connection's endpoint is closed.
+type Ending struct {
+	// Code is the close status and Reason its reason.
+	Code   int
+	Reason string
+	// DropQueue closes at once instead of after the frames already queued.
+	DropQueue bool
+	// PeerGone means the endpoint is closed, broken or replaced: nothing
+	// more is written to it.
+	PeerGone bool
+}
+
+// Endpoint is an adapter's transport of one connection.
+type Endpoint interface {
+	// Enqueue queues f and reports false when the queue is full (the
+	// connection must then end). A frame given to a closing endpoint is
+	// dropped and counts as queued.
+	Enqueue(f Frame) bool
+	// Close closes the endpoint as end says; only the first call counts.
+	Close(end Ending)
+	// Drop closes the endpoint without writing anything.
+	Drop(reason string)
+}
+
+// Owner is the adapter side of a connection's life cycle. Its methods may
+// be called with the hub lock held and must not take it.
+type Owner interface {
+	// OnEnded is called once the connection left its hub for good.
+	OnEnded(reason string)
+	// OnDetached is called when a reliable connection lost its endpoint
+	// and waits for a recovery.
+	OnDetached()
+}
+
+// Codec encodes messages as one adapter's frames.
+type Codec interface {
+	// Encode returns m as a frame. It may cache the frame in m with
+	// Message.Encoded, since every recipient of a fan-out shares m.
+	Encode(m *Message) Frame
+	// EncodeSequenced returns m with the sequence id of a reliable
+	// connection.
+	EncodeSequenced(m *Message, seq uint64) Frame
+}
+
+// phase is the life-cycle phase of a logical connection.
+type phase uint8
+
+const (
+	phaseActive phase = iota
+	phaseDetached
+	phaseEnded
+)
+
+// Reliable buffer limits: at most 1,000 unacknowledged messages and
+// 16 MiB of encoded frames.
+const (
+	maxBufferMessages = 1000
+	maxBufferBytes    = 16 << 20
+)
+
+// buffered is one unacknowledged message of a reliable connection.
+type buffered struct {
+	seq  uint64
+	f    Frame
+	size int
+	// deadline is when the message's TTL runs out, in Unix nanoseconds
+	// of the service clock; 0 means never.
+	deadline int64
+}
+
+// Conn is one logical client connection: its identity, groups,
+// permissions and, when reliable, its sequence counter and
+// unacknowledged messages. A reliable Conn outlives its endpoint: a lost
+// endpoint leaves it detached until a recovery attaches a new one or the
+// retention ends.
+type Conn struct {
+	svc     *Service
+	hubName string
+	hub     *Hub // set when registered
+
+	// ID is the connection id; set before registration, then fixed.
+	ID string
+	// UserID is "" for an anonymous connection; set before registration,
+	// then fixed.
+	UserID string
+	// Reliable gives the connection sequence ids, a buffer and recovery.
+	Reliable bool
+	// ReconnectionToken is the recovery credential of a reliable
+	// connection.
+	ReconnectionToken string
+	// Codec encodes the messages it receives; Owner hears its life cycle.
+	// Both are set before registration.
+	Codec Codec
+	Owner Owner
+
+	// groups is the membership; guarded by the hub lock.
+	groups      map[string]struct{}
+	roles       []string
+	connectedAt time.Time
+
+	permMu sync.Mutex
+	perms  [numPermissions]permSet
+
+	mu             sync.Mutex
+	ph             phase
+	ep             Endpoint // nil when detached or ended
+	seq            uint64   // last sequence id assigned
+	buf            []buffered
+	bufBytes       int
+	detachGen      uint64      // counts detaches, so a stale retention timer does nothing
+	stopDetach     func() bool // stops the retention timer; nil when none runs
+	detachEnd      time.Time
+	refuseRecovery bool
+}
+
+// NewConn returns an unregistered connection of the canonical hub name.
+func (s *Service) NewConn(hubName, id, userID string) *Conn {
+	return &Conn{svc: s, hubName: hubName, ID: id, UserID: userID}
+}
+
+// HubName is the canonical name of the connection's hub.
+func (c *Conn) HubName() string { return c.hubName }
+
+// Hub is the connection's hub, nil before registration.
+func (c *Conn) Hub() *Hub { return c.hub }
+
+// Roles are the roles granted at connect.
+func (c *Conn) Roles() []string { return c.roles }
+
+// ConnectedAt is when the connection registered.
+func (c *Conn) ConnectedAt() time.Time { return c.connectedAt }
+
+// GroupsLocked returns the connection's groups, sorted; the caller holds
+// the hub lock.
+func (c *Conn) GroupsLocked() []string {
+	out := make([]string, 0, len(c.groups))
+	for g := range c.groups {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// SetRoles grants the permissions of roles, before registration. Unknown
+// roles are ignored; an invalid wildcard pattern is ignored with a
+// warning to log.
+func (c *Conn) SetRoles(roles []string, log *slog.Logger) {
+	c.roles = roles
+	c.perms = permissionsFromRoles(roles, log)
+}
+
+// Allowed reports whether the connection holds p for group.
+func (c *Conn) Allowed(p Permission, group string) bool {
+	c.permMu.Lock()
+	defer c.permMu.Unlock()
+	return c.perms[p].allowed(group)
+}
+
+// Grant grants p for target; an empty target grants every group.
+func (c *Conn) Grant(p Permission, target string) {
+	c.permMu.Lock()
+	c.perms[p].grant(target)
+	c.permMu.Unlock()
+}
+
+// Revoke revokes p for target; an empty target revokes everything. A
+// targeted revoke wins over broad roles and patterns.
+func (c *Conn) Revoke(p Permission, target string) {
+	c.permMu.Lock()
+	c.perms[p].revoke(target)
+	c.permMu.Unlock()
+}
+
+// Check answers a permission check; an empty target asks about every
+// group.
+func (c *Conn) Check(p Permission, target string) bool {
+	c.permMu.Lock()
+	defer c.permMu.Unlock()
+	return c.perms[p].check(target)
+}
+
+// Permissions describes the permissions the connection holds.
+func (c *Conn) Permissions() []PermissionState {
+	c.permMu.Lock()
+	defer c.permMu.Unlock()
+	var out []PermissionState
+	for p := range c.perms {
+		if st, ok := c.perms[p].state(Permission(p)); ok {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// Endpoint returns the current endpoint, nil when detached or ended.
+func (c *Conn) Endpoint() Endpoint {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ep
+}
+
+// Detached reports whether the connection waits for a recovery.
+func (c *Conn) Detached() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ph == phaseDetached
+}
+
+// Ended reports whether the connection is gone for good.
+func (c *Conn) Ended() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ph == phaseEnded
+}
+
+// Send queues a frame that is not a message (an ack, a pong) on the
+// current endpoint. It reports false when the queue is full; without an
+// endpoint the frame is dropped.
+func (c *Conn) Send(f Frame) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ep == nil {
+		return true
+	}
+	return c.ep.Enqueue(f)
+}
+
+// Reply is Send that ends the connection with 1008 when the queue is full.
+// The hub lock must not be held.
+func (c *Conn) Reply(f Frame) {
+	if !c.Send(f) {
+		c.Terminate(Ending{Code: CodePolicyViolation, Reason: ReasonQueueFull, DropQueue: true})
+	}
+}
+
+// EndLocked removes c from its hub and closes its endpoint as end says.
+// It returns false when c had already left the hub. The caller holds the
+// hub lock for writing.
+func (c *Conn) EndLocked(end Ending) bool {
+	if !c.hub.removeLocked(c) {
+		return false
+	}
+	c.finish(end)
+	return true
+}
+
+// Terminate is EndLocked for callers that do not hold the hub lock.
+func (c *Conn) Terminate(end Ending) {
+	c.hub.mu.Lock()
+	removed := c.hub.removeLocked(c)
+	c.hub.mu.Unlock()
+	if removed {
+		c.finish(end)
+	}
+}
+
+// EndByPeer ends the connection for good after its client closed ep or
+// ep broke: nothing more is written. An ep that is no longer current is
+// only dropped.
+func (c *Conn) EndByPeer(ep Endpoint, reason string) {
+	c.hub.mu.Lock()
+	c.mu.Lock()
+	current := c.ep == ep
+	c.mu.Unlock()
+	removed := current && c.hub.removeLocked(c)
+	c.hub.mu.Unlock()
+	if removed {
+		c.finish(Ending{PeerGone: true, Reason: reason, DropQueue: true})
+		return
+	}
+	ep.Drop(reason)
+}
+
+// finish ends the logical connection after it left its hub: the reliable
+// buffer and the retention timer go, the endpoint is closed and the owner
+// told.
+func (c *Conn) finish(end Ending) {
+	c.mu.Lock()
+	c.ph = phaseEnded
+	ep := c.ep
+	c.ep = nil
+	c.buf, c.bufBytes = nil, 0
+	if c.stopDetach != nil {
+		c.stopDetach()
+		c.stopDetach = nil
+	}
+	c.mu.Unlock()
+	if ep != nil {
+		if end.PeerGone {
+			ep.Drop(end.Reason)
+		} else {
+			ep.Close(end)
+		}
+	}
+	c.Owner.OnEnded(end.Reason)
+}

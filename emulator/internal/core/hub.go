@@ -1,0 +1,244 @@
+package core
+
+import (
+	"slices"
+	"sort"
+	"sync"
+
+	"github.com/gowebpubsub/webpubsub/internal/odata"
+)
+
+// Hub holds the connections of one hub and the indexes derived from them.
+// Hubs are implicit: one is made when its first connection registers.
+//
+// Every mutation and every send holds the hub lock for writing for its
+// whole duration, which makes it atomic with respect to the messages it
+// affects and gives every recipient the same order of messages. Methods
+// named ...Locked need the lock (for writing when they change anything).
+type Hub struct {
+	name string // canonical, lower case
+
+	mu     sync.RWMutex
+	conns  map[string]*Conn              // by connection id
+	users  map[string]map[*Conn]struct{} // by user id; anonymous connections are absent
+	groups map[string]map[*Conn]struct{} // by group name; a group exists while non-empty
+
+	changes *Notifier
+}
+
+func newHub(name string, changes *Notifier) *Hub {
+	return &Hub{
+		name:    name,
+		changes: changes,
+		conns:   map[string]*Conn{},
+		users:   map[string]map[*Conn]struct{}{},
+		groups:  map[string]map[*Conn]struct{}{},
+	}
+}
+
+// Name is the canonical hub name.
+func (h *Hub) Name() string { return h.name }
+
+// Lock locks the hub for writing.
+func (h *Hub) Lock() { h.mu.Lock() }
+
+// Unlock undoes Lock.
+func (h *Hub) Unlock() { h.mu.Unlock() }
+
+// RLock locks the hub for reading.
+func (h *Hub) RLock() { h.mu.RLock() }
+
+// RUnlock undoes RLock.
+func (h *Hub) RUnlock() { h.mu.RUnlock() }
+
+// addLocked registers c and joins its initial groups.
+func (h *Hub) addLocked(c *Conn, groups []string) {
+	h.conns[c.ID] = c
+	if c.UserID != "" {
+		set := h.users[c.UserID]
+		if set == nil {
+			set = map[*Conn]struct{}{}
+			h.users[c.UserID] = set
+		}
+		set[c] = struct{}{}
+	}
+	for _, g := range groups {
+		h.JoinLocked(c, g)
+	}
+	h.changes.Signal()
+}
+
+// removeLocked removes c from every index. It reports whether c was
+// registered, so that only one caller handles the end of a connection.
+func (h *Hub) removeLocked(c *Conn) bool {
+	if h.conns[c.ID] != c {
+		return false
+	}
+	delete(h.conns, c.ID)
+	if set := h.users[c.UserID]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.users, c.UserID)
+		}
+	}
+	h.LeaveAllLocked(c)
+	h.changes.Signal()
+	return true
+}
+
+// ConnLocked returns the connection with the id, or nil.
+func (h *Hub) ConnLocked(id string) *Conn { return h.conns[id] }
+
+// ConnsLocked returns every connection of the hub, in no order.
+func (h *Hub) ConnsLocked() []*Conn {
+	out := make([]*Conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		out = append(out, c)
+	}
+	return out
+}
+
+// UserLocked returns the connections of the user, in no order.
+func (h *Hub) UserLocked(user string) []*Conn { return h.SelectUserLocked(user, Selector{}) }
+
+// HasUserLocked reports whether the user has a connection.
+func (h *Hub) HasUserLocked(user string) bool { return len(h.users[user]) > 0 }
+
+// HasGroupLocked reports whether the group has a member.
+func (h *Hub) HasGroupLocked(g string) bool { return len(h.groups[g]) > 0 }
+
+// GroupNamesLocked returns the groups that have members, sorted.
+func (h *Hub) GroupNamesLocked() []string {
+	out := make([]string, 0, len(h.groups))
+	for g := range h.groups {
+		out = append(out, g)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// GroupMembersLocked returns the members of group g, in no order.
+func (h *Hub) GroupMembersLocked(g string) []*Conn { return h.SelectGroupLocked(g, Selector{}) }
+
+// JoinLocked adds c to group g.
+func (h *Hub) JoinLocked(c *Conn, g string) {
+	set := h.groups[g]
+	if set == nil {
+		set = map[*Conn]struct{}{}
+		h.groups[g] = set
+	}
+	set[c] = struct{}{}
+	if c.groups == nil {
+		c.groups = map[string]struct{}{}
+	}
+	c.groups[g] = struct{}{}
+	h.changes.Signal()
+}
+
+// JoinIfRegisteredLocked adds c to group g unless c has already left the
+// hub (a close raced with the request).
+func (h *Hub) JoinIfRegisteredLocked(c *Conn, g string) {
+	if h.conns[c.ID] == c {
+		h.JoinLocked(c, g)
+	}
+}
+
+// LeaveLocked removes c from group g.
+func (h *Hub) LeaveLocked(c *Conn, g string) {
+	if set := h.groups[g]; set != nil {
+		delete(set, c)
+		if len(set) == 0 {
+			delete(h.groups, g)
+		}
+	}
+	delete(c.groups, g)
+	h.changes.Signal()
+}
+
+// LeaveAllLocked removes c from every group.
+func (h *Hub) LeaveAllLocked(c *Conn) {
+	for g := range c.groups {
+		h.LeaveLocked(c, g)
+	}
+}
+
+// filterConn is the filter's view of c.
+func filterConn(c *Conn) odata.Connection {
+	fc := odata.Connection{ConnectionID: c.ID, Groups: make([]string, 0, len(c.groups))}
+	if c.UserID != "" {
+		fc.UserID = &c.UserID
+	}
+	for g := range c.groups {
+		fc.Groups = append(fc.Groups, g)
+	}
+	return fc
+}
+
+// Selector narrows a set of candidates: excluded ids are dropped, and
+// when Filter is not nil only the connections it matches are kept.
+type Selector struct {
+	Excluded []string
+	Filter   *odata.Filter
+	// Except, when not nil, is dropped too (a sender that asked for no
+	// echo).
+	Except *Conn
+}
+
+func (s Selector) keep(c *Conn) bool {
+	if c == s.Except || slices.Contains(s.Excluded, c.ID) {
+		return false
+	}
+	return s.Filter == nil || s.Filter.Match(filterConn(c))
+}
+
+// SelectAllLocked returns every connection of the hub that passes sel.
+func (h *Hub) SelectAllLocked(sel Selector) []*Conn {
+	out := make([]*Conn, 0, len(h.conns))
+	for _, c := range h.conns {
+		if sel.keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// SelectGroupLocked returns the members of group g that pass sel.
+func (h *Hub) SelectGroupLocked(g string, sel Selector) []*Conn { return selectSet(h.groups[g], sel) }
+
+// SelectUserLocked returns the connections of user that pass sel.
+func (h *Hub) SelectUserLocked(user string, sel Selector) []*Conn {
+	return selectSet(h.users[user], sel)
+}
+
+func selectSet(set map[*Conn]struct{}, sel Selector) []*Conn {
+	out := make([]*Conn, 0, len(set))
+	for c := range set {
+		if sel.keep(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// DeliverLocked queues m for every recipient (and, for reliable ones,
+// buffers it) and ends the connections whose queue or reliable buffer is
+// full. When it returns, m is on every remaining recipient's queue or
+// buffer.
+func (h *Hub) DeliverLocked(m *Message, recipients []*Conn) {
+	for _, c := range recipients {
+		if reason := c.deliver(m); reason != "" {
+			// A full outbound queue means a slow reader: what it has not
+			// read is dropped. A full reliable buffer still lets the
+			// client read what was queued before the close.
+			c.EndLocked(Ending{Code: CodePolicyViolation, Reason: reason, DropQueue: reason == ReasonQueueFull})
+		}
+	}
+}
+
+// CloseLocked ends each connection with end. A reliable connection,
+// detached or not, cannot be recovered afterwards.
+func (h *Hub) CloseLocked(conns []*Conn, end Ending) {
+	for _, c := range conns {
+		c.EndLocked(end)
+	}
+}

@@ -1,0 +1,102 @@
+package core
+
+import "time"
+
+// Data types of messages, as the service names them.
+const (
+	DataTypeText     = "text"
+	DataTypeJSON     = "json"
+	DataTypeBinary   = "binary"
+	DataTypeProtobuf = "protobuf"
+)
+
+// Message is one payload on its way to a set of recipients. It is
+// delivered from one goroutine at a time (under the hub lock, or to a
+// single connection), which lets codecs cache their encodings in it.
+type Message struct {
+	// Group is the group of a group message; "" for a server message.
+	Group string
+	// FromUserID is the sender of a group message sent by a client.
+	FromUserID string
+	// DataType is one of the DataType constants.
+	DataType string
+	// Data is the decoded payload; it must stay unchanged until the
+	// message has been delivered.
+	Data []byte
+	// TTL limits how long the message may wait in a reliable buffer for a
+	// replay; 0 means no limit.
+	TTL time.Duration
+
+	cache []cached
+}
+
+type cached struct {
+	key any
+	f   Frame
+}
+
+// Encoded returns the frame cached under key, building and caching it
+// on first use. key is comparable, one per codec.
+func (m *Message) Encoded(key any, build func() Frame) Frame {
+	for _, e := range m.cache {
+		if e.key == key {
+			return e.f
+		}
+	}
+	f := build()
+	m.cache = append(m.cache, cached{key: key, f: f})
+	return f
+}
+
+// DeliverTo queues m for c alone, for callers that do not hold the hub
+// lock, ending c when its queue or buffer is full.
+func (c *Conn) DeliverTo(m *Message) {
+	if reason := c.deliver(m); reason != "" {
+		c.Terminate(Ending{Code: CodePolicyViolation, Reason: reason, DropQueue: reason == ReasonQueueFull})
+	}
+}
+
+// deliver queues m for c and, on a reliable connection, keeps a
+// sequenced copy in the buffer until the client acknowledges it. It
+// returns "" on success, or the reason the connection must end with 1008.
+func (c *Conn) deliver(m *Message) string {
+	if !c.Reliable {
+		if !c.Send(c.Codec.Encode(m)) {
+			return ReasonQueueFull
+		}
+		c.delivered(m, 0)
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ph == phaseEnded {
+		return ""
+	}
+	seq := c.seq + 1
+	f := c.Codec.EncodeSequenced(m, seq)
+	f.Sequenced = true
+	if !c.bufferFits(len(f.Data)) {
+		c.pruneExpiredLocked()
+		if !c.bufferFits(len(f.Data)) {
+			return ReasonBufferFull
+		}
+	}
+	var deadline int64
+	if m.TTL > 0 {
+		deadline = c.svc.Now().Add(m.TTL).UnixNano()
+	}
+	c.seq = seq
+	c.buf = append(c.buf, buffered{seq: seq, f: f, size: len(f.Data), deadline: deadline})
+	c.bufBytes += len(f.Data)
+	if c.ep != nil {
+		c.ep.Enqueue(f)
+	}
+	c.delivered(m, seq)
+	return ""
+}
+
+func (c *Conn) delivered(m *Message, seq uint64) {
+	if c.svc.onDeliver != nil {
+		c.svc.onDeliver(c, m, seq)
+	}
+}
