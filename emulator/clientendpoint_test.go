@@ -60,8 +60,9 @@ func TestHandshake(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", path, err)
 			}
-			c := &wsClient{t: t, ws: ws, id: te.waitRegistered()}
-			f := c.readJSON()
+			c := wrapWS(t, ws)
+			c.id = te.waitRegistered()
+			f := c.ReadJSON()
 			if f["event"] != "connected" {
 				t.Fatalf("first frame %v", f)
 			}
@@ -71,7 +72,7 @@ func TestHandshake(t *testing.T) {
 	t.Run("anonymous hub", func(t *testing.T) {
 		te := te.with(t)
 		c := te.dial(dialOptions{hub: "open", subprotocols: []string{"json.webpubsub.azure.v1"}})
-		c.barrier()
+		c.Barrier()
 		// An invalid token is still rejected.
 		if _, resp, err := te.dialRaw(dialOptions{hub: "open", token: "not-a-token"}); err == nil || resp.StatusCode != 401 {
 			t.Fatalf("invalid token on an anonymous hub: %v", err)
@@ -115,8 +116,8 @@ func TestHandshake(t *testing.T) {
 		c := te.pubsub(jwt.MapClaims{"nameid": "nid", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role": "webpubsub.joinLeaveGroup", "webpubsub.group": "solo"})
 		expectStatus(t, te.rest("HEAD", "/api/hubs/chat/users/nid"+v, "", nil), 200)
 		expectStatus(t, te.rest("HEAD", "/api/hubs/chat/groups/solo"+v, "", nil), 200)
-		c.send(`{"type":"leaveGroup","group":"solo","ackId":1}`)
-		c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+		c.SendText(`{"type":"leaveGroup","group":"solo","ackId":1}`)
+		c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	})
 	t.Run("reliable only", func(t *testing.T) {
 		te := te.with(t)
@@ -141,28 +142,28 @@ func TestHandshake(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := &wsClient{t: t, ws: ws}
-		c.expectJSON(`{"type":"system","event":"disconnected","message":"The connection could not be recovered."}`)
-		c.expectClose(websocket.StatusPolicyViolation)
+		c := wrapWS(t, ws)
+		c.ExpectJSON(`{"type":"system","event":"disconnected","message":"The connection could not be recovered."}`)
+		c.ExpectClose(websocket.StatusPolicyViolation)
 	})
 }
 
 func TestPubSubFrameErrorsKeepOrder(t *testing.T) {
 	te := startEmulator(t, Options{})
 	c := te.pubsub(jwt.MapClaims{"sub": "a", "role": []string{"webpubsub.sendToGroup", "webpubsub.joinLeaveGroup"}})
-	c.send(`{"type":"joinGroup","group":"g","ackId":1}`)
-	c.send(`{"type":"sendToGroup","group":"g","ackId":2,"dataType":"text","data":"echo"}`)
-	c.send(`{"type":"event","event":"bad name","ackId":3,"data":1}`)
-	c.send(`{"type":"subscribeGroupState","group":"g","ackId":4}`)
-	c.send(`{"type":"streamEnd","streamId":"s9"}`)
-	c.send(`{"type":"sendToGroup","group":"g","ackId":5,"dataType":"protobuf","data":"AQ=="}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
-	c.expectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"a","dataType":"text","data":"echo"}`)
-	c.expectJSON(`{"type":"ack","ackId":2,"success":true}`)
-	c.expectJSON(`{"type":"ack","ackId":3,"success":false,"error":{"name":"BadRequest","message":"Invalid event name 'bad name'."}}`)
-	c.expectJSON(`{"type":"ack","ackId":4,"success":false,"error":{"name":"BadRequest","message":"Group state is not supported by this emulator."}}`)
-	c.expectJSON(`{"type":"streamClosed","streamId":"s9","error":{"name":"BadRequest","message":"Streaming is not supported by this emulator."}}`)
-	c.expectJSON(`{"type":"ack","ackId":5,"success":false,"error":{"name":"BadRequest","message":"dataType 'protobuf' is not supported."}}`)
+	c.SendText(`{"type":"joinGroup","group":"g","ackId":1}`)
+	c.SendText(`{"type":"sendToGroup","group":"g","ackId":2,"dataType":"text","data":"echo"}`)
+	c.SendText(`{"type":"event","event":"bad name","ackId":3,"data":1}`)
+	c.SendText(`{"type":"subscribeGroupState","group":"g","ackId":4}`)
+	c.SendText(`{"type":"streamEnd","streamId":"s9"}`)
+	c.SendText(`{"type":"sendToGroup","group":"g","ackId":5,"dataType":"protobuf","data":"AQ=="}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	c.ExpectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"a","dataType":"text","data":"echo"}`)
+	c.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
+	c.ExpectJSON(`{"type":"ack","ackId":3,"success":false,"error":{"name":"BadRequest","message":"Invalid event name 'bad name'."}}`)
+	c.ExpectJSON(`{"type":"ack","ackId":4,"success":false,"error":{"name":"BadRequest","message":"Group state is not supported by this emulator."}}`)
+	c.ExpectJSON(`{"type":"streamClosed","streamId":"s9","error":{"name":"BadRequest","message":"Streaming is not supported by this emulator."}}`)
+	c.ExpectJSON(`{"type":"ack","ackId":5,"success":false,"error":{"name":"BadRequest","message":"dataType 'protobuf' is not supported."}}`)
 }
 
 func TestOptionsValidation(t *testing.T) {

@@ -239,7 +239,8 @@ func (run *caseRun) connect(label string, cc caseConnection) {
 	if ws.Subprotocol() != wantSub {
 		t.Fatalf("%s: subprotocol %q; want %q", label, ws.Subprotocol(), wantSub)
 	}
-	c := &wsClient{t: t, ws: ws, opts: dialOptions{subprotocols: cc.Subprotocols, token: token, tokenHeader: cc.TokenIn == "header"}}
+	c := wrapWS(t, ws)
+	c.opts = dialOptions{subprotocols: cc.Subprotocols, token: token, tokenHeader: cc.TokenIn == "header"}
 	c.id = te.waitRegistered()
 	run.conns[label] = c
 	run.ids[label] = c.id
@@ -248,7 +249,7 @@ func (run *caseRun) connect(label string, cc caseConnection) {
 		readConnected = *cc.ReadConnectedFrame
 	}
 	if readConnected {
-		f := c.readJSON()
+		f := c.ReadJSON()
 		if f["type"] != "system" || f["event"] != "connected" || f["connectionId"] != c.id {
 			t.Fatalf("%s: first frame %v; want connected", label, f)
 		}
@@ -316,7 +317,7 @@ func (run *caseRun) step(i int, st *caseStep) {
 	case st.ExpectNothing != nil:
 		c := run.conn(st.ExpectNothing.Conn)
 		if c.ws.Subprotocol() != "" {
-			c.barrier()
+			c.Barrier()
 		} else {
 			run.te.rawBarrier(c)
 		}
@@ -343,10 +344,10 @@ func (run *caseRun) step(i int, st *caseStep) {
 func (run *caseRun) expect(i int, c *wsClient, spec *frameSpec) {
 	t := run.t
 	if spec.Close != nil {
-		c.expectClose(websocket.StatusCode(spec.Close.Code))
+		c.ExpectClose(websocket.StatusCode(spec.Close.Code))
 		return
 	}
-	typ, b := c.read()
+	typ, b := c.Read()
 	switch {
 	case spec.JSON != nil:
 		if typ != websocket.MessageText {
@@ -486,7 +487,6 @@ func (run *caseRun) recover(i int, spec *caseRecover) {
 	if err != nil {
 		t.Fatalf("step %d: recovery: %v", i, err)
 	}
-	t.Cleanup(func() { _ = ws.CloseNow() })
 	var wantSub string
 	if len(want.Subprotocol) > 0 {
 		_ = json.Unmarshal(want.Subprotocol, &wantSub)
@@ -494,9 +494,7 @@ func (run *caseRun) recover(i int, spec *caseRecover) {
 	if ws.Subprotocol() != wantSub {
 		t.Fatalf("step %d: recovered with subprotocol %q; want %q", i, ws.Subprotocol(), wantSub)
 	}
-	d := *c
-	d.ws = ws
-	run.conns[spec.Conn] = &d
+	run.conns[spec.Conn] = c.replaced(ws)
 }
 
 // expectUpstream checks the next upstream request of the expected type.

@@ -125,7 +125,7 @@ func TestDelayNextREST(t *testing.T) {
 	if r := <-done; r.status != 202 {
 		t.Fatalf("delayed send: %d %s", r.status, r.body)
 	}
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"late"}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"late"}`)
 }
 
 // TestFailNextHandshake: new connections and recoveries can be refused
@@ -148,7 +148,7 @@ func TestFailNextHandshake(t *testing.T) {
 		t.Fatalf("refused recovery: %v %v", err, resp)
 	}
 	// The connection is still detached and recovers on the next attempt.
-	te.recover(c).barrier()
+	te.recover(c).Barrier()
 }
 
 // TestCutConnection: a cut resets the client's TCP connection without a
@@ -158,7 +158,7 @@ func TestCutConnection(t *testing.T) {
 	te := startEmulator(t, Options{})
 	c := te.reliable(jwt.MapClaims{"sub": "a"})
 	te.sendText(c.id, "before", "")
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"before","sequenceId":1}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"before","sequenceId":1}`)
 	if err := te.CutConnection("CHAT", c.id); err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestCutConnection(t *testing.T) {
 		t.Fatalf("cut of a detached connection = %v; want ErrDetached", err)
 	}
 	c = te.recover(c)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"before","sequenceId":1}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"before","sequenceId":1}`)
 
 	p := te.pubsub(nil)
 	if err := te.CutConnection("chat", p.id); err != nil {
@@ -216,7 +216,7 @@ func TestRefuseNextRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	te.drop(d)
-	te.recover(d).barrier()
+	te.recover(d).Barrier()
 }
 
 // TestAckFaults: a dropped ack still runs the request (a retry is a
@@ -230,40 +230,40 @@ func TestAckFaults(t *testing.T) {
 	if err := te.DropNextAck("chat", c.id); err != nil {
 		t.Fatal(err)
 	}
-	c.send(`{"type":"joinGroup","group":"g1","ackId":1}`)
-	c.barrier() // the pong comes first: no ack was sent
+	c.SendText(`{"type":"joinGroup","group":"g1","ackId":1}`)
+	c.Barrier() // the pong comes first: no ack was sent
 	if got := te.GroupMembers("chat", "g1"); len(got) != 1 || got[0] != c.id {
 		t.Fatalf("members of g1 = %v; the request must have run", got)
 	}
-	c.send(`{"type":"joinGroup","group":"g1","ackId":1}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Duplicate","message":"Message with ack-id: 1 has been processed"}}`)
+	c.SendText(`{"type":"joinGroup","group":"g1","ackId":1}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Duplicate","message":"Message with ack-id: 1 has been processed"}}`)
 
 	if err := te.FailNextAck("chat", c.id, "InternalServerError", "injected"); err != nil {
 		t.Fatal(err)
 	}
-	c.send(`{"type":"joinGroup","group":"g2","ackId":2}`)
-	c.expectJSON(`{"type":"ack","ackId":2,"success":false,"error":{"name":"InternalServerError","message":"injected"}}`)
+	c.SendText(`{"type":"joinGroup","group":"g2","ackId":2}`)
+	c.ExpectJSON(`{"type":"ack","ackId":2,"success":false,"error":{"name":"InternalServerError","message":"injected"}}`)
 	if got := te.GroupMembers("chat", "g2"); len(got) != 0 {
 		t.Fatalf("members of g2 = %v; a failed request must not run", got)
 	}
-	c.send(`{"type":"joinGroup","group":"g2","ackId":2}`)
-	c.expectJSON(`{"type":"ack","ackId":2,"success":true}`)
+	c.SendText(`{"type":"joinGroup","group":"g2","ackId":2}`)
+	c.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
 
 	if err := te.DelayNextAck("chat", c.id, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	c.send(`{"type":"leaveGroup","group":"g2","ackId":3}`)
-	c.barrier() // not yet
+	c.SendText(`{"type":"leaveGroup","group":"g2","ackId":3}`)
+	c.Barrier() // not yet
 	ctx, cancel := contextWithTimeout()
 	defer cancel()
 	if err := clock.WaitTimers(ctx, 10*time.Second, 1); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(10 * time.Second)
-	c.expectJSON(`{"type":"ack","ackId":3,"success":true}`)
+	c.ExpectJSON(`{"type":"ack","ackId":3,"success":true}`)
 	// Faults are consumed: the next request is answered at once.
-	c.send(`{"type":"joinGroup","group":"g3","ackId":4}`)
-	c.expectJSON(`{"type":"ack","ackId":4,"success":true}`)
+	c.SendText(`{"type":"joinGroup","group":"g3","ackId":4}`)
+	c.ExpectJSON(`{"type":"ack","ackId":4,"success":true}`)
 }
 
 // TestPauseOutbound: a paused transport holds every frame in its queue;
@@ -276,7 +276,7 @@ func TestPauseOutbound(t *testing.T) {
 		t.Fatal(err)
 	}
 	te.sendText(c.id, "m1", "")
-	c.send(`{"type":"ping"}`)
+	c.SendText(`{"type":"ping"}`)
 	ctx, cancel := contextWithTimeout()
 	defer cancel()
 	// The pong is queued once the frame has been read: wait for it.
@@ -294,9 +294,9 @@ func TestPauseOutbound(t *testing.T) {
 	if err := te.ResumeOutbound("chat", c.id); err != nil {
 		t.Fatal(err)
 	}
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"m1"}`)
-	c.expectJSON(`{"type":"pong"}`)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"m2"}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"m1"}`)
+	c.ExpectJSON(`{"type":"pong"}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"m2"}`)
 	if info, _ := te.Connection("chat", c.id); info.Paused {
 		t.Fatal("still paused after ResumeOutbound")
 	}
@@ -311,8 +311,8 @@ func TestPauseOutbound(t *testing.T) {
 	te.waitEnded(c.id)
 	// The close lifts the pause: the client gets the disconnected message
 	// and the close frame (the queue was dropped).
-	c.expectJSON(`{"type":"system","event":"disconnected","message":"The outbound message queue is full."}`)
-	c.expectClose(websocket.StatusPolicyViolation)
+	c.ExpectJSON(`{"type":"system","event":"disconnected","message":"The outbound message queue is full."}`)
+	c.ExpectClose(websocket.StatusPolicyViolation)
 }
 
 // TestPausedConnectedMessage: a callback may pause a connection before
@@ -340,8 +340,9 @@ func TestPausedConnectedMessage(t *testing.T) {
 	if err := te.ResumeOutbound("chat", id); err != nil {
 		t.Fatal(err)
 	}
-	c := &wsClient{t: t, ws: ws, id: id}
-	if f := c.readJSON(); f["event"] != "connected" || f["connectionId"] != id {
+	c := wrapWS(t, ws)
+	c.id = id
+	if f := c.ReadJSON(); f["event"] != "connected" || f["connectionId"] != id {
 		t.Fatalf("first frame %v", f)
 	}
 }
@@ -372,7 +373,7 @@ func TestUpstreamTimeoutOnFakeClock(t *testing.T) {
 	opts.EventHandlerTimeout = 42 * time.Second
 	te := startEmulator(t, opts)
 	c := te.pubsub(nil)
-	c.send(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
+	c.SendText(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
 	up.next(t, ceTypeUserPrefix+"e")
 	ctx, cancel := contextWithTimeout()
 	defer cancel()
@@ -380,7 +381,7 @@ func TestUpstreamTimeoutOnFakeClock(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.Advance(42 * time.Second)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler request timed out."}}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler request timed out."}}`)
 }
 
 // TestUpstreamRetriesOnFakeClock: the waits between the attempts of a

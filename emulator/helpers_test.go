@@ -15,6 +15,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gowebpubsub/webpubsub/internal/testclient"
 )
 
 // testTimeout bounds every wait on the network in these tests. Waits end
@@ -91,6 +93,7 @@ func (te *testEmulator) with(t testing.TB) *testEmulator {
 func (c *wsClient) with(t testing.TB) *wsClient {
 	d := *c
 	d.t = t
+	d.Conn = c.Conn.With(t)
 	return &d
 }
 
@@ -168,8 +171,10 @@ func (te *testEmulator) clientToken(hub string, claims jwt.MapClaims) string {
 	return sign(te.t, te.AccessKey(), c)
 }
 
-// wsClient is a test WebSocket client.
+// wsClient is a test WebSocket client: the module's test client plus
+// what the emulator's tests dial and recover with.
 type wsClient struct {
+	*testclient.Conn
 	t    testing.TB
 	ws   *websocket.Conn
 	id   string
@@ -232,15 +237,17 @@ func (te *testEmulator) dial(o dialOptions) *wsClient {
 		}
 		te.t.Fatalf("dial: %v (status %d)", err, status)
 	}
-	c := &wsClient{t: te.t, ws: ws, resp: resp, opts: o}
-	te.t.Cleanup(func() { _ = ws.CloseNow() })
+	tc, err := testclient.Wrap(te.t, ws, resp, nil)
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	c := &wsClient{Conn: tc, t: te.t, ws: ws, resp: resp, opts: o}
 	c.id = te.waitRegistered()
 	if ws.Subprotocol() != "" {
-		f := c.readJSON()
-		if f["type"] != "system" || f["event"] != "connected" || f["connectionId"] != c.id {
-			te.t.Fatalf("first frame = %v; want connected for %s", f, c.id)
+		if got := tc.ConnectionID(); got != c.id {
+			te.t.Fatalf("connected frame for %s; want %s", got, c.id)
 		}
-		c.reconnectionToken, _ = f["reconnectionToken"].(string)
+		c.reconnectionToken = tc.ReconnectionToken()
 	}
 	return c
 }
@@ -266,13 +273,10 @@ func (te *testEmulator) recover(c *wsClient) *wsClient {
 	if err != nil {
 		te.t.Fatalf("recover: %v", err)
 	}
-	te.t.Cleanup(func() { _ = ws.CloseNow() })
 	if ws.Subprotocol() != c.ws.Subprotocol() {
 		te.t.Fatalf("recovered with subprotocol %q; want %q", ws.Subprotocol(), c.ws.Subprotocol())
 	}
-	d := *c
-	d.ws = ws
-	return &d
+	return c.replaced(ws)
 }
 
 // drop aborts c's TCP connection without a close frame and waits until
@@ -331,78 +335,6 @@ func (te *testEmulator) raw(claims jwt.MapClaims) *wsClient {
 	return te.dial(dialOptions{token: te.clientToken("chat", claims)})
 }
 
-// read returns the next message, failing the test on a close or timeout.
-func (c *wsClient) read() (websocket.MessageType, []byte) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	typ, b, err := c.ws.Read(ctx)
-	if err != nil {
-		c.t.Fatalf("read: %v", err)
-	}
-	return typ, b
-}
-
-func (c *wsClient) readJSON() map[string]any {
-	c.t.Helper()
-	typ, b := c.read()
-	if typ != websocket.MessageText {
-		c.t.Fatalf("got a binary frame %x; want JSON", b)
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		c.t.Fatalf("frame %s is not a JSON object: %v", b, err)
-	}
-	return m
-}
-
-// expectJSON reads the next frame and compares it with want (compact JSON
-// text) as parsed JSON.
-func (c *wsClient) expectJSON(want string) {
-	c.t.Helper()
-	got := c.readJSON()
-	var w map[string]any
-	if err := json.Unmarshal([]byte(want), &w); err != nil {
-		c.t.Fatalf("bad expectation %s: %v", want, err)
-	}
-	gb, _ := json.Marshal(got)
-	wb, _ := json.Marshal(w)
-	if !bytes.Equal(gb, wb) {
-		c.t.Fatalf("frame\n got %s\nwant %s", gb, wb)
-	}
-}
-
-// expectClose reads until the close and checks its code.
-func (c *wsClient) expectClose(code websocket.StatusCode) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	typ, b, err := c.ws.Read(ctx)
-	if err == nil {
-		c.t.Fatalf("got frame %d %s; want close %d", typ, b, code)
-	}
-	if got := websocket.CloseStatus(err); got != code {
-		c.t.Fatalf("close = %v (%d); want %d", err, got, code)
-	}
-}
-
-func (c *wsClient) send(frame string) {
-	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	if err := c.ws.Write(ctx, websocket.MessageText, []byte(frame)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// barrier proves that nothing is queued for a PubSub client: a ping's pong
-// is the next frame, and frames are delivered in order.
-func (c *wsClient) barrier() {
-	c.t.Helper()
-	c.send(`{"type":"ping"}`)
-	c.expectJSON(`{"type":"pong"}`)
-}
-
 // rawBarrier does the same for a raw client with a REST send to it.
 func (te *testEmulator) rawBarrier(c *wsClient) {
 	te.t.Helper()
@@ -410,7 +342,7 @@ func (te *testEmulator) rawBarrier(c *wsClient) {
 	if r := te.rest("POST", "/api/hubs/chat/connections/"+c.id+"/:send?api-version=2024-12-01", "text/plain", []byte(marker)); r.status != 202 {
 		te.t.Fatalf("barrier send: %d %s", r.status, r.body)
 	}
-	typ, b := c.read()
+	typ, b := c.Read()
 	if typ != websocket.MessageText || string(b) != marker {
 		c.t.Fatalf("got %d %q; want the barrier %q", typ, b, marker)
 	}
@@ -464,4 +396,24 @@ func (te *testEmulator) tick(clock *FakeClock, d time.Duration, times, n int) {
 		}
 		clock.Advance(d)
 	}
+}
+
+// wrapWS makes a wsClient of a WebSocket a test dialed itself; nothing
+// is read from it.
+func wrapWS(t testing.TB, ws *websocket.Conn) *wsClient {
+	t.Helper()
+	tc, err := testclient.Wrap(t, ws, nil, &testclient.Options{SkipConnected: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &wsClient{Conn: tc, t: t, ws: ws}
+}
+
+// replaced returns c with the WebSocket of its recovery, from which
+// nothing was read yet.
+func (c *wsClient) replaced(ws *websocket.Conn) *wsClient {
+	c.t.Helper()
+	d := *wrapWS(c.t, ws)
+	d.id, d.resp, d.reconnectionToken, d.opts = c.id, c.resp, c.reconnectionToken, c.opts
+	return &d
 }

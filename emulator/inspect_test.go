@@ -103,10 +103,10 @@ func TestMessageLog(t *testing.T) {
 	r := te.reliable(jwt.MapClaims{"sub": "r", "webpubsub.group": []string{"g"}, "role": []string{"webpubsub.sendToGroup"}})
 	p := te.pubsub(jwt.MapClaims{"sub": "p", "webpubsub.group": []string{"g"}})
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/:send"+v, "application/json", []byte(`{"n":1}`)), 202)
-	r.send(`{"type":"sendToGroup","group":"g","dataType":"binary","data":"AAE=","ackId":1}`)
-	r.expectJSON(`{"type":"message","from":"server","dataType":"json","data":{"n":1},"sequenceId":1}`)
-	r.expectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"r","dataType":"binary","data":"AAE=","sequenceId":2}`)
-	r.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	r.SendText(`{"type":"sendToGroup","group":"g","dataType":"binary","data":"AAE=","ackId":1}`)
+	r.ExpectJSON(`{"type":"message","from":"server","dataType":"json","data":{"n":1},"sequenceId":1}`)
+	r.ExpectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"r","dataType":"binary","data":"AAE=","sequenceId":2}`)
+	r.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 
 	got := te.Messages()
 	if len(got) != 3 {
@@ -135,8 +135,8 @@ func TestMessageLog(t *testing.T) {
 	if te.Messages()[0].Data[0] != '{' {
 		t.Fatal("Messages returned the log's own slice")
 	}
-	p.expectJSON(`{"type":"message","from":"server","dataType":"json","data":{"n":1}}`)
-	p.expectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"r","dataType":"binary","data":"AAE="}`)
+	p.ExpectJSON(`{"type":"message","from":"server","dataType":"json","data":{"n":1}}`)
+	p.ExpectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"r","dataType":"binary","data":"AAE="}`)
 	te.ClearMessages()
 	if got := te.Messages(); len(got) != 0 {
 		t.Fatalf("after ClearMessages: %+v", got)
@@ -145,7 +145,7 @@ func TestMessageLog(t *testing.T) {
 	off := startEmulator(t, Options{MessageLogSize: -1})
 	c := off.pubsub(nil)
 	expectStatus(t, off.rest("POST", "/api/hubs/chat/:send"+v, "text/plain", []byte("x")), 202)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"x"}`)
 	if got := off.Messages(); len(got) != 0 {
 		t.Fatalf("disabled log = %+v", got)
 	}
@@ -212,7 +212,7 @@ func TestConnectionEvents(t *testing.T) {
 	c := te.reliable(nil)
 	te.drop(c)
 	c = te.recover(c)
-	c.barrier()
+	c.Barrier()
 	expectStatus(t, te.rest("DELETE", "/api/hubs/chat/connections/"+c.id+v+"&reason=bye", "", nil), 204)
 	te.waitEnded(c.id)
 	mu.Lock()

@@ -74,13 +74,13 @@ func TestCloseIsGracefulAndLeavesNoGoroutines(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- e.Close() }()
 	// Messages queued before the shutdown still arrive, then the close.
-	a.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"before"}`)
-	a.expectJSON(`{"type":"system","event":"disconnected","message":"The emulator is shutting down."}`)
-	a.expectClose(websocket.StatusGoingAway)
-	if _, b := r.read(); string(b) != "before" {
+	a.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"before"}`)
+	a.ExpectJSON(`{"type":"system","event":"disconnected","message":"The emulator is shutting down."}`)
+	a.ExpectClose(websocket.StatusGoingAway)
+	if _, b := r.Read(); string(b) != "before" {
 		t.Fatalf("raw got %q", b)
 	}
-	r.expectClose(websocket.StatusGoingAway)
+	r.ExpectClose(websocket.StatusGoingAway)
 	select {
 	case err := <-done:
 		if err != nil {
@@ -123,8 +123,8 @@ func TestHandlerOnOwnServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &wsClient{t: t, ws: ws}
-	if f := c.readJSON(); f["event"] != "connected" {
+	c := wrapWS(t, ws)
+	if f := c.ReadJSON(); f["event"] != "connected" {
 		t.Fatalf("first frame %v", f)
 	}
 	// :generateToken uses the request's host when nothing else is known.
@@ -134,8 +134,8 @@ func TestHandlerOnOwnServer(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- e.Close() }()
-	c.expectJSON(`{"type":"system","event":"disconnected","message":"The emulator is shutting down."}`)
-	c.expectClose(websocket.StatusGoingAway)
+	c.ExpectJSON(`{"type":"system","event":"disconnected","message":"The emulator is shutting down."}`)
+	c.ExpectClose(websocket.StatusGoingAway)
 	if err := <-done; err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -181,7 +181,7 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 	// When it reads again it finds what was already in flight, then the
 	// disconnected frame and a 1008 close.
 	for {
-		typ, b := slow.read()
+		typ, b := slow.Read()
 		if typ == websocket.MessageText && bytes.HasPrefix(b, []byte(`{"type":"system"`)) {
 			if !bytes.Contains(b, []byte("The outbound message queue is full.")) {
 				t.Fatalf("got %s", b)
@@ -189,8 +189,8 @@ func TestSlowReaderDoesNotStallOthers(t *testing.T) {
 			break
 		}
 	}
-	slow.expectClose(websocket.StatusPolicyViolation)
-	fast.barrier()
+	slow.ExpectClose(websocket.StatusPolicyViolation)
+	fast.Barrier()
 }
 
 // TestKeepAlive: the emulator pings idle connections; one that never
@@ -308,9 +308,9 @@ func TestSecretsStayOut(t *testing.T) {
 	expectStatus(t, r, 200)
 	r2 := doREST(t, te.URL(), key, "POST", "/api/hubs/chat/:send"+v, "text/plain", []byte("x"), jwt.MapClaims{"aud": "http://other", "exp": time.Now().Add(time.Minute).Unix()})
 	expectStatus(t, r2, 401)
-	c.send(`{"type":"fooBar"}`)
-	c.expectJSON(`{"type":"system","event":"disconnected","message":"The client message is not a valid JSON protocol message."}`)
-	c.expectClose(websocket.StatusInvalidFramePayloadData)
+	c.SendText(`{"type":"fooBar"}`)
+	c.ExpectJSON(`{"type":"system","event":"disconnected","message":"The client message is not a valid JSON protocol message."}`)
+	c.ExpectClose(websocket.StatusInvalidFramePayloadData)
 	te.waitEnded(c.id)
 
 	issued := string(r.body)

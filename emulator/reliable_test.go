@@ -27,7 +27,7 @@ func (te *testEmulator) sendText(id, text, query string) {
 // sequenceId, and returns both.
 func (c *wsClient) seqMessage() (uint64, string) {
 	c.t.Helper()
-	f := c.readJSON()
+	f := c.ReadJSON()
 	seq, ok := f["sequenceId"].(float64)
 	if f["type"] != "message" || !ok {
 		c.t.Fatalf("frame %v; want a sequenced message", f)
@@ -71,7 +71,7 @@ func TestReliableCutMidStreamReceivesEverythingOnceInOrder(t *testing.T) {
 	for round := range 4 {
 		sendBatch(50)
 		read(20)
-		c.send(`{"type":"sequenceAck","sequenceId":` + strconv.FormatUint(highest-10, 10) + `}`)
+		c.SendText(`{"type":"sequenceAck","sequenceId":` + strconv.FormatUint(highest-10, 10) + `}`)
 		te.drop(c) // 30 unread, 10 read but not acknowledged
 		sendBatch(25)
 		// While detached the connection still exists, with its groups.
@@ -99,7 +99,7 @@ func TestReliableCutMidStreamReceivesEverythingOnceInOrder(t *testing.T) {
 			t.Fatalf("message %d is %q; want m%d", i, d, i)
 		}
 	}
-	c.barrier()
+	c.Barrier()
 }
 
 // TestReliableReplayIsExact: with everything read acknowledged before the
@@ -109,8 +109,8 @@ func TestReliableCutMidStreamReceivesEverythingOnceInOrder(t *testing.T) {
 func TestReliableReplayIsExact(t *testing.T) {
 	te := startEmulator(t, Options{})
 	c := te.reliable(jwt.MapClaims{"sub": "r", "role": []string{"webpubsub.joinLeaveGroup"}})
-	c.send(`{"type":"joinGroup","group":"g","ackId":1}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	c.SendText(`{"type":"joinGroup","group":"g","ackId":1}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	expectStatus(t, te.rest("PUT", "/api/hubs/chat/permissions/sendToGroup/connections/"+c.id+v+"&targetName=g", "", nil), 200)
 	for i := range 3 {
 		te.sendText(c.id, "x"+strconv.Itoa(i), "")
@@ -120,24 +120,24 @@ func TestReliableReplayIsExact(t *testing.T) {
 			t.Fatalf("got %d %q", seq, data)
 		}
 	}
-	c.send(`{"type":"sequenceAck","sequenceId":2}`)
-	c.barrier() // the ack has been processed
+	c.SendText(`{"type":"sequenceAck","sequenceId":2}`)
+	c.Barrier() // the ack has been processed
 	te.drop(c)
 	te.sendText(c.id, "x3", "")
 	c = te.recover(c)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"x2","sequenceId":3}`)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"x3","sequenceId":4}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"x2","sequenceId":3}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"x3","sequenceId":4}`)
 	// Same connection: the ack id set, the group and the granted
 	// permission survived.
-	c.send(`{"type":"joinGroup","group":"g","ackId":1}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Duplicate","message":"Message with ack-id: 1 has been processed"}}`)
-	c.send(`{"type":"sendToGroup","group":"g","ackId":2,"dataType":"text","data":"echo"}`)
-	c.expectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"r","dataType":"text","data":"echo","sequenceId":5}`)
-	c.expectJSON(`{"type":"ack","ackId":2,"success":true}`)
+	c.SendText(`{"type":"joinGroup","group":"g","ackId":1}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Duplicate","message":"Message with ack-id: 1 has been processed"}}`)
+	c.SendText(`{"type":"sendToGroup","group":"g","ackId":2,"dataType":"text","data":"echo"}`)
+	c.ExpectJSON(`{"type":"message","from":"group","group":"g","fromUserId":"r","dataType":"text","data":"echo","sequenceId":5}`)
+	c.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
 	// sequenceAck 0 and a smaller ack are no-ops; pongs carry no id.
-	c.send(`{"type":"sequenceAck","sequenceId":0}`)
-	c.send(`{"type":"sequenceAck","sequenceId":1}`)
-	c.barrier()
+	c.SendText(`{"type":"sequenceAck","sequenceId":0}`)
+	c.SendText(`{"type":"sequenceAck","sequenceId":1}`)
+	c.Barrier()
 }
 
 // TestReliableRecoveryReplacesHalfOpenSocket: a recovery while the old
@@ -150,15 +150,15 @@ func TestReliableRecoveryReplacesHalfOpenSocket(t *testing.T) {
 		t.Fatalf("seq %d", seq)
 	}
 	d := te.recover(c) // c's socket is still attached
-	d.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"a","sequenceId":1}`)
+	d.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"a","sequenceId":1}`)
 	ctx, cancel := contextWithTimeout()
 	defer cancel()
 	if _, _, err := c.ws.Read(ctx); err == nil {
 		t.Fatal("the replaced socket still delivers frames")
 	}
 	te.sendText(c.id, "b", "")
-	d.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"b","sequenceId":2}`)
-	d.barrier()
+	d.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"b","sequenceId":2}`)
+	d.Barrier()
 }
 
 // expectRefused checks that a recovery is accepted and then closed with
@@ -169,9 +169,9 @@ func (te *testEmulator) expectRefused(c *wsClient, token string) {
 	if err != nil {
 		te.t.Fatalf("recovery dial: %v", err)
 	}
-	r := &wsClient{t: te.t, ws: ws}
-	r.expectJSON(`{"type":"system","event":"disconnected","message":"The connection could not be recovered."}`)
-	r.expectClose(websocket.StatusPolicyViolation)
+	r := wrapWS(te.t, ws)
+	r.ExpectJSON(`{"type":"system","event":"disconnected","message":"The connection could not be recovered."}`)
+	r.ExpectClose(websocket.StatusPolicyViolation)
 }
 
 // TestReliableRetention: within the retention a recovery succeeds; after
@@ -189,7 +189,7 @@ func TestReliableRetention(t *testing.T) {
 		te.drop(c)
 		fc.Advance(DefaultReliableRetention - time.Second)
 		c = te.recover(c)
-		c.barrier()
+		c.Barrier()
 	})
 	t.Run("timer fired", func(t *testing.T) {
 		te := te.with(t)
@@ -259,10 +259,10 @@ func TestReliableRetention(t *testing.T) {
 		if ws.Subprotocol() != "" {
 			t.Fatalf("subprotocol %q; want none", ws.Subprotocol())
 		}
-		(&wsClient{t: t, ws: ws}).expectClose(websocket.StatusPolicyViolation)
+		wrapWS(t, ws).ExpectClose(websocket.StatusPolicyViolation)
 		// The connection itself is still recoverable.
 		c = te.recover(c)
-		c.barrier()
+		c.Barrier()
 	})
 }
 
@@ -279,21 +279,21 @@ func TestReliableTTL(t *testing.T) {
 	te.sendText(c.id, "long", "&messageTtlSeconds=300")
 	fc.Advance(2 * time.Second)
 	c = te.recover(c)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"forever","sequenceId":2}`)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"long","sequenceId":3}`)
-	c.barrier()
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"forever","sequenceId":2}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"long","sequenceId":3}`)
+	c.Barrier()
 	// A client-side ttlSeconds counts too.
 	p := te.pubsub(jwt.MapClaims{"sub": "p", "role": []string{"webpubsub.sendToGroup"}})
-	c.send(`{"type":"sequenceAck","sequenceId":3}`)
-	c.barrier()
+	c.SendText(`{"type":"sequenceAck","sequenceId":3}`)
+	c.Barrier()
 	te.drop(c)
-	p.send(`{"type":"sendToGroup","group":"g","ackId":1,"dataType":"text","data":"brief","ttlSeconds":1}`)
-	p.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	p.SendText(`{"type":"sendToGroup","group":"g","ackId":1,"dataType":"text","data":"brief","ttlSeconds":1}`)
+	p.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	fc.Advance(2 * time.Second)
 	te.sendText(c.id, "after", "")
 	c = te.recover(c)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"after","sequenceId":5}`)
-	c.barrier()
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"after","sequenceId":5}`)
+	c.Barrier()
 }
 
 // TestReliableBufferLimits: 1,000 unacknowledged messages fit; the 1,001st
@@ -328,8 +328,8 @@ func TestReliableBufferLimits(t *testing.T) {
 				for range 500 {
 					last, _ = c.seqMessage()
 				}
-				c.send(`{"type":"sequenceAck","sequenceId":` + strconv.FormatUint(last, 10) + `}`)
-				c.barrier()
+				c.SendText(`{"type":"sequenceAck","sequenceId":` + strconv.FormatUint(last, 10) + `}`)
+				c.Barrier()
 			}
 		}
 		expectStatus(t, te.rest("HEAD", "/api/hubs/chat/connections/"+c.id+v, "", nil), 200)
@@ -359,7 +359,7 @@ func TestReliableKeepAliveTimeoutDetaches(t *testing.T) {
 	te.waitDetached(c.id)
 	expectStatus(t, te.rest("HEAD", "/api/hubs/chat/connections/"+c.id+v, "", nil), 200)
 	d := te.recover(c)
-	d.barrier()
+	d.Barrier()
 }
 
 // TestReliableSequenceSharedBySources: event replies and REST messages to a reliable
@@ -371,9 +371,9 @@ func TestReliableSequenceSharedBySources(t *testing.T) {
 	te := startEmulator(t, up.handlerOptions("*"))
 	c := te.reliable(jwt.MapClaims{"sub": "a"})
 	te.sendText(c.id, "rest", "")
-	c.send(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"rest","sequenceId":1}`)
-	c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"reply","sequenceId":2}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
-	c.barrier()
+	c.SendText(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"rest","sequenceId":1}`)
+	c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"reply","sequenceId":2}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	c.Barrier()
 }

@@ -83,10 +83,10 @@ func TestRESTSendsReachClients(t *testing.T) {
 			te := parent.with(t)
 			expectStatus(t, te.rest("POST", tt.path, tt.ct, []byte(tt.body)), http.StatusAccepted)
 			for c, want := range tt.pubsub {
-				c.with(t).expectJSON(want)
+				c.with(t).ExpectJSON(want)
 			}
 			for c, want := range tt.raw {
-				if _, b := c.with(t).read(); string(b) != want {
+				if _, b := c.with(t).Read(); string(b) != want {
 					t.Fatalf("raw got %q; want %q", b, want)
 				}
 			}
@@ -94,7 +94,7 @@ func TestRESTSendsReachClients(t *testing.T) {
 				if c.ws.Subprotocol() == "" {
 					te.rawBarrier(c.with(t))
 				} else {
-					c.with(t).barrier()
+					c.with(t).Barrier()
 				}
 			}
 		})
@@ -142,12 +142,12 @@ func TestRESTSendValidation(t *testing.T) {
 			}
 		})
 	}
-	a.barrier() // nothing was delivered by any failed request
+	a.Barrier() // nothing was delivered by any failed request
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/:send"+v, "text/plain", []byte("12345678")), 202)
-	a.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"12345678"}`)
+	a.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"12345678"}`)
 	// Text that is not UTF-8 reaches PubSub clients with U+FFFD.
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/:send"+v, "text/plain", []byte("a\xffb")), 202)
-	a.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"a\ufffdb"}`)
+	a.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"a\ufffdb"}`)
 }
 
 // TestRESTGroupOperations covers every group operation with real clients:
@@ -166,9 +166,9 @@ func TestRESTGroupOperations(t *testing.T) {
 		expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/"+url.PathEscape(g)+"/:send"+v, "text/plain", []byte("to "+g)), 202)
 		for _, c := range all {
 			if slices.Contains(members, c) {
-				c.with(t).expectJSON(`{"type":"message","from":"group","group":` + jsonString(g) + `,"fromUserId":null,"dataType":"text","data":` + jsonString("to "+g) + `}`)
+				c.with(t).ExpectJSON(`{"type":"message","from":"group","group":` + jsonString(g) + `,"fromUserId":null,"dataType":"text","data":` + jsonString("to "+g) + `}`)
 			} else {
-				c.with(t).barrier()
+				c.with(t).Barrier()
 			}
 		}
 	}
@@ -201,10 +201,10 @@ func TestRESTGroupOperations(t *testing.T) {
 		// Membership is per connection: a later connection of ann is not in ug.
 		a3 := te.pubsub(jwt.MapClaims{"sub": "ann"})
 		groupSend(t, "ug", a1, a2)
-		a3.barrier()
+		a3.Barrier()
 		expectStatus(t, te.rest("DELETE", "/api/hubs/chat/users/ann/groups/ug"+v, "", nil), 204)
 		groupSend(t, "ug")
-		a3.barrier()
+		a3.Barrier()
 		r := te.rest("PUT", "/api/hubs/chat/users/nobody/groups/ug"+v, "", nil)
 		if r.status != 404 || r.header.Get("x-ms-error-code") != "Warning.User.NotExisted" ||
 			string(r.body) != "{\"code\":\"Warning.User.NotExisted\",\"message\":\"User `nobody` is not found.\",\"target\":\"User\",\"details\":null,\"innererror\":null}" {
@@ -379,12 +379,12 @@ func TestPermissionsAtRunTime(t *testing.T) {
 	try := func(frame string, wantOK bool) {
 		t.Helper()
 		ack++
-		a.send(strings.Replace(frame, "ACK", jsonNumber(ack), 1))
+		a.SendText(strings.Replace(frame, "ACK", jsonNumber(ack), 1))
 		if wantOK {
-			a.expectJSON(`{"type":"ack","ackId":` + jsonNumber(ack) + `,"success":true}`)
+			a.ExpectJSON(`{"type":"ack","ackId":` + jsonNumber(ack) + `,"success":true}`)
 			return
 		}
-		got := a.readJSON()
+		got := a.ReadJSON()
 		e, _ := got["error"].(map[string]any)
 		if got["success"] != false || e["name"] != "Forbidden" {
 			t.Fatalf("got %v; want Forbidden", got)
@@ -403,18 +403,18 @@ func TestPermissionsAtRunTime(t *testing.T) {
 	try(`{"type":"leaveGroup","group":"g1","ackId":ACK}`, false)
 
 	try(`{"type":"sendToGroup","group":"g1","dataType":"text","data":"x","ackId":ACK}`, false)
-	b.barrier()
+	b.Barrier()
 	expectStatus(t, perm("PUT", "sendToGroup", ""), 200) // all groups
 	expectStatus(t, perm("HEAD", "sendToGroup", ""), 200)
 	try(`{"type":"sendToGroup","group":"g1","noEcho":true,"dataType":"text","data":"x","ackId":ACK}`, true)
-	b.expectJSON(`{"type":"message","from":"group","group":"g1","fromUserId":"a","dataType":"text","data":"x"}`)
+	b.ExpectJSON(`{"type":"message","from":"group","group":"g1","fromUserId":"a","dataType":"text","data":"x"}`)
 	expectStatus(t, perm("DELETE", "sendToGroup", "g1"), 204) // a deny wins over "all"
 	try(`{"type":"sendToGroup","group":"g1","dataType":"text","data":"x","ackId":ACK}`, false)
 	try(`{"type":"sendToGroup","group":"g9","noEcho":true,"dataType":"text","data":"x","ackId":ACK}`, true)
 	expectStatus(t, perm("HEAD", "sendToGroup", ""), 404)
 	expectStatus(t, perm("DELETE", "sendToGroup", ""), 204) // revoke everything
 	try(`{"type":"sendToGroup","group":"g9","dataType":"text","data":"x","ackId":ACK}`, false)
-	b.barrier()
+	b.Barrier()
 
 	// Unknown connections, bad permission names and bad targets.
 	r := te.rest("PUT", "/api/hubs/chat/permissions/sendToGroup/connections/nope"+v, "", nil)
@@ -443,9 +443,9 @@ func TestRESTCloseOperations(t *testing.T) {
 	closed := func(t *testing.T, c *wsClient, reason string) {
 		t.Helper()
 		if c.ws.Subprotocol() != "" {
-			c.expectJSON(`{"type":"system","event":"disconnected","message":` + jsonString(reason) + `}`)
+			c.ExpectJSON(`{"type":"system","event":"disconnected","message":` + jsonString(reason) + `}`)
 		}
-		c.expectClose(websocket.StatusNormalClosure)
+		c.ExpectClose(websocket.StatusNormalClosure)
 	}
 	gone := func(t *testing.T, c *wsClient) {
 		t.Helper()
@@ -466,8 +466,8 @@ func TestRESTCloseOperations(t *testing.T) {
 		u1, u2, other := te.pubsub(jwt.MapClaims{"sub": "u"}), te.pubsub(jwt.MapClaims{"sub": "u"}), te.pubsub(jwt.MapClaims{"sub": "v"})
 		expectStatus(t, te.rest("POST", "/api/hubs/chat/users/u/:closeConnections"+v+"&excluded="+u2.id, "", nil), 204)
 		closed(t, u1, "Closed by the application server.")
-		u2.barrier()
-		other.barrier()
+		u2.Barrier()
+		other.Barrier()
 		expectStatus(t, te.rest("POST", "/api/hubs/chat/users/u/:closeConnections"+v, "", nil), 204)
 		closed(t, u2, "Closed by the application server.")
 		expectStatus(t, te.rest("HEAD", "/api/hubs/chat/users/u"+v, "", nil), 404)
@@ -482,11 +482,11 @@ func TestRESTCloseOperations(t *testing.T) {
 		expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/g/:closeConnections"+v+"&reason=group", "", nil), 204)
 		closed(t, g1, "group")
 		closed(t, g2, "")
-		n.barrier()
+		n.Barrier()
 		expectStatus(t, te.rest("HEAD", "/api/hubs/chat/groups/g"+v, "", nil), 404)
 		expectStatus(t, te.rest("POST", "/api/hubs/chat/:closeConnections"+v+"&excluded="+keep.id, "", nil), 204)
 		closed(t, n, "Closed by the application server.")
-		keep.barrier()
+		keep.Barrier()
 		expectStatus(t, te.rest("POST", "/api/hubs/nobody/:closeConnections"+v, "", nil), 204)
 	})
 }
@@ -622,8 +622,8 @@ func TestGenerateToken(t *testing.T) {
 		t.Fatalf("groups %v", claims["webpubsub.group"])
 	}
 	c := te.dial(dialOptions{subprotocols: []string{"json.webpubsub.azure.v1"}, token: body.Token})
-	c.send(`{"type":"joinGroup","group":"other","ackId":1}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	c.SendText(`{"type":"joinGroup","group":"other","ackId":1}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	expectStatus(t, te.rest("HEAD", "/api/hubs/chat/groups/g%261"+v, "", nil), 200)
 
 	for q, aud := range map[string]string{"&clientType=MQTT": "/clients/mqtt/hubs/chat", "&clientType=socketio": "/clients/socketio/hubs/chat"} {

@@ -110,8 +110,8 @@ func TestUpstreamValidationRefusedUserEvent(t *testing.T) {
 	})
 	te := startEmulator(t, Options{Hubs: map[string]HubOptions{"chat": {EventHandlers: []EventHandler{{URLTemplate: up.url(), UserEventPattern: "*"}}}}})
 	c := te.pubsub(nil)
-	c.send(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler did not pass the abuse-protection check."}}`)
+	c.SendText(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler did not pass the abuse-protection check."}}`)
 	if r := up.nextMethod(t, http.MethodOptions); r.path != "/upstream/chat/validate?code=secret-code" {
 		t.Fatalf("check path %s", r.path)
 	}
@@ -240,8 +240,8 @@ func TestUpstreamConnectResponses(t *testing.T) {
 			c := te.dial(dialOptions{token: token, subprotocols: []string{"json.webpubsub.azure.v1"}})
 			expectStatus(t, te.rest("HEAD", "/api/hubs/chat/users/alice"+v, "", nil), 200)
 			expectStatus(t, te.rest("HEAD", "/api/hubs/chat/groups/room1"+v, "", nil), 200)
-			c.send(`{"type":"joinGroup","group":"any","ackId":1}`)
-			c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+			c.SendText(`{"type":"joinGroup","group":"any","ackId":1}`)
+			c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 			if r := up.nextFor(t, ceTypeConnected, c.id); r.header.Get("ce-connectionState") != "" {
 				t.Fatalf("state %q", r.header.Get("ce-connectionState"))
 			}
@@ -253,8 +253,8 @@ func TestUpstreamConnectResponses(t *testing.T) {
 		te := te.with(t)
 		answer.Store(jsonAnswer(200, `{"roles":[]}`))
 		c := te.dial(dialOptions{token: token, subprotocols: []string{"json.webpubsub.azure.v1"}})
-		c.send(`{"type":"joinGroup","group":"any","ackId":1}`)
-		c.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Forbidden","message":"The client has no permission to join group 'any'."}}`)
+		c.SendText(`{"type":"joinGroup","group":"any","ackId":1}`)
+		c.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"Forbidden","message":"The client has no permission to join group 'any'."}}`)
 		up.nextFor(t, ceTypeConnected, c.id)
 	})
 	t.Run("custom subprotocol", func(t *testing.T) {
@@ -265,7 +265,8 @@ func TestUpstreamConnectResponses(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = ws.CloseNow() })
-		c := &wsClient{t: t, ws: ws, id: te.waitRegistered()}
+		c := wrapWS(t, ws)
+		c.id = te.waitRegistered()
 		if c.ws.Subprotocol() != "chat.v2" {
 			t.Fatalf("subprotocol %q", c.ws.Subprotocol())
 		}
@@ -384,7 +385,7 @@ func TestUpstreamConnectionState(t *testing.T) {
 		t.Fatalf("connected state %q", r.header.Get("ce-connectionState"))
 	}
 	event := func(name string, ack int) *recordedRequest {
-		c.send(`{"type":"event","event":"` + name + `","ackId":` + jsonNumber(ack) + `,"dataType":"text","data":"x"}`)
+		c.SendText(`{"type":"event","event":"` + name + `","ackId":` + jsonNumber(ack) + `,"dataType":"text","data":"x"}`)
 		return up.nextFor(t, ceTypeUserPrefix+name, c.id)
 	}
 	want := []string{"c0", "s1", "s1", "", "s4"}
@@ -395,20 +396,20 @@ func TestUpstreamConnectionState(t *testing.T) {
 			t.Fatalf("event %d carried %q; want %q", i, got, w)
 		}
 		if i < 4 {
-			c.expectJSON(`{"type":"ack","ackId":` + jsonNumber(i+1) + `,"success":true}`)
+			c.ExpectJSON(`{"type":"ack","ackId":` + jsonNumber(i+1) + `,"success":true}`)
 		}
 	}
 	// The fifth answer's state is too long: the event fails, the state
 	// stays s4.
-	c.expectJSON(`{"type":"ack","ackId":5,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned a connection state longer than 16 KiB."}}`)
+	c.ExpectJSON(`{"type":"ack","ackId":5,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned a connection state longer than 16 KiB."}}`)
 	event("fail", 6)
-	c.expectJSON(`{"type":"ack","ackId":6,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 500."}}`)
+	c.ExpectJSON(`{"type":"ack","ackId":6,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 500."}}`)
 	te.drop(c)
 	c = te.recover(c)
 	if r := event("other", 7); r.header.Get("ce-connectionState") != "s4" {
 		t.Fatalf("after recovery the state is %q", r.header.Get("ce-connectionState"))
 	}
-	c.expectJSON(`{"type":"ack","ackId":7,"success":true}`)
+	c.ExpectJSON(`{"type":"ack","ackId":7,"success":true}`)
 	if err := c.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -453,12 +454,12 @@ func TestUpstreamUserEventReplies(t *testing.T) {
 		{"unmatched", `{"type":"ack","ackId":{{ack}},"success":false,"error":{"name":"InternalServerError","message":"No event handler is configured for event 'unmatched'."}}`},
 	} {
 		ack := jsonNumber(i + 1)
-		c.send(`{"type":"event","event":"` + tc.event + `","ackId":` + ack + `,"dataType":"text","data":"x"}`)
+		c.SendText(`{"type":"event","event":"` + tc.event + `","ackId":` + ack + `,"dataType":"text","data":"x"}`)
 		if tc.frames != "" {
-			c.expectJSON(strings.ReplaceAll(tc.frames, "{{ack}}", ack))
+			c.ExpectJSON(strings.ReplaceAll(tc.frames, "{{ack}}", ack))
 		}
 		if !strings.Contains(tc.frames, `"type":"ack"`) {
-			c.expectJSON(`{"type":"ack","ackId":` + ack + `,"success":true}`)
+			c.ExpectJSON(`{"type":"ack","ackId":` + ack + `,"success":true}`)
 		}
 	}
 	// Raw clients: text and binary frames back, 1011 on failure.
@@ -471,14 +472,14 @@ func TestUpstreamUserEventReplies(t *testing.T) {
 		if err := r.ws.Write(t.Context(), websocket.MessageText, []byte(tc.send)); err != nil {
 			t.Fatal(err)
 		}
-		if typ, b := r.read(); typ != tc.typ || !bytes.Equal(b, tc.want) {
+		if typ, b := r.Read(); typ != tc.typ || !bytes.Equal(b, tc.want) {
 			t.Fatalf("%s: got %v %q", tc.send, typ, b)
 		}
 	}
 	if err := r.ws.Write(t.Context(), websocket.MessageText, []byte("xml")); err != nil {
 		t.Fatal(err)
 	}
-	r.expectClose(websocket.StatusInternalError)
+	r.ExpectClose(websocket.StatusInternalError)
 }
 
 // TestUpstreamSlowOrDeadHandlerAffectsOnlyItsConnection: a handler that
@@ -497,15 +498,15 @@ func TestUpstreamSlowOrDeadHandlerAffectsOnlyItsConnection(t *testing.T) {
 	te := startEmulator(t, opts)
 	a := te.pubsub(jwt.MapClaims{"sub": "a"})
 	b := te.pubsub(jwt.MapClaims{"sub": "b"})
-	a.send(`{"type":"event","event":"slow","ackId":1,"dataType":"text","data":"x"}`)
+	a.SendText(`{"type":"event","event":"slow","ackId":1,"dataType":"text","data":"x"}`)
 	up.nextFor(t, ceTypeUserPrefix+"slow", a.id) // a's event is now stuck upstream
 	// b, REST and new connections are unaffected while a waits.
-	b.barrier()
+	b.Barrier()
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/users/b/:send"+v, "text/plain", []byte("rest")), 202)
-	b.expectJSON(`{"type":"message","from":"server","dataType":"text","data":"rest"}`)
-	te.pubsub(nil).barrier()
-	a.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler request timed out."}}`)
-	a.barrier()
+	b.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":"rest"}`)
+	te.pubsub(nil).Barrier()
+	a.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler request timed out."}}`)
+	a.Barrier()
 	// A connect that hangs: 500 after the timeout.
 	_, resp, err := te.dialRaw(dialOptions{token: te.clientToken("chat", nil), query: "slow=1"})
 	if err == nil || resp.StatusCode != 500 {
@@ -530,7 +531,7 @@ func TestUpstreamSlowOrDeadHandlerAffectsOnlyItsConnection(t *testing.T) {
 	if err := r.ws.Write(t.Context(), websocket.MessageText, []byte("hello")); err != nil {
 		t.Fatal(err)
 	}
-	r.expectClose(websocket.StatusInternalError)
+	r.ExpectClose(websocket.StatusInternalError)
 }
 
 // TestUpstreamNonBlockingOrderAndRetries: connected is retried after 5xx
@@ -564,8 +565,8 @@ func TestUpstreamNonBlockingOrderAndRetries(t *testing.T) {
 	opts.EventHandlerRetryDelays = []time.Duration{time.Millisecond, time.Millisecond, time.Millisecond}
 	te := startEmulator(t, opts)
 	c := te.pubsub(jwt.MapClaims{"sub": "u"})
-	c.send(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	c.SendText(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	var ids []string
 	for range 3 {
 		ids = append(ids, up.nextFor(t, ceTypeConnected, c.id).header.Get("ce-id"))
@@ -621,12 +622,12 @@ func TestUpstreamDisconnectedReasons(t *testing.T) {
 	if err := c.ws.Write(t.Context(), websocket.MessageText, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	c.expectClose(websocket.StatusNormalClosure)
+	c.ExpectClose(websocket.StatusNormalClosure)
 	if got := reason(c.id); got != "" {
 		t.Errorf("raw frame without handler: %q", got)
 	}
 	d := te.pubsub(nil)
-	d.send(`{"type":"nope"}`)
+	d.SendText(`{"type":"nope"}`)
 	if got := reason(d.id); got != "The client message is not a valid JSON protocol message." {
 		t.Errorf("protocol error: %q", got)
 	}
@@ -690,17 +691,17 @@ func TestUpstreamHandlerSelection(t *testing.T) {
 	if r := second.next(t, ceTypeConnected); r.path != "/b/chat/connected" {
 		t.Fatalf("connected path %s", r.path)
 	}
-	c.send(`{"type":"event","event":"ONE","ackId":1,"dataType":"text","data":"x"}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	c.SendText(`{"type":"event","event":"ONE","ackId":1,"dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	if r := first.next(t, ceTypeUserPrefix+"ONE"); r.path != "/a/ONE" {
 		t.Fatalf("user event path %s", r.path)
 	}
-	c.send(`{"type":"event","event":"two","ackId":2,"dataType":"text","data":"x"}`)
-	c.expectJSON(`{"type":"ack","ackId":2,"success":true}`)
+	c.SendText(`{"type":"event","event":"two","ackId":2,"dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
 	second.next(t, ceTypeUserPrefix+"two")
 	o := te.dial(dialOptions{hub: "other", token: te.clientToken("other", nil), subprotocols: []string{"json.webpubsub.azure.v1"}})
-	o.send(`{"type":"event","event":"x","ackId":1,"dataType":"json","data":{"k":1}}`)
-	o.expectJSON(`{"type":"ack","ackId":1,"success":true}`)
+	o.SendText(`{"type":"event","event":"x","ackId":1,"dataType":"json","data":{"k":1}}`)
+	o.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	if r := second.next(t, ceTypeUserPrefix+"x"); r.path != "/star/other" || string(r.body) != `{"k":1}` {
 		t.Fatalf("path %s body %s", r.path, r.body)
 	}
@@ -754,8 +755,8 @@ func TestUpstreamSecretsStayOut(t *testing.T) {
 		},
 	})
 	c := te.pubsub(nil)
-	c.send(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
-	c.expectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 500."}}`)
+	c.SendText(`{"type":"event","event":"e","ackId":1,"dataType":"text","data":"x"}`)
+	c.ExpectJSON(`{"type":"ack","ackId":1,"success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 500."}}`)
 	_, _, _ = te.dialRaw(dialOptions{hub: "check", token: te.clientToken("check", nil)})
 	up.nextMethod(t, http.MethodOptions)
 	for _, out := range []string{logs.String()} {

@@ -109,9 +109,9 @@ func TestFilterVectorsEndToEnd(t *testing.T) {
 			c := te.pubsub(claims)
 			expectStatus(t, te.rest("POST", path, "text/plain", []byte(fv.Name)), 202)
 			if *fv.Expect {
-				c.expectJSON(`{"type":"message","from":"server","dataType":"text","data":` + jsonString(fv.Name) + `}`)
+				c.ExpectJSON(`{"type":"message","from":"server","dataType":"text","data":` + jsonString(fv.Name) + `}`)
 			} else {
-				c.barrier()
+				c.Barrier()
 			}
 			expectStatus(t, te.rest("DELETE", "/api/hubs/chat/connections/"+c.id+v, "", nil), 204)
 		})

@@ -141,6 +141,23 @@ func TryDial(t testing.TB, url string, opts *Options) (*Conn, error) {
 	if err != nil {
 		return nil, dialError(err, resp, url)
 	}
+	return Wrap(t, ws, resp, &o)
+}
+
+// Wrap makes a Conn of ws, a connection the caller dialed itself (resp is
+// its handshake response, or nil), as TryDial does after its dial: it
+// reads the connected frame unless opts.SkipConnected, and closes ws
+// without a handshake when t ends. Only opts.Timeout and
+// opts.SkipConnected are used.
+func Wrap(t testing.TB, ws *websocket.Conn, resp *http.Response, opts *Options) (*Conn, error) {
+	t.Helper()
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
 	ws.SetReadLimit(-1)
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	c := &Conn{t: t, state: &state{ws: ws, resp: resp, timeout: o.Timeout}}
@@ -182,6 +199,10 @@ func dialError(err error, resp *http.Response, rawURL string) error {
 // With returns a view of c that reports failures to t, for subtests. The
 // views share the connection and its ack ids.
 func (c *Conn) With(t testing.TB) *Conn { return &Conn{t: t, state: c.state} }
+
+// WebSocket returns the underlying connection, for tests that write or
+// close at the WebSocket level.
+func (c *Conn) WebSocket() *websocket.Conn { return c.ws }
 
 // Subprotocol returns the subprotocol the service accepted; "" for a raw
 // connection.
