@@ -1,0 +1,319 @@
+package core
+
+import (
+	"io"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// endpoint records what the core does with a connection's transport.
+type endpoint struct {
+	mu      sync.Mutex
+	frames  []Frame
+	limit   int // Enqueue refuses beyond this many unsequenced frames; 0 = no limit
+	closed  *Ending
+	dropped bool
+}
+
+func (ep *endpoint) Enqueue(f Frame) bool {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.limit > 0 && !f.Sequenced && len(ep.frames) >= ep.limit {
+		return false
+	}
+	ep.frames = append(ep.frames, f)
+	return true
+}
+
+func (ep *endpoint) Close(end Ending) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	if ep.closed == nil {
+		ep.closed = &end
+	}
+}
+
+func (ep *endpoint) Drop(string) {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	ep.dropped = true
+}
+
+func (ep *endpoint) data() []string {
+	ep.mu.Lock()
+	defer ep.mu.Unlock()
+	out := make([]string, len(ep.frames))
+	for i, f := range ep.frames {
+		out[i] = string(f.Data)
+	}
+	return out
+}
+
+// owner records the life-cycle calls.
+type owner struct {
+	ended    []string
+	detached int
+}
+
+func (o *owner) OnEnded(reason string) { o.ended = append(o.ended, reason) }
+func (o *owner) OnDetached()           { o.detached++ }
+
+// codec writes "<data>" or "<data>#<seq>".
+type codec struct{ builds *int }
+
+func (c codec) Encode(m *Message) Frame {
+	return m.Encoded(codec{}, func() Frame {
+		*c.builds++
+		return Frame{Data: m.Data}
+	})
+}
+
+func (c codec) EncodeSequenced(m *Message, seq uint64) Frame {
+	return Frame{Data: []byte(string(c.Encode(m).Data) + "#" + strconv.FormatUint(seq, 10))}
+}
+
+// clock moves only when advanced; due timers run in Advance.
+type clock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*timer
+}
+
+type timer struct {
+	at      time.Time
+	f       func()
+	stopped bool
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) AfterFunc(d time.Duration, f func()) func() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &timer{at: c.now.Add(d), f: f}
+	c.timers = append(c.timers, t)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		was := !t.stopped
+		t.stopped = true
+		return was
+	}
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	var due []*timer
+	for _, t := range c.timers {
+		if !t.stopped && !t.at.After(c.now) {
+			t.stopped = true
+			due = append(due, t)
+		}
+	}
+	c.mu.Unlock()
+	for _, t := range due {
+		t.f()
+	}
+}
+
+type tracker struct{}
+
+func (tracker) Track() bool { return true }
+func (tracker) Done()       {}
+
+type fixture struct {
+	svc    *Service
+	clock  *clock
+	builds int
+	logged []uint64
+}
+
+func newFixture() *fixture {
+	fx := &fixture{clock: &clock{now: time.Unix(1000, 0)}}
+	fx.svc = NewService(Config{Clock: fx.clock, Retention: 30 * time.Second, Tracker: tracker{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Changes: &Notifier{},
+		OnDeliver: func(_ *Conn, _ *Message, seq uint64) { fx.logged = append(fx.logged, seq) }})
+	return fx
+}
+
+func (fx *fixture) conn(t *testing.T, id, user string, reliable bool, groups ...string) (*Conn, *endpoint, *owner) {
+	t.Helper()
+	c := fx.svc.NewConn("chat", id, user)
+	c.Reliable = reliable
+	c.Codec = codec{builds: &fx.builds}
+	o := &owner{}
+	c.Owner = o
+	ep := &endpoint{}
+	first := Frame{Data: []byte("connected")}
+	if !fx.svc.Register(c, ep, groups, &first) {
+		t.Fatal("Register refused")
+	}
+	return c, ep, o
+}
+
+func TestFanOutSelection(t *testing.T) {
+	fx := newFixture()
+	a, epA, _ := fx.conn(t, "a", "alice", false, "g")
+	_, epB, _ := fx.conn(t, "b", "bob", false, "g", "h")
+	_, epC, _ := fx.conn(t, "c", "", false)
+	h := fx.svc.Hub("chat")
+	tests := []struct {
+		name    string
+		pick    func() []*Conn
+		a, b, c bool
+	}{
+		{"all", func() []*Conn { return h.SelectAllLocked(Selector{}) }, true, true, true},
+		{"all excluded b", func() []*Conn { return h.SelectAllLocked(Selector{Excluded: []string{"b"}}) }, true, false, true},
+		{"group g", func() []*Conn { return h.SelectGroupLocked("g", Selector{}) }, true, true, false},
+		{"group g no echo", func() []*Conn { return h.SelectGroupLocked("g", Selector{Except: a}) }, false, true, false},
+		{"user bob", func() []*Conn { return h.SelectUserLocked("bob", Selector{}) }, false, true, false},
+		{"missing group", func() []*Conn { return h.SelectGroupLocked("zz", Selector{}) }, false, false, false},
+	}
+	for i, tt := range tests {
+		msg := "m" + strconv.Itoa(i)
+		h.Lock()
+		h.DeliverLocked(&Message{DataType: DataTypeText, Data: []byte(msg)}, tt.pick())
+		h.Unlock()
+		for name, c := range map[string]struct {
+			ep   *endpoint
+			want bool
+		}{"a": {epA, tt.a}, "b": {epB, tt.b}, "c": {epC, tt.c}} {
+			got := slices.Contains(c.ep.data(), msg)
+			if got != c.want {
+				t.Errorf("%s: %s received = %v; want %v", tt.name, name, got, c.want)
+			}
+		}
+	}
+	// One encoding per message, shared by its recipients.
+	if fx.builds != 5 {
+		t.Errorf("%d encodings for 5 delivered messages; want 5", fx.builds)
+	}
+	if got := epA.data()[0]; got != "connected" {
+		t.Errorf("first frame %q; want the connected frame", got)
+	}
+}
+
+func TestQueueFullEndsOnlyTheSlowConnection(t *testing.T) {
+	fx := newFixture()
+	_, slow, slowOwner := fx.conn(t, "slow", "", false, "g")
+	_, fast, _ := fx.conn(t, "fast", "", false, "g")
+	slow.limit = 2 // the connected frame and one message
+	h := fx.svc.Hub("chat")
+	for i := range 3 {
+		h.Lock()
+		h.DeliverLocked(&Message{Data: []byte(strconv.Itoa(i))}, h.SelectGroupLocked("g", Selector{}))
+		h.Unlock()
+	}
+	if slow.closed == nil || slow.closed.Code != CodePolicyViolation || slow.closed.Reason != ReasonQueueFull || !slow.closed.DropQueue {
+		t.Fatalf("slow endpoint closed with %+v; want 1008 queue full, queue dropped", slow.closed)
+	}
+	if !slices.Equal(slowOwner.ended, []string{ReasonQueueFull}) {
+		t.Errorf("owner told %v", slowOwner.ended)
+	}
+	if got := fast.data(); !slices.Equal(got, []string{"connected", "0", "1", "2"}) {
+		t.Errorf("fast got %v", got)
+	}
+	if len(h.GroupMembersLocked("g")) != 1 {
+		t.Errorf("group g has %d members; want the fast one", len(h.GroupMembersLocked("g")))
+	}
+}
+
+func TestReliableBufferAckDetachRecover(t *testing.T) {
+	fx := newFixture()
+	c, ep, o := fx.conn(t, "r", "u", true, "g")
+	c.ReconnectionToken = "token"
+	for i := range 3 {
+		c.DeliverTo(&Message{Data: []byte("m" + strconv.Itoa(i)), TTL: time.Duration(i+1) * 10 * time.Second})
+	}
+	if got := ep.data(); !slices.Equal(got, []string{"connected", "m0#1", "m1#2", "m2#3"}) {
+		t.Fatalf("frames %v", got)
+	}
+	if !slices.Equal(fx.logged, []uint64{1, 2, 3}) {
+		t.Errorf("delivery log %v", fx.logged)
+	}
+	c.Acknowledge(1)
+	c.EndpointLost(ep, ReasonEndedAbruptly)
+	if !c.Detached() || o.detached != 1 || !ep.dropped {
+		t.Fatalf("detached=%v owner=%d dropped=%v", c.Detached(), o.detached, ep.dropped)
+	}
+	// m1 has a 20 s TTL; after 25 s only m2 is replayed.
+	fx.clock.Advance(25 * time.Second)
+	if got := fx.svc.FindRecoverable("chat", "r", "wrong"); got != nil {
+		t.Fatal("a wrong token recovered the connection")
+	}
+	got := fx.svc.FindRecoverable("chat", "r", "token")
+	if got != c {
+		t.Fatal("the right token did not find the connection")
+	}
+	ep2 := &endpoint{}
+	if !c.Attach(ep2) {
+		t.Fatal("Attach failed")
+	}
+	if got := ep2.data(); !slices.Equal(got, []string{"m2#3"}) {
+		t.Errorf("replayed %v; want m2#3", got)
+	}
+	// The retention timer of the first detach no longer ends it.
+	fx.clock.Advance(time.Minute)
+	if c.Ended() {
+		t.Fatal("a recovered connection ended with the old retention timer")
+	}
+}
+
+func TestRetentionEndsDetachedConnection(t *testing.T) {
+	tests := []struct {
+		name   string
+		before func(t *testing.T, fx *fixture, c *Conn)
+		reason string
+	}{
+		{"timer", func(_ *testing.T, fx *fixture, _ *Conn) { fx.clock.Advance(30 * time.Second) }, ReasonRecoveryExpired},
+		{"refused recovery", func(t *testing.T, fx *fixture, c *Conn) {
+			c.SetRefuseRecovery(true)
+			if fx.svc.FindRecoverable("chat", c.ID, "token") != nil {
+				t.Fatal("a refused recovery found the connection")
+			}
+		}, ReasonNotRecoverable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture()
+			c, ep, o := fx.conn(t, "r", "u", true)
+			c.ReconnectionToken = "token"
+			c.EndpointLost(ep, ReasonEndedAbruptly)
+			tt.before(t, fx, c)
+			if !c.Ended() || !slices.Equal(o.ended, []string{tt.reason}) {
+				t.Fatalf("ended=%v owner=%v; want %q", c.Ended(), o.ended, tt.reason)
+			}
+			if fx.svc.FindRecoverable("chat", "r", "token") != nil {
+				t.Fatal("an ended connection is recoverable")
+			}
+		})
+	}
+}
+
+func TestNonReliableLossEndsAndShutdownRefuses(t *testing.T) {
+	fx := newFixture()
+	c, ep, o := fx.conn(t, "p", "", false)
+	c.EndpointLost(ep, ReasonEndedAbruptly)
+	if !c.Ended() || !slices.Equal(o.ended, []string{ReasonEndedAbruptly}) || !ep.dropped {
+		t.Fatalf("ended=%v owner=%v dropped=%v", c.Ended(), o.ended, ep.dropped)
+	}
+	_, ep2, _ := fx.conn(t, "q", "", false)
+	fx.svc.Shutdown(Ending{Code: CodeGoingAway, Reason: "bye"})
+	if ep2.closed == nil || ep2.closed.Code != CodeGoingAway {
+		t.Fatalf("shutdown closed with %+v", ep2.closed)
+	}
+	late := fx.svc.NewConn("chat", "late", "")
+	late.Codec, late.Owner = codec{builds: &fx.builds}, &owner{}
+	if fx.svc.Register(late, &endpoint{}, nil, nil) {
+		t.Fatal("Register succeeded after Shutdown")
+	}
+}
