@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -505,8 +504,6 @@ func (e *ambiguousSendError) Unwrap() error { return e.err }
 func (*ambiguousSendError) NonRetriable()   {}
 
 // ---- small helpers ----
-
-func itoa(n int) string { return strconv.Itoa(n) }
 
 // nowFunc returns the client's clock.
 func (c *ServiceClient) now() time.Time { return c.clock.Now() }

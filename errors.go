@@ -46,15 +46,12 @@ func quoteForError(v string) string {
 	return string(b)
 }
 
-// serviceErrorBody is the error body of the service. It accepts both the
-// spec's "inner" and the "innererror" the service sends, null or not, and an
-// {"error": {...}} wrapper.
+// serviceErrorBody is the part of the service's error body that is read:
+// its code, at the top or inside an {"error": {...}} wrapper. Other fields
+// (message, inner, innererror) are left to the response body.
 type serviceErrorBody struct {
-	Code       string            `json:"code"`
-	Message    string            `json:"message"`
-	Inner      json.RawMessage   `json:"inner"`
-	InnerError json.RawMessage   `json:"innererror"`
-	Error      *serviceErrorBody `json:"error"`
+	Code  string            `json:"code"`
+	Error *serviceErrorBody `json:"error"`
 }
 
 // newResponseError returns an *azcore.ResponseError for resp with ErrorCode

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -193,15 +194,15 @@ func (c *ServiceClient) NewListConnectionsInGroupPager(group string, options *Li
 					q := &query{}
 					if opts.MaxPageSize != 0 {
 						if opts.MaxPageSize < 1 || opts.MaxPageSize > 200 {
-							return &ValidationError{Name: "MaxPageSize", Value: itoa(opts.MaxPageSize), Reason: "must be in 1..200"}
+							return &ValidationError{Name: "MaxPageSize", Value: strconv.Itoa(opts.MaxPageSize), Reason: "must be in 1..200"}
 						}
-						q.add("maxpagesize", itoa(opts.MaxPageSize))
+						q.add("maxpagesize", strconv.Itoa(opts.MaxPageSize))
 					}
 					if opts.Top != 0 {
 						if opts.Top < 1 || int64(opts.Top) > 2147483647 {
-							return &ValidationError{Name: "Top", Value: itoa(opts.Top), Reason: "must be in 1..2147483647"}
+							return &ValidationError{Name: "Top", Value: strconv.Itoa(opts.Top), Reason: "must be in 1..2147483647"}
 						}
-						q.add("top", itoa(opts.Top))
+						q.add("top", strconv.Itoa(opts.Top))
 					}
 					q.addOpt("continuationToken", opts.ContinuationToken)
 					rawURL = c.url(q, "groups", seg(group), "connections")

@@ -3,6 +3,7 @@ package webpubsub
 import (
 	"context"
 	"net/http"
+	"strconv"
 
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
@@ -91,9 +92,9 @@ func sendQuery(excluded []string, filter string, ttl *int) (*query, error) {
 	q.addOpt("filter", filter)
 	if ttl != nil {
 		if *ttl < 0 || *ttl > 300 {
-			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: itoa(*ttl), Reason: "must be in 0..300"}
+			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*ttl), Reason: "must be in 0..300"}
 		}
-		q.add("messageTtlSeconds", itoa(*ttl))
+		q.add("messageTtlSeconds", strconv.Itoa(*ttl))
 	}
 	return q, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -215,7 +216,7 @@ func (c *ServiceClient) generateToken(ctx context.Context, o *GetClientAccessTok
 	q := &query{}
 	q.addOpt("userId", o.UserID)
 	q.addAll("role", o.Roles)
-	q.add("minutesToExpire", itoa(minutes))
+	q.add("minutesToExpire", strconv.Itoa(minutes))
 	q.addAll("group", o.Groups)
 	switch o.ClientProtocol {
 	case ClientProtocolMQTT:
