@@ -256,14 +256,8 @@ func stringsClaim(c jwt.MapClaims, names ...string) (values []string, ok bool) {
 	return nil, true
 }
 
-// Claim names with meaning.
+// Token facts of :generateToken.
 const (
-	claimGroups      = "webpubsub.group"
-	claimRole        = "role"
-	claimRoleLong    = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
-	claimSub         = "sub"
-	claimNameID      = "nameid"
-	claimNameIDLong  = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
 	tokenIssuer      = "https://webpubsub.azure.com"
 	defaultTokenMins = 60
 )

@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
@@ -195,11 +197,11 @@ func (e *Emulator) authenticateClient(w http.ResponseWriter, r *http.Request, qu
 
 func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIdentity, bool) {
 	var id clientIdentity
-	id.userID, _ = stringClaim(claims, claimSub, claimNameID, claimNameIDLong)
-	if roles, ok := stringsClaim(claims, claimRole, claimRoleLong); ok {
+	id.userID, _ = stringClaim(claims, auth.ClaimSubject, auth.ClaimNameID, auth.ClaimNameIDLong)
+	if roles, ok := stringsClaim(claims, auth.ClaimRole, auth.ClaimRoleLong); ok {
 		id.roles = roles
 	}
-	groups, ok := stringsClaim(claims, claimGroups)
+	groups, ok := stringsClaim(claims, auth.ClaimGroups)
 	for _, g := range groups {
 		ok = ok && names.Group(g) == ""
 	}

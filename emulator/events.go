@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
@@ -195,16 +197,16 @@ func claimsForUpstream(claims jwt.MapClaims) map[string][]string {
 			out[k] = []string{s}
 		}
 	}
-	if sub, ok := out[claimSub]; ok {
-		for _, alias := range []string{claimNameID, claimNameIDLong} {
+	if sub, ok := out[auth.ClaimSubject]; ok {
+		for _, alias := range []string{auth.ClaimNameID, auth.ClaimNameIDLong} {
 			if _, present := out[alias]; !present {
 				out[alias] = sub
 			}
 		}
 	}
-	if roles, ok := out[claimRole]; ok {
-		if _, present := out[claimRoleLong]; !present {
-			out[claimRoleLong] = roles
+	if roles, ok := out[auth.ClaimRole]; ok {
+		if _, present := out[auth.ClaimRoleLong]; !present {
+			out[auth.ClaimRoleLong] = roles
 		}
 	}
 	return out

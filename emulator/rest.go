@@ -2,13 +2,14 @@ package emulator
 
 import (
 	"errors"
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // restCall is one authenticated REST request after routing.

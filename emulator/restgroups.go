@@ -3,12 +3,13 @@ package emulator
 import (
 	"encoding/base64"
 	"encoding/json"
-	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 
 	"github.com/gowebpubsub/webpubsub/internal/odata"
 )

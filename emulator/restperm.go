@@ -1,11 +1,13 @@
 package emulator
 
 import (
-	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/names"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -123,13 +125,13 @@ func (e *Emulator) generateToken(c *restCall) {
 		"aud": e.publicEndpoint(c.r) + path + c.hub,
 	}
 	if user := c.query.Get("userId"); user != "" {
-		claims[claimSub] = user
+		claims[auth.ClaimSubject] = user
 	}
 	if roles := c.query["role"]; len(roles) > 0 {
-		claims[claimRole] = roles
+		claims[auth.ClaimRole] = roles
 	}
 	if len(groups) > 0 {
-		claims[claimGroups] = groups
+		claims[auth.ClaimGroups] = groups
 	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(e.key))
 	if err != nil {

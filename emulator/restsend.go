@@ -3,11 +3,12 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 
 	"github.com/gowebpubsub/webpubsub/internal/odata"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"

@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/gowebpubsub/webpubsub/internal/auth"
 )
 
 // TestUpstreamAbuseProtection: before its first event a handler gets the
@@ -158,8 +159,8 @@ func TestUpstreamConnectRequest(t *testing.T) {
 		t.Fatalf("body %s: %v", r.body, err)
 	}
 	wantClaims := map[string][]string{
-		"sub": {"alice"}, "nameid": {"alice"}, claimNameIDLong: {"alice"},
-		"role": {"r1", "r2"}, claimRoleLong: {"r1", "r2"}, "webpubsub.group": {"g1"},
+		"sub": {"alice"}, "nameid": {"alice"}, auth.ClaimNameIDLong: {"alice"},
+		"role": {"r1", "r2"}, auth.ClaimRoleLong: {"r1", "r2"}, "webpubsub.group": {"g1"},
 		"n": {"1.5"}, "b": {"true"}, "o": {`{"k":[1,"x"]}`},
 	}
 	for k, want := range wantClaims {

@@ -34,6 +34,23 @@ type Claims struct {
 	Groups    []string // webpubsub.group
 }
 
+// Claim names of Web PubSub tokens. A token the service accepts may name
+// the user and the roles with the short names or with the long .NET claim
+// types; the service writes the short ones.
+const (
+	ClaimAudience   = "aud"
+	ClaimExpiresAt  = "exp"
+	ClaimIssuedAt   = "iat"
+	ClaimIssuer     = "iss"
+	ClaimNotBefore  = "nbf"
+	ClaimRole       = "role"
+	ClaimRoleLong   = "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+	ClaimSubject    = "sub"
+	ClaimNameID     = "nameid"
+	ClaimNameIDLong = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier"
+	ClaimGroups     = "webpubsub.group"
+)
+
 // hs256Header is the base64url form of {"alg":"HS256","typ":"JWT"}, the
 // JOSE header of every token without extra header fields.
 const hs256Header = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
@@ -162,7 +179,7 @@ func appendClaims(j []byte, c *Claims, aud *url.URL) []byte {
 	j = append(j, '{')
 	switch {
 	case aud != nil:
-		j = append(j, `"aud":"`...)
+		j = append(j, `"`+ClaimAudience+`":"`...)
 		j = appendJSONChars(j, aud.Scheme)
 		j = append(j, "://"...)
 		j = appendJSONChars(j, aud.Host)
@@ -173,30 +190,30 @@ func appendClaims(j []byte, c *Claims, aud *url.URL) []byte {
 		}
 		j = append(j, `",`...)
 	case c.Audience != "":
-		j = append(j, `"aud":`...)
+		j = append(j, `"`+ClaimAudience+`":`...)
 		j = appendJSONString(j, c.Audience)
 		j = append(j, ',')
 	}
-	j = append(j, `"exp":`...)
+	j = append(j, `"`+ClaimExpiresAt+`":`...)
 	j = strconv.AppendInt(j, c.ExpiresAt, 10)
 	if c.IssuedAt != 0 {
-		j = append(j, `,"iat":`...)
+		j = append(j, `,"`+ClaimIssuedAt+`":`...)
 		j = strconv.AppendInt(j, c.IssuedAt, 10)
 	}
 	if c.Issuer != "" {
-		j = append(j, `,"iss":`...)
+		j = append(j, `,"`+ClaimIssuer+`":`...)
 		j = appendJSONString(j, c.Issuer)
 	}
 	if c.NotBefore != 0 {
-		j = append(j, `,"nbf":`...)
+		j = append(j, `,"`+ClaimNotBefore+`":`...)
 		j = strconv.AppendInt(j, c.NotBefore, 10)
 	}
-	j = appendJSONArray(j, `,"role":`, c.Roles)
+	j = appendJSONArray(j, `,"`+ClaimRole+`":`, c.Roles)
 	if c.Subject != "" {
-		j = append(j, `,"sub":`...)
+		j = append(j, `,"`+ClaimSubject+`":`...)
 		j = appendJSONString(j, c.Subject)
 	}
-	j = appendJSONArray(j, `,"webpubsub.group":`, c.Groups)
+	j = appendJSONArray(j, `,"`+ClaimGroups+`":`, c.Groups)
 	return append(j, '}')
 }
 
