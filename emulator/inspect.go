@@ -296,9 +296,10 @@ func (c *conn) infoLocked() ConnectionInfo {
 		info.Paused, info.Queued = tr.held()
 		info.LastReceived = time.Unix(0, tr.lastRecv.Load())
 	}
-	for _, st := range c.Permissions() {
-		info.Permissions = append(info.Permissions, PermissionState(st))
-	}
+	c.EachPermission(func(name string, all bool, groups, patterns, denied []string) {
+		info.Permissions = append(info.Permissions, PermissionState{Permission: name, AllGroups: all,
+			Groups: groups, Patterns: patterns, Denied: denied})
+	})
 	return info
 }
 

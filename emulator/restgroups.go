@@ -16,40 +16,37 @@ import (
 
 // ---- group membership ----
 
-// membership runs change under the hub lock on the connections that
-// targets picks (nil when the hub does not exist yet). When notFound is
-// not nil, an empty pick answers 404 with it; otherwise the answer is
-// status.
-func (e *Emulator) membership(c *restCall, status int, notFound func(), targets func(h *core.Hub) []*core.Conn, change func(h *core.Hub, conn *core.Conn)) {
+// missing is the 404 of an operation on an entity that must exist.
+type missing struct{ code, what, id string }
+
+// membership runs change under the hub lock on the connections that to
+// picks. When notFound is not nil, an empty pick answers its 404;
+// otherwise the answer is status.
+func (e *Emulator) membership(c *restCall, status int, notFound *missing, to target, change func(h *core.Hub, conn *core.Conn)) {
 	found := false
 	if h := e.hubIfExists(c.hub); h != nil {
 		h.Lock()
-		for _, conn := range targets(h) {
+		for _, conn := range to(h, core.Selector{}) {
 			change(h, conn)
 			found = true
 		}
 		h.Unlock()
 	}
 	if !found && notFound != nil {
-		notFound()
+		writeAzureError(c.w, http.StatusNotFound, notFound.code, notFound.what+" `"+notFound.id+"` is not found.", notFound.what)
 		return
 	}
 	writeEmpty(c.w, status)
 }
 
 // connectionAt picks the connection whose id is params[i].
-func (c *restCall) connectionAt(i int) func(h *core.Hub) []*core.Conn {
-	return func(h *core.Hub) []*core.Conn {
+func (c *restCall) connectionAt(i int) target {
+	return func(h *core.Hub, _ core.Selector) []*core.Conn {
 		if conn := h.ConnLocked(c.params[i]); conn != nil {
 			return []*core.Conn{conn}
 		}
 		return nil
 	}
-}
-
-// userAt picks the connections of the user whose id is params[i].
-func (c *restCall) userAt(i int) func(h *core.Hub) []*core.Conn {
-	return func(h *core.Hub) []*core.Conn { return h.UserLocked(c.params[i]) }
 }
 
 func join(g string) func(h *core.Hub, conn *core.Conn) {
@@ -64,10 +61,7 @@ func leaveAll(h *core.Hub, conn *core.Conn) { h.LeaveAllLocked(conn) }
 
 func (e *Emulator) addConnectionToGroup(c *restCall) {
 	if g, ok := c.group(0); ok {
-		id := c.params[1]
-		e.membership(c, http.StatusOK, func() {
-			writeAzureError(c.w, http.StatusNotFound, codeConnectionNotExisted, "Connection `"+id+"` is not found.", "Connection")
-		}, c.connectionAt(1), join(g))
+		e.membership(c, http.StatusOK, &missing{codeConnectionNotExisted, "Connection", c.params[1]}, c.connectionAt(1), join(g))
 	}
 }
 
@@ -85,21 +79,18 @@ func (e *Emulator) removeConnectionFromAllGroups(c *restCall) {
 // connections of the user are not added (membership is per connection).
 func (e *Emulator) addUserToGroup(c *restCall) {
 	if g, ok := c.group(1); ok {
-		user := c.params[0]
-		e.membership(c, http.StatusOK, func() {
-			writeAzureError(c.w, http.StatusNotFound, codeWarnUserNotExist, "User `"+user+"` is not found.", "User")
-		}, c.userAt(0), join(g))
+		e.membership(c, http.StatusOK, &missing{codeWarnUserNotExist, "User", c.params[0]}, c.user, join(g))
 	}
 }
 
 func (e *Emulator) removeUserFromGroup(c *restCall) {
 	if g, ok := c.group(1); ok {
-		e.membership(c, http.StatusNoContent, nil, c.userAt(0), leave(g))
+		e.membership(c, http.StatusNoContent, nil, c.user, leave(g))
 	}
 }
 
 func (e *Emulator) removeUserFromAllGroups(c *restCall) {
-	e.membership(c, http.StatusNoContent, nil, c.userAt(0), leaveAll)
+	e.membership(c, http.StatusNoContent, nil, c.user, leaveAll)
 }
 
 // groupsRequest is the body of :addToGroups and :removeFromGroups.

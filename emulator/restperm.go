@@ -29,57 +29,53 @@ func (c *restCall) permissionTarget() (core.Permission, string, bool) {
 	return p, target, true
 }
 
-// lookup returns the connection with the id at params[i], or nil.
-func (e *Emulator) lookup(c *restCall, i int) *core.Conn {
-	h := e.hubIfExists(c.hub)
-	if h == nil {
-		return nil
+// permissionRequest reads a permission operation: the permission, the
+// target group and the connection at params[1] (nil when it does not
+// exist). ok is false when the answer is already written.
+func (e *Emulator) permissionRequest(c *restCall) (conn *core.Conn, p core.Permission, target string, ok bool) {
+	if p, target, ok = c.permissionTarget(); !ok {
+		return nil, 0, "", false
 	}
-	h.RLock()
-	defer h.RUnlock()
-	return h.ConnLocked(c.params[i])
+	if h := e.hubIfExists(c.hub); h != nil {
+		h.RLock()
+		conn = h.ConnLocked(c.params[1])
+		h.RUnlock()
+	}
+	return conn, p, target, true
 }
 
 func (e *Emulator) grantPermission(c *restCall) {
-	p, target, ok := c.permissionTarget()
-	if !ok {
-		return
-	}
-	conn := e.lookup(c, 1)
-	if conn == nil {
+	conn, p, target, ok := e.permissionRequest(c)
+	switch {
+	case !ok:
+	case conn == nil:
 		writeAzureError(c.w, http.StatusNotFound, codeInfoConnectionNotExist, "Connection `"+c.params[1]+"` is not found.", "Connection")
-		return
+	default:
+		conn.Grant(p, target)
+		writeEmpty(c.w, http.StatusOK)
 	}
-	conn.Grant(p, target)
-	writeEmpty(c.w, http.StatusOK)
 }
 
 func (e *Emulator) revokePermission(c *restCall) {
-	p, target, ok := c.permissionTarget()
-	if !ok {
-		return
+	if conn, p, target, ok := e.permissionRequest(c); ok {
+		if conn != nil {
+			conn.Revoke(p, target)
+		}
+		writeEmpty(c.w, http.StatusNoContent)
 	}
-	if conn := e.lookup(c, 1); conn != nil {
-		conn.Revoke(p, target)
-	}
-	writeEmpty(c.w, http.StatusNoContent)
 }
 
 func (e *Emulator) checkPermission(c *restCall) {
-	p, target, ok := c.permissionTarget()
-	if !ok {
-		return
-	}
-	conn := e.lookup(c, 1)
-	if conn == nil {
+	conn, p, target, ok := e.permissionRequest(c)
+	switch {
+	case !ok:
+	case conn == nil:
 		writeHeadNotFound(c.w, codeInfoConnectionNotExist)
-		return
-	}
-	if !conn.Check(p, target) {
+	case !conn.Check(p, target):
 		writeHeadNotFound(c.w, "")
-		return
+	default:
+		writeEmpty(c.w, http.StatusOK)
 	}
-	writeEmpty(c.w, http.StatusOK)
 }
 
 // ---- :generateToken ----

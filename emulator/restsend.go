@@ -118,69 +118,55 @@ func (e *Emulator) sendPrelude(c *restCall, useFilter bool) (outgoing, bool) {
 	return o, ok
 }
 
-func (e *Emulator) sendToAll(c *restCall) {
-	o, ok := e.sendPrelude(c, true)
+// target picks the connections of a hub a REST operation addresses,
+// narrowed by sel where the operation takes excluded ids or a filter.
+type target func(h *core.Hub, sel core.Selector) []*core.Conn
+
+func everyone(h *core.Hub, sel core.Selector) []*core.Conn { return h.SelectAllLocked(sel) }
+
+func inGroup(g string) target {
+	return func(h *core.Hub, sel core.Selector) []*core.Conn { return h.SelectGroupLocked(g, sel) }
+}
+
+// user picks the connections of the user in params[0].
+func (c *restCall) user(h *core.Hub, sel core.Selector) []*core.Conn {
+	return h.SelectUserLocked(c.params[0], sel)
+}
+
+// send delivers the request's message, to group when it is not "", to
+// the connections to picks, narrowed by the filter (when useFilter) and
+// the excluded ids (when useExcluded).
+func (e *Emulator) send(c *restCall, group string, useFilter, useExcluded bool, to target) {
+	o, ok := e.sendPrelude(c, useFilter)
 	if !ok {
 		return
 	}
 	if h := e.hubIfExists(c.hub); h != nil {
-		m := o.message("")
+		sel := core.Selector{Filter: o.filter}
+		if useExcluded {
+			sel.Excluded = c.query["excluded"]
+		}
+		m := o.message(group)
 		h.Lock()
-		h.DeliverLocked(m, h.SelectAllLocked(core.Selector{Excluded: c.query["excluded"], Filter: o.filter}))
+		h.DeliverLocked(m, to(h, sel))
 		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }
+
+func (e *Emulator) sendToAll(c *restCall) { e.send(c, "", true, true, everyone) }
 
 func (e *Emulator) sendToGroup(c *restCall) {
-	g, ok := c.group(0)
-	if !ok {
-		return
+	if g, ok := c.group(0); ok {
+		e.send(c, g, true, true, inGroup(g))
 	}
-	o, ok := e.sendPrelude(c, true)
-	if !ok {
-		return
-	}
-	if h := e.hubIfExists(c.hub); h != nil {
-		m := o.message(g)
-		h.Lock()
-		h.DeliverLocked(m, h.SelectGroupLocked(g, core.Selector{Excluded: c.query["excluded"], Filter: o.filter}))
-		h.Unlock()
-	}
-	writeEmpty(c.w, http.StatusAccepted)
 }
 
-func (e *Emulator) sendToUser(c *restCall) {
-	o, ok := e.sendPrelude(c, true)
-	if !ok {
-		return
-	}
-	if h := e.hubIfExists(c.hub); h != nil {
-		m := o.message("")
-		h.Lock()
-		h.DeliverLocked(m, h.SelectUserLocked(c.params[0], core.Selector{Filter: o.filter}))
-		h.Unlock()
-	}
-	writeEmpty(c.w, http.StatusAccepted)
-}
+func (e *Emulator) sendToUser(c *restCall) { e.send(c, "", true, false, c.user) }
 
 // sendToConnection ignores a filter, as the service tolerated one in a
 // recording.
-func (e *Emulator) sendToConnection(c *restCall) {
-	o, ok := e.sendPrelude(c, false)
-	if !ok {
-		return
-	}
-	if h := e.hubIfExists(c.hub); h != nil {
-		m := o.message("")
-		h.Lock()
-		if target := h.ConnLocked(c.params[0]); target != nil {
-			h.DeliverLocked(m, []*core.Conn{target})
-		}
-		h.Unlock()
-	}
-	writeEmpty(c.w, http.StatusAccepted)
-}
+func (e *Emulator) sendToConnection(c *restCall) { e.send(c, "", false, false, c.connectionAt(0)) }
 
 // ---- closing ----
 
@@ -196,46 +182,24 @@ func (c *restCall) reason() string {
 	return reasonDefaultClose
 }
 
-func (e *Emulator) closeConnection(c *restCall) {
+// close ends the connections to picks (without the excluded ids).
+func (e *Emulator) close(c *restCall, to target) {
 	if h := e.hubIfExists(c.hub); h != nil {
 		h.Lock()
-		if target := h.ConnLocked(c.params[0]); target != nil {
-			target.EndLocked(closing(c.reason()))
-		}
+		h.CloseLocked(to(h, core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
 		h.Unlock()
 	}
 	writeEmpty(c.w, http.StatusNoContent)
 }
 
-func (e *Emulator) closeAllConnections(c *restCall) {
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.Lock()
-		h.CloseLocked(h.SelectAllLocked(core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
-		h.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
-}
+func (e *Emulator) closeConnection(c *restCall)      { e.close(c, c.connectionAt(0)) }
+func (e *Emulator) closeAllConnections(c *restCall)  { e.close(c, everyone) }
+func (e *Emulator) closeUserConnections(c *restCall) { e.close(c, c.user) }
 
 func (e *Emulator) closeGroupConnections(c *restCall) {
-	g, ok := c.group(0)
-	if !ok {
-		return
+	if g, ok := c.group(0); ok {
+		e.close(c, inGroup(g))
 	}
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.Lock()
-		h.CloseLocked(h.SelectGroupLocked(g, core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
-		h.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
-}
-
-func (e *Emulator) closeUserConnections(c *restCall) {
-	if h := e.hubIfExists(c.hub); h != nil {
-		h.Lock()
-		h.CloseLocked(h.SelectUserLocked(c.params[0], core.Selector{Excluded: c.query["excluded"]}), closing(c.reason()))
-		h.Unlock()
-	}
-	writeEmpty(c.w, http.StatusNoContent)
 }
 
 // ---- existence checks ----

@@ -169,10 +169,13 @@ func (c *Conn) ConnectedAt() time.Time { return c.connectedAt }
 
 // GroupsLocked returns the connection's groups, sorted; the caller holds
 // the hub lock.
-func (c *Conn) GroupsLocked() []string {
-	out := make([]string, 0, len(c.groups))
-	for g := range c.groups {
-		out = append(out, g)
+func (c *Conn) GroupsLocked() []string { return sortedKeys(c.groups) }
+
+// sortedKeys returns the keys of m, sorted; empty, not nil, for an empty m.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
 	}
 	sort.Strings(out)
 	return out
@@ -216,17 +219,17 @@ func (c *Conn) Check(p Permission, target string) bool {
 	return c.perms[p].check(target)
 }
 
-// Permissions describes the permissions the connection holds.
-func (c *Conn) Permissions() []PermissionState {
+// EachPermission calls f, in permission order, for each permission the
+// connection holds in any form: its name ("joinLeaveGroup" or
+// "sendToGroup"), whether it covers all groups, the groups granted one by
+// one (sorted), the wildcard patterns of its roles, and the groups
+// revoked one by one (sorted).
+func (c *Conn) EachPermission(f func(name string, all bool, groups, patterns, denied []string)) {
 	c.permMu.Lock()
 	defer c.permMu.Unlock()
-	var out []PermissionState
 	for p := range c.perms {
-		if st, ok := c.perms[p].state(Permission(p)); ok {
-			out = append(out, st)
-		}
+		c.perms[p].each(Permission(p), f)
 	}
-	return out
 }
 
 // Endpoint returns the current endpoint, nil when detached or ended.

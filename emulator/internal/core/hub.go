@@ -2,7 +2,6 @@ package core
 
 import (
 	"slices"
-	"sort"
 	"sync"
 
 	"github.com/gowebpubsub/webpubsub/internal/odata"
@@ -108,14 +107,7 @@ func (h *Hub) HasUserLocked(user string) bool { return len(h.users[user]) > 0 }
 func (h *Hub) HasGroupLocked(g string) bool { return len(h.groups[g]) > 0 }
 
 // GroupNamesLocked returns the groups that have members, sorted.
-func (h *Hub) GroupNamesLocked() []string {
-	out := make([]string, 0, len(h.groups))
-	for g := range h.groups {
-		out = append(out, g)
-	}
-	sort.Strings(out)
-	return out
-}
+func (h *Hub) GroupNamesLocked() []string { return sortedKeys(h.groups) }
 
 // GroupMembersLocked returns the members of group g, in no order.
 func (h *Hub) GroupMembersLocked(g string) []*Conn { return h.SelectGroupLocked(g, Selector{}) }

@@ -51,23 +51,12 @@ type permSet struct {
 // permissionNames are the REST names of the permissions.
 var permissionNames = [numPermissions]string{PermJoinLeaveGroup: "joinLeaveGroup", PermSendToGroup: "sendToGroup"}
 
-// PermissionState is the effective state of one group permission of a
-// connection: a group is allowed when it is not in Denied and AllGroups
-// is set, or it is in Groups, or it matches one of Patterns.
-type PermissionState struct {
-	Permission string
-	AllGroups  bool
-	Groups     []string
-	Patterns   []string
-	Denied     []string
-}
-
-// state describes p for inspection; ok is false when p holds nothing.
-func (p *permSet) state(perm Permission) (st PermissionState, ok bool) {
-	st = PermissionState{Permission: permissionNames[perm], AllGroups: p.all, Patterns: slices.Clone(p.sources)}
-	st.Groups = slices.Sorted(maps.Keys(p.exact))
-	st.Denied = slices.Sorted(maps.Keys(p.denied))
-	return st, p.all || len(st.Groups)+len(st.Patterns)+len(st.Denied) > 0
+// each calls f with the state of p, unless p holds nothing.
+func (p *permSet) each(perm Permission, f func(name string, all bool, groups, patterns, denied []string)) {
+	groups, denied := slices.Sorted(maps.Keys(p.exact)), slices.Sorted(maps.Keys(p.denied))
+	if p.all || len(groups)+len(p.sources)+len(denied) > 0 {
+		f(permissionNames[perm], p.all, groups, slices.Clone(p.sources), denied)
+	}
 }
 
 func (p *permSet) allowed(g string) bool {
