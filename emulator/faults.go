@@ -216,6 +216,11 @@ func (e *Emulator) applyFault(w http.ResponseWriter, r *http.Request, op Operati
 // with errors.Is.
 var ErrDetached = errors.New("emulator: the connection is detached")
 
+// ErrNotReliable is returned by RefuseNextRecovery and AllowRecovery for
+// a connection that does not use the reliable subprotocol, which cannot
+// be recovered. Match it with errors.Is.
+var ErrNotReliable = errors.New("emulator: the connection is not reliable; it cannot be recovered")
+
 // transportOf returns the current transport of connection id of hub.
 func (e *Emulator) transportOf(hub, id string) (*transport, error) {
 	c, err := e.findConn(hub, id)
@@ -282,7 +287,7 @@ func (e *Emulator) reliableConn(hub, id string) (*conn, error) {
 		return nil, err
 	}
 	if !c.Reliable {
-		return nil, errors.New("emulator: the connection is not reliable; it cannot be recovered")
+		return nil, ErrNotReliable
 	}
 	return c, nil
 }
@@ -292,7 +297,7 @@ func (e *Emulator) reliableConn(hub, id string) (*conn, error) {
 // accepted and closed with 1008 ("The connection could not be
 // recovered."), and the connection ends for good, as when its retention
 // runs out. AllowRecovery cancels it. It returns ErrConnectionNotFound, or
-// an error for a connection that is not reliable.
+// ErrNotReliable.
 func (e *Emulator) RefuseNextRecovery(hub, id string) error {
 	return e.setRefuseRecovery(hub, id, true)
 }

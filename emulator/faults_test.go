@@ -90,7 +90,7 @@ func TestInjectionArguments(t *testing.T) {
 		t.Errorf("DropNextAck of a raw client = %v", err)
 	}
 	p := te.pubsub(nil)
-	if err := te.RefuseNextRecovery("chat", p.id); err == nil || !strings.Contains(err.Error(), "not reliable") {
+	if err := te.RefuseNextRecovery("chat", p.id); !errors.Is(err, ErrNotReliable) {
 		t.Errorf("RefuseNextRecovery of a json.webpubsub.azure.v1 client = %v", err)
 	}
 	for _, op := range PossibleOperationValues() {

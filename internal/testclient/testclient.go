@@ -73,6 +73,19 @@ type Options struct {
 	SkipConnected bool
 }
 
+// withDefaults returns a copy of o (the zero Options for nil) with the
+// default Timeout when it has none.
+func (o *Options) withDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return c
+}
+
 // HandshakeError is the error of TryDial when the service answered the
 // WebSocket upgrade with an HTTP status other than 101.
 type HandshakeError struct {
@@ -124,13 +137,7 @@ func Dial(t testing.TB, url string, opts *Options) *Conn {
 // is a *HandshakeError; no error holds url.
 func TryDial(t testing.TB, url string, opts *Options) (*Conn, error) {
 	t.Helper()
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o := opts.withDefaults()
 	ctx, cancel := context.WithTimeout(t.Context(), o.Timeout)
 	defer cancel()
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
@@ -151,13 +158,7 @@ func TryDial(t testing.TB, url string, opts *Options) (*Conn, error) {
 // opts.SkipConnected are used.
 func Wrap(t testing.TB, ws *websocket.Conn, resp *http.Response, opts *Options) (*Conn, error) {
 	t.Helper()
-	var o Options
-	if opts != nil {
-		o = *opts
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
+	o := opts.withDefaults()
 	ws.SetReadLimit(-1)
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	c := &Conn{t: t, state: &state{ws: ws, resp: resp, timeout: o.Timeout}}
