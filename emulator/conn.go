@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -224,18 +225,19 @@ func newMessage(group, fromUserID string, dt protocol.DataType, data []byte) *co
 	return &core.Message{Group: group, FromUserID: fromUserID, DataType: string(dt), Data: data}
 }
 
-// truncateReason cuts a close reason to the 123 bytes a close frame can
-// carry, on a UTF-8 boundary.
+// truncateReason makes a close reason valid UTF-8 (each run of
+// invalid bytes becomes U+FFFD) and cuts it to the 123 bytes a close frame can
+// carry, on a rune boundary.
 func truncateReason(s string) string {
-	const limit = 123
-	if len(s) <= limit {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	n := 123
+	if len(s) <= n {
 		return s
 	}
-	s = s[:limit]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
-	return s
+	return s[:n]
 }
 
 // Read buffers are pooled rather than kept per connection, so that an idle

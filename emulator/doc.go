@@ -42,9 +42,11 @@
 //   - Every recipient gets messages in the order the emulator accepted the
 //     sends.
 //   - Each connection has an outbound queue of at most 1,000 frames and
-//     16 MiB. A client that reads too slowly to stay within it is closed
-//     with 1008 ("The outbound message queue is full."); it never slows
-//     down a send or the other clients. On a reliable connection messages
+//     16 MiB. A client that reads its messages too slowly to stay within
+//     it is closed with 1008 ("The outbound message queue is full."); it
+//     never slows down a send or the other clients. Replies to a client's
+//     own requests (acks, pongs) apply back-pressure instead: while they
+//     do not fit, the emulator stops reading that client's frames. On a reliable connection messages
 //     count against the reliable buffer instead (below).
 //   - Errors have the service's status codes, x-ms-error-code headers and
 //     bodies; a malformed request or frame never affects other clients.

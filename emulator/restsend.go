@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -175,9 +176,12 @@ func (e *Emulator) sendToConnection(c *restCall) { e.send(c, "", false, false, c
 // connection leaves every index before the REST call returns.
 func closing(reason string) core.Ending { return core.Ending{Code: core.CodeNormal, Reason: reason} }
 
+// reason is the close reason of a close operation, as valid UTF-8: the
+// client's disconnected message, its close frame (cut to 123 bytes there)
+// and the upstream disconnected event carry it.
 func (c *restCall) reason() string {
 	if r := c.query.Get("reason"); r != "" {
-		return r
+		return strings.ToValidUTF8(r, "\uFFFD")
 	}
 	return reasonDefaultClose
 }

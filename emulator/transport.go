@@ -29,7 +29,10 @@ type transport struct {
 	queueBytes int // their bytes
 	closeReq   *closeRequest
 	closeTimer *time.Timer
-	wake       chan struct{}
+	// room is signalled, on qmu, when the writer has taken the queue or
+	// the transport is closing: replies waiting for room try again.
+	room *sync.Cond
+	wake chan struct{}
 
 	// ctx is canceled to drop the transport: a read in progress closes
 	// the TCP connection, which also fails any write in progress.
@@ -56,6 +59,7 @@ type netConnKey struct{}
 func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
 	tr := &transport{c: c, ws: ws, wake: make(chan struct{}, 1), ctx: ctx, abort: cancel}
+	tr.room = sync.NewCond(&tr.qmu)
 	if r != nil {
 		tr.netConn, _ = r.Context().Value(netConnKey{}).(net.Conn)
 	}
@@ -126,18 +130,49 @@ func (tr *transport) Enqueue(f core.Frame) bool {
 		return true
 	}
 	if !f.Sequenced {
-		if tr.queueLen >= maxQueueMessages || tr.queueBytes+len(f.Data) > maxQueueBytes {
+		if !tr.fitsLocked(len(f.Data)) {
 			tr.qmu.Unlock()
 			return false
 		}
 		tr.queueLen++
 		tr.queueBytes += len(f.Data)
 	}
+	tr.appendLocked(f)
+	return true
+}
+
+// fitsLocked reports whether a frame of n bytes that counts against the
+// limits fits in the queue. qmu must be held.
+func (tr *transport) fitsLocked(n int) bool {
+	return tr.queueLen < maxQueueMessages && tr.queueBytes+n <= maxQueueBytes
+}
+
+// appendLocked appends f, unlocks qmu and wakes the writer.
+func (tr *transport) appendLocked(f core.Frame) {
 	tr.queue = append(tr.queue, f)
 	tr.qmu.Unlock()
 	tr.wakeWriter()
 	tr.c.e.changes.Signal()
-	return true
+}
+
+// EnqueueReply queues a reply to the client's own request, waiting while
+// the queue is full. It runs in the reading goroutine (or a timer of an
+// injected ack delay), so while it waits the client's frames stay unread:
+// a client that sends requests faster than it reads their replies is
+// slowed down, not disconnected. A frame that alone exceeds the byte
+// limit waits for an empty queue. A closing transport drops the frame.
+func (tr *transport) EnqueueReply(f core.Frame) {
+	tr.qmu.Lock()
+	for tr.closeReq == nil && tr.queueLen > 0 && !tr.fitsLocked(len(f.Data)) {
+		tr.room.Wait()
+	}
+	if tr.closeReq != nil {
+		tr.qmu.Unlock()
+		return
+	}
+	tr.queueLen++
+	tr.queueBytes += len(f.Data)
+	tr.appendLocked(f)
 }
 
 // closing reports whether the transport is being closed.
@@ -172,6 +207,7 @@ func (tr *transport) request(req *closeRequest, dropQueue bool) bool {
 	if !req.peerGone {
 		tr.closeTimer = time.AfterFunc(tr.c.e.closeFlush, tr.abort)
 	}
+	tr.room.Broadcast()
 	tr.qmu.Unlock()
 	tr.wakeWriter()
 	return true
@@ -199,6 +235,7 @@ func (tr *transport) writeLoop() {
 		if !held {
 			batch, tr.queue = tr.queue, batch[:0]
 			tr.queueLen, tr.queueBytes = 0, 0
+			tr.room.Broadcast()
 		}
 		tr.qmu.Unlock()
 

@@ -53,6 +53,11 @@ type Endpoint interface {
 	// connection must then end). A frame given to a closing endpoint is
 	// dropped and counts as queued.
 	Enqueue(f Frame) bool
+	// EnqueueReply queues f, a reply to the client's own request, waiting
+	// while the queue is full: the caller is the goroutine that reads the
+	// client, so waiting stops the reading (back-pressure). A frame given
+	// to a closing endpoint is dropped.
+	EnqueueReply(f Frame)
 	// Close closes the endpoint as end says; only the first call counts.
 	Close(end Ending)
 	// Drop closes the endpoint without writing anything.
@@ -265,11 +270,16 @@ func (c *Conn) Send(f Frame) bool {
 	return c.ep.Enqueue(f)
 }
 
-// Reply is Send that ends the connection with 1008 when the queue is full.
-// The hub lock must not be held.
+// Reply queues a reply to the client's own request on the current
+// endpoint, waiting while its queue is full (see Endpoint.EnqueueReply);
+// without an endpoint the frame is dropped. No lock of the core may be
+// held.
 func (c *Conn) Reply(f Frame) {
-	if !c.Send(f) {
-		c.Terminate(Ending{Code: CodePolicyViolation, Reason: ReasonQueueFull, DropQueue: true})
+	c.mu.Lock()
+	ep := c.ep
+	c.mu.Unlock()
+	if ep != nil {
+		ep.EnqueueReply(f)
 	}
 }
 

@@ -29,6 +29,8 @@ func (ep *endpoint) Enqueue(f Frame) bool {
 	return true
 }
 
+func (ep *endpoint) EnqueueReply(f Frame) { ep.Enqueue(f) }
+
 func (ep *endpoint) Close(end Ending) {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
