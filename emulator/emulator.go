@@ -46,6 +46,9 @@ type Emulator struct {
 
 	// Timings of keep-alive and of the close procedure.
 	pingInterval, idleTimeout, closeFlush time.Duration
+	// HTTP server limits.
+	readHeaderTimeout, httpIdleTimeout time.Duration
+	maxHeaderBytes                     int
 	// onEvent is Options.OnConnectionEvent, or nil.
 	onEvent func(ConnectionEvent)
 
@@ -264,7 +267,9 @@ func (e *Emulator) addServer(l net.Listener) (*http.Server, error) {
 	}
 	srv := &http.Server{
 		Handler:           e.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: e.readHeaderTimeout,
+		IdleTimeout:       e.httpIdleTimeout,
+		MaxHeaderBytes:    e.maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, netConnKey{}, c) // for CutConnection

@@ -22,6 +22,19 @@ const DefaultHost = "localhost"
 // (16 MiB).
 const DefaultMaxRESTBodyBytes = 16 << 20
 
+// Defaults of the HTTP server limits in Options.
+const (
+	// DefaultReadHeaderTimeout bounds how long a client may take to send
+	// the headers of a request.
+	DefaultReadHeaderTimeout = 10 * time.Second
+	// DefaultHTTPIdleTimeout is how long an idle HTTP keep-alive
+	// connection stays open.
+	DefaultHTTPIdleTimeout = 60 * time.Second
+	// DefaultMaxHeaderBytes bounds the request line and headers of a
+	// request (64 KiB).
+	DefaultMaxHeaderBytes = 64 << 10
+)
+
 // Options configure an Emulator. The zero value is ready to use: the
 // well-known key, localhost, a free port.
 type Options struct {
@@ -56,6 +69,22 @@ type Options struct {
 	// MaxRESTBodyBytes limits REST request bodies; larger ones get 413.
 	// Zero means DefaultMaxRESTBodyBytes.
 	MaxRESTBodyBytes int64
+	// ReadHeaderTimeout bounds how long a client may take to send the
+	// request line and headers of a request (a REST call, a health check
+	// or a WebSocket handshake) before the emulator drops the TCP
+	// connection; zero means DefaultReadHeaderTimeout (10 s). Negative
+	// values are an error.
+	ReadHeaderTimeout time.Duration
+	// HTTPIdleTimeout is how long an HTTP keep-alive connection may wait
+	// for its next request before the emulator closes it; zero means
+	// DefaultHTTPIdleTimeout (60 s). WebSocket connections are not
+	// affected (see IdleTimeout). Negative values are an error.
+	HTTPIdleTimeout time.Duration
+	// MaxHeaderBytes bounds the request line and headers of a request;
+	// a larger one gets 431. Zero means DefaultMaxHeaderBytes (64 KiB),
+	// which holds any token the service issues. Negative values are an
+	// error.
+	MaxHeaderBytes int
 	// Logger receives the emulator's diagnostics; nil discards them. No
 	// message ever contains a key or a token.
 	Logger *slog.Logger
@@ -143,6 +172,8 @@ func (e *Emulator) applyTimings(opts Options) error {
 		{"PingInterval", opts.PingInterval, &e.pingInterval, DefaultPingInterval},
 		{"IdleTimeout", opts.IdleTimeout, &e.idleTimeout, DefaultIdleTimeout},
 		{"CloseTimeout", opts.CloseTimeout, &e.closeFlush, DefaultCloseTimeout},
+		{"ReadHeaderTimeout", opts.ReadHeaderTimeout, &e.readHeaderTimeout, DefaultReadHeaderTimeout},
+		{"HTTPIdleTimeout", opts.HTTPIdleTimeout, &e.httpIdleTimeout, DefaultHTTPIdleTimeout},
 	} {
 		if d.value < 0 {
 			return fmt.Errorf("emulator: %s must not be negative", d.name)
@@ -151,6 +182,14 @@ func (e *Emulator) applyTimings(opts Options) error {
 		if d.value == 0 {
 			*d.field = d.def
 		}
+	}
+	switch {
+	case opts.MaxHeaderBytes < 0:
+		return fmt.Errorf("emulator: MaxHeaderBytes must not be negative")
+	case opts.MaxHeaderBytes == 0:
+		e.maxHeaderBytes = DefaultMaxHeaderBytes
+	default:
+		e.maxHeaderBytes = opts.MaxHeaderBytes
 	}
 	if opts.EventHandlerRetryDelays == nil {
 		e.retryDelays = slices.Clone(DefaultEventHandlerRetryDelays)

@@ -24,7 +24,9 @@ type settings struct {
 	port                                                    *int
 	relaxedAudience, allowEntra                             *bool
 	retention, handlerTimeout                               *time.Duration
+	readHeaderTimeout, httpIdleTimeout                      *time.Duration
 	maxRESTBody                                             *int64
+	maxHeaderBytes                                          *int
 	// hubs holds the per-hub settings by hub name ("*" for the default).
 	hubs map[string]emulator.HubOptions
 }
@@ -64,6 +66,15 @@ func (s *settings) options() emulator.Options {
 	}
 	if s.maxRESTBody != nil {
 		o.MaxRESTBodyBytes = *s.maxRESTBody
+	}
+	if s.readHeaderTimeout != nil {
+		o.ReadHeaderTimeout = *s.readHeaderTimeout
+	}
+	if s.httpIdleTimeout != nil {
+		o.HTTPIdleTimeout = *s.httpIdleTimeout
+	}
+	if s.maxHeaderBytes != nil {
+		o.MaxHeaderBytes = *s.maxHeaderBytes
 	}
 	return o
 }
@@ -205,7 +216,8 @@ func (s *settings) applyConfig(b []byte) error {
 	for _, f := range []struct {
 		key string
 		dst **time.Duration
-	}{{"reliableretentionseconds", &s.retention}, {"eventhandlertimeoutseconds", &s.handlerTimeout}} {
+	}{{"reliableretentionseconds", &s.retention}, {"eventhandlertimeoutseconds", &s.handlerTimeout},
+		{"readheadertimeoutseconds", &s.readHeaderTimeout}, {"httpidletimeoutseconds", &s.httpIdleTimeout}} {
 		var v float64
 		if ok, err := top.get(f.key, &v, "config"); err != nil {
 			return err
@@ -224,6 +236,15 @@ func (s *settings) applyConfig(b []byte) error {
 			return errors.New("config.maxRestBodyBytes must be positive")
 		}
 		s.maxRESTBody = &max
+	}
+	var maxHeader int
+	if ok, err := top.get("maxheaderbytes", &maxHeader, "config"); err != nil {
+		return err
+	} else if ok {
+		if maxHeader <= 0 {
+			return errors.New("config.maxHeaderBytes must be positive")
+		}
+		s.maxHeaderBytes = &maxHeader
 	}
 	if raw, ok := top["hubs"]; ok && string(bytes.TrimSpace(raw)) != "null" {
 		hubs, err := parseObject(raw, "hubs")
@@ -392,7 +413,8 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 			*dst = &b
 		}
 	}
-	for name, dst := range map[string]**time.Duration{"RELIABLERETENTIONSECONDS": &s.retention, "EVENTHANDLERTIMEOUTSECONDS": &s.handlerTimeout} {
+	for name, dst := range map[string]**time.Duration{"RELIABLERETENTIONSECONDS": &s.retention, "EVENTHANDLERTIMEOUTSECONDS": &s.handlerTimeout,
+		"READHEADERTIMEOUTSECONDS": &s.readHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.httpIdleTimeout} {
 		if v, ok := get(name); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 {
@@ -407,6 +429,13 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("%sMAXRESTBODYBYTES must be a positive integer", envPrefix)
 		}
 		s.maxRESTBody = &n
+	}
+	if v, ok := get("MAXHEADERBYTES"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("%sMAXHEADERBYTES must be a positive integer", envPrefix)
+		}
+		s.maxHeaderBytes = &n
 	}
 	return nil
 }

@@ -36,7 +36,8 @@
 //	  "accessKey": "...", "secondaryAccessKey": "",
 //	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false,
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
-//	  "maxRestBodyBytes": 16777216,
+//	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 65536,
+//	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60,
 //	  "hubs": {
 //	    "chat": {
 //	      "anonymousConnectPolicy": "deny",
