@@ -31,8 +31,9 @@ const (
 	// connection stays open.
 	DefaultHTTPIdleTimeout = 60 * time.Second
 	// DefaultMaxHeaderBytes bounds the request line and headers of a
-	// request (64 KiB).
-	DefaultMaxHeaderBytes = 64 << 10
+	// request (1 MiB: a REST filter of the service's maximum length, query
+	// escaped, fits).
+	DefaultMaxHeaderBytes = 1 << 20
 )
 
 // Options configure an Emulator. The zero value is ready to use: the
@@ -81,9 +82,8 @@ type Options struct {
 	// affected (see IdleTimeout). Negative values are an error.
 	HTTPIdleTimeout time.Duration
 	// MaxHeaderBytes bounds the request line and headers of a request;
-	// a larger one gets 431. Zero means DefaultMaxHeaderBytes (64 KiB),
-	// which holds any token the service issues. Negative values are an
-	// error.
+	// a larger one gets 431. Zero means DefaultMaxHeaderBytes (1 MiB).
+	// Negative values are an error.
 	MaxHeaderBytes int
 	// Logger receives the emulator's diagnostics; nil discards them. No
 	// message ever contains a key or a token.

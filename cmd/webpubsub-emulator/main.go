@@ -36,7 +36,7 @@
 //	  "accessKey": "...", "secondaryAccessKey": "",
 //	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false,
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
-//	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 65536,
+//	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 1048576,
 //	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60,
 //	  "hubs": {
 //	    "chat": {

@@ -1,0 +1,69 @@
+// Package redact prints values that hold secrets (keys, tokens, URLs with
+// an access_token, reconnection tokens) without them, for every fmt verb.
+// A type that holds a secret implements fmt.Formatter with Text or Struct,
+// so that %v, %+v, %#v, %s, %q, %x and every other verb print the same
+// redacted text.
+package redact
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Mask replaces a secret in printed values.
+const Mask = "REDACTED"
+
+// Text prints s, a description without secrets, for any verb: quoted for
+// %q, goString for %#v (s when goString is ""), s as is otherwise.
+func Text(f fmt.State, verb rune, goString, s string) {
+	switch {
+	case verb == 'v' && f.Flag('#') && goString != "":
+		_, _ = io.WriteString(f, goString)
+	case verb == 'q':
+		_, _ = io.WriteString(f, strconv.Quote(s))
+	default:
+		_, _ = io.WriteString(f, s)
+	}
+}
+
+// Struct prints v, a copy of a struct whose secrets were already replaced
+// and whose type has no methods, as the directive of f and verb prints a
+// struct for %v, %+v and %#v; every other verb prints it as %+v does, so
+// that no verb prints the fields' bytes in another form. For %#v, name is
+// the type name printed (the copy's own type is a local one).
+func Struct(f fmt.State, verb rune, name string, v any) {
+	directive := "%+v"
+	if verb == 'v' {
+		directive = fmt.FormatString(f, verb)
+	}
+	s := fmt.Sprintf(directive, v)
+	if verb == 'v' && f.Flag('#') {
+		if i := strings.IndexByte(s, '{'); i >= 0 {
+			s = name + s[i:]
+		}
+	}
+	_, _ = io.WriteString(f, s)
+}
+
+// String returns Mask for a non-empty secret and "" for an empty one, so
+// that a printed value still shows whether the secret is set.
+func String(secret string) string {
+	if secret == "" {
+		return ""
+	}
+	return Mask
+}
+
+// Strings is String of each element, in a new slice (nil for nil).
+func Strings(secrets []string) []string {
+	if secrets == nil {
+		return nil
+	}
+	out := make([]string, len(secrets))
+	for i, s := range secrets {
+		out[i] = String(s)
+	}
+	return out
+}

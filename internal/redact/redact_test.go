@@ -1,0 +1,50 @@
+package redact
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+type secretive struct {
+	Name string
+	Key  string
+}
+
+func (s secretive) Format(f fmt.State, verb rune) {
+	type plain secretive
+	p := plain(s)
+	p.Key = String(p.Key)
+	Struct(f, verb, "redact.secretive", p)
+}
+
+type opaque struct{ token string }
+
+func (o opaque) Format(f fmt.State, verb rune) {
+	Text(f, verb, "redact.opaque{token: REDACTED}", "opaque(REDACTED)")
+}
+
+func TestNoVerbPrintsTheSecret(t *testing.T) {
+	const secret = "s3cr3t-value"
+	values := []any{secretive{Name: "n", Key: secret}, opaque{token: secret}, &secretive{Key: secret}}
+	for _, v := range values {
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d", "%10.3v", "%T"} {
+			got := fmt.Sprintf(verb, v)
+			if strings.Contains(got, secret) || strings.Contains(got, fmt.Sprintf("%x", secret)) || strings.Contains(got, fmt.Sprintf("%X", secret)) {
+				t.Errorf("Sprintf(%q, %T) = %q shows the secret", verb, v, got)
+			}
+		}
+	}
+	if got := fmt.Sprintf("%#v", secretive{Name: "n", Key: secret}); got != `redact.secretive{Name:"n", Key:"REDACTED"}` {
+		t.Errorf("%%#v = %s", got)
+	}
+	if got := fmt.Sprintf("%+v", secretive{Name: "n"}); got != `{Name:n Key:}` {
+		t.Errorf("an empty secret prints as %s; want it empty", got)
+	}
+	if got := fmt.Sprintf("%q|%#v|%v", opaque{}, opaque{}, opaque{}); got != `"opaque(REDACTED)"|redact.opaque{token: REDACTED}|opaque(REDACTED)` {
+		t.Errorf("opaque = %s", got)
+	}
+	if Strings(nil) != nil || strings.Join(Strings([]string{"a", ""}), ",") != "REDACTED," {
+		t.Error("Strings")
+	}
+}
