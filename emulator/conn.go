@@ -105,6 +105,8 @@ type conn struct {
 	upstream bool
 	// ackFaults are the injected faults of the next acks, in order.
 	ackFaults []ackFault
+	// invocations cancels the invocations in flight, by invocationId.
+	invocations map[string]context.CancelFunc
 
 	// life is canceled when the connection ends; upstream calls made for
 	// it use it.
@@ -183,6 +185,9 @@ type jsonCodec struct{}
 
 func (jsonCodec) Encode(m *core.Message) core.Frame {
 	return m.Encoded(jsonCodec{}, func() core.Frame {
+		if f, ok := m.Reply.(*protocol.ServiceFrame); ok {
+			return textFrame(f.AppendJSON(nil))
+		}
 		f := protocol.ServiceFrame{Type: protocol.TypeMessage, From: protocol.FromServer, Group: m.Group,
 			FromUserID: m.FromUserID, DataType: protocol.DataType(m.DataType), Data: m.Data}
 		if m.Group != "" {

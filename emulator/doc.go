@@ -99,7 +99,14 @@
 // event "message") waits for the handler; a 2xx body goes back to the
 // client as a server message before the ack (or as a frame to a raw
 // client), and a failure is an InternalServerError ack (a raw client is
-// closed with 1011). Without a matching handler, connect is skipped,
+// closed with 1011). An invoke frame (target "event") makes the same
+// upstream call in the background and is answered with an
+// invokeResponse: success with the handler's body, or success false with
+// an error (BadRequest for an invalid frame or an invocationId still in
+// flight, InternalServerError for a failing, slow or missing handler); a
+// cancelInvocation cancels the call and nothing more is sent for it. On
+// the reliable subprotocol the invokeResponse carries a sequenceId and is
+// replayed after a recovery like a message. Without a matching handler, connect is skipped,
 // connected and disconnected are not sent, an event frame gets an
 // InternalServerError ack and a raw client that sends a frame is closed
 // with 1000. Each call is bounded by Options.EventHandlerTimeout (100 s);

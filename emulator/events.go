@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -277,11 +278,12 @@ func replyOf(resp *upstreamResponse, strictJSON bool) (eventReply, string) {
 
 // callUser sends a blocking user event and applies its answer's
 // connection state. It returns the reply, or the failure message.
-func (c *conn) callUser(h *eventHandler, name, contentType string, data []byte, strictJSON bool) (eventReply, string) {
+// ctx bounds the call: c.life, or an invocation's own context.
+func (c *conn) callUser(ctx context.Context, h *eventHandler, name, contentType string, data []byte, strictJSON bool) (eventReply, string) {
 	// The body is a copy: the transport may still read it after the call
 	// returns, and data is a pooled read buffer.
 	ev := c.newEvent(ceTypeUserPrefix+name, name, contentType, bytes.Clone(data), "")
-	resp, err := c.e.post(c.life, h, ev)
+	resp, err := c.e.post(ctx, h, ev)
 	if err != nil {
 		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", err.Error())
 		return eventReply{}, err.Error()
@@ -300,6 +302,18 @@ func (c *conn) callUser(h *eventHandler, name, contentType string, data []byte, 
 	return reply, ""
 }
 
+// contentTypeOf is the Content-Type of a user event whose frame has
+// data type dt.
+func contentTypeOf(dt protocol.DataType) string {
+	switch dt {
+	case protocol.DataTypeText:
+		return contentTypeText
+	case protocol.DataTypeBinary:
+		return contentTypeBinary
+	}
+	return contentTypeJSON
+}
+
 // userEvent forwards an event frame upstream and delivers the handler's reply as a server message. It
 // returns "" on success, or the message of the InternalServerError ack.
 func (c *conn) userEvent(f *protocol.ClientFrame) string {
@@ -307,14 +321,7 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 	if h == nil {
 		return fmt.Sprintf("No event handler is configured for event '%s'.", f.Event)
 	}
-	ct := contentTypeJSON
-	switch f.DataType {
-	case protocol.DataTypeText:
-		ct = contentTypeText
-	case protocol.DataTypeBinary:
-		ct = contentTypeBinary
-	}
-	reply, msg := c.callUser(h, f.Event, ct, f.Data, true)
+	reply, msg := c.callUser(c.life, h, f.Event, contentTypeOf(f.DataType), f.Data, true)
 	if msg != "" {
 		return msg
 	}
@@ -344,7 +351,7 @@ func (c *conn) handleRaw(typ websocket.MessageType, b []byte) {
 	if typ == websocket.MessageBinary {
 		ct = contentTypeBinary
 	}
-	reply, msg := c.callUser(h, name, ct, b, false)
+	reply, msg := c.callUser(c.life, h, name, ct, b, false)
 	if msg != "" {
 		if c.life.Err() == nil {
 			c.terminate(websocket.StatusInternalError, reasonHandlerFailed, false)

@@ -309,7 +309,7 @@ type logKey struct{}
 // logDelivery records m, queued for c with sequence id seq, in the
 // message log.
 func (e *Emulator) logDelivery(cc *core.Conn, m *core.Message, seq uint64) {
-	if !e.messages.enabled() {
+	if !e.messages.enabled() || m.Reply != nil {
 		return
 	}
 	// One copy of the payload serves every entry of a fan-out.

@@ -31,10 +31,9 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 			c.Acknowledge(f.SequenceID)
 		}
 	case protocol.TypeCancelInvocation:
-		// Cancelling an invocation that never ran needs no answer.
+		c.cancelInvocation(f.InvocationID)
 	case protocol.TypeInvoke:
-		c.reply(&protocol.ServiceFrame{Type: protocol.TypeInvokeResponse, InvocationID: f.InvocationID,
-			Error: &protocol.ErrorDetail{Name: protocol.ErrorNameBadRequest, Message: "Invocation is not supported by this emulator."}})
+		c.invoke(&f)
 	case protocol.TypeStreamData, protocol.TypeStreamEnd:
 		c.replyStreamClosed(f.StreamID)
 	case protocol.TypeSetGroupState, protocol.TypeSubscribeGroupState, protocol.TypeUnsubscribeGroupState:

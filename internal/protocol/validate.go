@@ -8,8 +8,8 @@ import (
 
 // Validate runs the semantic checks of class V on
 // a structurally valid frame: group names for joinGroup, leaveGroup
-// and sendToGroup, the event name of event, ttlSeconds in 0–300, dataType
-// protobuf, and the metadata rules. It returns nil or an [*Error]
+// and sendToGroup, the event name of event and invoke, ttlSeconds in 0–300, dataType
+// protobuf (event, invoke, sendToGroup), and the metadata rules. It returns nil or an [*Error]
 // of class [ClassValidation]. Other frame types always pass.
 func (f *ClientFrame) Validate() error {
 	switch f.Type {
@@ -28,6 +28,13 @@ func (f *ClientFrame) Validate() error {
 			return validation("ttlSeconds", "is out of range; the allowed range is [0,300]")
 		}
 		return f.validateMetadata()
+	case TypeInvoke:
+		if names.Event(f.Event) != "" {
+			return validation("event", "is not a valid event name")
+		}
+		if f.DataType == DataTypeProtobuf {
+			return validation("dataType", "protobuf is not supported")
+		}
 	case TypeEvent:
 		if names.Event(f.Event) != "" {
 			return validation("event", "is not a valid event name")

@@ -26,6 +26,11 @@ type Message struct {
 	// TTL limits how long the message may wait in a reliable buffer for a
 	// replay; 0 means no limit.
 	TTL time.Duration
+	// Reply, when not nil, makes this not a group or server message but
+	// an adapter's answer to one connection's own request that the
+	// reliable subprotocols sequence like a message (an invoke response).
+	// Only the adapter's codec reads it; the other fields are unused.
+	Reply any
 
 	cache []cached
 }
