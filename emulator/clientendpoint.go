@@ -142,8 +142,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", c.subprotocol)
 	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
-	e.goTracked(tr.writeLoop)
-	tr.readLoop()
+	tr.start()
 }
 
 // requestOrigin is the WebHook-Request-Origin of a public endpoint: its

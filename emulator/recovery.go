@@ -55,8 +55,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 	}
 	e.log.Debug("connection recovered", "hub", hubName, "connectionId", c.ID)
 	e.event(ConnectionRecovered, c, "")
-	e.goTracked(tr.writeLoop)
-	tr.readLoop()
+	tr.start()
 }
 
 // refuseRecovery accepts a recovery request and closes it with 1008,

@@ -32,12 +32,18 @@ type transport struct {
 	// room is signalled, on qmu, when the writer has taken the queue or
 	// the transport is closing: replies waiting for room try again.
 	room *sync.Cond
-	wake chan struct{}
+	// writing is set while a writer goroutine runs; one runs only while
+	// there is something to write, so an idle transport has none.
+	// finished is set once the writer has closed the WebSocket. Both are
+	// guarded by qmu.
+	writing, finished bool
+	// stopPing cancels the keep-alive timer; guarded by qmu.
+	stopPing func() bool
 
-	// ctx is canceled to drop the transport: a read in progress closes
-	// the TCP connection, which also fails any write in progress.
+	// ctx is canceled, and the connection closed, by abort to drop the
+	// transport: a read or write in progress fails.
 	ctx   context.Context
-	abort context.CancelFunc
+	abort func()
 
 	// paused holds back every write (PauseOutbound); guarded by qmu.
 	paused bool
@@ -58,7 +64,15 @@ type netConnKey struct{}
 
 func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &transport{c: c, ws: ws, wake: make(chan struct{}, 1), ctx: ctx, abort: cancel}
+	tr := &transport{c: c, ws: ws, ctx: ctx}
+	// abort also closes the connection, so that a write blocked on a
+	// client that does not read fails, and with it the transport.
+	tr.abort = func() {
+		cancel()
+		if ws != nil {
+			_ = ws.CloseNow()
+		}
+	}
 	tr.room = sync.NewCond(&tr.qmu)
 	if r != nil {
 		tr.netConn, _ = r.Context().Value(netConnKey{}).(net.Conn)
@@ -73,8 +87,8 @@ func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 func (tr *transport) setPaused(p bool) {
 	tr.qmu.Lock()
 	tr.paused = p
+	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.wakeWriter()
 }
 
 // received notes that a frame or a Pong arrived.
@@ -91,11 +105,18 @@ func (tr *transport) held() (paused bool, queued int) {
 	return tr.paused, len(tr.queue)
 }
 
-func (tr *transport) wakeWriter() {
-	select {
-	case tr.wake <- struct{}{}:
-	default:
+// kickLocked starts a writer when there is something to write (queued
+// frames while not paused, or a close) and none runs. qmu must be held.
+// The writer counts as the emulator's work from here on, which is safe
+// because the transport's reader, also counted, is still running or a
+// close request is what starts it.
+func (tr *transport) kickLocked() {
+	if tr.writing || tr.finished || tr.ws == nil || (tr.closeReq == nil && (tr.paused || len(tr.queue) == 0)) {
+		return // (a transport without a WebSocket, in tests, only queues)
 	}
+	tr.writing = true
+	tr.c.e.wg.Add(1)
+	go tr.write()
 }
 
 // cut resets the TCP connection (no close frame, no FIN handshake) when
@@ -147,11 +168,11 @@ func (tr *transport) fitsLocked(n int) bool {
 	return tr.queueLen < maxQueueMessages && tr.queueBytes+n <= maxQueueBytes
 }
 
-// appendLocked appends f, unlocks qmu and wakes the writer.
+// appendLocked appends f, starts the writer if needed and unlocks qmu.
 func (tr *transport) appendLocked(f core.Frame) {
 	tr.queue = append(tr.queue, f)
+	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.wakeWriter()
 	tr.c.e.changes.Signal()
 }
 
@@ -208,8 +229,8 @@ func (tr *transport) request(req *closeRequest, dropQueue bool) bool {
 		tr.closeTimer = time.AfterFunc(tr.c.e.closeFlush, tr.abort)
 	}
 	tr.room.Broadcast()
+	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.wakeWriter()
 	return true
 }
 
@@ -219,59 +240,98 @@ func (tr *transport) Drop(reason string) {
 	tr.abort()
 }
 
-// writeLoop delivers queued frames in order and then performs the close
-// procedure; while the transport is paused, and not closing, it writes
-// nothing. It runs
-// until the transport is closed and owns closing the WebSocket.
-func (tr *transport) writeLoop() {
-	e := tr.c.e
-	ping := newClockTimer(e.clock, e.pingInterval)
-	defer ping.Stop()
+// start arms keep-alive for a transport whose connection is registered
+// (its connected frame may already be queued) and starts its reader. The
+// caller, an HTTP handler that the emulator counts, may return then: the
+// reader runs on a goroutine of its own, whose stack starts small, rather
+// than on the handler's, which the handshake has grown; an idle
+// connection costs less memory that way.
+func (tr *transport) start() {
+	tr.qmu.Lock()
+	tr.armPingLocked(tr.c.e.pingInterval)
+	tr.qmu.Unlock()
+	tr.c.e.wg.Add(1)
+	go func() {
+		defer tr.c.e.wg.Done()
+		tr.readLoop()
+	}()
+}
+
+// write delivers queued frames in order until the queue is empty, then
+// ends; a close request makes it perform the close procedure instead.
+// While the transport is paused, and not closing, it writes nothing.
+func (tr *transport) write() {
+	defer tr.c.e.wg.Done()
 	var batch []core.Frame
 	for {
 		tr.qmu.Lock()
 		req := tr.closeReq
-		held := tr.paused && req == nil // a close lifts the pause
-		if !held {
-			batch, tr.queue = tr.queue, batch[:0]
-			tr.queueLen, tr.queueBytes = 0, 0
-			tr.room.Broadcast()
+		if req == nil && (tr.paused || len(tr.queue) == 0) {
+			tr.writing = false
+			tr.qmu.Unlock()
+			return
 		}
+		batch, tr.queue = tr.queue, batch[:0]
+		tr.queueLen, tr.queueBytes = 0, 0
+		tr.room.Broadcast()
 		tr.qmu.Unlock()
 
-		if !held {
-			if len(batch) > 0 {
-				e.changes.Signal() // Queued changed
-			}
-			if !tr.writeBatch(batch, req) {
-				return
-			}
-			clear(batch)
-			if cap(batch) > 64 {
-				batch = nil // do not keep a burst's memory on an idle connection
-			}
-			if req != nil {
-				tr.closeTransport(req)
-				return
-			}
+		if len(batch) > 0 {
+			tr.c.e.changes.Signal() // Queued changed
 		}
-		select {
-		case <-tr.wake:
-		case <-tr.ctx.Done():
-			_ = tr.ws.CloseNow()
-			tr.c.EndpointLost(tr, reasonEndedAbruptly)
+		if !tr.writeBatch(batch, req) {
+			tr.finish()
 			return
-		case <-ping.C:
-			// A Ping follows pingInterval of outbound silence.
-			silence := time.Duration(e.now().UnixNano() - tr.lastSent.Load())
-			if silence < e.pingInterval {
-				ping.Reset(e.pingInterval - silence)
-				continue
-			}
-			tr.keepAlive(held)
-			ping.Reset(e.pingInterval)
+		}
+		clear(batch)
+		if req != nil {
+			tr.closeTransport(req)
+			tr.finish()
+			return
 		}
 	}
+}
+
+// finish marks the WebSocket closed by the writer and stops keep-alive.
+func (tr *transport) finish() {
+	tr.qmu.Lock()
+	tr.writing, tr.finished = false, true
+	if tr.stopPing != nil {
+		tr.stopPing()
+		tr.stopPing = nil
+	}
+	tr.qmu.Unlock()
+}
+
+// armPingLocked arms the keep-alive timer for d. qmu must be held.
+func (tr *transport) armPingLocked(d time.Duration) {
+	if tr.finished || tr.closeReq != nil {
+		return
+	}
+	tr.stopPing = tr.c.e.clock.AfterFunc(d, tr.pingTick)
+}
+
+// pingTick runs when the keep-alive timer fires: after pingInterval of
+// outbound silence it checks the inbound silence and sends a Ping (see
+// keepAlive); otherwise it waits for the rest of the interval.
+func (tr *transport) pingTick() {
+	e := tr.c.e
+	tr.qmu.Lock()
+	if tr.finished || tr.closeReq != nil {
+		tr.qmu.Unlock()
+		return
+	}
+	paused := tr.paused
+	tr.qmu.Unlock()
+	next := e.pingInterval
+	if silence := time.Duration(e.now().UnixNano() - tr.lastSent.Load()); silence < e.pingInterval {
+		next = e.pingInterval - silence
+	} else if !tr.keepAlive(paused) {
+		return
+	}
+	tr.qmu.Lock()
+	tr.armPingLocked(next)
+	tr.qmu.Unlock()
 }
 
 // writeBatch writes batch unless req drops the transport. It reports
@@ -330,16 +390,17 @@ func (tr *transport) closeTransport(req *closeRequest) {
 }
 
 // keepAlive treats a transport that has been silent for longer than
-// idleTimeout as dropped, and otherwise, unless it is paused, sends a Ping
-// and waits for the Pong in the background.
-func (tr *transport) keepAlive(paused bool) {
+// idleTimeout as dropped (its reader then sees the loss) and reports
+// false; otherwise, unless it is paused, it sends a Ping and waits for
+// the Pong in the background.
+func (tr *transport) keepAlive(paused bool) bool {
 	e := tr.c.e
 	if time.Duration(e.now().UnixNano()-tr.lastRecv.Load()) > e.idleTimeout {
 		tr.abort()
-		return
+		return false
 	}
 	if paused || !tr.pinging.CompareAndSwap(false, true) {
-		return
+		return true
 	}
 	// The wait for the Pong ends with the transport; a transport that
 	// stays silent is dropped by a later tick.
@@ -347,11 +408,12 @@ func (tr *transport) keepAlive(paused bool) {
 		defer tr.pinging.Store(false)
 		_ = tr.ws.Ping(tr.ctx)
 	})
+	return true
 }
 
 // readLoop reads frames until the transport ends and hands each to the
-// protocol handler, one at a time per connection. It runs in the HTTP
-// handler goroutine.
+// protocol handler, one at a time per connection. It runs on the
+// goroutine start made.
 func (tr *transport) readLoop() {
 	c := tr.c
 	tr.ws.SetReadLimit(-1) // the 1 MiB limit is enforced below, so that the close is ours
@@ -421,5 +483,6 @@ func (tr *transport) readEnded(err error) {
 		tr.c.EndByPeer(tr, reason)
 		return
 	}
+	_ = tr.ws.CloseNow()
 	tr.c.EndpointLost(tr, reasonEndedAbruptly)
 }
