@@ -197,19 +197,15 @@ func (jsonCodec) Encode(m *core.Message) core.Frame {
 	})
 }
 
+// EncodeSequenced is the frame of Encode with a trailing "sequenceId"
+// field, the position the service writes it in: the frame without its
+// closing '}', shared by every recipient, and a tail of its own.
 func (j jsonCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame {
-	return textFrame(withSequenceID(j.Encode(m).Data, seq))
-}
-
-// withSequenceID returns a copy of the message frame f (which ends with
-// '}') with a trailing "sequenceId" field, the position the service
-// writes it in.
-func withSequenceID(f []byte, seq uint64) []byte {
-	out := make([]byte, 0, len(f)+32)
-	out = append(out, f[:len(f)-1]...)
-	out = append(out, `,"sequenceId":`...)
-	out = strconv.AppendUint(out, seq, 10)
-	return append(out, '}')
+	f := j.Encode(m).Data
+	tail := make([]byte, 0, 36)
+	tail = append(tail, `,"sequenceId":`...)
+	tail = strconv.AppendUint(tail, seq, 10)
+	return core.Frame{Data: f[:len(f)-1:len(f)-1], Tail: append(tail, '}')}
 }
 
 // rawCodec gives raw clients the payload itself: text for text and JSON,

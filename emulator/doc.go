@@ -58,7 +58,10 @@
 // connection) on every message. The emulator keeps each message until a
 // cumulative sequenceAck covers it, at most 1,000 messages and 16 MiB: the
 // message beyond that ends the connection with 1008 ("The reliable message
-// buffer is full."). When the transport drops without a close frame (a TCP
+// buffer is full."). All reliable buffers together hold at most
+// Options.MaxBufferedBytes (256 MiB; a broadcast's frame counts once
+// however many buffers hold it): past it, the connections holding the
+// most are closed with 1008 until the total fits. When the transport drops without a close frame (a TCP
 // error, EOF, a keep-alive timeout) the connection is detached, not ended:
 // for Options.ReliableRetention (30 s) it keeps its id, user, groups,
 // permissions, connection state and ack ids, counts as existing for REST,

@@ -121,8 +121,12 @@ func New(opts Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.messages.init(opts.MessageLogSize)
+	budget := opts.MaxBufferedBytes
+	if budget == 0 {
+		budget = DefaultMaxBufferedBytes
+	}
 	e.core = core.NewService(core.Config{Clock: e.clock, Retention: e.retention, Log: e.log,
-		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery})
+		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery, BufferBudget: budget})
 	if e.maxBody <= 0 {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}

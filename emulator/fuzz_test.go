@@ -167,8 +167,8 @@ func FuzzClientFrame(f *testing.F) {
 		c.handleJSON(1, frame) // websocket.MessageText
 		tr.qmu.Lock()
 		for _, q := range tr.queue {
-			if !json.Valid(q.Data) {
-				t.Fatalf("queued invalid JSON %q", q.Data)
+			if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
+				t.Fatalf("queued invalid JSON %q", b)
 			}
 		}
 		tr.qmu.Unlock()

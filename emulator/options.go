@@ -22,6 +22,9 @@ const DefaultHost = "localhost"
 // (16 MiB).
 const DefaultMaxRESTBodyBytes = 16 << 20
 
+// DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
+const DefaultMaxBufferedBytes = 256 << 20
+
 // Defaults of the HTTP server limits in Options.
 const (
 	// DefaultReadHeaderTimeout bounds how long a client may take to send
@@ -81,6 +84,15 @@ type Options struct {
 	// DefaultHTTPIdleTimeout (60 s). WebSocket connections are not
 	// affected (see IdleTimeout). Negative values are an error.
 	HTTPIdleTimeout time.Duration
+	// MaxBufferedBytes bounds the memory that the reliable buffers of all
+	// connections hold together (unacknowledged messages; a broadcast's
+	// frame counts once however many buffers hold it). When a send takes
+	// the total past it, the connections holding the most are closed with
+	// 1008 ("The emulator's memory budget for buffered messages is
+	// exceeded."), largest first, until the total fits, and each is
+	// logged at warning level. Zero means DefaultMaxBufferedBytes
+	// (256 MiB); a negative value means no bound.
+	MaxBufferedBytes int64
 	// MaxHeaderBytes bounds the request line and headers of a request;
 	// a larger one gets 431. Zero means DefaultMaxHeaderBytes (1 MiB).
 	// Negative values are an error.

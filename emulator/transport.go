@@ -351,7 +351,7 @@ func (tr *transport) writeBatch(batch []core.Frame, req *closeRequest) bool {
 		if batch[i].Binary {
 			typ = websocket.MessageBinary
 		}
-		if err := tr.ws.Write(context.Background(), typ, batch[i].Data); err != nil {
+		if err := tr.writeFrame(typ, batch[i]); err != nil {
 			_ = tr.ws.CloseNow()
 			tr.c.EndpointLost(tr, reasonEndedAbruptly)
 			return false
@@ -359,6 +359,20 @@ func (tr *transport) writeBatch(batch []core.Frame, req *closeRequest) bool {
 	}
 	tr.lastSent.Store(taken)
 	return true
+}
+
+// writeFrame writes f as one WebSocket message; a frame with a Tail is
+// joined in a pooled buffer first.
+func (tr *transport) writeFrame(typ websocket.MessageType, f core.Frame) error {
+	if f.Tail == nil {
+		return tr.ws.Write(context.Background(), typ, f.Data)
+	}
+	buf := getBuffer()
+	defer putBuffer(buf)
+	buf.Grow(len(f.Data) + len(f.Tail))
+	buf.Write(f.Data)
+	buf.Write(f.Tail)
+	return tr.ws.Write(context.Background(), typ, buf.Bytes())
 }
 
 // closeTransport sends the disconnected frame (PubSub only) and the close

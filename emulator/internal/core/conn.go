@@ -30,6 +30,10 @@ type Frame struct {
 	// Binary marks a binary frame; otherwise it is text.
 	Binary bool
 	Data   []byte
+	// Tail, when not nil, ends the frame after Data: the part that differs
+	// per connection (a sequence id), so that the reliable buffers of a
+	// fan-out's recipients share Data instead of holding copies.
+	Tail []byte
 	// Sequenced marks a message of a reliable connection: the reliable
 	// buffer holds it, and it does not count against queue limits.
 	Sequenced bool
@@ -104,7 +108,9 @@ const (
 type buffered struct {
 	seq  uint64
 	f    Frame
-	size int
+	size int // of the whole frame, for the connection's limits
+	// shared counts the buffers holding f.Data, for the service's budget.
+	shared *sharedData
 	// deadline is when the message's TTL runs out, in Unix nanoseconds
 	// of the service clock; 0 means never.
 	deadline int64
@@ -329,6 +335,7 @@ func (c *Conn) finish(end Ending) {
 	c.ph = phaseEnded
 	ep := c.ep
 	c.ep = nil
+	c.releaseLocked(c.buf)
 	c.buf, c.bufBytes = nil, 0
 	if c.stopDetach != nil {
 		c.stopDetach()

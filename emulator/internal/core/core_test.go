@@ -319,3 +319,78 @@ func TestNonReliableLossEndsAndShutdownRefuses(t *testing.T) {
 		t.Fatal("Register succeeded after Shutdown")
 	}
 }
+
+// tailCodec shares Data between recipients and gives each a tail, as the
+// JSON subprotocols' codec does.
+type tailCodec struct{}
+
+func (tailCodec) Encode(m *Message) Frame { return Frame{Data: m.Data} }
+
+func (tailCodec) EncodeSequenced(m *Message, seq uint64) Frame {
+	return Frame{Data: m.Data, Tail: []byte("#" + strconv.FormatUint(seq, 10))}
+}
+
+// ownerCh reports ends on a channel, for ends the enforcer causes.
+type ownerCh struct{ ended chan string }
+
+func (o ownerCh) OnEnded(reason string) { o.ended <- reason }
+func (ownerCh) OnDetached()             {}
+
+func TestBufferedBytesShareAFanOut(t *testing.T) {
+	fx := newFixture()
+	var conns []*Conn
+	for i := range 20 {
+		c, _, _ := fx.conn(t, "r"+strconv.Itoa(i), "", true, "g")
+		c.Codec = tailCodec{}
+		conns = append(conns, c)
+	}
+	h := fx.svc.Hub("chat")
+	payload := make([]byte, 1<<20)
+	h.Lock()
+	h.DeliverLocked(&Message{Data: payload}, h.SelectGroupLocked("g", Selector{}))
+	h.Unlock()
+	if got, want := fx.svc.BufferedBytes(), int64(len(payload)+20*2); got != want {
+		t.Fatalf("BufferedBytes = %d; want %d (one shared payload and 20 tails)", got, want)
+	}
+	for i, c := range conns {
+		c.Acknowledge(1)
+		want := int64(2 * (19 - i))
+		if i < 19 {
+			want += int64(len(payload))
+		}
+		if got := fx.svc.BufferedBytes(); got != want {
+			t.Fatalf("after %d acks BufferedBytes = %d; want %d", i+1, got, want)
+		}
+	}
+}
+
+func TestBufferBudgetClosesTheLargestHolder(t *testing.T) {
+	fx := newFixture()
+	fx.svc = NewService(Config{Clock: fx.clock, Retention: time.Minute, Tracker: tracker{},
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Changes: &Notifier{}, BufferBudget: 10_000})
+	big, _, _ := fx.conn(t, "big", "", true)
+	small, _, _ := fx.conn(t, "small", "", true)
+	ended := make(chan string, 1)
+	big.Owner = ownerCh{ended}
+	small.Codec, big.Codec = tailCodec{}, tailCodec{}
+	small.DeliverTo(&Message{Data: make([]byte, 3000)})
+	big.DeliverTo(&Message{Data: make([]byte, 6000)})
+	if big.Ended() || small.Ended() {
+		t.Fatal("a connection ended within the budget")
+	}
+	big.DeliverTo(&Message{Data: make([]byte, 2000)}) // 11,000 bytes in all
+	select {
+	case reason := <-ended:
+		if reason != ReasonBudgetExceeded {
+			t.Fatalf("big ended with %q", reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the largest holder was not closed")
+	}
+	if small.Ended() {
+		t.Error("the smaller holder was closed too")
+	}
+	if got := fx.svc.BufferedBytes(); got != 3002 {
+		t.Errorf("BufferedBytes = %d; want 3002", got)
+	}
+}

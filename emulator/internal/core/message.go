@@ -33,6 +33,9 @@ type Message struct {
 	Reply any
 
 	cache []cached
+	// shared is the budget's record of the buffered Data of this
+	// message's sequenced frames; set on first buffering.
+	shared *sharedData
 }
 
 type cached struct {
@@ -80,9 +83,9 @@ func (c *Conn) deliver(m *Message) string {
 	seq := c.seq + 1
 	f := c.Codec.EncodeSequenced(m, seq)
 	f.Sequenced = true
-	if !c.bufferFits(len(f.Data)) {
+	if n := len(f.Data) + len(f.Tail); !c.bufferFits(n) {
 		c.pruneExpiredLocked()
-		if !c.bufferFits(len(f.Data)) {
+		if !c.bufferFits(n) {
 			return ReasonBufferFull
 		}
 	}
@@ -91,8 +94,13 @@ func (c *Conn) deliver(m *Message) string {
 		deadline = c.svc.Now().Add(m.TTL).UnixNano()
 	}
 	c.seq = seq
-	c.buf = append(c.buf, buffered{seq: seq, f: f, size: len(f.Data), deadline: deadline})
-	c.bufBytes += len(f.Data)
+	size := len(f.Data) + len(f.Tail)
+	if m.shared == nil {
+		m.shared = &sharedData{}
+	}
+	c.svc.hold(m.shared, len(f.Data), len(f.Tail))
+	c.buf = append(c.buf, buffered{seq: seq, f: f, size: size, deadline: deadline, shared: m.shared})
+	c.bufBytes += size
 	if c.ep != nil {
 		c.ep.Enqueue(f)
 	}

@@ -18,12 +18,20 @@ func (c *Conn) pruneExpiredLocked() {
 	for _, b := range c.buf {
 		if b.deadline != 0 && now > b.deadline {
 			c.bufBytes -= b.size
+			c.svc.release(b.shared, len(b.f.Data), len(b.f.Tail))
 			continue
 		}
 		kept = append(kept, b)
 	}
 	clear(c.buf[len(kept):])
 	c.buf = kept
+}
+
+// releaseLocked gives back the budget of the buffered messages bs.
+func (c *Conn) releaseLocked(bs []buffered) {
+	for _, b := range bs {
+		c.svc.release(b.shared, len(b.f.Data), len(b.f.Tail))
+	}
 }
 
 // Acknowledge releases every buffered message with a sequence id up to n.
@@ -38,6 +46,7 @@ func (c *Conn) Acknowledge(n uint64) {
 	if k == 0 {
 		return
 	}
+	c.releaseLocked(c.buf[:k])
 	rest := copy(c.buf, c.buf[k:])
 	clear(c.buf[rest:])
 	c.buf = c.buf[:rest]

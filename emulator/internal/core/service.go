@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -28,6 +29,12 @@ type Service struct {
 	// onDeliver, when set, sees every message queued for a connection.
 	onDeliver func(c *Conn, m *Message, seq uint64)
 
+	// budget bounds buffered (0 or less: no bound); enforcing is set
+	// while the enforcer runs.
+	budget    int64
+	buffered  atomic.Int64
+	enforcing atomic.Bool
+
 	mu      sync.RWMutex
 	hubs    map[string]*Hub
 	closing bool
@@ -50,13 +57,18 @@ type Config struct {
 	// connection, with its sequence id (0 when not reliable), while the
 	// hub lock is held.
 	OnDeliver func(c *Conn, m *Message, seq uint64)
+	// BufferBudget bounds the bytes all reliable buffers hold together,
+	// a fan-out's shared frame counted once; past it the connections
+	// holding the most are closed with 1008 until the total fits. Zero or
+	// less means no bound.
+	BufferBudget int64
 }
 
 // NewService returns an empty Service.
 func NewService(cfg Config) *Service {
 	return &Service{
 		clock: cfg.Clock, retention: cfg.Retention, log: cfg.Log, tracker: cfg.Tracker,
-		changes: cfg.Changes, onDeliver: cfg.OnDeliver, hubs: map[string]*Hub{},
+		changes: cfg.Changes, onDeliver: cfg.OnDeliver, budget: cfg.BufferBudget, hubs: map[string]*Hub{},
 	}
 }
 
