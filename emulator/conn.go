@@ -205,7 +205,7 @@ func (j jsonCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame {
 	tail := make([]byte, 0, 36)
 	tail = append(tail, `,"sequenceId":`...)
 	tail = strconv.AppendUint(tail, seq, 10)
-	return core.Frame{Data: f[:len(f)-1:len(f)-1], Tail: append(tail, '}')}
+	return core.Frame{Data: f[: len(f)-1 : len(f)-1], Tail: append(tail, '}')}
 }
 
 // rawCodec gives raw clients the payload itself: text for text and JSON,
