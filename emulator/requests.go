@@ -108,10 +108,7 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 		if f.NoEcho {
 			sel.Except = c.Conn
 		}
-		h := c.Hub()
-		h.Lock()
-		h.DeliverLocked(m, h.SelectGroupLocked(f.Group, sel))
-		h.Unlock()
+		c.Hub().Fanout(m, func(h *core.Hub) []*core.Conn { return h.SelectGroupLocked(f.Group, sel) })
 	case protocol.TypeEvent:
 		if msg = c.userEvent(f); msg != "" {
 			name = protocol.ErrorNameInternalServerError

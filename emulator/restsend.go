@@ -147,10 +147,7 @@ func (e *Emulator) send(c *restCall, group string, useFilter, useExcluded bool, 
 		if useExcluded {
 			sel.Excluded = c.query["excluded"]
 		}
-		m := o.message(group)
-		h.Lock()
-		h.DeliverLocked(m, to(h, sel))
-		h.Unlock()
+		h.Fanout(o.message(group), func(h *core.Hub) []*core.Conn { return to(h, sel) })
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }

@@ -127,6 +127,8 @@ func (c *clock) Advance(d time.Duration) {
 	}
 }
 
+func inGroupG(h *Hub) []*Conn { return h.SelectGroupLocked("g", Selector{}) }
+
 type tracker struct{}
 
 func (tracker) Track() bool { return true }
@@ -182,9 +184,7 @@ func TestFanOutSelection(t *testing.T) {
 	}
 	for i, tt := range tests {
 		msg := "m" + strconv.Itoa(i)
-		h.Lock()
-		h.DeliverLocked(&Message{DataType: DataTypeText, Data: []byte(msg)}, tt.pick())
-		h.Unlock()
+		h.Fanout(&Message{DataType: DataTypeText, Data: []byte(msg)}, func(*Hub) []*Conn { return tt.pick() })
 		for name, c := range map[string]struct {
 			ep   *endpoint
 			want bool
@@ -211,9 +211,7 @@ func TestQueueFullEndsOnlyTheSlowConnection(t *testing.T) {
 	slow.limit = 2 // the connected frame and one message
 	h := fx.svc.Hub("chat")
 	for i := range 3 {
-		h.Lock()
-		h.DeliverLocked(&Message{Data: []byte(strconv.Itoa(i))}, h.SelectGroupLocked("g", Selector{}))
-		h.Unlock()
+		h.Fanout(&Message{Data: []byte(strconv.Itoa(i))}, inGroupG)
 	}
 	if slow.closed == nil || slow.closed.Code != CodePolicyViolation || slow.closed.Reason != ReasonQueueFull || !slow.closed.DropQueue {
 		t.Fatalf("slow endpoint closed with %+v; want 1008 queue full, queue dropped", slow.closed)
@@ -346,9 +344,7 @@ func TestBufferedBytesShareAFanOut(t *testing.T) {
 	}
 	h := fx.svc.Hub("chat")
 	payload := make([]byte, 1<<20)
-	h.Lock()
-	h.DeliverLocked(&Message{Data: payload}, h.SelectGroupLocked("g", Selector{}))
-	h.Unlock()
+	h.Fanout(&Message{Data: payload}, inGroupG)
 	if got, want := fx.svc.BufferedBytes(), int64(len(payload)+20*2); got != want {
 		t.Fatalf("BufferedBytes = %d; want %d (one shared payload and 20 tails)", got, want)
 	}
@@ -392,5 +388,45 @@ func TestBufferBudgetClosesTheLargestHolder(t *testing.T) {
 	}
 	if got := fx.svc.BufferedBytes(); got != 3002 {
 		t.Errorf("BufferedBytes = %d; want 3002", got)
+	}
+}
+
+// TestFanoutDoesNotHoldTheHubLock: while a fan-out queues, the hub's
+// other operations (a join here) proceed; a second fan-out waits, so the
+// order of messages is the same for every recipient.
+func TestFanoutDoesNotHoldTheHubLock(t *testing.T) {
+	fx := newFixture()
+	inFanout, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fx.svc.onDeliver = func(*Conn, *Message, uint64) {
+		once.Do(func() {
+			close(inFanout)
+			<-release
+		})
+	}
+	a, epA, _ := fx.conn(t, "a", "", false, "g")
+	_, epB, _ := fx.conn(t, "b", "", false, "g")
+	h := fx.svc.Hub("chat")
+	first := make(chan struct{})
+	go func() {
+		defer close(first)
+		h.Fanout(&Message{Data: []byte("1")}, inGroupG)
+	}()
+	<-inFanout
+	h.Lock() // would wait forever if the fan-out held the hub lock
+	h.JoinLocked(a, "other")
+	h.Unlock()
+	second := make(chan struct{})
+	go func() {
+		defer close(second)
+		h.Fanout(&Message{Data: []byte("2")}, inGroupG)
+	}()
+	close(release)
+	<-first
+	<-second
+	for _, ep := range []*endpoint{epA, epB} {
+		if got := ep.data(); !slices.Equal(got, []string{"connected", "1", "2"}) {
+			t.Errorf("frames %v; want the two messages in order", got)
+		}
 	}
 }

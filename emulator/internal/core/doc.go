@@ -11,7 +11,7 @@
 // the connection's life-cycle through Owner. The core never imports an
 // adapter or a wire-format package; a test of the emulator checks that.
 //
-// Lock order: Service.mu, then Hub.mu, then Conn.mu, then whatever lock
+// Lock order: Service.mu, then a hub's send lock, then Hub.mu, then Conn.mu, then whatever lock
 // an Endpoint takes in Enqueue, Close and Drop. Endpoint and Owner methods
 // must not call back into the core with a lock of the core held, except
 // where a method says so.

@@ -10,13 +10,16 @@ import (
 // Hub holds the connections of one hub and the indexes derived from them.
 // Hubs are implicit: one is made when its first connection registers.
 //
-// Every mutation and every send holds the hub lock for writing for its
-// whole duration, which makes it atomic with respect to the messages it
-// affects and gives every recipient the same order of messages. Methods
-// named ...Locked need the lock (for writing when they change anything).
+// Every mutation holds the hub lock for writing. A send picks its
+// recipients under the lock and queues under the hub's send lock (see
+// Fanout), which gives every recipient the same order of messages.
+// Methods named ...Locked need the hub lock (for writing when they change
+// anything).
 type Hub struct {
 	name string // canonical, lower case
 
+	// sendMu orders the hub's fan-outs; it is taken before mu.
+	sendMu sync.Mutex
 	mu     sync.RWMutex
 	conns  map[string]*Conn              // by connection id
 	users  map[string]map[*Conn]struct{} // by user id; anonymous connections are absent
@@ -212,18 +215,36 @@ func selectSet(set map[*Conn]struct{}, sel Selector) []*Conn {
 	return out
 }
 
-// DeliverLocked queues m for every recipient (and, for reliable ones,
-// buffers it) and ends the connections whose queue or reliable buffer is
-// full. When it returns, m is on every remaining recipient's queue or
-// buffer.
-func (h *Hub) DeliverLocked(m *Message, recipients []*Conn) {
+// Fanout queues m for the connections pick selects (and, for reliable
+// ones, buffers it), and ends the connections whose queue or reliable
+// buffer is full. When it returns, m is on every remaining recipient's
+// queue or buffer. pick runs under the hub's read lock; the queueing runs
+// without the hub lock, so that a large fan-out does not stall joins,
+// lookups and connections of the hub, but under the hub's send lock, so
+// that every recipient gets the hub's messages in the same order.
+func (h *Hub) Fanout(m *Message, pick func(h *Hub) []*Conn) {
+	h.sendMu.Lock()
+	defer h.sendMu.Unlock()
+	h.mu.RLock()
+	recipients := pick(h)
+	h.mu.RUnlock()
+	var full []*Conn
+	var reasons []string
 	for _, c := range recipients {
 		if reason := c.deliver(m); reason != "" {
-			// A full outbound queue means a slow reader: what it has not
-			// read is dropped. A full reliable buffer still lets the
-			// client read what was queued before the close.
-			c.EndLocked(Ending{Code: CodePolicyViolation, Reason: reason, DropQueue: reason == ReasonQueueFull})
+			full, reasons = append(full, c), append(reasons, reason)
 		}
+	}
+	if len(full) == 0 {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for i, c := range full {
+		// A full outbound queue means a slow reader: what it has not read
+		// is dropped. A full reliable buffer still lets the client read
+		// what was queued before the close.
+		c.EndLocked(Ending{Code: CodePolicyViolation, Reason: reasons[i], DropQueue: reasons[i] == ReasonQueueFull})
 	}
 }
 

@@ -54,8 +54,8 @@ type Config struct {
 	// with the adapters.
 	Changes *Notifier
 	// OnDeliver, when not nil, is called for every message queued for a
-	// connection, with its sequence id (0 when not reliable), while the
-	// hub lock is held.
+	// connection, with its sequence id (0 when not reliable); it must not
+	// take a lock of the core.
 	OnDeliver func(c *Conn, m *Message, seq uint64)
 	// BufferBudget bounds the bytes all reliable buffers hold together,
 	// a fan-out's shared frame counted once; past it the connections
