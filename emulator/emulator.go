@@ -125,8 +125,13 @@ func New(opts Options) (*Emulator, error) {
 	if budget == 0 {
 		budget = DefaultMaxBufferedBytes
 	}
+	maxGroups := opts.MaxGroupsPerConnection
+	if maxGroups == 0 {
+		maxGroups = DefaultMaxGroupsPerConnection
+	}
 	e.core = core.NewService(core.Config{Clock: e.clock, Retention: e.retention, Log: e.log,
-		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery, BufferBudget: budget})
+		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery, BufferBudget: budget,
+		MaxGroupsPerConnection: maxGroups})
 	if e.maxBody <= 0 {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}

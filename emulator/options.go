@@ -22,6 +22,10 @@ const DefaultHost = "localhost"
 // (16 MiB).
 const DefaultMaxRESTBodyBytes = 16 << 20
 
+// DefaultMaxGroupsPerConnection is the default of
+// Options.MaxGroupsPerConnection.
+const DefaultMaxGroupsPerConnection = 10000
+
 // DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
 const DefaultMaxBufferedBytes = 256 << 20
 
@@ -93,6 +97,13 @@ type Options struct {
 	// logged at warning level. Zero means DefaultMaxBufferedBytes
 	// (256 MiB); a negative value means no bound.
 	MaxBufferedBytes int64
+	// MaxGroupsPerConnection bounds the groups one connection is in. A
+	// joinGroup beyond it gets a BadRequest ack, an AddConnectionToGroup
+	// 400; AddUserToGroup, AddConnectionsToGroups and the initial groups
+	// of a token or connect answer skip the connections at the limit, with
+	// a warning. Zero means DefaultMaxGroupsPerConnection (10,000); a
+	// negative value means no bound.
+	MaxGroupsPerConnection int
 	// MaxHeaderBytes bounds the request line and headers of a request;
 	// a larger one gets 431. Zero means DefaultMaxHeaderBytes (1 MiB).
 	// Negative values are an error.

@@ -89,12 +89,16 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 		}
 		h := c.Hub()
 		h.Lock()
+		joined := true
 		if f.Type == protocol.TypeJoinGroup {
-			h.JoinIfRegisteredLocked(c.Conn, f.Group)
+			joined = h.JoinIfRegisteredLocked(c.Conn, f.Group)
 		} else {
 			h.LeaveLocked(c.Conn, f.Group)
 		}
 		h.Unlock()
+		if !joined {
+			name, msg = protocol.ErrorNameBadRequest, groupLimitMessage(h.MaxGroups())
+		}
 	case protocol.TypeSendToGroup:
 		if !c.Allowed(core.PermSendToGroup, f.Group) {
 			name, msg = protocol.ErrorNameForbidden, fmt.Sprintf("The client has no permission to send message to group '%s'.", f.Group)
@@ -179,4 +183,10 @@ func badRequestMessage(f *protocol.ClientFrame, err error) string {
 		return "Invalid metadata: " + pe.Reason + "."
 	}
 	return "The request is invalid."
+}
+
+// groupLimitMessage is the error of a join past the limit of groups per
+// connection.
+func groupLimitMessage(limit int) string {
+	return fmt.Sprintf("The connection is already in the maximum of %d groups.", limit)
 }

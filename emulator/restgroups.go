@@ -22,21 +22,37 @@ type missing struct{ code, what, id string }
 // membership runs change under the hub lock on the connections that to
 // picks. When notFound is not nil, an empty pick answers its 404;
 // otherwise the answer is status.
-func (e *Emulator) membership(c *restCall, status int, notFound *missing, to target, change func(h *core.Hub, conn *core.Conn)) {
-	found := false
+func (e *Emulator) membership(c *restCall, status int, notFound *missing, to target, change func(h *core.Hub, conn *core.Conn) bool) {
+	found, limited := 0, 0
+	var limit int
 	if h := e.hubIfExists(c.hub); h != nil {
 		h.Lock()
 		for _, conn := range to(h, core.Selector{}) {
-			change(h, conn)
-			found = true
+			found++
+			if !change(h, conn) {
+				limited++
+			}
 		}
 		h.Unlock()
+		limit = h.MaxGroups()
 	}
-	if !found && notFound != nil {
+	switch {
+	case found == 0 && notFound != nil:
 		writeAzureError(c.w, http.StatusNotFound, notFound.code, notFound.what+" `"+notFound.id+"` is not found.", notFound.what)
 		return
+	case limited > 0 && notFound != nil && notFound.what == "Connection":
+		writeValidation(c.w, "group", groupLimitMessage(limit))
+		return
+	case limited > 0:
+		e.groupLimitWarning(c.hub, limited, limit)
 	}
 	writeEmpty(c.w, status)
+}
+
+// groupLimitWarning logs that n connections were not added to a group
+// because they are in the maximum of limit groups.
+func (e *Emulator) groupLimitWarning(hub string, n, limit int) {
+	e.log.Warn("connections at the limit of groups per connection were not added", "hub", hub, "connections", n, "limit", limit)
 }
 
 // connectionAt picks the connection whose id is params[i].
@@ -49,15 +65,15 @@ func (c *restCall) connectionAt(i int) target {
 	}
 }
 
-func join(g string) func(h *core.Hub, conn *core.Conn) {
-	return func(h *core.Hub, conn *core.Conn) { h.JoinLocked(conn, g) }
+func join(g string) func(h *core.Hub, conn *core.Conn) bool {
+	return func(h *core.Hub, conn *core.Conn) bool { return h.JoinLocked(conn, g) }
 }
 
-func leave(g string) func(h *core.Hub, conn *core.Conn) {
-	return func(h *core.Hub, conn *core.Conn) { h.LeaveLocked(conn, g) }
+func leave(g string) func(h *core.Hub, conn *core.Conn) bool {
+	return func(h *core.Hub, conn *core.Conn) bool { h.LeaveLocked(conn, g); return true }
 }
 
-func leaveAll(h *core.Hub, conn *core.Conn) { h.LeaveAllLocked(conn) }
+func leaveAll(h *core.Hub, conn *core.Conn) bool { h.LeaveAllLocked(conn); return true }
 
 func (e *Emulator) addConnectionToGroup(c *restCall) {
 	if g, ok := c.group(0); ok {
@@ -161,17 +177,24 @@ func (e *Emulator) batchGroups(c *restCall, join bool) {
 		return
 	}
 	if h := e.hubIfExists(c.hub); h != nil && len(req.groups) > 0 {
+		limited := 0
 		h.Lock()
 		for _, conn := range h.SelectAllLocked(core.Selector{Filter: req.filter}) {
 			for _, g := range req.groups {
 				if join {
-					h.JoinLocked(conn, g)
+					if !h.JoinLocked(conn, g) {
+						limited++
+						break
+					}
 				} else {
 					h.LeaveLocked(conn, g)
 				}
 			}
 		}
 		h.Unlock()
+		if limited > 0 {
+			e.groupLimitWarning(c.hub, limited, h.MaxGroups())
+		}
 	}
 	writeEmpty(c.w, http.StatusOK)
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"log/slog"
 	"slices"
 	"sync"
 
@@ -26,15 +27,20 @@ type Hub struct {
 	groups map[string]map[*Conn]struct{} // by group name; a group exists while non-empty
 
 	changes *Notifier
+	// maxGroups bounds the groups of one connection; 0 means no bound.
+	maxGroups int
+	log       *slog.Logger
 }
 
-func newHub(name string, changes *Notifier) *Hub {
+func newHub(name string, changes *Notifier, maxGroups int, log *slog.Logger) *Hub {
 	return &Hub{
-		name:    name,
-		changes: changes,
-		conns:   map[string]*Conn{},
-		users:   map[string]map[*Conn]struct{}{},
-		groups:  map[string]map[*Conn]struct{}{},
+		name:      name,
+		changes:   changes,
+		maxGroups: maxGroups,
+		log:       log,
+		conns:     map[string]*Conn{},
+		users:     map[string]map[*Conn]struct{}{},
+		groups:    map[string]map[*Conn]struct{}{},
 	}
 }
 
@@ -64,8 +70,15 @@ func (h *Hub) addLocked(c *Conn, groups []string) {
 		}
 		set[c] = struct{}{}
 	}
+	skipped := 0
 	for _, g := range groups {
-		h.JoinLocked(c, g)
+		if !h.JoinLocked(c, g) {
+			skipped++
+		}
+	}
+	if skipped > 0 {
+		h.log.Warn("a new connection's initial groups exceed the limit of groups per connection; the rest were not joined",
+			"hub", h.name, "connectionId", c.ID, "limit", h.maxGroups, "skipped", skipped)
 	}
 	h.changes.Signal()
 }
@@ -115,8 +128,15 @@ func (h *Hub) GroupNamesLocked() []string { return sortedKeys(h.groups) }
 // GroupMembersLocked returns the members of group g, in no order.
 func (h *Hub) GroupMembersLocked(g string) []*Conn { return h.SelectGroupLocked(g, Selector{}) }
 
-// JoinLocked adds c to group g.
-func (h *Hub) JoinLocked(c *Conn, g string) {
+// JoinLocked adds c to group g. It reports false, and changes nothing,
+// when c is in the maximum number of groups already (and not in g).
+func (h *Hub) JoinLocked(c *Conn, g string) bool {
+	if _, in := c.groups[g]; in {
+		return true
+	}
+	if h.maxGroups > 0 && len(c.groups) >= h.maxGroups {
+		return false
+	}
 	set := h.groups[g]
 	if set == nil {
 		set = map[*Conn]struct{}{}
@@ -128,14 +148,20 @@ func (h *Hub) JoinLocked(c *Conn, g string) {
 	}
 	c.groups[g] = struct{}{}
 	h.changes.Signal()
+	return true
 }
 
+// MaxGroups is the limit of groups per connection; 0 means none.
+func (h *Hub) MaxGroups() int { return h.maxGroups }
+
 // JoinIfRegisteredLocked adds c to group g unless c has already left the
-// hub (a close raced with the request).
-func (h *Hub) JoinIfRegisteredLocked(c *Conn, g string) {
+// hub (a close raced with the request). It reports false when c is at the
+// limit of groups.
+func (h *Hub) JoinIfRegisteredLocked(c *Conn, g string) bool {
 	if h.conns[c.ID] == c {
-		h.JoinLocked(c, g)
+		return h.JoinLocked(c, g)
 	}
+	return true
 }
 
 // LeaveLocked removes c from group g.

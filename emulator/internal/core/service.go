@@ -31,6 +31,7 @@ type Service struct {
 
 	// budget bounds buffered (0 or less: no bound); enforcing is set
 	// while the enforcer runs.
+	maxGroups int
 	budget    int64
 	buffered  atomic.Int64
 	enforcing atomic.Bool
@@ -57,6 +58,9 @@ type Config struct {
 	// connection, with its sequence id (0 when not reliable); it must not
 	// take a lock of the core.
 	OnDeliver func(c *Conn, m *Message, seq uint64)
+	// MaxGroupsPerConnection bounds the groups one connection is in; a
+	// join beyond it fails. Zero or less means no bound.
+	MaxGroupsPerConnection int
 	// BufferBudget bounds the bytes all reliable buffers hold together,
 	// a fan-out's shared frame counted once; past it the connections
 	// holding the most are closed with 1008 until the total fits. Zero or
@@ -68,7 +72,8 @@ type Config struct {
 func NewService(cfg Config) *Service {
 	return &Service{
 		clock: cfg.Clock, retention: cfg.Retention, log: cfg.Log, tracker: cfg.Tracker,
-		changes: cfg.Changes, onDeliver: cfg.OnDeliver, budget: cfg.BufferBudget, hubs: map[string]*Hub{},
+		changes: cfg.Changes, onDeliver: cfg.OnDeliver, budget: cfg.BufferBudget, maxGroups: max(cfg.MaxGroupsPerConnection, 0),
+		hubs: map[string]*Hub{},
 	}
 }
 
@@ -113,7 +118,7 @@ func (s *Service) Register(c *Conn, ep Endpoint, groups []string, first *Frame) 
 	}
 	h := s.hubs[c.hubName]
 	if h == nil {
-		h = newHub(c.hubName, s.changes)
+		h = newHub(c.hubName, s.changes, s.maxGroups, s.log)
 		s.hubs[c.hubName] = h
 	}
 	c.hub = h
