@@ -211,9 +211,9 @@ func TestEmulatorSendEventToHandler(t *testing.T) {
 			_, _ = w.Write([]byte("reply to " + string(body)))
 		}))
 		t.Cleanup(upstream.Close)
-		env := newEnvWith(t, emulator.Options{Hubs: map[string]emulator.HubOptions{"chat": {
+		env := newEnv(t, emulator.WithHub("chat", emulator.HubOptions{
 			EventHandlers: []emulator.EventHandler{{URLTemplate: upstream.URL + "/{event}", UserEventPattern: "*", SkipValidation: true}},
-		}}})
+		}))
 		c, rec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice"}, nil)
 		res, err := c.SendEvent(testContext(t), "echo", TextMessage("hi"), nil)
 		if err != nil || res.AckID == 0 || res.Duplicated {
@@ -359,13 +359,20 @@ func TestEmulatorDisableAutoReconnect(t *testing.T) {
 		c, rec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "alice"},
 			&Options{DisableAutoReconnect: true, RecoveryInterval: 10 * time.Millisecond})
 		id := next(t, rec.connected, "Connected").ConnectionID
-		if _, err := env.svc.CloseConnection(testContext(t), id, nil); err != nil {
+		if _, err := env.svc.CloseConnection(testContext(t), id, &webpubsub.CloseConnectionOptions{Reason: "bye"}); err != nil {
 			t.Fatal(err)
 		}
-		next(t, rec.disconnected, "Disconnected")
+		// A reliable client first tries to recover, which the emulator
+		// refuses; a json.webpubsub.azure.v1 one reports the reason.
+		if d := next(t, rec.disconnected, "Disconnected"); d.ConnectionID != id || (p == ProtocolJSON && d.Message != "bye") {
+			t.Errorf("Disconnected = %+v", d)
+		}
 		next(t, rec.stopped, "Stopped")
 		if s := c.State(); s != StateStopped {
 			t.Errorf("State = %s", s)
+		}
+		if _, err := c.JoinGroup(testContext(t), "g", nil); !errors.Is(err, ErrNotStarted) {
+			t.Errorf("JoinGroup after the client stopped = %v, want ErrNotStarted", err)
 		}
 		checkNoGoroutines(t)
 	})

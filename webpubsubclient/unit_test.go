@@ -393,3 +393,24 @@ func TestConstantsMatchProtocol(t *testing.T) {
 		}
 	}
 }
+
+func TestOperationsBeforeStart(t *testing.T) {
+	c, err := New(StaticURL("ws://localhost:1/client/hubs/chat?access_token=x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testContext(t)
+	for name, call := range map[string]func() error{
+		"JoinGroup":   func() error { _, err := c.JoinGroup(ctx, "g", nil); return err },
+		"LeaveGroup":  func() error { _, err := c.LeaveGroup(ctx, "g", nil); return err },
+		"SendToGroup": func() error { _, err := c.SendToGroup(ctx, "g", TextMessage("x"), nil); return err },
+		"SendEvent":   func() error { _, err := c.SendEvent(ctx, "e", TextMessage("x"), nil); return err },
+	} {
+		if err := call(); !errors.Is(err, ErrNotStarted) {
+			t.Errorf("%s before Start = %v, want ErrNotStarted", name, err)
+		}
+	}
+	if err := c.Stop(ctx); err != nil {
+		t.Errorf("Stop of a never-started client = %v", err)
+	}
+}
