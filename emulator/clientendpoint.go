@@ -18,6 +18,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // serveClient is the WebSocket endpoint: /client/hubs/{hub} and
@@ -139,7 +140,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		c.OnEnded(reasonShutdown)
 		return
 	}
-	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", c.subprotocol)
+	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", redact.Preview(c.subprotocol, redact.MaxLogField))
 	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
 	tr.start()

@@ -1,8 +1,11 @@
 package emulator
 
 import (
+	"io"
+	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -53,4 +56,38 @@ func TestCloseReasonIsValidUTF8(t *testing.T) {
 			t.Fatalf("close reason %q (%d bytes)", got, len(got))
 		}
 	}
+}
+
+// TestLoggedReasonIsCut: a close reason taken from a request reaches the
+// log cut to a preview, however long it is.
+func TestLoggedReasonIsCut(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	te := startEmulator(t, Options{Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	c := te.pubsub(jwt.MapClaims{"sub": "u"})
+	long := strings.Repeat("r", 5000)
+	expectStatus(t, te.rest("DELETE", "/api/hubs/chat/connections/"+c.id+"?api-version=2024-12-01&reason="+long, "", nil), 204)
+	te.waitEnded(c.id)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "connection ended") {
+			if len(line) > 600 || !strings.Contains(line, "more bytes") {
+				t.Fatalf("log line of %d bytes: %.200s", len(line), line)
+			}
+			return
+		}
+	}
+	t.Fatal("no connection ended line")
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // connKind says how a connection's frames are read and written.
@@ -163,7 +164,7 @@ func (c *conn) terminate(code websocket.StatusCode, reason string, dropQueue boo
 func (c *conn) OnEnded(reason string) {
 	c.endOnce.Do(func() {
 		c.endLife()
-		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", reason)
+		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", redact.Preview(reason, redact.MaxLogField))
 		c.e.event(ConnectionDisconnected, c, reason)
 		c.mu.Lock()
 		accepted := c.upstream

@@ -20,6 +20,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // ---- connect ----
@@ -285,7 +286,7 @@ func (c *conn) callUser(ctx context.Context, h *eventHandler, name, contentType 
 	ev := c.newEvent(ceTypeUserPrefix+name, name, contentType, bytes.Clone(data), "")
 	resp, err := c.e.post(ctx, h, ev)
 	if err != nil {
-		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", err.Error())
+		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", redact.Preview(err.Error(), redact.MaxLogField))
 		return eventReply{}, err.Error()
 	}
 	reply, msg := replyOf(resp, strictJSON)

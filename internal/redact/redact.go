@@ -10,6 +10,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Mask replaces a secret in printed values.
@@ -66,4 +67,24 @@ func Strings(secrets []string) []string {
 		out[i] = String(s)
 	}
 	return out
+}
+
+// MaxLogField is how many bytes of a value taken from a request a log line
+// carries (see Preview).
+const MaxLogField = 256
+
+// Preview returns s for a log line: valid UTF-8 (each run of invalid bytes
+// becomes U+FFFD) and at most max bytes, cut at a rune boundary and
+// followed by the number of bytes left out. slog's handlers escape what
+// remains.
+func Preview(s string, max int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= max {
+		return s
+	}
+	n := max
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…(" + strconv.Itoa(len(s)-n) + " more bytes)"
 }

@@ -48,3 +48,23 @@ func TestNoVerbPrintsTheSecret(t *testing.T) {
 		t.Error("Strings")
 	}
 }
+
+func TestPreview(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"", 10, ""},
+		{"short", 10, "short"},
+		{"0123456789abc", 10, "0123456789…(3 more bytes)"},
+		{"ab\xffcd", 10, "ab\uFFFDcd"},
+		{"aé", 2, "a…(2 more bytes)"},
+		{strings.Repeat("x", 500000), MaxLogField, strings.Repeat("x", MaxLogField) + "…(499744 more bytes)"},
+	}
+	for _, tt := range tests {
+		if got := Preview(tt.in, tt.max); got != tt.want {
+			t.Errorf("Preview(%.20q, %d) = %.40q; want %.40q", tt.in, tt.max, got, tt.want)
+		}
+	}
+}
