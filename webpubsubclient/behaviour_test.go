@@ -917,6 +917,13 @@ func TestIgnoresUnknownFrames(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := record(c)
+	var protoMu sync.Mutex
+	var protoErrs []*ProtocolError
+	c.OnProtocolError(func(e ProtocolErrorEvent) {
+		protoMu.Lock()
+		protoErrs = append(protoErrs, e.Err)
+		protoMu.Unlock()
+	})
 	mustStart(t, c)
 	next(t, rec.connected, "Connected")
 	if m := next(t, rec.group, "group message"); string(m.Data) != "seq" || m.SequenceID != 9 {
@@ -933,8 +940,19 @@ func TestIgnoresUnknownFrames(t *testing.T) {
 		t.Errorf("State = %s; unknown frames must not end the connection", s)
 	}
 	stopClient(t, c)
-	if out := buf.String(); !strings.Contains(out, "ignoring a malformed frame") || strings.Contains(out, "secret-token-value") {
+	if out := buf.String(); !strings.Contains(out, "breaks the protocol") || strings.Contains(out, "secret-token-value") {
 		t.Errorf("the log lacks the malformed frame or holds the token:\n%s", out)
+	}
+	// Every dropped frame was reported, before the messages after it.
+	protoMu.Lock()
+	defer protoMu.Unlock()
+	if len(protoErrs) < 5 {
+		t.Errorf("%d protocol errors reported; want one per malformed frame", len(protoErrs))
+	}
+	for _, e := range protoErrs {
+		if strings.Contains(e.Error(), "secret-token-value") {
+			t.Errorf("a protocol error holds the token: %v", e)
+		}
 	}
 }
 

@@ -215,7 +215,7 @@ func (r *run) readLoop(t *transport) {
 func (r *run) handleFrame(t *transport, b []byte) {
 	f, err := protocol.ParseServiceFrame(b)
 	if err != nil {
-		r.c.cfg.log.Debug("webpubsubclient: ignoring a malformed frame", "error", err)
+		r.protocolError("", err.Error())
 		return
 	}
 	switch f.Type {
@@ -240,6 +240,15 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			dt = DataTypeJSON
 		case DataTypeJSON, DataTypeText, DataTypeBinary:
 		default:
+			r.protocolError(string(f.Type), "the message has the unknown dataType "+strconv.Quote(string(dt)))
+			return
+		}
+		if !f.HasData {
+			r.protocolError(string(f.Type), "the message has no data, or null data")
+			return
+		}
+		if f.From == protocol.FromGroup && f.Group == "" {
+			r.protocolError(string(f.Type), "the group message has no group")
 			return
 		}
 		data := f.Data

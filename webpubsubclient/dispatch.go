@@ -11,6 +11,7 @@ const (
 	evServerMessage
 	evGroupMessage
 	evRejoinFailed
+	evProtocolError
 )
 
 // event is one queued event; only the field of its kind is set. Events are
@@ -22,6 +23,7 @@ type event struct {
 	server       ServerMessage
 	group        GroupMessage
 	rejoin       RejoinGroupFailedEvent
+	protoErr     ProtocolErrorEvent
 }
 
 // dispatcher delivers the events of one run on a goroutine of its own, in
@@ -116,6 +118,7 @@ type handlerSet struct {
 	server       []handlerEntry[ServerMessage]
 	group        []handlerEntry[GroupMessage]
 	rejoin       []handlerEntry[RejoinGroupFailedEvent]
+	protoErr     []handlerEntry[ProtocolErrorEvent]
 }
 
 // addHandler registers fn in *list and returns the function that removes
@@ -163,6 +166,7 @@ func (h *handlerSet) deliver(e *event) {
 		server       = h.server
 		group        = h.group
 		rejoin       = h.rejoin
+		protoErr     = h.protoErr
 	)
 	h.mu.RUnlock()
 	switch e.kind {
@@ -178,5 +182,7 @@ func (h *handlerSet) deliver(e *event) {
 		call(group, e.group)
 	case evRejoinFailed:
 		call(rejoin, e.rejoin)
+	case evProtocolError:
+		call(protoErr, e.protoErr)
 	}
 }

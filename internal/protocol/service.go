@@ -58,6 +58,9 @@ type ServiceFrame struct {
 	// JSON text (see [ClientFrame.Data]). After ParseServiceFrame it may
 	// alias the parsed buffer.
 	Data []byte
+	// HasData reports, after ParseServiceFrame, that the frame had a data
+	// field that was not null. AppendJSON ignores it.
+	HasData bool
 	// SequenceID is the reliable protocol's message number; 0 means absent
 	// (sequence ids start at 1).
 	SequenceID uint64
@@ -288,6 +291,7 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 		}
 	}
 	if sp.data != nil {
+		f.HasData = true
 		switch f.DataType.orDefault() {
 		case DataTypeText:
 			if kindOf(sp.data) != kindString {

@@ -83,13 +83,15 @@ func TestParseServiceFrameTolerance(t *testing.T) {
 	}{
 		{"unknown type kept", `{"type":"groupStateSnapshot","group":"g","items":[]}`, ServiceFrame{Type: "groupStateSnapshot", Group: "g"}},
 		{"absent fromUserId", `{"type":"message","from":"group","group":"g","dataType":"text","data":"x"}`,
-			ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", DataType: DataTypeText, Data: []byte("x")}},
+			ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", DataType: DataTypeText, Data: []byte("x"), HasData: true}},
 		{"null userId", `{"type":"system","event":"connected","userId":null,"connectionId":"c"}`,
 			ServiceFrame{Type: TypeSystem, Event: EventConnected, ConnectionID: "c"}},
 		{"unknown dataType kept", `{"type":"message","from":"server","dataType":"yaml","data":{"a":1}}`,
-			ServiceFrame{Type: TypeMessage, From: FromServer, DataType: "yaml", Data: []byte(`{"a":1}`)}},
+			ServiceFrame{Type: TypeMessage, From: FromServer, DataType: "yaml", Data: []byte(`{"a":1}`), HasData: true}},
 		{"metadata ignored", `{"type":"message","from":"group","group":"g","fromUserId":"u","dataType":"json","data":1,"metadata":{"k":"v"}}`,
-			ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", FromUserID: "u", DataType: DataTypeJSON, Data: []byte("1")}},
+			ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", FromUserID: "u", DataType: DataTypeJSON, Data: []byte("1"), HasData: true}},
+		{"null data is absent", `{"type":"message","from":"server","dataType":"json","data":null}`,
+			ServiceFrame{Type: TypeMessage, From: FromServer, DataType: DataTypeJSON}},
 		{"sequenceId on ack", `{"type":"ack","ackId":2,"success":true,"sequenceId":4}`, ServiceFrame{Type: TypeAck, AckID: 2, Success: true, SequenceID: 4}},
 	}
 	for _, tt := range tests {
