@@ -1,16 +1,14 @@
 package recording
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"fmt"
-	"github.com/gowebpubsub/webpubsub/internal/connstr"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/connstr"
 )
 
 // FakeEndpoint is the service endpoint written into fixtures in place of the
@@ -62,13 +60,11 @@ var fakeJWT = makeFakeJWT()
 func FakeJWT() string { return fakeJWT }
 
 func makeFakeJWT() string {
-	enc := base64.RawURLEncoding
-	header := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	payload := enc.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d,"iat":%d,"nbf":%d}`,
-		fakeJWTExpiresAt, fakeJWTIssuedAt, fakeJWTIssuedAt)))
-	mac := hmac.New(sha256.New, []byte(FakeAccessKey))
-	mac.Write([]byte(header + "." + payload))
-	return header + "." + payload + "." + enc.EncodeToString(mac.Sum(nil))
+	return auth.NewSigner(FakeAccessKey).Sign(&auth.Claims{
+		ExpiresAt: fakeJWTExpiresAt,
+		IssuedAt:  fakeJWTIssuedAt,
+		NotBefore: fakeJWTIssuedAt,
+	})
 }
 
 // connInfo is what the recorder needs from a connection string.

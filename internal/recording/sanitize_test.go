@@ -121,6 +121,12 @@ func TestFakeJWT(t *testing.T) {
 	if err != nil || iat.Unix() != fakeJWTIssuedAt {
 		t.Errorf("iat = %v, %v; want %d", iat, err, fakeJWTIssuedAt)
 	}
+	// The exact token, as minted before internal/auth signed it: playback
+	// hands the same bytes to clients as it always did.
+	const want = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJleHAiOjQxMDI0NDQ4MDAsImlhdCI6MTcwMDAwMDAwMCwibmJmIjoxNzAwMDAwMDAwfQ.xFf_NYzVoREx5Io1CQJX5TSOdEvM_5YyU9vglvcSLSE"
+	if FakeJWT() != want {
+		t.Errorf("FakeJWT() = %s, want %s", FakeJWT(), want)
+	}
 	first := FakeJWT()
 	if makeFakeJWT() != first || !jwtPattern.MatchString(first) || jwtPattern.MatchString(SanitizedJWT) {
 		t.Errorf("FakeJWT must be stable and match the JWT pattern; SanitizedJWT must not")
