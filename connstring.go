@@ -7,70 +7,42 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/connstr"
 )
 
-// ErrInvalidConnectionString is the sentinel wrapped by every
-// *ConnectionStringError. Test for it with errors.Is.
-var ErrInvalidConnectionString = errors.New("webpubsub: invalid connection string")
+// ErrInvalidConnectionString is wrapped by every *ConnectionStringError.
+// Test for it with errors.Is. It is the same value as
+// eventhandler.ErrInvalidConnectionString.
+var ErrInvalidConnectionString = connstr.ErrInvalid
 
 // ConnectionStringErrorKind names the rule of the connection-string grammar
-// that an input broke. The values are stable and match the project's
-// conformance data.
-type ConnectionStringErrorKind string
+// that an input broke. The values are stable strings such as "empty" or
+// "malformed_segment"; the ConnectionString* constants list them.
+type ConnectionStringErrorKind = connstr.Kind
 
 // The kinds of connection-string errors, in the order the parser checks them.
 const (
-	ConnectionStringEmpty                 ConnectionStringErrorKind = "empty"
-	ConnectionStringMalformedSegment      ConnectionStringErrorKind = "malformed_segment"
-	ConnectionStringDuplicateKey          ConnectionStringErrorKind = "duplicate_key"
-	ConnectionStringMissingEndpoint       ConnectionStringErrorKind = "missing_endpoint"
-	ConnectionStringMissingAccessKey      ConnectionStringErrorKind = "missing_access_key"
-	ConnectionStringInvalidEndpoint       ConnectionStringErrorKind = "invalid_endpoint"
-	ConnectionStringInvalidPort           ConnectionStringErrorKind = "invalid_port"
-	ConnectionStringInvalidVersion        ConnectionStringErrorKind = "invalid_version"
-	ConnectionStringInvalidClientEndpoint ConnectionStringErrorKind = "invalid_client_endpoint"
+	ConnectionStringEmpty                 = connstr.Empty
+	ConnectionStringMalformedSegment      = connstr.MalformedSegment
+	ConnectionStringDuplicateKey          = connstr.DuplicateKey
+	ConnectionStringMissingEndpoint       = connstr.MissingEndpoint
+	ConnectionStringMissingAccessKey      = connstr.MissingAccessKey
+	ConnectionStringInvalidEndpoint       = connstr.InvalidEndpoint
+	ConnectionStringInvalidPort           = connstr.InvalidPort
+	ConnectionStringInvalidVersion        = connstr.InvalidVersion
+	ConnectionStringInvalidClientEndpoint = connstr.InvalidClientEndpoint
 )
 
-// ConnectionStringError reports why a connection string was rejected. Its
-// message names only keys, segment positions and the expected format: it never
-// contains the access key, a segment's value or the input itself, so it is
-// safe to log. It wraps ErrInvalidConnectionString.
-type ConnectionStringError struct {
-	// Kind is the rule that was broken.
-	Kind ConnectionStringErrorKind
-	// Segment is the 1-based position of the offending ';'-separated segment
-	// for malformed_segment and duplicate_key, else 0.
-	Segment int
-	// Key is the (canonical) key concerned, when there is one.
-	Key string
-}
-
-// Error implements error.
-func (e *ConnectionStringError) Error() string {
-	const form = "expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port, Version (1.0) and ClientEndpoint"
-	switch e.Kind {
-	case ConnectionStringEmpty:
-		return "webpubsub: invalid connection string: it is empty; " + form
-	case ConnectionStringMalformedSegment:
-		return fmt.Sprintf("webpubsub: invalid connection string: segment %d is not of the form Key=Value; %s", e.Segment, form)
-	case ConnectionStringDuplicateKey:
-		return fmt.Sprintf("webpubsub: invalid connection string: key %q appears again in segment %d (keys are case-insensitive)", e.Key, e.Segment)
-	case ConnectionStringMissingEndpoint:
-		return "webpubsub: invalid connection string: Endpoint is missing or empty; " + form
-	case ConnectionStringMissingAccessKey:
-		return "webpubsub: invalid connection string: AccessKey is missing or empty (for Entra ID use NewServiceClient with a TokenCredential); " + form
-	case ConnectionStringInvalidEndpoint:
-		return "webpubsub: invalid connection string: Endpoint must be an absolute http or https URL with a host, an optional port 1..65535 and path, and no query, fragment or user info"
-	case ConnectionStringInvalidPort:
-		return "webpubsub: invalid connection string: Port must be decimal digits in 1..65535"
-	case ConnectionStringInvalidVersion:
-		return "webpubsub: invalid connection string: Version must be 1.0 when present"
-	case ConnectionStringInvalidClientEndpoint:
-		return "webpubsub: invalid connection string: ClientEndpoint must be an absolute http or https URL with a host, an optional port 1..65535 and path, and no query, fragment or user info"
-	}
-	return "webpubsub: invalid connection string: " + string(e.Kind)
-}
-
-// Unwrap returns ErrInvalidConnectionString.
-func (e *ConnectionStringError) Unwrap() error { return ErrInvalidConnectionString }
+// ConnectionStringError reports why a connection string was rejected: the
+// Kind of rule broken, the 1-based Segment (the ";"-separated part, empty
+// ones counted) for malformed_segment and duplicate_key, and the canonical
+// Key concerned when it is one of Endpoint, AccessKey, Port, Version and
+// ClientEndpoint ("" otherwise). Its message, such as
+//
+//	invalid connection string: segment 2 is not of the form Key=Value; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port (1..65535), Version (1.0) and ClientEndpoint
+//
+// depends on those fields only: it never contains the access key, a
+// segment's value or the input, so it is safe to log. It wraps both
+// ErrInvalidConnectionString and ErrInvalidArgument. It is the same type as
+// eventhandler.ConnectionStringError.
+type ConnectionStringError = connstr.Error
 
 // ConnectionString is a parsed Web PubSub connection string. AccessKey is a
 // secret: String, GoString and every fmt verb redact it.
@@ -132,16 +104,12 @@ func (c ConnectionString) Format(f fmt.State, verb rune) {
 // For example "Endpoint=HTTPS://Host.Example.COM/a/b/;Port=8443;AccessKey=k"
 // gives Endpoint "https://Host.Example.COM:8443/a/b".
 //
-// Errors are *ConnectionStringError (wrapping ErrInvalidConnectionString)
-// and never contain the key, a value or the input.
+// Errors are *ConnectionStringError (wrapping ErrInvalidConnectionString
+// and ErrInvalidArgument) and never contain the key, a value or the input.
 func ParseConnectionString(s string) (ConnectionString, error) {
 	p, perr := connstr.Parse(s)
 	if perr != nil {
-		e := &ConnectionStringError{Kind: ConnectionStringErrorKind(perr.Kind), Segment: perr.Segment, Key: perr.Key}
-		if e.Kind == ConnectionStringDuplicateKey && e.Key == "" {
-			e.Key = "(unknown key)"
-		}
-		return ConnectionString{}, e
+		return ConnectionString{}, perr
 	}
 	cs := ConnectionString{Endpoint: p.Endpoint.String(), Port: p.Endpoint.Port, AccessKey: p.AccessKey}
 	if p.HasClientEndpoint {

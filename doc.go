@@ -22,9 +22,11 @@
 // # Errors
 //
 // Invalid arguments are rejected before any request with a
-// *ValidationError (errors.Is(err, ErrInvalidArgument)); connection strings
-// with a *ConnectionStringError. Service failures are *azcore.ResponseError,
-// with ErrorCode from the x-ms-error-code header or the body. No error text
+// *ValidationError, connection strings with a *ConnectionStringError; both
+// match errors.Is(err, ErrInvalidArgument). ValidationError and
+// ErrInvalidArgument are the same in the webpubsubclient, eventhandler and
+// emulator packages. Service failures are *azcore.ResponseError, with
+// ErrorCode from the x-ms-error-code header or the body. No error text
 // ever contains the access key or a token.
 //
 // # Retries

@@ -2,49 +2,29 @@ package webpubsub
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/gowebpubsub/webpubsub/internal/exported"
 )
 
-// ErrInvalidArgument is wrapped by every *ValidationError, so callers can
-// test with errors.Is(err, webpubsub.ErrInvalidArgument).
-var ErrInvalidArgument = errors.New("webpubsub: invalid argument")
+// ErrInvalidArgument is wrapped by every *ValidationError and every
+// *ConnectionStringError, so callers can test any argument rejected on the
+// client with errors.Is(err, webpubsub.ErrInvalidArgument). It is the same
+// value in every package of this module (webpubsubclient, eventhandler,
+// emulator).
+var ErrInvalidArgument = exported.ErrInvalidArgument
 
-// ValidationError reports an argument rejected on the client, before any
-// request was sent. It says what was expected. It never holds a secret.
-type ValidationError struct {
-	// Name is the parameter or option, for example "group" or "MessageTTLSeconds".
-	Name string
-	// Value is the rejected value when showing it helps (ids and names; never
-	// keys or tokens). It may be empty.
-	Value string
-	// Reason says what was expected.
-	Reason string
-}
-
-// Error implements error.
-func (e *ValidationError) Error() string {
-	if e.Value != "" {
-		return "webpubsub: invalid " + e.Name + " " + quoteForError(e.Value) + ": " + e.Reason
-	}
-	return "webpubsub: invalid " + e.Name + ": " + e.Reason
-}
-
-// Unwrap returns ErrInvalidArgument.
-func (e *ValidationError) Unwrap() error { return ErrInvalidArgument }
-
-// quoteForError quotes v, shortened to 80 bytes.
-func quoteForError(v string) string {
-	const max = 80
-	if len(v) > max {
-		v = v[:max] + "..."
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
-}
+// ValidationError reports an argument or option rejected on the client,
+// before any request was sent: its Name (for example "group" or
+// "MessageTTLSeconds"), the rejected Value when showing it helps (never a
+// key or token; "" otherwise) and the Reason, which says what was
+// expected. Its message is "invalid <Name> <Value as a JSON string,
+// shortened to 80 bytes>: <Reason>". It wraps ErrInvalidArgument, and it is
+// the same type as the ValidationError of the other packages of this
+// module.
+type ValidationError = exported.ValidationError
 
 // serviceErrorBody is the part of the service's error body that is read:
 // its code, at the top or inside an {"error": {...}} wrapper. Other fields

@@ -28,7 +28,7 @@ func ExampleFilterValue() {
 	// null
 	// true
 	// 42
-	// webpubsub: invalid filter value: type float64 has no OData literal; use a string, an integer, a bool or nil
+	// invalid filter value: type float64 has no OData literal; use a string, an integer, a bool or nil
 }
 
 func ExampleFilterIn() {
@@ -61,5 +61,5 @@ func ExampleParseConnectionString() {
 	// Output:
 	// https://Host.Example.COM:8443/a/b
 	// Endpoint=https://Host.Example.COM:8443/a/b;AccessKey=REDACTED;Version=1.0;
-	// webpubsub: invalid connection string: segment 2 is not of the form Key=Value; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port, Version (1.0) and ClientEndpoint
+	// invalid connection string: segment 2 is not of the form Key=Value; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port (1..65535), Version (1.0) and ClientEndpoint
 }

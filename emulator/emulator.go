@@ -79,8 +79,9 @@ type Emulator struct {
 	validated      map[validationKey]bool
 }
 
-// New returns an Emulator configured by opts. It fails when an option is
-// invalid; the error never contains the key.
+// New returns an Emulator configured by opts. It fails with a
+// *ValidationError (wrapping ErrInvalidArgument) naming the option when an
+// option is invalid; the error never contains a key or a URL.
 func New(opts Options) (*Emulator, error) {
 	e := &Emulator{
 		opts:           opts,
@@ -103,12 +104,12 @@ func New(opts Options) (*Emulator, error) {
 	if e.key == "" {
 		e.key = DefaultAccessKey
 	}
-	if err := validateKey(e.key); err != nil {
-		return nil, fmt.Errorf("emulator: AccessKey %w", err)
+	if err := validateKey("AccessKey", e.key); err != nil {
+		return nil, err
 	}
 	if e.secondaryKey != "" {
-		if err := validateKey(e.secondaryKey); err != nil {
-			return nil, fmt.Errorf("emulator: SecondaryAccessKey %w", err)
+		if err := validateKey("SecondaryAccessKey", e.secondaryKey); err != nil {
+			return nil, err
 		}
 	}
 	if e.log == nil {
@@ -136,7 +137,7 @@ func New(opts Options) (*Emulator, error) {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}
 	if opts.Port < 0 || opts.Port > 65535 {
-		return nil, fmt.Errorf("emulator: Port %d is outside 0..65535", opts.Port)
+		return nil, &ValidationError{Name: "Port", Value: strconv.Itoa(opts.Port), Reason: "must be in 0..65535 (0 picks a free port)"}
 	}
 	if opts.PublicEndpoint != "" {
 		ep, err := normalizeEndpoint(opts.PublicEndpoint)
@@ -147,11 +148,11 @@ func New(opts Options) (*Emulator, error) {
 	}
 	e.opts.Hubs = make(map[string]HubOptions, len(opts.Hubs)) // a copy: the caller may reuse its map
 	for name, ho := range opts.Hubs {
-		if name != "*" && names.Hub(name) != "" {
-			return nil, fmt.Errorf("emulator: Hubs key %q is not a valid hub name", name)
+		if r := names.Hub(name); name != "*" && r != "" {
+			return nil, &ValidationError{Name: "Hubs key", Value: name, Reason: r + `, or be "*"`}
 		}
 		if _, dup := e.handlers[strings.ToLower(name)]; dup {
-			return nil, fmt.Errorf("emulator: Hubs has two keys for hub %q", strings.ToLower(name))
+			return nil, &ValidationError{Name: "Hubs", Value: strings.ToLower(name), Reason: "has two keys for this hub (keys are case-insensitive)"}
 		}
 		ho.EventHandlers = append([]EventHandler(nil), ho.EventHandlers...)
 		e.opts.Hubs[name] = ho
@@ -159,7 +160,7 @@ func New(opts Options) (*Emulator, error) {
 		for i, eh := range ho.EventHandlers {
 			c, err := compileEventHandler(eh)
 			if err != nil {
-				return nil, fmt.Errorf("emulator: Hubs[%q].EventHandlers[%d]: %w", name, i, err)
+				return nil, &ValidationError{Name: fmt.Sprintf("Hubs[%q].EventHandlers[%d]", name, i), Reason: err.Error()}
 			}
 			compiled = append(compiled, c)
 		}

@@ -1,13 +1,28 @@
 package emulator
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/internal/exported"
 )
+
+// ErrInvalidArgument is wrapped by every *ValidationError: New rejected an
+// option. Test for it with errors.Is. It is the same value in every
+// package of this module (webpubsub, webpubsubclient, eventhandler).
+var ErrInvalidArgument = exported.ErrInvalidArgument
+
+// ValidationError reports an option that New rejected: its Name (for
+// example "Port", "IdleTimeout" or `Hubs["chat"].EventHandlers[0]`), the
+// rejected Value when showing it helps (never a key or a URL; ""
+// otherwise) and the Reason, which says what was expected. Its message is
+// "invalid <Name> <Value as a JSON string, shortened to 80 bytes>:
+// <Reason>". It wraps ErrInvalidArgument, and it is the same type as the
+// ValidationError of the other packages of this module.
+type ValidationError = exported.ValidationError
 
 // DefaultAccessKey is the well-known development key of the Web PubSub
 // and SignalR emulators and of the SDK test suites. It is public: never use
@@ -199,7 +214,7 @@ func (e *Emulator) applyTimings(opts Options) error {
 		{"HTTPIdleTimeout", opts.HTTPIdleTimeout, &e.httpIdleTimeout, DefaultHTTPIdleTimeout},
 	} {
 		if d.value < 0 {
-			return fmt.Errorf("emulator: %s must not be negative", d.name)
+			return &ValidationError{Name: d.name, Value: d.value.String(), Reason: "must not be negative (zero means the default, " + d.def.String() + ")"}
 		}
 		*d.field = d.value
 		if d.value == 0 {
@@ -208,7 +223,7 @@ func (e *Emulator) applyTimings(opts Options) error {
 	}
 	switch {
 	case opts.MaxHeaderBytes < 0:
-		return fmt.Errorf("emulator: MaxHeaderBytes must not be negative")
+		return &ValidationError{Name: "MaxHeaderBytes", Value: strconv.Itoa(opts.MaxHeaderBytes), Reason: "must not be negative (zero means the default, 1 MiB)"}
 	case opts.MaxHeaderBytes == 0:
 		e.maxHeaderBytes = DefaultMaxHeaderBytes
 	default:
@@ -219,7 +234,7 @@ func (e *Emulator) applyTimings(opts Options) error {
 	}
 	for i, d := range e.retryDelays {
 		if d < 0 {
-			return fmt.Errorf("emulator: EventHandlerRetryDelays[%d] must not be negative", i)
+			return &ValidationError{Name: "EventHandlerRetryDelays[" + strconv.Itoa(i) + "]", Value: d.String(), Reason: "must not be negative"}
 		}
 	}
 	return nil
@@ -228,27 +243,28 @@ func (e *Emulator) applyTimings(opts Options) error {
 // now is the emulator's current time.
 func (e *Emulator) now() time.Time { return e.clock.Now() }
 
-// validateKey applies the official emulator's key rules.
-func validateKey(k string) error {
-	if len(k) < 32 {
-		return errors.New("must be at least 32 bytes long")
+// validateKey applies the official emulator's key rules to the key of the
+// option name. The error never shows the key.
+func validateKey(name, k string) error {
+	reason := ""
+	switch {
+	case len(k) < 32:
+		reason = "must be at least 32 bytes long"
+	case strings.TrimSpace(k) != k:
+		reason = "must not have leading or trailing whitespace"
+	case strings.ContainsFunc(k, func(r rune) bool { return r == ';' || r < 0x20 || r == 0x7f }):
+		reason = "must not contain ';' or control characters"
+	default:
+		return nil
 	}
-	if strings.TrimSpace(k) != k {
-		return errors.New("must not have leading or trailing whitespace")
-	}
-	for _, r := range k {
-		if r == ';' || r < 0x20 || r == 0x7f {
-			return errors.New("must not contain ';' or control characters")
-		}
-	}
-	return nil
+	return &ValidationError{Name: name, Reason: reason}
 }
 
 func normalizeEndpoint(ep string) (string, error) {
 	scheme, rest, ok := strings.Cut(ep, "://")
 	if !ok || rest == "" || !(strings.EqualFold(scheme, "http") || strings.EqualFold(scheme, "https")) ||
 		strings.ContainsAny(rest, "?#@") {
-		return "", errors.New("emulator: PublicEndpoint must be an absolute http or https URL without query, fragment or user info")
+		return "", &ValidationError{Name: "PublicEndpoint", Reason: "must be an absolute http or https URL without query, fragment or user info"}
 	}
 	return strings.ToLower(scheme) + "://" + strings.TrimRight(rest, "/"), nil
 }

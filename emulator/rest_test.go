@@ -626,7 +626,7 @@ func TestGenerateToken(t *testing.T) {
 	c.ExpectJSON(`{"type":"ack","ackId":1,"success":true}`)
 	expectStatus(t, te.rest("HEAD", "/api/hubs/chat/groups/g%261"+v, "", nil), 200)
 
-	for q, aud := range map[string]string{"&clientType=MQTT": "/clients/mqtt/hubs/chat", "&clientType=socketio": "/clients/socketio/hubs/chat"} {
+	for q, aud := range map[string]string{"&clientType=Default": "/client/hubs/chat", "&clientType=MQTT": "/clients/mqtt/hubs/chat", "&clientType=socketio": "/clients/socketio/hubs/chat"} {
 		r := te.rest("POST", "/api/hubs/chat/:generateToken"+v+q, "", nil)
 		expectStatus(t, r, 200)
 		_ = json.Unmarshal(r.body, &body)

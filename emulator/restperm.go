@@ -8,8 +8,6 @@ import (
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/auth"
 	"github.com/gowebpubsub/webpubsub/internal/names"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 // ---- permissions ----
@@ -101,41 +99,22 @@ func (e *Emulator) generateToken(c *restCall) {
 			return
 		}
 	}
-	path := "/client/hubs/"
-	switch clientType := c.query.Get("clientType"); {
-	case clientType == "" || strings.EqualFold(clientType, "Default"):
-	case strings.EqualFold(clientType, "MQTT"):
-		path = "/clients/mqtt/hubs/"
-	case strings.EqualFold(clientType, "SocketIO"):
-		path = "/clients/socketio/hubs/"
-	default:
+	path, ok := auth.ClientPath(strings.ToLower(c.query.Get("clientType")))
+	if !ok {
 		writeValidation(c.w, "clientType", "The clientType must be Default, MQTT or SocketIO.")
 		return
 	}
 	now := e.now().Unix()
-	claims := jwt.MapClaims{
-		"nbf": now,
-		"iat": now,
-		"exp": now + minutes*60,
-		"iss": tokenIssuer,
-		"aud": e.publicEndpoint(c.r) + path + c.hub,
-	}
-	if user := c.query.Get("userId"); user != "" {
-		claims[auth.ClaimSubject] = user
-	}
-	if roles := c.query["role"]; len(roles) > 0 {
-		claims[auth.ClaimRole] = roles
-	}
-	if len(groups) > 0 {
-		claims[auth.ClaimGroups] = groups
-	}
-	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(e.key))
-	if err != nil {
-		// HMAC signing of a map of strings and numbers cannot fail; answer
-		// 500 rather than pretend.
-		writeAzureError(c.w, http.StatusInternalServerError, "Error.Internal", "The token could not be signed.", "token")
-		return
-	}
+	token := auth.NewSigner(e.key).Sign(&auth.Claims{
+		Audience:  e.publicEndpoint(c.r) + path + c.hub,
+		ExpiresAt: now + minutes*60,
+		IssuedAt:  now,
+		Issuer:    tokenIssuer,
+		NotBefore: now,
+		Roles:     c.query["role"],
+		Subject:   c.query.Get("userId"),
+		Groups:    groups,
+	})
 	writeJSON(c.w, http.StatusOK, "application/json; charset=utf-8", struct {
 		Token string `json:"token"`
 	}{token})

@@ -1,55 +1,37 @@
 package eventhandler
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/gowebpubsub/webpubsub/internal/connstr"
 )
 
-// ErrInvalidConnectionString is wrapped by the error New returns when
-// Options.ConnectionString cannot be parsed. Test for it with errors.Is.
-// Such errors name the broken rule and, for a malformed segment, its
-// position; they never contain the access key, any value or the input.
-var ErrInvalidConnectionString = errors.New("eventhandler: invalid connection string")
+// ErrInvalidConnectionString is wrapped by every *ConnectionStringError,
+// which New returns when Options.ConnectionString cannot be parsed. Test
+// for it with errors.Is. It is the same value as
+// webpubsub.ErrInvalidConnectionString.
+var ErrInvalidConnectionString = connstr.ErrInvalid
 
-// connStringError is one broken rule of the connection-string grammar.
-// kind is the name of the broken rule.
-type connStringError struct {
-	kind    string
-	segment int    // 1-based, for malformed_segment and duplicate_key
-	key     string // canonical key name, when known
-}
+// ConnectionStringErrorKind names the rule of the connection-string grammar
+// that an input broke, as a stable string: "empty", "malformed_segment",
+// "duplicate_key", "missing_endpoint", "missing_access_key",
+// "invalid_endpoint", "invalid_port", "invalid_version" or
+// "invalid_client_endpoint", in the order the rules are checked. It is the
+// same type as webpubsub.ConnectionStringErrorKind, whose constants name
+// these values.
+type ConnectionStringErrorKind = connstr.Kind
 
-func (e *connStringError) Error() string {
-	const form = "expected Endpoint=<http or https URL>;AccessKey=<key>, optionally with Port (1..65535), Version (which must be 1.0) and ClientEndpoint"
-	msg := ""
-	switch e.kind {
-	case "empty":
-		msg = "it is empty"
-	case "malformed_segment":
-		msg = fmt.Sprintf("segment %d is not of the form Key=Value", e.segment)
-	case "duplicate_key":
-		msg = fmt.Sprintf("key %s appears again in segment %d (keys are case-insensitive)", e.key, e.segment)
-	case "missing_endpoint":
-		msg = "Endpoint is missing or empty"
-	case "missing_access_key":
-		msg = "AccessKey is missing or empty"
-	case "invalid_endpoint":
-		msg = "Endpoint is not an absolute http or https URL with a host, an optional port 1..65535 and path, and no query, fragment or user info"
-	case "invalid_port":
-		msg = "Port must be decimal digits in 1..65535"
-	case "invalid_version":
-		msg = "Version must be 1.0"
-	case "invalid_client_endpoint":
-		msg = "ClientEndpoint is not an absolute http or https URL with a host, an optional port 1..65535 and path, and no query, fragment or user info"
-	default:
-		msg = e.kind
-	}
-	return ErrInvalidConnectionString.Error() + ": " + msg + "; " + form
-}
-
-func (e *connStringError) Unwrap() error { return ErrInvalidConnectionString }
+// ConnectionStringError reports why Options.ConnectionString was rejected:
+// the Kind of rule broken, the 1-based Segment (the ";"-separated part,
+// empty ones counted) for malformed_segment and duplicate_key, and the
+// canonical Key concerned when it is one of Endpoint, AccessKey, Port,
+// Version and ClientEndpoint ("" otherwise). Its message, such as
+//
+//	invalid connection string: AccessKey is missing or empty; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port (1..65535), Version (1.0) and ClientEndpoint
+//
+// depends on those fields only: it never contains the access key, a
+// segment's value or the input. It wraps both ErrInvalidConnectionString
+// and ErrInvalidArgument. It is the same type as
+// webpubsub.ConnectionStringError.
+type ConnectionStringError = connstr.Error
 
 // connString is a parsed connection string. It holds a secret and is never
 // printed.
@@ -58,16 +40,12 @@ type connString struct {
 	accessKey string
 }
 
-// parseConnectionString applies the project's connection-string grammar
-// (internal/connstr).
+// parseConnectionString applies the connection-string grammar of
+// internal/connstr. Its errors are *ConnectionStringError.
 func parseConnectionString(s string) (connString, error) {
 	p, perr := connstr.Parse(s)
 	if perr != nil {
-		e := &connStringError{kind: string(perr.Kind), segment: perr.Segment, key: perr.Key}
-		if perr.Kind == connstr.DuplicateKey && e.key == "" {
-			e.key = "(an unknown key)"
-		}
-		return connString{}, e
+		return connString{}, perr
 	}
 	return connString{endpoint: p.Endpoint.String(), accessKey: p.AccessKey}, nil
 }

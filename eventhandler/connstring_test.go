@@ -40,12 +40,12 @@ func TestConnectionStringConformance(t *testing.T) {
 				}
 				return
 			}
-			var ce *connStringError
-			if !errors.As(err, &ce) || ce.kind != c.ExpectError.Kind {
+			var ce *ConnectionStringError
+			if !errors.As(err, &ce) || string(ce.Kind) != c.ExpectError.Kind {
 				t.Fatalf("error %v, want kind %s", err, c.ExpectError.Kind)
 			}
-			if !errors.Is(err, ErrInvalidConnectionString) {
-				t.Fatal("the error does not wrap ErrInvalidConnectionString")
+			if !errors.Is(err, ErrInvalidConnectionString) || !errors.Is(err, ErrInvalidArgument) {
+				t.Fatal("the error does not wrap ErrInvalidConnectionString and ErrInvalidArgument")
 			}
 			for _, s := range c.ErrorMustNotContain {
 				if strings.Contains(err.Error(), s) {

@@ -153,15 +153,16 @@ type Handler struct {
 // New returns a Handler for hub. opts may be nil (see Options). New copies
 // what it needs from opts; later changes to opts have no effect.
 //
-// It returns an error when hub does not match
+// It returns a *ValidationError when hub does not match
 // ^[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}$, when a UserEvents name is invalid
 // or its callback nil, when an access key is empty, when an AllowedOrigins
-// entry is not a URL, host or "*", or when MaxBodyBytes is negative. A
-// ConnectionString that cannot be parsed gives an error wrapping
-// ErrInvalidConnectionString. No error contains a key.
+// entry is not a URL, host or "*", or when MaxBodyBytes is negative, and a
+// *ConnectionStringError (which also wraps ErrInvalidConnectionString)
+// when ConnectionString cannot be parsed. Both wrap ErrInvalidArgument. No
+// error contains a key.
 func New(hub string, opts *Options) (*Handler, error) {
-	if names.Hub(hub) != "" {
-		return nil, fmt.Errorf("eventhandler: invalid hub name %q: it must match ^[A-Za-z][A-Za-z0-9_`,.\\[\\]]{0,127}$", hub)
+	if r := names.Hub(hub); r != "" {
+		return nil, &ValidationError{Name: "hub", Value: hub, Reason: r}
 	}
 	if opts == nil {
 		opts = &Options{}
@@ -182,22 +183,22 @@ func New(hub string, opts *Options) (*Handler, error) {
 	}
 	h.log = h.log.With("hub", hub)
 	for name, fn := range h.userEvents {
-		if names.Event(name) != "" {
-			return nil, fmt.Errorf("eventhandler: UserEvents: invalid event name %q: it must match ^[A-Za-z][A-Za-z0-9_.\\-]{0,127}$", name)
+		if r := names.Event(name); r != "" {
+			return nil, &ValidationError{Name: "UserEvents key", Value: name, Reason: r}
 		}
 		if fn == nil {
-			return nil, fmt.Errorf("eventhandler: UserEvents: the callback for %q is nil", name)
+			return nil, &ValidationError{Name: "UserEvents[" + strconv.Quote(name) + "]", Reason: "must not be a nil callback"}
 		}
 	}
 	switch {
 	case h.maxBody == 0:
 		h.maxBody = DefaultMaxBodyBytes
 	case h.maxBody < 0:
-		return nil, fmt.Errorf("eventhandler: MaxBodyBytes is negative (%d); use 0 for the default", h.maxBody)
+		return nil, &ValidationError{Name: "MaxBodyBytes", Value: strconv.FormatInt(h.maxBody, 10), Reason: "must not be negative (0 means DefaultMaxBodyBytes)"}
 	}
 	for i, k := range opts.AccessKeys {
 		if strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("eventhandler: AccessKeys[%d] is empty", i)
+			return nil, &ValidationError{Name: "AccessKeys[" + strconv.Itoa(i) + "]", Reason: "must not be empty or only white space"}
 		}
 		h.signer.keys = append(h.signer.keys, []byte(k))
 	}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 const (
@@ -21,28 +23,37 @@ const (
 func TestNewValidation(t *testing.T) {
 	ok := func(context.Context, *UserEventRequest) (*UserEventResponse, error) { return nil, nil }
 	tests := []struct {
-		name    string
-		hub     string
-		opts    *Options
-		wantErr string // "" means success
+		name string
+		hub  string
+		opts *Options
+		// wantErr is the whole message; "" means success.
+		wantErr string
+		// wantName is the Name of the *ValidationError, or "" for a
+		// *ConnectionStringError.
+		wantName string
 	}{
-		{"nil options", "chat", nil, ""},
-		{"hub with allowed punctuation", "a_b`,.[]", &Options{}, ""},
-		{"empty hub", "", nil, "invalid hub name"},
-		{"hub starting with a digit", "1chat", nil, "invalid hub name"},
-		{"hub with a slash", "a/b", nil, "invalid hub name"},
-		{"hub too long", "h" + strings.Repeat("x", 128), nil, "invalid hub name"},
-		{"valid event names", "chat", &Options{UserEvents: map[string]UserEventFunc{"message": ok, "a.b-c_d": ok}}, ""},
-		{"invalid event name", "chat", &Options{UserEvents: map[string]UserEventFunc{"bad name": ok}}, "invalid event name"},
-		{"nil event callback", "chat", &Options{UserEvents: map[string]UserEventFunc{"echo": nil}}, "is nil"},
-		{"negative body limit", "chat", &Options{MaxBodyBytes: -1}, "MaxBodyBytes is negative"},
-		{"empty access key", "chat", &Options{AccessKeys: []string{primaryKey, " "}}, "AccessKeys[1] is empty"},
-		{"bad connection string", "chat", &Options{ConnectionString: "Endpoint=http://x;" + primaryKey}, "segment 2 is not of the form Key=Value"},
-		{"connection string without key", "chat", &Options{ConnectionString: "Endpoint=http://x"}, "AccessKey is missing"},
-		{"empty origin", "chat", &Options{AllowedOrigins: []string{""}}, "AllowedOrigins[0]"},
-		{"origin URL without host", "chat", &Options{AllowedOrigins: []string{"https://"}}, "AllowedOrigins[0]"},
-		{"origin host with a path", "chat", &Options{AllowedOrigins: []string{"*", "host/path"}}, "AllowedOrigins[1]"},
-		{"origin with a space", "chat", &Options{AllowedOrigins: []string{"a b"}}, "AllowedOrigins[0]"},
+		{"nil options", "chat", nil, "", ""},
+		{"hub with allowed punctuation", "a_b`,.[]", &Options{}, "", ""},
+		{"empty hub", "", nil, "invalid hub: " + names.HubReason, "hub"},
+		{"hub starting with a digit", "1chat", nil, `invalid hub "1chat": ` + names.HubReason, "hub"},
+		{"hub with a slash", "a/b", nil, `invalid hub "a/b": ` + names.HubReason, "hub"},
+		{"hub too long", "h" + strings.Repeat("x", 128), nil, `invalid hub "h` + strings.Repeat("x", 79) + `...": ` + names.HubReason, "hub"},
+		{"valid event names", "chat", &Options{UserEvents: map[string]UserEventFunc{"message": ok, "a.b-c_d": ok}}, "", ""},
+		{"invalid event name", "chat", &Options{UserEvents: map[string]UserEventFunc{"bad name": ok}}, `invalid UserEvents key "bad name": ` + names.EventReason, "UserEvents key"},
+		{"nil event callback", "chat", &Options{UserEvents: map[string]UserEventFunc{"echo": nil}}, `invalid UserEvents["echo"]: must not be a nil callback`, `UserEvents["echo"]`},
+		{"negative body limit", "chat", &Options{MaxBodyBytes: -1}, `invalid MaxBodyBytes "-1": must not be negative (0 means DefaultMaxBodyBytes)`, "MaxBodyBytes"},
+		{"empty access key", "chat", &Options{AccessKeys: []string{primaryKey, " "}}, "invalid AccessKeys[1]: must not be empty or only white space", "AccessKeys[1]"},
+		{"bad connection string", "chat", &Options{ConnectionString: "Endpoint=http://x;" + primaryKey},
+			"invalid connection string: segment 2 is not of the form Key=Value; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port (1..65535), Version (1.0) and ClientEndpoint", ""},
+		{"connection string without key", "chat", &Options{ConnectionString: "Endpoint=http://x"},
+			"invalid connection string: AccessKey is missing or empty; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port (1..65535), Version (1.0) and ClientEndpoint", ""},
+		{"connection string with a bad endpoint", "chat", &Options{ConnectionString: "AccessKey=" + primaryKey + ";Endpoint=ftp://x"},
+			"invalid connection string: Endpoint must be an absolute http or https URL with a host, an optional port 1..65535 and path, and no query, fragment or user info", ""},
+		{"empty origin", "chat", &Options{AllowedOrigins: []string{""}}, `invalid AllowedOrigins[0]: must not be empty; use "*", an endpoint URL such as https://contoso.webpubsub.azure.com or a host such as localhost:8080`, "AllowedOrigins[0]"},
+		{"origin URL without host", "chat", &Options{AllowedOrigins: []string{"https://"}}, `invalid AllowedOrigins[0] "https://": must be an absolute URL with a host`, "AllowedOrigins[0]"},
+		{"origin URL with a password", "chat", &Options{AllowedOrigins: []string{"https://u:" + primaryKey + "@"}}, `invalid AllowedOrigins[0]: must be an absolute URL with a host`, "AllowedOrigins[0]"},
+		{"origin host with a path", "chat", &Options{AllowedOrigins: []string{"*", "host/path"}}, `invalid AllowedOrigins[1] "host/path": must be "*", an absolute URL or a host name with an optional port`, "AllowedOrigins[1]"},
+		{"origin with a space", "chat", &Options{AllowedOrigins: []string{"a b"}}, `invalid AllowedOrigins[0] "a b": must be "*", an absolute URL or a host name with an optional port`, "AllowedOrigins[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,23 +69,26 @@ func TestNewValidation(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("New error %v, want one containing %q", err, tt.wantErr)
+			if h != nil || err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("New error %v,\nwant %s", err, tt.wantErr)
+			}
+			if !errors.Is(err, ErrInvalidArgument) {
+				t.Fatalf("%v does not wrap ErrInvalidArgument", err)
+			}
+			var ve *ValidationError
+			var ce *ConnectionStringError
+			switch {
+			case tt.wantName == "" && !errors.As(err, &ce):
+				t.Fatalf("%T is not a *ConnectionStringError", err)
+			case tt.wantName == "" && !errors.Is(err, ErrInvalidConnectionString):
+				t.Fatalf("%v does not wrap ErrInvalidConnectionString", err)
+			case tt.wantName != "" && (!errors.As(err, &ve) || ve.Name != tt.wantName):
+				t.Fatalf("%#v is not a *ValidationError named %s", err, tt.wantName)
 			}
 			if strings.Contains(err.Error(), primaryKey) {
 				t.Fatalf("the error contains the access key: %v", err)
 			}
 		})
-	}
-}
-
-func TestNewConnectionStringError(t *testing.T) {
-	_, err := New("chat", &Options{ConnectionString: "AccessKey=" + primaryKey + ";Endpoint=ftp://x"})
-	if !errors.Is(err, ErrInvalidConnectionString) {
-		t.Fatalf("error %v does not wrap ErrInvalidConnectionString", err)
-	}
-	if strings.Contains(err.Error(), primaryKey) || strings.Contains(err.Error(), "ftp://x") {
-		t.Fatalf("the error echoes the input: %v", err)
 	}
 }
 

@@ -1,8 +1,8 @@
 package eventhandler
 
 import (
-	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -23,37 +23,43 @@ func newOriginPolicy(entries []string) (originPolicy, error) {
 			p.any = true
 			continue
 		}
-		host, err := originHost(e)
-		if err != nil {
-			return originPolicy{}, fmt.Errorf("eventhandler: AllowedOrigins[%d]: %w", i, err)
+		host, reason := originHost(e)
+		if reason != "" {
+			v := e
+			if strings.Contains(e, "@") {
+				v = "" // user info may be a password
+			}
+			return originPolicy{}, &ValidationError{Name: "AllowedOrigins[" + strconv.Itoa(i) + "]", Value: v, Reason: reason}
 		}
 		p.hosts[host] = true
 	}
 	return p, nil
 }
 
-func originHost(e string) (string, error) {
+// originHost returns the lower-case host[:port] of an AllowedOrigins
+// entry, or a reason why the entry is invalid.
+func originHost(e string) (host, reason string) {
 	if e == "" {
-		return "", fmt.Errorf("empty; expected \"*\", an endpoint URL such as https://contoso.webpubsub.azure.com or a host such as localhost:8080")
+		return "", "must not be empty; use \"*\", an endpoint URL such as https://contoso.webpubsub.azure.com or a host such as localhost:8080"
 	}
 	if strings.Contains(e, "://") {
 		u, err := url.Parse(e)
 		if err != nil || u.Host == "" || u.Hostname() == "" {
-			return "", fmt.Errorf("%q is not an absolute URL with a host", e)
+			return "", "must be an absolute URL with a host"
 		}
-		host := strings.ToLower(u.Host)
+		host = strings.ToLower(u.Host)
 		switch {
 		case strings.EqualFold(u.Scheme, "https") && u.Port() == "443",
 			strings.EqualFold(u.Scheme, "http") && u.Port() == "80":
 			host = strings.TrimSuffix(host, ":"+u.Port())
 		}
-		return host, nil
+		return host, ""
 	}
 	u, err := url.Parse("//" + e)
 	if err != nil || u.Host != e || u.Hostname() == "" {
-		return "", fmt.Errorf("%q is not a host name with an optional port, nor an absolute URL", e)
+		return "", "must be \"*\", an absolute URL or a host name with an optional port"
 	}
-	return strings.ToLower(e), nil
+	return strings.ToLower(e), ""
 }
 
 // allow returns the WebHook-Allowed-Origin value for a request origin, or

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/exported"
 )
 
 // Errors returned by Client methods. Test for them with errors.Is.
@@ -31,8 +33,11 @@ var (
 	// ErrAckIDInUse is returned when a caller-supplied ack id belongs to a
 	// call that is still waiting for its ack.
 	ErrAckIDInUse = errors.New("webpubsubclient: the ack id is in use by a call in flight")
-	// ErrInvalidArgument is wrapped by every *ValidationError.
-	ErrInvalidArgument = errors.New("webpubsubclient: invalid argument")
+	// ErrInvalidArgument is wrapped by every *ValidationError: an argument
+	// or option was rejected before anything was sent. It is the same
+	// value in every package of this module (webpubsub, eventhandler,
+	// emulator).
+	ErrInvalidArgument = exported.ErrInvalidArgument
 )
 
 // Ack error names the service uses. Other names may appear; every name
@@ -97,21 +102,14 @@ func (e *HandshakeError) Error() string {
 }
 
 // ValidationError reports an argument or option rejected on the client,
-// before anything was sent. It never holds a secret.
-type ValidationError struct {
-	// Name is the parameter or option, e.g. "group" or "Options.Protocol".
-	Name string
-	// Reason says what was expected.
-	Reason string
-}
-
-// Error returns "webpubsubclient: invalid <Name>: <Reason>".
-func (e *ValidationError) Error() string {
-	return "webpubsubclient: invalid " + e.Name + ": " + e.Reason
-}
-
-// Unwrap returns ErrInvalidArgument.
-func (e *ValidationError) Unwrap() error { return ErrInvalidArgument }
+// before anything was sent: its Name (for example "group" or
+// "Options.Protocol"), the rejected Value when showing it helps (never a
+// URL, key or token; "" otherwise) and the Reason, which says what was
+// expected. Its message is "invalid <Name> <Value as a JSON string,
+// shortened to 80 bytes>: <Reason>". It wraps ErrInvalidArgument, and it is
+// the same type as the ValidationError of the other packages of this
+// module.
+type ValidationError = exported.ValidationError
 
 // connectError is a failure to open a connection whose text has been
 // scrubbed of secrets; Unwrap gives a cause that holds no URL.

@@ -76,8 +76,8 @@ type SendEventOptions struct {
 // the client stops, ErrNotStarted when it is not started, and
 // ErrConnectionClosed or ErrAckTimeout when the retries are exhausted.
 func (c *Client) JoinGroup(ctx context.Context, group string, options *JoinGroupOptions) (AckResult, error) {
-	if names.Group(group) != "" {
-		return AckResult{}, invalidGroup()
+	if err := validateGroup(group); err != nil {
+		return AckResult{}, err
 	}
 	var ackID uint64
 	if options != nil {
@@ -91,8 +91,8 @@ func (c *Client) JoinGroup(ctx context.Context, group string, options *JoinGroup
 // JoinGroup for how acknowledged calls behave). On success the group is no
 // longer rejoined automatically.
 func (c *Client) LeaveGroup(ctx context.Context, group string, options *LeaveGroupOptions) (AckResult, error) {
-	if names.Group(group) != "" {
-		return AckResult{}, invalidGroup()
+	if err := validateGroup(group); err != nil {
+		return AckResult{}, err
 	}
 	var ackID uint64
 	if options != nil {
@@ -108,8 +108,8 @@ func (c *Client) LeaveGroup(ctx context.Context, group string, options *LeaveGro
 // webpubsub.sendToGroup (or one for this group), but not membership. A
 // nil options means an acknowledged send with echo.
 func (c *Client) SendToGroup(ctx context.Context, group string, msg Message, options *SendToGroupOptions) (AckResult, error) {
-	if names.Group(group) != "" {
-		return AckResult{}, invalidGroup()
+	if err := validateGroup(group); err != nil {
+		return AckResult{}, err
 	}
 	if err := msg.validate(); err != nil {
 		return AckResult{}, err
@@ -129,8 +129,8 @@ func (c *Client) SendToGroup(ctx context.Context, group string, msg Message, opt
 // a ServerMessage before the ack. No role is needed. A service without an
 // event handler for the event answers InternalServerError.
 func (c *Client) SendEvent(ctx context.Context, event string, msg Message, options *SendEventOptions) (AckResult, error) {
-	if names.Event(event) != "" {
-		return AckResult{}, &ValidationError{Name: "event", Reason: "must match ^[A-Za-z][A-Za-z0-9_.-]{0,127}$"}
+	if r := names.Event(event); r != "" {
+		return AckResult{}, &ValidationError{Name: "event", Value: event, Reason: r}
 	}
 	if err := msg.validate(); err != nil {
 		return AckResult{}, err
@@ -160,8 +160,13 @@ func newEventFrame(event string, msg Message) protocol.ClientFrame {
 		DataType: protocol.DataType(msg.dataType), Data: msg.data, HasData: true}
 }
 
-func invalidGroup() error {
-	return &ValidationError{Name: "group", Reason: "must be 1 to 1024 characters of UTF-8, without line feeds, and not only whitespace"}
+// validateGroup applies the group name rule of internal/names; the error
+// shows the group (shortened), which is a name, not a secret.
+func validateGroup(group string) error {
+	if r := names.Group(group); r != "" {
+		return &ValidationError{Name: "group", Value: group, Reason: r}
+	}
+	return nil
 }
 
 // call runs an operation on the active run. onSuccess, when not nil, runs
@@ -171,7 +176,7 @@ func (c *Client) call(ctx context.Context, f *protocol.ClientFrame, ackID uint64
 		return AckResult{}, &ValidationError{Name: "AckID", Reason: "must be 0 for a fire-and-forget call"}
 	}
 	if ackID > MaxAckID {
-		return AckResult{}, &ValidationError{Name: "AckID", Reason: "must be at most 2^53"}
+		return AckResult{}, &ValidationError{Name: "AckID", Value: strconv.FormatUint(ackID, 10), Reason: "must be at most 2^53"}
 	}
 	c.mu.Lock()
 	r := c.run

@@ -263,7 +263,7 @@ func resolveOptions(o *Options) (config, error) {
 		c.protocol = ProtocolReliableJSON
 	case ProtocolReliableJSON, ProtocolJSON:
 	default:
-		return c, &ValidationError{Name: "Protocol", Reason: "must be " + string(ProtocolReliableJSON) + " or " + string(ProtocolJSON)}
+		return c, &ValidationError{Name: "Protocol", Value: string(c.protocol), Reason: "must be " + string(ProtocolReliableJSON) + " or " + string(ProtocolJSON)}
 	}
 	c.reliable = c.protocol == ProtocolReliableJSON
 	var err error

@@ -1,20 +1,30 @@
 // Package connstr implements the Web PubSub connection-string grammar
-// once, for the service client, the event handler and the test recorder. Each caller words its own errors;
-// this package reports only which rule broke, where, and for which key, so
-// that no message can carry a value or the input.
+// once, for the service client, the event handler and the test recorder,
+// with its errors: one sentinel, one error type and one wording, which the
+// public packages expose as aliases. An error names the broken rule, the
+// segment position and a known key only, so that no message can carry a
+// value or the input.
 package connstr
 
 import (
+	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/exported"
 )
 
-// Kind names the broken rule; the values are those of the conformance data.
+// ErrInvalid is wrapped by every *Error.
+var ErrInvalid = errors.New("invalid connection string")
+
+// Kind names the rule of the connection-string grammar that an input
+// broke. The values are stable strings.
 type Kind string
 
-// The rules, in the order they are checked.
+// The rules, in the order Parse checks them.
 const (
 	Empty                 Kind = "empty"
 	MalformedSegment      Kind = "malformed_segment"
@@ -27,20 +37,68 @@ const (
 	InvalidClientEndpoint Kind = "invalid_client_endpoint"
 )
 
-// Error is a broken rule. It holds no value from the input.
+// Error reports why a connection string was rejected. Its message is a
+// function of Kind, Segment and Key only: it names keys, segment positions
+// and the expected form, and never contains the access key, a segment's
+// value or the input, so it is safe to log. It wraps both the
+// invalid-connection-string sentinel and the invalid-argument sentinel of
+// the module.
 type Error struct {
+	// Kind is the rule that was broken.
 	Kind Kind
-	// Segment is the 1-based position of the ';'-separated segment, for
-	// MalformedSegment and DuplicateKey; else 0.
+	// Segment is the 1-based position of the offending ';'-separated
+	// segment (empty segments count) for malformed_segment and
+	// duplicate_key, else 0.
 	Segment int
-	// Key is the canonical name of a known key concerned ("Endpoint",
-	// "AccessKey", "Port", "Version", "ClientEndpoint"); "" for an unknown
-	// key or none.
+	// Key is the canonical name of the known key concerned ("Endpoint",
+	// "AccessKey", "Port", "Version" or "ClientEndpoint"), or "" when the
+	// key is unknown (a repeated unknown key is not shown: it may be part
+	// of a secret) or there is none.
 	Key string
 }
 
-// Error returns the rule's name only; callers word their own messages.
-func (e *Error) Error() string { return "connection string: " + string(e.Kind) }
+// form is the expected shape, appended where the message alone does not
+// say what a valid connection string looks like.
+const form = "; expected Endpoint=<http or https URL>;AccessKey=<key>, with optional Port (1..65535), Version (1.0) and ClientEndpoint"
+
+// urlRule is what an Endpoint or ClientEndpoint must be.
+const urlRule = " must be an absolute http or https URL with a host, an optional port 1..65535 and path, and no query, fragment or user info"
+
+// Error returns "invalid connection string: " and what is wrong.
+func (e *Error) Error() string {
+	msg := ""
+	switch e.Kind {
+	case Empty:
+		msg = "it is empty" + form
+	case MalformedSegment:
+		msg = fmt.Sprintf("segment %d is not of the form Key=Value", e.Segment) + form
+	case DuplicateKey:
+		if e.Key != "" {
+			msg = fmt.Sprintf("key %s appears again in segment %d (keys are case-insensitive)", e.Key, e.Segment)
+		} else {
+			msg = fmt.Sprintf("segment %d repeats a key of an earlier segment (keys are case-insensitive)", e.Segment)
+		}
+	case MissingEndpoint:
+		msg = "Endpoint is missing or empty" + form
+	case MissingAccessKey:
+		msg = "AccessKey is missing or empty" + form
+	case InvalidEndpoint:
+		msg = "Endpoint" + urlRule
+	case InvalidPort:
+		msg = "Port must be decimal digits in 1..65535"
+	case InvalidVersion:
+		msg = "Version must be 1.0 when present"
+	case InvalidClientEndpoint:
+		msg = "ClientEndpoint" + urlRule
+	default:
+		msg = string(e.Kind)
+	}
+	return ErrInvalid.Error() + ": " + msg
+}
+
+// Unwrap returns ErrInvalid and the module's invalid-argument sentinel, so
+// that errors.Is matches either.
+func (e *Error) Unwrap() []error { return []error{ErrInvalid, exported.ErrInvalidArgument} }
 
 // URL is a normalized absolute http(s) endpoint.
 type URL struct {

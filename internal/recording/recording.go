@@ -251,7 +251,7 @@ func Start(t testing.TB, opts Options) *Recorder {
 	}
 	r.info, err = parseConnectionString(r.connStr)
 	if err != nil {
-		t.Fatalf("recording: the live connection string is invalid: %v", err)
+		t.Fatalf("recording: Options.LiveConnectionString: %v", err)
 		return nil
 	}
 	r.san = newSanitizer(append(secrets, r.info.accessKey), r.info.endpoint, r.info.authority)

@@ -424,7 +424,7 @@ func TestStartFailures(t *testing.T) {
 		{name: "TestEmptyLive", opts: Options{Mode: ModeLive, Dir: dir, LiveConnectionString: live(" ")},
 			wantFail: []string{"empty connection string"}},
 		{name: "TestBadLive", opts: Options{Mode: ModeRecord, Dir: dir, LiveConnectionString: live("Endpoint=ftp://h;AccessKey=" + liveKey)},
-			wantFail: []string{"live connection string is invalid", "http or https"}, mustNot: []string{liveKey, "ftp://h"}},
+			wantFail: []string{"Options.LiveConnectionString: invalid connection string", "http or https"}, mustNot: []string{liveKey, "ftp://h"}},
 		{name: "TestKeyAsSegment", opts: Options{Mode: ModeRecord, Dir: dir, LiveConnectionString: live("Endpoint=https://h;" + "secretwithoutequals")},
 			wantFail: []string{"segment 2"}, mustNot: []string{"secretwithoutequals"}},
 	}

@@ -1,17 +1,14 @@
 package recording
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"github.com/gowebpubsub/webpubsub/internal/connstr"
 	"net/url"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/auth"
+	"github.com/gowebpubsub/webpubsub/internal/connstr"
 )
 
 // FakeEndpoint is the service endpoint written into fixtures in place of the
@@ -63,13 +60,11 @@ var fakeJWT = makeFakeJWT()
 func FakeJWT() string { return fakeJWT }
 
 func makeFakeJWT() string {
-	enc := base64.RawURLEncoding
-	header := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
-	payload := enc.EncodeToString([]byte(fmt.Sprintf(`{"exp":%d,"iat":%d,"nbf":%d}`,
-		fakeJWTExpiresAt, fakeJWTIssuedAt, fakeJWTIssuedAt)))
-	mac := hmac.New(sha256.New, []byte(FakeAccessKey))
-	mac.Write([]byte(header + "." + payload))
-	return header + "." + payload + "." + enc.EncodeToString(mac.Sum(nil))
+	return auth.NewSigner(FakeAccessKey).Sign(&auth.Claims{
+		ExpiresAt: fakeJWTExpiresAt,
+		IssuedAt:  fakeJWTIssuedAt,
+		NotBefore: fakeJWTIssuedAt,
+	})
 }
 
 // connInfo is what the recorder needs from a connection string.
@@ -80,31 +75,13 @@ type connInfo struct {
 }
 
 // parseConnectionString reads the Endpoint (with Port applied) and the
-// AccessKey of a Web PubSub connection string, with the project's grammar
-// (internal/connstr). Errors name keys and positions only, never values,
-// because a value may be the key itself.
+// AccessKey of a Web PubSub connection string, with the grammar of
+// internal/connstr. Its errors are *connstr.Error: they name keys and
+// positions only, never values, because a value may be the key itself.
 func parseConnectionString(cs string) (connInfo, error) {
 	p, perr := connstr.Parse(cs)
 	if perr != nil {
-		const form = " (expected Endpoint=https://<host>;AccessKey=<key>)"
-		switch perr.Kind {
-		case connstr.Empty, connstr.MissingEndpoint:
-			return connInfo{}, errors.New("missing Endpoint" + form)
-		case connstr.MissingAccessKey:
-			return connInfo{}, errors.New("missing AccessKey" + form)
-		case connstr.MalformedSegment:
-			return connInfo{}, fmt.Errorf("segment %d is not of the form Key=Value", perr.Segment)
-		case connstr.DuplicateKey:
-			return connInfo{}, fmt.Errorf("a key appears more than once (segment %d)", perr.Segment)
-		case connstr.InvalidEndpoint:
-			return connInfo{}, errors.New("the Endpoint is not an absolute http or https URL with a host")
-		case connstr.InvalidPort:
-			return connInfo{}, errors.New("the Port is not a decimal number in 1..65535")
-		case connstr.InvalidVersion:
-			return connInfo{}, errors.New("the Version is not 1.0")
-		default:
-			return connInfo{}, errors.New("the ClientEndpoint is not an absolute http or https URL with a host")
-		}
+		return connInfo{}, perr
 	}
 	return connInfo{
 		endpoint:  p.Endpoint.String(),
