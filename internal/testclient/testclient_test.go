@@ -161,6 +161,13 @@ func TestMessagesAndClose(t *testing.T) {
 	if raw.Subprotocol() != "" {
 		t.Fatalf("raw subprotocol %q", raw.Subprotocol())
 	}
+	// A raw client gets no connected frame: wait until the emulator has
+	// registered it, which follows the upgrade.
+	wctx, cancel := context.WithTimeout(ctx, testclient.DefaultTimeout)
+	defer cancel()
+	if _, err := s.e.WaitConnection(wctx, "chat", func(emulator.ConnectionInfo) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.client.SendToAll(ctx, webpubsub.BinaryMessage([]byte{0xff}), nil); err != nil {
 		t.Fatal(err)
 	}
