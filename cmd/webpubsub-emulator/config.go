@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,19 +126,119 @@ func (s *settings) hubKey(hub string) string {
 type object map[string]json.RawMessage
 
 func parseObject(b json.RawMessage, what string) (object, error) {
+	o, _, err := parseNamedObject(b, what)
+	return o, err
+}
+
+// parseNamedObject is parseObject that also returns each key as written,
+// by its lower-case form.
+func parseNamedObject(b json.RawMessage, what string) (object, map[string]string, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil || raw == nil {
-		return nil, fmt.Errorf("%s must be a JSON object", what)
+		return nil, nil, fmt.Errorf("%s must be a JSON object", what)
 	}
 	o := make(object, len(raw))
+	written := make(map[string]string, len(raw))
 	for k, v := range raw {
 		lk := strings.ToLower(k)
 		if _, dup := o[lk]; dup {
-			return nil, fmt.Errorf("%s has the key %q twice (keys are case-insensitive)", what, lk)
+			return nil, nil, fmt.Errorf("%s has the key %q twice (keys are case-insensitive)", what, lk)
 		}
 		o[lk] = v
+		written[lk] = k
 	}
-	return o, nil
+	return o, written, nil
+}
+
+// Known keys of the configuration file, as documented, by level.
+var (
+	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
+		"allowUnvalidatedEntraTokens", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
+		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
+	hubKeys     = []string{"anonymousConnectPolicy", "eventHandlers"}
+	handlerKeys = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth"}
+)
+
+// checkKeys fails for the first key of o (in sorted order) that is not
+// one of known, naming its path and, when one is close, the known key
+// meant.
+func checkKeys(o object, written map[string]string, what string, known []string) error {
+	keys := make([]string, 0, len(o))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
+			continue
+		}
+		msg := fmt.Sprintf("%s has an unknown key %q", what, written[k])
+		if near := nearest(k, known); near != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		return errors.New(msg)
+	}
+	return nil
+}
+
+// nearest returns the known key closest to k (case-insensitive edit
+// distance of at most a third of its length, and 3), or "".
+func nearest(k string, known []string) string {
+	best, bestD := "", 0
+	for _, n := range known {
+		d := editDistance(strings.ToLower(k), strings.ToLower(n))
+		if (best == "" || d < bestD) && d <= min(3, max(1, len(n)/3)) {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// syntaxError describes a JSON syntax error of the file b with its line
+// and column, or returns nil when b is valid JSON.
+func syntaxError(b []byte) error {
+	var v any
+	err := json.Unmarshal(b, &v)
+	var se *json.SyntaxError
+	if !errors.As(err, &se) {
+		return nil
+	}
+	// Offset counts the bytes read, the offending one included; at the
+	// end of the input the position is just after the last byte.
+	at := int(se.Offset) - 1
+	if at < 0 || int(se.Offset) >= len(b) {
+		at = min(int(se.Offset), len(b))
+	}
+	line, col := 1, 1
+	for _, c := range b[:at] {
+		if c == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+	}
+	return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, se.Error())
 }
 
 // get decodes the value of key into dst when present and not null.
@@ -170,17 +271,32 @@ func (s *settings) loadConfigFile(path string) error {
 // that an appsettings.json with other sections loads; unknown keys inside
 // hubs and handlers are errors.
 func (s *settings) applyConfig(b []byte) error {
-	top, err := parseObject(b, "the file")
+	if err := syntaxError(b); err != nil {
+		return err
+	}
+	top, written, err := parseNamedObject(b, "the file")
 	if err != nil {
 		return err
 	}
 	if inner, ok := top["webpubsub"]; ok {
-		wps, err := parseObject(inner, "WebPubSub")
+		// The official emulator's appsettings.json: its other sections
+		// (Logging, AllowedHosts, ...) are not ours, its WebPubSub section
+		// is checked.
+		wps, wpsWritten, err := parseNamedObject(inner, "WebPubSub")
 		if err != nil {
+			return err
+		}
+		if err := checkKeys(wps, wpsWritten, "WebPubSub", topKeys); err != nil {
 			return err
 		}
 		for k, v := range wps {
 			top[k] = v
+		}
+	} else {
+		delete(top, "logging") // an ASP.NET-style section some files carry
+		delete(top, "$schema")
+		if err := checkKeys(top, written, "the file", topKeys); err != nil {
+			return err
 		}
 	}
 	var str string
@@ -276,14 +392,12 @@ func (s *settings) applyConfig(b []byte) error {
 
 func parseHub(b json.RawMessage, what string) (emulator.HubOptions, error) {
 	var ho emulator.HubOptions
-	o, err := parseObject(b, what)
+	o, written, err := parseNamedObject(b, what)
 	if err != nil {
 		return ho, err
 	}
-	for k := range o {
-		if k != "anonymousconnectpolicy" && k != "eventhandlers" {
-			return ho, fmt.Errorf("%s has an unknown key %q", what, k)
-		}
+	if err := checkKeys(o, written, what, hubKeys); err != nil {
+		return ho, err
 	}
 	var policy string
 	if ok, err := o.get("anonymousconnectpolicy", &policy, what); err != nil {
@@ -313,16 +427,12 @@ func parseHub(b json.RawMessage, what string) (emulator.HubOptions, error) {
 
 func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error) {
 	var eh emulator.EventHandler
-	o, err := parseObject(b, what)
+	o, written, err := parseNamedObject(b, what)
 	if err != nil {
 		return eh, err
 	}
-	for k := range o {
-		switch k {
-		case "urltemplate", "usereventpattern", "eventpattern", "systemevents", "validate", "auth":
-		default:
-			return eh, fmt.Errorf("%s has an unknown key %q", what, k)
-		}
+	if err := checkKeys(o, written, what, handlerKeys); err != nil {
+		return eh, err
 	}
 	if ok, err := o.get("urltemplate", &eh.URLTemplate, what); err != nil {
 		return eh, err

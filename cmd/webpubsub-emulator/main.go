@@ -107,6 +107,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	configPath := fs.String("config", "", "configuration file (default ./emulator.json when it exists)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	printOnly := fs.Bool("print-connection-string", false, "print the connection string and exit")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: webpubsub-emulator [flags]")
+		fmt.Fprintln(stderr)
+		fmt.Fprintln(stderr, "A local Azure Web PubSub service. Flags:")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, usageDetails)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -195,6 +202,53 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	return 0
 }
+
+// usageDetails follows the flags in -h.
+const usageDetails = `
+Settings come from, in increasing precedence: the configuration file, the
+environment and the flags. Environment variables:
+
+  AWPS_EMULATOR_CONFIG                       configuration file
+  AWPS_EMULATOR_HOST, AWPS_EMULATOR_PORT     where to listen
+  AWPS_EMULATOR_LISTEN                       host:port
+  AWPS_EMULATOR_ACCESSKEY, AWPS_EMULATOR_SECONDARYACCESSKEY
+  AWPS_EMULATOR_PUBLICENDPOINT               URL clients use
+  AWPS_EMULATOR_RELAXEDAUDIENCE              true or false
+  AWPS_EMULATOR_ALLOWUNVALIDATEDENTRATOKENS  true or false
+  AWPS_EMULATOR_RELIABLERETENTIONSECONDS, AWPS_EMULATOR_EVENTHANDLERTIMEOUTSECONDS,
+  AWPS_EMULATOR_READHEADERTIMEOUTSECONDS, AWPS_EMULATOR_HTTPIDLETIMEOUTSECONDS
+  AWPS_EMULATOR_MAXRESTBODYBYTES, AWPS_EMULATOR_MAXHEADERBYTES
+  AWPS_EMULATOR_LOGLEVEL                     debug, info, warn or error
+
+The configuration file (-config, default ./emulator.json when it exists)
+is JSON; keys are case-insensitive and an unknown key is an error:
+
+  {
+    "listen": "localhost:8080",
+    "accessKey": "<at least 32 characters>",
+    "reliableRetentionSeconds": 30,
+    "hubs": {
+      "chat": {
+        "anonymousConnectPolicy": "deny",
+        "eventHandlers": [{
+          "urlTemplate": "http://localhost:3000/api/webpubsub/hubs/{hub}/",
+          "userEventPattern": "*",
+          "systemEvents": ["connect", "connected", "disconnected"]
+        }]
+      }
+    }
+  }
+
+The official emulator's appsettings.json (a "WebPubSub" section) loads too.
+
+Examples:
+
+  # every event of hub chat to an app listening on port 3000
+  webpubsub-emulator -event-handler 'chat=http://localhost:3000/api/webpubsub/hubs/{hub}/'
+
+  # in a container, with a key of your own
+  AWPS_EMULATOR_ACCESSKEY=... webpubsub-emulator -host 0.0.0.0 -port 8080
+`
 
 // logHandlers logs each configured event handler, without the URL's
 // query, which may hold a ?code= secret.
