@@ -66,6 +66,8 @@ type Emulator struct {
 	// changes wakes Wait when the emulator's state changes.
 	changes core.Notifier
 
+	// hubsMu guards opts.Hubs and handlers, which SetHubs replaces.
+	hubsMu sync.RWMutex
 	// handlers holds the compiled event handlers by Hubs key, lower case.
 	handlers map[string][]*eventHandler
 	// shutdown is closed when Close begins.
@@ -96,7 +98,6 @@ func New(opts Options) (*Emulator, error) {
 		retention:      opts.ReliableRetention,
 		retryDelays:    append([]time.Duration(nil), opts.EventHandlerRetryDelays...),
 		onEvent:        opts.OnConnectionEvent,
-		handlers:       map[string][]*eventHandler{},
 		shutdown:       make(chan struct{}),
 		handlerTimeout: opts.EventHandlerTimeout,
 		validated:      map[validationKey]bool{},
@@ -146,26 +147,11 @@ func New(opts Options) (*Emulator, error) {
 		}
 		e.opts.PublicEndpoint = ep
 	}
-	e.opts.Hubs = make(map[string]HubOptions, len(opts.Hubs)) // a copy: the caller may reuse its map
-	for name, ho := range opts.Hubs {
-		if r := names.Hub(name); name != "*" && r != "" {
-			return nil, &ValidationError{Name: "Hubs key", Value: name, Reason: r + `, or be "*"`}
-		}
-		if _, dup := e.handlers[strings.ToLower(name)]; dup {
-			return nil, &ValidationError{Name: "Hubs", Value: strings.ToLower(name), Reason: "has two keys for this hub (keys are case-insensitive)"}
-		}
-		ho.EventHandlers = append([]EventHandler(nil), ho.EventHandlers...)
-		e.opts.Hubs[name] = ho
-		compiled := make([]*eventHandler, 0, len(ho.EventHandlers))
-		for i, eh := range ho.EventHandlers {
-			c, err := compileEventHandler(eh)
-			if err != nil {
-				return nil, &ValidationError{Name: fmt.Sprintf("Hubs[%q].EventHandlers[%d]", name, i), Reason: err.Error()}
-			}
-			compiled = append(compiled, c)
-		}
-		e.handlers[strings.ToLower(name)] = compiled
+	hubs, handlers, err := compileHubs(opts.Hubs)
+	if err != nil {
+		return nil, err
 	}
+	e.opts.Hubs, e.handlers = hubs, handlers
 	e.upstreamCtx, e.upstreamCancel = context.WithCancel(context.Background())
 	e.upTransport, e.upClient = newUpstreamClient()
 	if opts.AllowUnvalidatedEntraTokens {
@@ -455,6 +441,8 @@ func (e *Emulator) String() string {
 // handlersFor returns the compiled event handlers of the canonical hub
 // name: its own entry, else the "*" entry, else none.
 func (e *Emulator) handlersFor(name string) []*eventHandler {
+	e.hubsMu.RLock()
+	defer e.hubsMu.RUnlock()
 	if hs, ok := e.handlers[name]; ok {
 		return hs
 	}
@@ -463,12 +451,58 @@ func (e *Emulator) handlersFor(name string) []*eventHandler {
 
 // hubOptions returns the settings of the canonical hub name.
 func (e *Emulator) hubOptions(name string) HubOptions {
+	e.hubsMu.RLock()
+	defer e.hubsMu.RUnlock()
 	for k, v := range e.opts.Hubs {
 		if strings.EqualFold(k, name) {
 			return v
 		}
 	}
 	return e.opts.Hubs["*"]
+}
+
+// SetHubs replaces Options.Hubs while the emulator runs, for example
+// after its configuration file changed: new connections, their upstream
+// calls and anonymous-connection checks use the new settings; connections
+// already open keep the event handlers they connected with. hubs is
+// checked as New checks Options.Hubs; on error nothing changes. The map
+// is copied.
+func (e *Emulator) SetHubs(hubs map[string]HubOptions) error {
+	copied, handlers, err := compileHubs(hubs)
+	if err != nil {
+		return err
+	}
+	e.hubsMu.Lock()
+	e.opts.Hubs, e.handlers = copied, handlers
+	e.hubsMu.Unlock()
+	return nil
+}
+
+// compileHubs checks and copies the per-hub settings and compiles their
+// event handlers, by lower-case Hubs key.
+func compileHubs(in map[string]HubOptions) (map[string]HubOptions, map[string][]*eventHandler, error) {
+	hubs := make(map[string]HubOptions, len(in)) // a copy: the caller may reuse its map
+	handlers := make(map[string][]*eventHandler, len(in))
+	for name, ho := range in {
+		if r := names.Hub(name); name != "*" && r != "" {
+			return nil, nil, &ValidationError{Name: "Hubs key", Value: name, Reason: r + `, or be "*"`}
+		}
+		if _, dup := handlers[strings.ToLower(name)]; dup {
+			return nil, nil, &ValidationError{Name: "Hubs", Value: strings.ToLower(name), Reason: "has two keys for this hub (keys are case-insensitive)"}
+		}
+		ho.EventHandlers = append([]EventHandler(nil), ho.EventHandlers...)
+		hubs[name] = ho
+		compiled := make([]*eventHandler, 0, len(ho.EventHandlers))
+		for i, eh := range ho.EventHandlers {
+			c, err := compileEventHandler(eh)
+			if err != nil {
+				return nil, nil, &ValidationError{Name: fmt.Sprintf("Hubs[%q].EventHandlers[%d]", name, i), Reason: err.Error()}
+			}
+			compiled = append(compiled, c)
+		}
+		handlers[strings.ToLower(name)] = compiled
+	}
+	return hubs, handlers, nil
 }
 
 // hubIfExists returns the hub named by the canonical name, or nil.

@@ -253,16 +253,16 @@ func (o object) get(key string, dst any, what string) (bool, error) {
 	return true, nil
 }
 
-// loadConfigFile applies the file at path.
-func (s *settings) loadConfigFile(path string) error {
+// loadConfigFile applies the file at path and returns its content.
+func (s *settings) loadConfigFile(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("config file: %w", err)
+		return nil, fmt.Errorf("config file: %w", err)
 	}
 	if err := s.applyConfig(b); err != nil {
-		return fmt.Errorf("config file %s: %w", path, err)
+		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
-	return nil
+	return b, nil
 }
 
 // applyConfig applies a configuration file's content: this project's

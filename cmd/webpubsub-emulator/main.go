@@ -137,8 +137,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			path = "emulator.json"
 		}
 	}
+	var loaded []byte
 	if path != "" {
-		if err := s.loadConfigFile(path); err != nil {
+		var err error
+		if loaded, err = s.loadConfigFile(path); err != nil {
 			fmt.Fprintln(stderr, "webpubsub-emulator:", err)
 			return 1
 		}
@@ -194,7 +196,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "Connection string: %s\n", e.ConnectionString())
 	fmt.Fprintf(stdout, "Client endpoint:   %s\n", e.ClientURL("{hub}"))
 	logHandlers(logger, opts.Hubs)
+	watching := make(chan struct{})
+	go func() {
+		defer close(watching)
+		if path != "" {
+			watchConfig(ctx, path, loaded, e, &handlers, logger)
+		}
+	}()
 	<-ctx.Done()
+	<-watching
 	fmt.Fprintln(stdout, "Shutting down.")
 	if err := e.Close(); err != nil {
 		fmt.Fprintln(stderr, "webpubsub-emulator:", err)
