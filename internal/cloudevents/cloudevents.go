@@ -189,34 +189,47 @@ type Attributes struct {
 	SessionID string
 }
 
+// attribute ties an Attributes field to its header.
+type attribute struct {
+	header   string
+	value    *string
+	optional bool // not sent when empty
+}
+
+// attributes lists a's fields with their headers, in the order the
+// service's table lists them: the one mapping both directions use.
+func (a *Attributes) attributes() [14]attribute {
+	return [...]attribute{
+		{HeaderRequestOrigin, &a.Origin, false},
+		{HeaderType, &a.Type, false},
+		{HeaderSource, &a.Source, false},
+		{HeaderID, &a.ID, false},
+		{HeaderTime, &a.Time, false},
+		{HeaderSignature, &a.Signature, true},
+		{HeaderUserID, &a.UserID, true},
+		{HeaderConnectionID, &a.ConnectionID, false},
+		{HeaderHub, &a.Hub, false},
+		{HeaderEventName, &a.EventName, false},
+		{HeaderSubprotocol, &a.Subprotocol, true},
+		{HeaderConnectionState, &a.ConnectionState, true},
+		{HeaderPhysicalConnectionID, &a.PhysicalConnectionID, true},
+		{HeaderSessionID, &a.SessionID, true},
+	}
+}
+
 // SetHeaders writes a into h the way the service sends an event: the
-// version headers, then every attribute under its documented spelling (the
+// version headers and every attribute under its documented spelling (the
 // map key is set as it is, not canonicalized). Type, EventName, ID, Source,
 // Time, Hub, ConnectionID and Origin are always written; the others only
 // when not empty. It does not set Content-Type.
 func (a *Attributes) SetHeaders(h http.Header) {
-	set := func(name, value string) { h[name] = []string{value} }
-	setNonEmpty := func(name, value string) {
-		if value != "" {
-			set(name, value)
+	h[HeaderSpecVersion] = []string{SpecVersion}
+	h[HeaderAWPSVersion] = []string{AWPSVersion}
+	for _, f := range a.attributes() {
+		if *f.value != "" || !f.optional {
+			h[f.header] = []string{*f.value}
 		}
 	}
-	set(HeaderRequestOrigin, a.Origin)
-	set(HeaderSpecVersion, SpecVersion)
-	set(HeaderAWPSVersion, AWPSVersion)
-	set(HeaderType, a.Type)
-	set(HeaderSource, a.Source)
-	set(HeaderID, a.ID)
-	set(HeaderTime, a.Time)
-	setNonEmpty(HeaderSignature, a.Signature)
-	setNonEmpty(HeaderUserID, a.UserID)
-	set(HeaderConnectionID, a.ConnectionID)
-	set(HeaderHub, a.Hub)
-	set(HeaderEventName, a.EventName)
-	setNonEmpty(HeaderSubprotocol, a.Subprotocol)
-	setNonEmpty(HeaderConnectionState, a.ConnectionState)
-	setNonEmpty(HeaderPhysicalConnectionID, a.PhysicalConnectionID)
-	setNonEmpty(HeaderSessionID, a.SessionID)
 }
 
 // ReadAttributes reads the attributes of a received request, the first
@@ -224,22 +237,11 @@ func (a *Attributes) SetHeaders(h http.Header) {
 // as net/http stores them). It checks nothing: the receiver decides what a
 // missing or odd value means.
 func ReadAttributes(h http.Header) Attributes {
-	return Attributes{
-		Type:                 h.Get(HeaderType),
-		EventName:            h.Get(HeaderEventName),
-		ID:                   h.Get(HeaderID),
-		Source:               h.Get(HeaderSource),
-		Time:                 h.Get(HeaderTime),
-		Hub:                  h.Get(HeaderHub),
-		ConnectionID:         h.Get(HeaderConnectionID),
-		UserID:               h.Get(HeaderUserID),
-		Subprotocol:          h.Get(HeaderSubprotocol),
-		ConnectionState:      h.Get(HeaderConnectionState),
-		Signature:            h.Get(HeaderSignature),
-		Origin:               h.Get(HeaderRequestOrigin),
-		PhysicalConnectionID: h.Get(HeaderPhysicalConnectionID),
-		SessionID:            h.Get(HeaderSessionID),
+	var a Attributes
+	for _, f := range a.attributes() {
+		*f.value = h.Get(f.header)
 	}
+	return a
 }
 
 // IsMQTT reports whether the attributes are those of an MQTT connection:
