@@ -2,13 +2,19 @@ package webpubsub_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
@@ -19,6 +25,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/eventhandler"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
@@ -61,8 +68,20 @@ func TestNameRulesLiteral(t *testing.T) {
 			t.Errorf("names.Group(%q) ok = %v, want %v", short(tc.group), got, tc.ok)
 		}
 	}
-	if names.Event("a.b-c") != "" || names.Event("a b") == "" || names.Hub("chat") != "" || names.Hub("a-b") == "" {
-		t.Error("event or hub rule changed")
+	for _, tc := range []struct {
+		event string
+		ok    bool
+	}{
+		{"a", true}, {"a.b-c_D9", true}, {"connect", true}, {"disconnected", true}, {"a" + strings.Repeat("b", 127), true},
+		{"", false}, {" ", false}, {"a b", false}, {"1a", false}, {"_a", false}, {"a:b", false}, {"événement", false},
+		{"a\u3000b", false}, {"a\xffb", false}, {"a" + strings.Repeat("b", 128), false},
+	} {
+		if got := names.Event(tc.event) == ""; got != tc.ok {
+			t.Errorf("names.Event(%q) ok = %v, want %v", short(tc.event), got, tc.ok)
+		}
+	}
+	if names.Hub("chat") != "" || names.Hub("a-b") == "" {
+		t.Error("hub rule changed")
 	}
 }
 
@@ -71,14 +90,7 @@ func TestNameRulesLiteral(t *testing.T) {
 // accept a name or all refuse it, as internal/names says.
 func TestGroupNameConformance(t *testing.T) {
 	e := emulator.NewTest(t)
-	svc, err := webpubsub.NewServiceClientFromConnectionString(e.ConnectionString(), "chat", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*conformanceTimeout)
-	defer cancel()
-	ws := dialJSON(ctx, t, svc)
-	wc := startClient(ctx, t, svc)
+	ctx, svc, ws, wc := connectAll(t, e)
 	for i, g := range nameCases() {
 		want := names.Group(g) == ""
 		t.Run(fmt.Sprintf("%d_%s", i, short(g)), func(t *testing.T) {
@@ -106,6 +118,19 @@ func TestGroupNameConformance(t *testing.T) {
 	}
 }
 
+// connectAll connects to e's hub chat: a service client, a raw JSON
+// WebSocket and a webpubsubclient, under a context that ends with the test.
+func connectAll(t *testing.T, e *emulator.Emulator) (context.Context, *webpubsub.ServiceClient, *jsonConn, *webpubsubclient.Client) {
+	t.Helper()
+	svc, err := webpubsub.NewServiceClientFromConnectionString(e.ConnectionString(), "chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*conformanceTimeout)
+	t.Cleanup(cancel)
+	return ctx, svc, dialJSON(ctx, t, svc), startClient(ctx, t, svc)
+}
+
 // TestHubNameConformance compares the root constructor with the emulator's
 // REST path.
 func TestHubNameConformance(t *testing.T) {
@@ -123,6 +148,175 @@ func TestHubNameConformance(t *testing.T) {
 			}
 		})
 	}
+}
+
+// eventNameCases returns nameCases plus the names that matter to events:
+// the system events' names, which a user event may take too, and the
+// characters the event rule allows beside letters and digits.
+func eventNameCases() []string {
+	return append(nameCases(), "connect", "connected", "disconnected", "Connect", "message", "validate",
+		"a.b-c_D9", "a-", "a.", "a:b", "a,b", "a`b", "a[b]", "événement")
+}
+
+// eventRecord keeps what reached the upstream event handler: the headers
+// the emulator sent and the event name the eventhandler parsed.
+type eventRecord struct {
+	mu     sync.Mutex
+	posts  [][2]string // ce-type, ce-eventName
+	parsed []string    // UserEventRequest.EventName
+}
+
+func (r *eventRecord) counts() (int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.posts), len(r.parsed)
+}
+
+// last returns the latest ce-type, ce-eventName and parsed name, and
+// whether there is one past the given counts.
+func (r *eventRecord) last(posts, parsed int) (ceType, ceEventName, name string, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.posts) <= posts || len(r.parsed) <= parsed {
+		return "", "", "", false
+	}
+	p := r.posts[len(r.posts)-1]
+	return p[0], p[1], r.parsed[len(r.parsed)-1], true
+}
+
+// lastParsed returns the latest parsed name, if there is one past parsed.
+func (r *eventRecord) lastParsed(parsed int) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.parsed) <= parsed {
+		return "", false
+	}
+	return r.parsed[len(r.parsed)-1], true
+}
+
+// TestEventNameConformance feeds the same event names to webpubsubclient's
+// SendEvent, the emulator's WebSocket endpoint (an event frame, sent
+// upstream to an eventhandler.Handler) and eventhandler.New's UserEvents:
+// all accept a name or all refuse it, as internal/names says. A name they
+// accept reaches the handler as the emulator sent it, in ce-type and
+// ce-eventName, and the handler dispatches it by that name.
+//
+// The handler's request parser is the one deliberate exception: it takes
+// any non-empty name after the user event prefix and hands a name outside
+// the rule to Options.UserEvent, because the service, not the handler,
+// decides which names are sent (an MQTT client's PUBLISH topic may carry
+// one) and a production handler must not start refusing events it used to
+// take. The test pins that too.
+func TestEventNameConformance(t *testing.T) {
+	rec := &eventRecord{}
+	h, err := eventhandler.New("chat", &eventhandler.Options{
+		AccessKeys: []string{emulator.DefaultAccessKey},
+		UserEvent: func(_ context.Context, req *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.parsed = append(rec.parsed, req.EventName)
+			return nil, nil
+		},
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			rec.mu.Lock()
+			rec.posts = append(rec.posts, [2]string{r.Header.Get("ce-type"), r.Header.Get("ce-eventName")})
+			rec.mu.Unlock()
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	e := emulator.NewTest(t, emulator.WithHub("chat", emulator.HubOptions{EventHandlers: []emulator.EventHandler{
+		{URLTemplate: srv.URL + eventhandler.DefaultPath("chat"), UserEventPattern: "*"},
+	}}))
+	ctx, svc, ws, wc := connectAll(t, e)
+	upstream := func(t *testing.T, op, name string, want bool, posts, parsed int) {
+		t.Helper()
+		ceType, ceEventName, got, ok := rec.last(posts, parsed)
+		switch {
+		case want && !ok:
+			t.Errorf("%s: nothing reached the event handler", op)
+		case want && (ceType != "azure.webpubsub.user."+name || ceEventName != name || got != name):
+			t.Errorf("%s: the handler got ce-type %q, ce-eventName %q, parsed %q", op, ceType, ceEventName, got)
+		case !want && ok:
+			t.Errorf("%s: a refused name reached the event handler as %q", op, got)
+		}
+	}
+	for i, name := range eventNameCases() {
+		want := names.Event(name) == ""
+		t.Run(fmt.Sprintf("%d_%s", i, short(name)), func(t *testing.T) {
+			// (a) webpubsubclient.
+			posts, parsed := rec.counts()
+			_, err := wc.SendEvent(ctx, name, webpubsubclient.TextMessage("x"), nil)
+			checkOutcome(t, "webpubsubclient SendEvent", want, err)
+			upstream(t, "webpubsubclient SendEvent", name, want, posts, parsed)
+			// (b) the emulator's WebSocket endpoint, and upstream. A text
+			// frame that is not UTF-8 ends the connection (close status
+			// 1007), so such a name gets its own.
+			conn := ws
+			if !utf8.ValidString(name) {
+				conn = dialJSON(ctx, t, svc)
+			}
+			posts, parsed = rec.counts()
+			if got := conn.ack(ctx, t, "event", "event", name); got != want {
+				t.Errorf("WebSocket event: ack success = %v, want %v", got, want)
+			}
+			upstream(t, "WebSocket event", name, want, posts, parsed)
+			// (c) eventhandler: a callback can be registered for the name
+			// exactly when the name is valid, and then receives it.
+			var named string
+			nh, err := eventhandler.New("chat", &eventhandler.Options{
+				UserEvents: map[string]eventhandler.UserEventFunc{name: func(_ context.Context, req *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+					named = req.EventName
+					return nil, nil
+				}},
+				Logger: slog.New(slog.DiscardHandler),
+			})
+			checkOutcome(t, "eventhandler.New with UserEvents", want, err)
+			if want && err == nil {
+				if resp := serveUserEvent(nh, name); resp.StatusCode != http.StatusNoContent || named != name {
+					t.Errorf("eventhandler: status %d, the named callback got %q", resp.StatusCode, named)
+				}
+			}
+			// (d) eventhandler's request parser: lenient by design (see
+			// above); only a type without a name is refused.
+			_, parsed = rec.counts()
+			resp := serveUserEvent(h, name)
+			got, ok := rec.lastParsed(parsed)
+			if name == "" {
+				if resp.StatusCode != http.StatusBadRequest || ok {
+					t.Errorf("eventhandler parser: an empty name got status %d", resp.StatusCode)
+				}
+			} else if resp.StatusCode != http.StatusNoContent || !ok || got != name {
+				t.Errorf("eventhandler parser: status %d, parsed %q", resp.StatusCode, got)
+			}
+		})
+	}
+}
+
+// serveUserEvent has h handle a text user event called name, signed with
+// the emulator's default key, as the service would send it.
+func serveUserEvent(h http.Handler, name string) *http.Response {
+	const conn = "conformance"
+	r := httptest.NewRequest(http.MethodPost, eventhandler.DefaultPath("chat"), strings.NewReader("x"))
+	r.Header.Set("Content-Type", "text/plain")
+	r.Header.Set("ce-specversion", "1.0")
+	r.Header.Set("ce-awpsversion", "1.0")
+	r.Header.Set("ce-type", "azure.webpubsub.user."+name)
+	r.Header.Set("ce-eventName", name)
+	r.Header.Set("ce-hub", "chat")
+	r.Header.Set("ce-connectionId", conn)
+	m := hmac.New(sha256.New, []byte(emulator.DefaultAccessKey))
+	m.Write([]byte(conn))
+	r.Header.Set("ce-signature", "sha256="+hex.EncodeToString(m.Sum(nil)))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Result()
 }
 
 func short(s string) string {

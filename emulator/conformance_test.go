@@ -14,6 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // The types below read testdata/client-frames.json (a copy of
@@ -269,7 +271,7 @@ func (run *caseRun) subst(s string) string {
 			run.t.Fatalf("no connection %s", sm[2])
 		}
 		if sm[1] == "signature" {
-			return signEntry(DefaultAccessKey, id)
+			return cloudevents.Sign(DefaultAccessKey, id)
 		}
 		return id
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
@@ -71,7 +72,7 @@ func (e *Emulator) connectUpstream(c *conn, h *eventHandler, r *http.Request, id
 	if err := enc.Encode(body); err != nil {
 		return res, http.StatusInternalServerError, "The connect event could not be encoded."
 	}
-	ev := c.newEvent(ceTypeConnect, SystemEventConnect, contentTypeSystem, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), "0")
+	ev := c.newEvent(cloudevents.TypeConnect, SystemEventConnect, contentTypeSystem, bytes.TrimSuffix(buf.Bytes(), []byte("\n")), "0")
 	resp, err := e.post(c.life, h, ev)
 	if err != nil {
 		var ue *upstreamError
@@ -283,7 +284,7 @@ func replyOf(resp *upstreamResponse, strictJSON bool) (eventReply, string) {
 func (c *conn) callUser(ctx context.Context, h *eventHandler, name, contentType string, data []byte, strictJSON bool) (eventReply, string) {
 	// The body is a copy: the transport may still read it after the call
 	// returns, and data is a pooled read buffer.
-	ev := c.newEvent(ceTypeUserPrefix+name, name, contentType, bytes.Clone(data), "")
+	ev := c.newEvent(cloudevents.UserType(name), name, contentType, bytes.Clone(data), "")
 	resp, err := c.e.post(ctx, h, ev)
 	if err != nil {
 		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", redact.Preview(err.Error(), redact.MaxLogField))

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // System event names, as used in EventHandler.SystemEvents.
 const (
-	SystemEventConnect      = "connect"
-	SystemEventConnected    = "connected"
-	SystemEventDisconnected = "disconnected"
+	SystemEventConnect      = cloudevents.EventConnect
+	SystemEventConnected    = cloudevents.EventConnected
+	SystemEventDisconnected = cloudevents.EventDisconnected
 )
 
 // PossibleSystemEventValues returns the system events an EventHandler can

@@ -3,9 +3,6 @@ package emulator
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // DefaultEventHandlerTimeout bounds each upstream call when
@@ -27,19 +26,11 @@ const DefaultEventHandlerTimeout = 100 * time.Second
 // nil. The emulator never modifies it.
 var DefaultEventHandlerRetryDelays = []time.Duration{time.Second, 3 * time.Second, 5 * time.Second}
 
-// Upstream limits.
+// Upstream limits. A ce-connectionState longer than
+// cloudevents.MaxStateLength fails the event.
 const (
 	maxUpstreamBody  = 16 << 20 // a larger response is a failure
-	maxStateLength   = 16 << 10 // a longer ce-connectionState fails the event
 	maxRejectionBody = 4 << 10  // the part of a connect rejection the client sees
-)
-
-// CloudEvents types.
-const (
-	ceTypeConnect      = "azure.webpubsub.sys.connect"
-	ceTypeConnected    = "azure.webpubsub.sys.connected"
-	ceTypeDisconnected = "azure.webpubsub.sys.disconnected"
-	ceTypeUserPrefix   = "azure.webpubsub.user."
 )
 
 const (
@@ -137,21 +128,6 @@ func statusError(code int, body []byte) *upstreamError {
 	}
 }
 
-// signature is the ce-signature of connection id: one entry per key.
-func (e *Emulator) signature(connID string) string {
-	sig := signEntry(e.key, connID)
-	if e.secondaryKey != "" {
-		sig += "," + signEntry(e.secondaryKey, connID)
-	}
-	return sig
-}
-
-func signEntry(key, connID string) string {
-	m := hmac.New(sha256.New, []byte(key))
-	m.Write([]byte(connID))
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
-
 // setHeader sets a header with exactly the given name casing, the
 // documented one.
 func setHeader(h http.Header, name, value string) {
@@ -169,28 +145,24 @@ func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent)
 	if err != nil {
 		return nil, errUpstreamUnreachable
 	}
-	hd := req.Header
-	setHeader(hd, "Content-Type", ev.contentType)
-	setHeader(hd, "WebHook-Request-Origin", ev.origin)
-	setHeader(hd, "ce-specversion", "1.0")
-	setHeader(hd, "ce-awpsversion", "1.0")
-	setHeader(hd, "ce-type", ev.ceType)
-	setHeader(hd, "ce-source", "/hubs/"+ev.hub+"/client/"+ev.connID)
-	setHeader(hd, "ce-id", ev.id)
-	setHeader(hd, "ce-time", ev.time.UTC().Format("2006-01-02T15:04:05Z"))
-	setHeader(hd, "ce-signature", e.signature(ev.connID))
-	if ev.userID != "" {
-		setHeader(hd, "ce-userId", ev.userID)
+	setHeader(req.Header, "Content-Type", ev.contentType)
+	attrs := cloudevents.Attributes{
+		Type:         ev.ceType,
+		EventName:    ev.name,
+		ID:           ev.id,
+		Source:       cloudevents.Source(ev.hub, ev.connID),
+		Time:         ev.time.UTC().Format(cloudevents.TimeLayout),
+		Hub:          ev.hub,
+		ConnectionID: ev.connID,
+		UserID:       ev.userID,
+		Signature:    cloudevents.Signature(ev.connID, e.key, e.secondaryKey), // the primary key first
+		Origin:       ev.origin,
 	}
-	setHeader(hd, "ce-connectionId", ev.connID)
-	setHeader(hd, "ce-hub", ev.hub)
-	setHeader(hd, "ce-eventName", ev.name)
-	if ev.subprotocol != "" && ev.ceType != ceTypeConnect {
-		setHeader(hd, "ce-subprotocol", ev.subprotocol)
+	if ev.ceType != cloudevents.TypeConnect {
+		// No subprotocol is negotiated yet, and no state set, on connect.
+		attrs.Subprotocol, attrs.ConnectionState = ev.subprotocol, ev.state
 	}
-	if ev.state != "" && ev.ceType != ceTypeConnect {
-		setHeader(hd, "ce-connectionState", ev.state)
-	}
+	attrs.SetHeaders(req.Header)
 	resp, err := e.do(ctx, req)
 	if err != nil {
 		return nil, err
@@ -291,7 +263,7 @@ func allowsOrigin(resp *upstreamResponse, origin string) bool {
 	if resp.status < 200 || resp.status > 299 {
 		return false
 	}
-	for _, v := range resp.header.Values("WebHook-Allowed-Origin") {
+	for _, v := range resp.header.Values(cloudevents.HeaderAllowedOrigin) {
 		for _, o := range strings.Split(v, ",") {
 			o = strings.TrimSpace(o)
 			if o == "*" || strings.EqualFold(o, origin) {
@@ -309,8 +281,8 @@ func (e *Emulator) validationRequest(ctx context.Context, method string, key val
 	if err != nil {
 		return nil, errUpstreamUnreachable
 	}
-	setHeader(req.Header, "WebHook-Request-Origin", key.origin)
-	setHeader(req.Header, "ce-awpsversion", "1.0")
+	setHeader(req.Header, cloudevents.HeaderRequestOrigin, key.origin)
+	setHeader(req.Header, cloudevents.HeaderAWPSVersion, cloudevents.AWPSVersion)
 	return e.do(ctx, req)
 }
 
@@ -347,12 +319,12 @@ func mediaTypeOf(ct string) string {
 // present replaces (the last value wins, empty
 // clears), absent keeps. ok is false when the value is too long.
 func newState(h http.Header, current string) (state string, ok bool) {
-	values := h.Values("ce-connectionState")
+	values := h.Values(cloudevents.HeaderConnectionState)
 	if len(values) == 0 {
 		return current, true
 	}
 	v := values[len(values)-1]
-	if len(v) > maxStateLength {
+	if len(v) > cloudevents.MaxStateLength {
 		return current, false
 	}
 	return v, true
@@ -374,7 +346,7 @@ func (c *conn) dispatchNonBlocking(h *eventHandler, ev *upstreamEvent) {
 		if prev != nil {
 			<-prev
 		}
-		if ev.ceType == ceTypeDisconnected {
+		if ev.ceType == cloudevents.TypeDisconnected {
 			// disconnected comes last: wait for a frame still being
 			// processed (its upstream call is canceled by now).
 			c.proc.Lock()
@@ -414,7 +386,7 @@ func (e *Emulator) sendWithRetries(h *eventHandler, ev *upstreamEvent) {
 // connectedUpstream dispatches the connected event, if a handler takes it.
 func (c *conn) connectedUpstream() {
 	if h := c.systemHandler(SystemEventConnected); h != nil {
-		c.dispatchNonBlocking(h, c.newEvent(ceTypeConnected, SystemEventConnected, contentTypeSystem, []byte("{}"), ""))
+		c.dispatchNonBlocking(h, c.newEvent(cloudevents.TypeConnected, SystemEventConnected, contentTypeSystem, []byte("{}"), ""))
 	}
 }
 
@@ -427,5 +399,5 @@ func (c *conn) disconnectedUpstream(reason string) {
 	}
 	r, _ := json.Marshal(reason) // a string always encodes
 	body := append(append([]byte(`{"reason":`), r...), '}')
-	c.dispatchNonBlocking(h, c.newEvent(ceTypeDisconnected, SystemEventDisconnected, contentTypeSystem, body, ""))
+	c.dispatchNonBlocking(h, c.newEvent(cloudevents.TypeDisconnected, SystemEventDisconnected, contentTypeSystem, body, ""))
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // recordedRequest is one request that reached a fakeUpstream.
@@ -19,7 +21,15 @@ type recordedRequest struct {
 	body   []byte
 }
 
-func (r *recordedRequest) ceType() string { return r.header.Get("ce-type") }
+func (r *recordedRequest) ceType() string { return r.header.Get(cloudevents.HeaderType) }
+
+// Short names of the event types, for the upstream tests.
+const (
+	ceTypeConnect      = cloudevents.TypeConnect
+	ceTypeConnected    = cloudevents.TypeConnected
+	ceTypeDisconnected = cloudevents.TypeDisconnected
+	ceTypeUserPrefix   = cloudevents.TypeUserPrefix
+)
 
 // fakeResponse is a fakeUpstream's answer. A nil body with status 0 means
 // 204.

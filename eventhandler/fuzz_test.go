@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // FuzzParseRequest feeds arbitrary headers and bodies to the request parser.
@@ -45,16 +47,16 @@ func FuzzParseRequest(f *testing.F) {
 				h.Set(k, v)
 			}
 		}
-		set(headerType, ceType)
-		set(headerConnectionID, connID)
-		set(headerUserID, userID)
+		set(cloudevents.HeaderType, ceType)
+		set(cloudevents.HeaderConnectionID, connID)
+		set(cloudevents.HeaderUserID, userID)
 		set("Content-Type", contentType)
-		set(headerSubprotocol, subprotocol)
-		set(headerPhysicalConnectionID, physID)
-		set(headerSessionID, physID)
+		set(cloudevents.HeaderSubprotocol, subprotocol)
+		set(cloudevents.HeaderPhysicalConnectionID, physID)
+		set(cloudevents.HeaderSessionID, physID)
 		set(HeaderConnectionState, state)
-		set(headerTime, ceTime)
-		set(headerHub, "chat")
+		set(cloudevents.HeaderTime, ceTime)
+		set(cloudevents.HeaderHub, "chat")
 		req, _, err := parseEvent(h, body)
 		if err != nil {
 			var re *requestError

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
@@ -143,7 +144,7 @@ type Handler struct {
 	disconn    DisconnectedFunc
 	userEvents map[string]UserEventFunc
 	userEvent  UserEventFunc
-	signer     signer
+	verifier   cloudevents.Verifier
 	origins    originPolicy
 	maxBody    int64
 	wait       bool
@@ -196,25 +197,27 @@ func New(hub string, opts *Options) (*Handler, error) {
 	case h.maxBody < 0:
 		return nil, &ValidationError{Name: "MaxBodyBytes", Value: strconv.FormatInt(h.maxBody, 10), Reason: "must not be negative (0 means DefaultMaxBodyBytes)"}
 	}
+	keys := make([]string, 0, len(opts.AccessKeys)+1)
 	for i, k := range opts.AccessKeys {
 		if strings.TrimSpace(k) == "" {
 			return nil, &ValidationError{Name: "AccessKeys[" + strconv.Itoa(i) + "]", Reason: "must not be empty or only white space"}
 		}
-		h.signer.keys = append(h.signer.keys, []byte(k))
+		keys = append(keys, k)
 	}
 	if opts.ConnectionString != "" {
 		cs, err := parseConnectionString(opts.ConnectionString)
 		if err != nil {
 			return nil, err
 		}
-		h.signer.keys = append(h.signer.keys, []byte(cs.accessKey))
+		keys = append(keys, cs.accessKey)
 	}
+	h.verifier = cloudevents.NewVerifier(keys...)
 	origins, err := newOriginPolicy(opts.AllowedOrigins)
 	if err != nil {
 		return nil, err
 	}
 	h.origins = origins
-	if !h.signer.enabled() {
+	if h.verifier.Len() == 0 {
 		h.log.Warn("eventhandler: no access key configured; ce-signature is not validated and any caller can send events")
 	}
 	return h, nil
@@ -240,7 +243,7 @@ func (h *Handler) Path() string { return DefaultPath(h.hub) }
 // "eventhandler.Handler{hub: chat, access keys: 2, path: /api/webpubsub/hubs/chat/}".
 // Access keys are counted, never shown; %v and %+v print this too.
 func (h *Handler) String() string {
-	return fmt.Sprintf("eventhandler.Handler{hub: %s, access keys: %d, path: %s}", h.hub, len(h.signer.keys), h.Path())
+	return fmt.Sprintf("eventhandler.Handler{hub: %s, access keys: %d, path: %s}", h.hub, h.verifier.Len(), h.Path())
 }
 
 // GoString is String, for %#v.
@@ -315,7 +318,7 @@ func (h *Handler) serveValidate(w http.ResponseWriter, r *http.Request) {
 // readEvent checks the hub and the signature, reads the body within the
 // limit and parses the request. Errors are *requestError.
 func (h *Handler) readEvent(w http.ResponseWriter, r *http.Request) (any, error) {
-	hub := r.Header.Get(headerHub)
+	hub := r.Header.Get(cloudevents.HeaderHub)
 	if hub == "" {
 		return nil, badRequest("the ce-hub header is missing")
 	}
@@ -326,11 +329,11 @@ func (h *Handler) readEvent(w http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	if h.signer.enabled() {
+	if h.verifier.Len() > 0 {
 		if len(r.Header.Values(HeaderSignature)) == 0 {
 			return nil, &requestError{status: http.StatusUnauthorized, msg: "the ce-signature header is missing"}
 		}
-		if !h.signer.valid(cc.ConnectionID, r.Header.Values(HeaderSignature)) {
+		if !h.verifier.Verify(cc.ConnectionID, r.Header.Values(HeaderSignature)) {
 			return nil, &requestError{status: http.StatusUnauthorized, msg: "the ce-signature header matches no access key"}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
@@ -191,28 +192,6 @@ func TestSignature(t *testing.T) {
 	}
 }
 
-func TestSignerDirect(t *testing.T) {
-	// The §9.3 vectors, computed with sign and checked with the signer.
-	vectors := []struct{ key, conn, hex string }{
-		{primaryKey, "conn1", "8de7281e588e23b0a30a7180ffa240257b8176e983004c240c9f3f7a7233c993"},
-		{secondaryKey, "conn1", "720e0564cb650cb1e1f467bc1403038b30f82bc87cff78db2407f3afbc587c49"},
-		{primaryKey, exampleConn, "31f8e6b3dc22eb05c140cfc25b924fe875f1f204a284234dc93f5c6cf81b4175"},
-		{secondaryKey, exampleConn, "c0efcf1aa2c218015ed6294b68cce849e78eee4f7bf881239692eb2455e1eb89"},
-	}
-	s := signer{keys: [][]byte{[]byte(primaryKey), []byte(secondaryKey)}}
-	for _, v := range vectors {
-		if got := sign(v.key, v.conn); got != "sha256="+v.hex {
-			t.Errorf("sign(%s) = %s, want sha256=%s", v.conn, got, v.hex)
-		}
-		if !s.valid(v.conn, []string{"sha256=" + v.hex}) {
-			t.Errorf("signature of %s rejected", v.conn)
-		}
-		if s.valid(v.conn+"x", []string{"sha256=" + v.hex}) {
-			t.Errorf("signature of %s accepted for another connection", v.conn)
-		}
-	}
-}
-
 func TestAbuseProtection(t *testing.T) {
 	tests := []struct {
 		name        string
@@ -273,13 +252,15 @@ func TestRequestRejections(t *testing.T) {
 			r.Method = http.MethodPut
 			return r
 		}, 405, ""},
-		{"another hub", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", headerHub, "other") }, 404, "does not serve"},
-		{"hub in another case", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", headerHub, "CHAT") }, 200, ""},
-		{"missing ce-hub", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", headerHub, "") }, 400, "ce-hub"},
-		{"missing ce-type", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", headerType, "") }, 400, "ce-type"},
+		{"another hub", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderHub, "other") }, 404, "does not serve"},
+		{"hub in another case", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderHub, "CHAT") }, 200, ""},
+		{"missing ce-hub", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderHub, "") }, 400, "ce-hub"},
+		{"missing ce-type", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderType, "") }, 400, "ce-type"},
 		{"unknown ce-type", func() *http.Request { return eventRequest("azure.webpubsub.gp.joined", jsonCT, `{"group":"g"}`) }, 400, "unsupported ce-type"},
 		{"user prefix without a name", func() *http.Request { return eventRequest(TypeUserPrefix, "text/plain", "x") }, 400, "unsupported ce-type"},
-		{"missing ce-connectionId", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", headerConnectionID, "") }, 400, "ce-connectionId"},
+		{"missing ce-connectionId", func() *http.Request {
+			return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderConnectionID, "")
+		}, 400, "ce-connectionId"},
 		{"connect: empty body", func() *http.Request { return eventRequest(TypeConnect, jsonCT, "") }, 400, "empty"},
 		{"connect: truncated JSON", func() *http.Request { return eventRequest(TypeConnect, jsonCT, `{"claims":`) }, 400, "not valid JSON"},
 		{"connect: array", func() *http.Request { return eventRequest(TypeConnect, jsonCT, `[]`) }, 400, "not a JSON object"},
@@ -458,7 +439,7 @@ func TestConnectRequestFields(t *testing.T) {
 	body := `{"claims":{"sub":"bob","role":["a","b"]},"query":{"lang":["en","fr"]},` +
 		`"headers":{"sec-websocket-protocol":["p1"],"Sec-WebSocket-Protocol":["p2"],"X-Empty":null},` +
 		`"subprotocols":["p1","p2"],"clientCertificates":[{"thumbprint":"3ce9","content":"-----BEGIN CERTIFICATE-----"}],"unknown":1}`
-	resp := serve(h, eventRequest(TypeConnect, jsonCT, body, headerUserID, ""))
+	resp := serve(h, eventRequest(TypeConnect, jsonCT, body, cloudevents.HeaderUserID, ""))
 	if resp.StatusCode != 204 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -786,12 +767,12 @@ func TestConcurrentRequests(t *testing.T) {
 					return
 				}
 				req.Header = eventRequest(TypeUserPrefix+"e", "text/plain", "").Header
-				req.Header.Set(headerConnectionID, conn)
+				req.Header.Set(cloudevents.HeaderConnectionID, conn)
 				key := primaryKey
 				if i%2 == 1 {
 					key = secondaryKey
 				}
-				req.Header.Set(HeaderSignature, sign(key, conn))
+				req.Header.Set(HeaderSignature, cloudevents.Sign(key, conn))
 				if state != "" {
 					req.Header.Set(HeaderConnectionState, state)
 				}
@@ -808,9 +789,9 @@ func TestConcurrentRequests(t *testing.T) {
 				}
 				state = resp.Header.Get(HeaderConnectionState)
 			}
-			st, err := decodeState(state)
-			if err != nil || string(st.vals["n"]) != "5" {
-				errs <- fmt.Errorf("%s: final state %v %v", conn, st.vals, err)
+			st, err := cloudevents.DecodeState(state)
+			if n, _ := st.Get("n"); err != nil || string(n) != "5" {
+				errs <- fmt.Errorf("%s: final state %v %v", conn, st.Values(), err)
 				return
 			}
 			errs <- nil

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // Test vectors of spec/cloudevents.md §9.3.
@@ -81,17 +83,17 @@ func eventRequest(ceType, contentType, body string, extra ...string) *http.Reque
 	r := httptest.NewRequest(http.MethodPost, DefaultPath("chat"), strings.NewReader(body))
 	r.Header.Set("Content-Type", contentType)
 	r.Header.Set(HeaderRequestOrigin, "localhost:8080")
-	r.Header.Set(headerSpecVersion, "1.0")
-	r.Header.Set(headerAWPSVersion, "1.0")
-	r.Header.Set(headerType, ceType)
-	r.Header.Set(headerSource, "/hubs/chat/client/"+exampleConn)
-	r.Header.Set(headerID, "1")
-	r.Header.Set(headerTime, "2026-01-01T00:00:00Z")
+	r.Header.Set(cloudevents.HeaderSpecVersion, "1.0")
+	r.Header.Set(cloudevents.HeaderAWPSVersion, "1.0")
+	r.Header.Set(cloudevents.HeaderType, ceType)
+	r.Header.Set(cloudevents.HeaderSource, "/hubs/chat/client/"+exampleConn)
+	r.Header.Set(cloudevents.HeaderID, "1")
+	r.Header.Set(cloudevents.HeaderTime, "2026-01-01T00:00:00Z")
 	r.Header.Set(HeaderSignature, exampleSig)
-	r.Header.Set(headerUserID, "alice")
-	r.Header.Set(headerConnectionID, exampleConn)
-	r.Header.Set(headerHub, "chat")
-	r.Header.Set(headerEventName, strings.TrimPrefix(strings.TrimPrefix(ceType, TypeUserPrefix), "azure.webpubsub.sys."))
+	r.Header.Set(cloudevents.HeaderUserID, "alice")
+	r.Header.Set(cloudevents.HeaderConnectionID, exampleConn)
+	r.Header.Set(cloudevents.HeaderHub, "chat")
+	r.Header.Set(cloudevents.HeaderEventName, strings.TrimPrefix(strings.TrimPrefix(ceType, TypeUserPrefix), "azure.webpubsub.sys."))
 	for i := 0; i+1 < len(extra); i += 2 {
 		if extra[i+1] == "" {
 			r.Header.Del(extra[i])
@@ -180,28 +182,28 @@ func encodeEvent(t testing.TB, req any) (http.Header, []byte) {
 	default:
 		t.Fatalf("encodeEvent: unexpected %T", req)
 	}
-	h.Set(headerType, cc.Type)
-	h.Set(headerConnectionID, cc.ConnectionID)
+	h.Set(cloudevents.HeaderType, cc.Type)
+	h.Set(cloudevents.HeaderConnectionID, cc.ConnectionID)
 	set := func(k, v string) {
 		if v != "" {
 			h.Set(k, v)
 		}
 	}
-	set(headerHub, cc.Hub)
-	set(headerUserID, cc.UserID)
-	set(headerID, cc.ID)
-	set(headerSource, cc.Source)
+	set(cloudevents.HeaderHub, cc.Hub)
+	set(cloudevents.HeaderUserID, cc.UserID)
+	set(cloudevents.HeaderID, cc.ID)
+	set(cloudevents.HeaderSource, cc.Source)
 	if !cc.Time.IsZero() {
-		h.Set(headerTime, cc.Time.Format("2006-01-02T15:04:05.999999999Z07:00"))
+		h.Set(cloudevents.HeaderTime, cc.Time.Format("2006-01-02T15:04:05.999999999Z07:00"))
 	}
-	set(headerSubprotocol, cc.Subprotocol)
+	set(cloudevents.HeaderSubprotocol, cc.Subprotocol)
 	set(HeaderRequestOrigin, cc.Origin)
 	if cc.MQTT != nil {
-		set(headerPhysicalConnectionID, cc.MQTT.PhysicalConnectionID)
-		set(headerSessionID, cc.MQTT.SessionID)
+		set(cloudevents.HeaderPhysicalConnectionID, cc.MQTT.PhysicalConnectionID)
+		set(cloudevents.HeaderSessionID, cc.MQTT.SessionID)
 	}
 	if st := cc.States(); len(st) > 0 {
-		h.Set(HeaderConnectionState, cc.stateOf().encode())
+		h.Set(HeaderConnectionState, cc.stateOf().Encode())
 	}
 	return h, body
 }

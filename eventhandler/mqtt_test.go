@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // The MQTT samples of cloudevents.md §10 (docs samples).
@@ -16,7 +18,7 @@ const (
 )
 
 func mqttHeaders(session string) []string {
-	return []string{headerSubprotocol, "mqtt", headerPhysicalConnectionID, "phys-1", headerSessionID, session}
+	return []string{cloudevents.HeaderSubprotocol, "mqtt", cloudevents.HeaderPhysicalConnectionID, "phys-1", cloudevents.HeaderSessionID, session}
 }
 
 func TestMQTTConnect(t *testing.T) {
@@ -81,7 +83,7 @@ func TestMQTTConnectRejection(t *testing.T) {
 	}
 	// Without ce-physicalConnectionId the request is not MQTT: plain text.
 	h, _ := mustNew(t, &Options{Connect: func(context.Context, *ConnectRequest) (*ConnectResponse, error) { return nil, Reject(401, "nope") }})
-	resp := serve(h, eventRequest(TypeConnect, jsonCT, `{}`, headerSubprotocol, "mqtt"))
+	resp := serve(h, eventRequest(TypeConnect, jsonCT, `{}`, cloudevents.HeaderSubprotocol, "mqtt"))
 	if got := readBody(t, resp); resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" || got != "nope" {
 		t.Fatalf("non-MQTT rejection %q %q", resp.Header.Get("Content-Type"), got)
 	}

@@ -10,21 +10,22 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 )
 
 // The CloudEvents types (ce-type) the handler dispatches on.
 const (
 	// TypeConnect is the type of connect events (blocking).
-	TypeConnect = "azure.webpubsub.sys.connect"
+	TypeConnect = cloudevents.TypeConnect
 	// TypeConnected is the type of connected events (non-blocking).
-	TypeConnected = "azure.webpubsub.sys.connected"
+	TypeConnected = cloudevents.TypeConnected
 	// TypeDisconnected is the type of disconnected events (non-blocking).
-	TypeDisconnected = "azure.webpubsub.sys.disconnected"
+	TypeDisconnected = cloudevents.TypeDisconnected
 	// TypeUserPrefix is followed by the user event name, e.g.
 	// "azure.webpubsub.user.message".
-	TypeUserPrefix = "azure.webpubsub.user."
+	TypeUserPrefix = cloudevents.TypeUserPrefix
 )
 
 // Request and response header names of the protocol. Header names are
@@ -32,27 +33,13 @@ const (
 const (
 	// HeaderConnectionState carries the connection state, in requests and
 	// in responses to blocking events.
-	HeaderConnectionState = "ce-connectionState"
+	HeaderConnectionState = cloudevents.HeaderConnectionState
 	// HeaderSignature carries the request signatures.
-	HeaderSignature = "ce-signature"
+	HeaderSignature = cloudevents.HeaderSignature
 	// HeaderRequestOrigin names the sending service's host.
-	HeaderRequestOrigin = "WebHook-Request-Origin"
+	HeaderRequestOrigin = cloudevents.HeaderRequestOrigin
 	// HeaderAllowedOrigin answers the abuse-protection check.
-	HeaderAllowedOrigin = "WebHook-Allowed-Origin"
-
-	headerHub                  = "ce-hub"
-	headerConnectionID         = "ce-connectionId"
-	headerUserID               = "ce-userId"
-	headerType                 = "ce-type"
-	headerEventName            = "ce-eventName"
-	headerID                   = "ce-id"
-	headerSource               = "ce-source"
-	headerTime                 = "ce-time"
-	headerSpecVersion          = "ce-specversion"
-	headerAWPSVersion          = "ce-awpsversion"
-	headerSubprotocol          = "ce-subprotocol"
-	headerPhysicalConnectionID = "ce-physicalConnectionId"
-	headerSessionID            = "ce-sessionId"
+	HeaderAllowedOrigin = cloudevents.HeaderAllowedOrigin
 )
 
 // DataType is the type of a user event's payload or of a reply to it.
@@ -126,7 +113,7 @@ type ConnectionContext struct {
 	// a ce-physicalConnectionId header).
 	MQTT *MQTTContext
 
-	state *connState
+	state *cloudevents.State
 }
 
 // ConnectRequest is a connect event: a client asks to connect. The
@@ -204,63 +191,46 @@ func badRequest(format string, args ...any) *requestError {
 	return &requestError{status: http.StatusBadRequest, msg: fmt.Sprintf(format, args...)}
 }
 
-// eventKind classifies a request by its ce-type.
-type eventKind int
-
-const (
-	kindConnect eventKind = iota + 1
-	kindConnected
-	kindDisconnected
-	kindUser
-)
-
 // parseHeaders reads the ce-* headers: the event kind and the connection
 // context. The state header is decoded here; stateErr reports a state that
 // could not be decoded (the state is then empty, and the request goes on).
-func parseHeaders(h http.Header) (kind eventKind, cc ConnectionContext, stateErr error, err error) {
-	typ := h.Get(headerType)
-	switch {
-	case typ == TypeConnect:
-		kind, cc.EventName = kindConnect, "connect"
-	case typ == TypeConnected:
-		kind, cc.EventName = kindConnected, "connected"
-	case typ == TypeDisconnected:
-		kind, cc.EventName = kindDisconnected, "disconnected"
-	case strings.HasPrefix(typ, TypeUserPrefix) && len(typ) > len(TypeUserPrefix):
-		kind, cc.EventName = kindUser, typ[len(TypeUserPrefix):]
-	case typ == "":
-		return 0, cc, nil, badRequest("the ce-type header is missing")
-	default:
+func parseHeaders(h http.Header) (kind cloudevents.Kind, cc ConnectionContext, stateErr error, err error) {
+	a := cloudevents.ReadAttributes(h)
+	kind, cc.EventName = cloudevents.ParseType(a.Type)
+	if kind == cloudevents.KindUnknown {
+		if a.Type == "" {
+			return 0, cc, nil, badRequest("the ce-type header is missing")
+		}
 		return 0, cc, nil, badRequest("unsupported ce-type; expected %s, %s, %s or %s<event>", TypeConnect, TypeConnected, TypeDisconnected, TypeUserPrefix)
 	}
-	cc.Type = typ
-	cc.ConnectionID = h.Get(headerConnectionID)
+	cc.Type = a.Type
+	cc.ConnectionID = a.ConnectionID
 	if cc.ConnectionID == "" {
 		return 0, cc, nil, badRequest("the ce-connectionId header is missing")
 	}
-	cc.Hub = h.Get(headerHub)
-	cc.UserID = h.Get(headerUserID)
-	cc.ID = h.Get(headerID)
-	cc.Source = h.Get(headerSource)
-	if t, err := time.Parse(time.RFC3339, h.Get(headerTime)); err == nil {
+	cc.Hub = a.Hub
+	cc.UserID = a.UserID
+	cc.ID = a.ID
+	cc.Source = a.Source
+	if t, err := time.Parse(time.RFC3339, a.Time); err == nil {
 		cc.Time = t
 	}
-	cc.Subprotocol = h.Get(headerSubprotocol)
-	cc.Origin = h.Get(HeaderRequestOrigin)
-	if phys := h.Get(headerPhysicalConnectionID); phys != "" && strings.EqualFold(cc.Subprotocol, "mqtt") {
-		cc.MQTT = &MQTTContext{PhysicalConnectionID: phys, SessionID: h.Get(headerSessionID)}
+	cc.Subprotocol = a.Subprotocol
+	cc.Origin = a.Origin
+	if a.IsMQTT() {
+		cc.MQTT = &MQTTContext{PhysicalConnectionID: a.PhysicalConnectionID, SessionID: a.SessionID}
 	}
-	cc.state, stateErr = decodeState(h.Get(HeaderConnectionState))
+	cc.state, stateErr = cloudevents.DecodeState(a.ConnectionState)
 	return kind, cc, stateErr, nil
 }
 
 // parseBody builds the typed request for kind from the body. contentType is
 // the request's Content-Type (used by user events only).
-func parseBody(kind eventKind, cc ConnectionContext, contentType string, body []byte) (any, error) {
+func parseBody(kind cloudevents.Kind, cc ConnectionContext, contentType string, body []byte) (any, error) {
 	switch kind {
-	case kindConnect:
+	case cloudevents.KindConnect:
 		return parseConnect(cc, body)
-	case kindConnected:
+	case cloudevents.KindConnected:
 		if len(bytes.TrimSpace(body)) > 0 {
 			var v map[string]json.RawMessage
 			if err := decodeObject(body, &v); err != nil {
@@ -268,9 +238,9 @@ func parseBody(kind eventKind, cc ConnectionContext, contentType string, body []
 			}
 		}
 		return &ConnectedRequest{ConnectionContext: cc}, nil
-	case kindDisconnected:
+	case cloudevents.KindDisconnected:
 		return parseDisconnected(cc, body)
-	case kindUser:
+	case cloudevents.KindUser:
 		return parseUserEvent(cc, contentType, body)
 	}
 	return nil, badRequest("unsupported event")
