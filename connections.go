@@ -8,46 +8,19 @@ import (
 // ConnectionExists reports whether connectionID is connected to the hub:
 // true on 200, false on 404; any other answer is an error.
 func (c *ServiceClient) ConnectionExists(ctx context.Context, connectionID string, options *ConnectionExistsOptions) (bool, error) {
-	var ok bool
-	err := c.call(ctx, "ServiceClient.ConnectionExists", func(ctx context.Context) error {
-		if err := validateID("connectionID", connectionID); err != nil {
-			return err
-		}
-		var err error
-		ok, err = c.exists(ctx, c.url(nil, "connections", seg(connectionID)))
-		return err
-	})
-	return ok, err
+	return c.probe(ctx, "ServiceClient.ConnectionExists", validateID("connectionID", connectionID), c.url(nil, "connections", seg(connectionID)))
 }
 
 // UserExists reports whether userID has at least one connection to the hub:
 // true on 200, false on 404; any other answer is an error.
 func (c *ServiceClient) UserExists(ctx context.Context, userID string, options *UserExistsOptions) (bool, error) {
-	var ok bool
-	err := c.call(ctx, "ServiceClient.UserExists", func(ctx context.Context) error {
-		if err := validateID("userID", userID); err != nil {
-			return err
-		}
-		var err error
-		ok, err = c.exists(ctx, c.url(nil, "users", seg(userID)))
-		return err
-	})
-	return ok, err
+	return c.probe(ctx, "ServiceClient.UserExists", validateID("userID", userID), c.url(nil, "users", seg(userID)))
 }
 
 // GroupExists reports whether group has at least one connection: true on
 // 200, false on 404; any other answer is an error.
 func (c *ServiceClient) GroupExists(ctx context.Context, group string, options *GroupExistsOptions) (bool, error) {
-	var ok bool
-	err := c.call(ctx, "ServiceClient.GroupExists", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		var err error
-		ok, err = c.exists(ctx, c.url(nil, "groups", seg(group)))
-		return err
-	})
-	return ok, err
+	return c.probe(ctx, "ServiceClient.GroupExists", validateGroup("group", group), c.url(nil, "groups", seg(group)))
 }
 
 // CloseConnection closes one connection; subprotocol clients receive
@@ -56,14 +29,9 @@ func (c *ServiceClient) CloseConnection(ctx context.Context, connectionID string
 	if options == nil {
 		options = &CloseConnectionOptions{}
 	}
-	err := c.call(ctx, "ServiceClient.CloseConnection", func(ctx context.Context) error {
-		if err := validateID("connectionID", connectionID); err != nil {
-			return err
-		}
-		q := &query{}
-		q.addOpt("reason", options.Reason)
-		return c.simple(ctx, http.MethodDelete, c.url(q, "connections", seg(connectionID)))
-	})
+	q := &query{}
+	q.addOpt("reason", options.Reason)
+	err := c.bodyless(ctx, "ServiceClient.CloseConnection", http.MethodDelete, validateID("connectionID", connectionID), c.url(q, "connections", seg(connectionID)))
 	return CloseConnectionResponse{}, err
 }
 
@@ -72,9 +40,7 @@ func (c *ServiceClient) CloseAllConnections(ctx context.Context, options *CloseA
 	if options == nil {
 		options = &CloseAllConnectionsOptions{}
 	}
-	err := c.call(ctx, "ServiceClient.CloseAllConnections", func(ctx context.Context) error {
-		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), ":closeConnections"))
-	})
+	err := c.bodyless(ctx, "ServiceClient.CloseAllConnections", http.MethodPost, nil, c.url(closeQuery(options.Excluded, options.Reason), ":closeConnections"))
 	return CloseAllConnectionsResponse{}, err
 }
 
@@ -83,12 +49,8 @@ func (c *ServiceClient) CloseUserConnections(ctx context.Context, userID string,
 	if options == nil {
 		options = &CloseUserConnectionsOptions{}
 	}
-	err := c.call(ctx, "ServiceClient.CloseUserConnections", func(ctx context.Context) error {
-		if err := validateID("userID", userID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), "users", seg(userID), ":closeConnections"))
-	})
+	err := c.bodyless(ctx, "ServiceClient.CloseUserConnections", http.MethodPost, validateID("userID", userID),
+		c.url(closeQuery(options.Excluded, options.Reason), "users", seg(userID), ":closeConnections"))
 	return CloseUserConnectionsResponse{}, err
 }
 
@@ -97,12 +59,8 @@ func (c *ServiceClient) CloseGroupConnections(ctx context.Context, group string,
 	if options == nil {
 		options = &CloseGroupConnectionsOptions{}
 	}
-	err := c.call(ctx, "ServiceClient.CloseGroupConnections", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodPost, c.url(closeQuery(options.Excluded, options.Reason), "groups", seg(group), ":closeConnections"))
-	})
+	err := c.bodyless(ctx, "ServiceClient.CloseGroupConnections", http.MethodPost, validateGroup("group", group),
+		c.url(closeQuery(options.Excluded, options.Reason), "groups", seg(group), ":closeConnections"))
 	return CloseGroupConnectionsResponse{}, err
 }
 

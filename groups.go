@@ -16,42 +16,24 @@ import (
 // api-versions when the user has no connection; that is an
 // *azcore.ResponseError.
 func (c *ServiceClient) AddUserToGroup(ctx context.Context, group, userID string, options *AddUserToGroupOptions) (AddUserToGroupResponse, error) {
-	err := c.call(ctx, "ServiceClient.AddUserToGroup", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		if err := validateID("userID", userID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodPut, c.url(nil, "users", seg(userID), "groups", seg(group)))
-	})
+	err := c.bodyless(ctx, "ServiceClient.AddUserToGroup", http.MethodPut, firstError(validateGroup("group", group), validateID("userID", userID)),
+		c.url(nil, "users", seg(userID), "groups", seg(group)))
 	return AddUserToGroupResponse{}, err
 }
 
 // RemoveUserFromGroup removes userID's connections from group. An unknown
 // user is not an error.
 func (c *ServiceClient) RemoveUserFromGroup(ctx context.Context, group, userID string, options *RemoveUserFromGroupOptions) (RemoveUserFromGroupResponse, error) {
-	err := c.call(ctx, "ServiceClient.RemoveUserFromGroup", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		if err := validateID("userID", userID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodDelete, c.url(nil, "users", seg(userID), "groups", seg(group)))
-	})
+	err := c.bodyless(ctx, "ServiceClient.RemoveUserFromGroup", http.MethodDelete, firstError(validateGroup("group", group), validateID("userID", userID)),
+		c.url(nil, "users", seg(userID), "groups", seg(group)))
 	return RemoveUserFromGroupResponse{}, err
 }
 
 // RemoveUserFromAllGroups removes userID's connections from every group.
 // An unknown user is not an error.
 func (c *ServiceClient) RemoveUserFromAllGroups(ctx context.Context, userID string, options *RemoveUserFromAllGroupsOptions) (RemoveUserFromAllGroupsResponse, error) {
-	err := c.call(ctx, "ServiceClient.RemoveUserFromAllGroups", func(ctx context.Context) error {
-		if err := validateID("userID", userID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodDelete, c.url(nil, "users", seg(userID), "groups"))
-	})
+	err := c.bodyless(ctx, "ServiceClient.RemoveUserFromAllGroups", http.MethodDelete, validateID("userID", userID),
+		c.url(nil, "users", seg(userID), "groups"))
 	return RemoveUserFromAllGroupsResponse{}, err
 }
 
@@ -59,42 +41,24 @@ func (c *ServiceClient) RemoveUserFromAllGroups(ctx context.Context, userID stri
 // not exist gives an *azcore.ResponseError with status 404 and ErrorCode
 // "Error.Connection.NotExisted".
 func (c *ServiceClient) AddConnectionToGroup(ctx context.Context, group, connectionID string, options *AddConnectionToGroupOptions) (AddConnectionToGroupResponse, error) {
-	err := c.call(ctx, "ServiceClient.AddConnectionToGroup", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		if err := validateID("connectionID", connectionID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodPut, c.url(nil, "groups", seg(group), "connections", seg(connectionID)))
-	})
+	err := c.bodyless(ctx, "ServiceClient.AddConnectionToGroup", http.MethodPut, firstError(validateGroup("group", group), validateID("connectionID", connectionID)),
+		c.url(nil, "groups", seg(group), "connections", seg(connectionID)))
 	return AddConnectionToGroupResponse{}, err
 }
 
 // RemoveConnectionFromGroup removes one connection from group. A missing
 // connection is not an error.
 func (c *ServiceClient) RemoveConnectionFromGroup(ctx context.Context, group, connectionID string, options *RemoveConnectionFromGroupOptions) (RemoveConnectionFromGroupResponse, error) {
-	err := c.call(ctx, "ServiceClient.RemoveConnectionFromGroup", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		if err := validateID("connectionID", connectionID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodDelete, c.url(nil, "groups", seg(group), "connections", seg(connectionID)))
-	})
+	err := c.bodyless(ctx, "ServiceClient.RemoveConnectionFromGroup", http.MethodDelete, firstError(validateGroup("group", group), validateID("connectionID", connectionID)),
+		c.url(nil, "groups", seg(group), "connections", seg(connectionID)))
 	return RemoveConnectionFromGroupResponse{}, err
 }
 
 // RemoveConnectionFromAllGroups removes one connection from every group it
 // is in. A missing connection is not an error.
 func (c *ServiceClient) RemoveConnectionFromAllGroups(ctx context.Context, connectionID string, options *RemoveConnectionFromAllGroupsOptions) (RemoveConnectionFromAllGroupsResponse, error) {
-	err := c.call(ctx, "ServiceClient.RemoveConnectionFromAllGroups", func(ctx context.Context) error {
-		if err := validateID("connectionID", connectionID); err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodDelete, c.url(nil, "connections", seg(connectionID), "groups"))
-	})
+	err := c.bodyless(ctx, "ServiceClient.RemoveConnectionFromAllGroups", http.MethodDelete, validateID("connectionID", connectionID),
+		c.url(nil, "connections", seg(connectionID), "groups"))
 	return RemoveConnectionFromAllGroupsResponse{}, err
 }
 
@@ -147,6 +111,44 @@ func (c *ServiceClient) batchGroups(ctx context.Context, action string, groups [
 	}
 	_, err = c.do(req, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
 	return err
+}
+
+// firstError returns the first non-nil error of errs: the checks of an
+// operation's arguments, made before its span starts and reported as its
+// outcome.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bodyless runs operation op: a request without a body to rawURL that
+// succeeds on any 2xx, unless check (the arguments' validation) failed.
+func (c *ServiceClient) bodyless(ctx context.Context, op, method string, check error, rawURL string) error {
+	return c.call(ctx, op, func(ctx context.Context) error {
+		if check != nil {
+			return check
+		}
+		return c.simple(ctx, method, rawURL)
+	})
+}
+
+// probe runs operation op: a HEAD of rawURL that reports true on 200 and
+// false on 404, unless check (the arguments' validation) failed.
+func (c *ServiceClient) probe(ctx context.Context, op string, check error, rawURL string) (bool, error) {
+	var ok bool
+	err := c.call(ctx, op, func(ctx context.Context) error {
+		if check != nil {
+			return check
+		}
+		var err error
+		ok, err = c.exists(ctx, rawURL)
+		return err
+	})
+	return ok, err
 }
 
 // simple sends a request without a body and accepts any 2xx.

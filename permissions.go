@@ -48,13 +48,8 @@ func (c *ServiceClient) GrantPermission(ctx context.Context, permission Permissi
 	if options == nil {
 		options = &GrantPermissionOptions{}
 	}
-	err := c.call(ctx, "ServiceClient.GrantPermission", func(ctx context.Context) error {
-		u, err := c.permissionURL(permission, connectionID, options.TargetName)
-		if err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodPut, u)
-	})
+	u, err := c.permissionURL(permission, connectionID, options.TargetName)
+	err = c.bodyless(ctx, "ServiceClient.GrantPermission", http.MethodPut, err, u)
 	return GrantPermissionResponse{}, err
 }
 
@@ -65,13 +60,8 @@ func (c *ServiceClient) RevokePermission(ctx context.Context, permission Permiss
 	if options == nil {
 		options = &RevokePermissionOptions{}
 	}
-	err := c.call(ctx, "ServiceClient.RevokePermission", func(ctx context.Context) error {
-		u, err := c.permissionURL(permission, connectionID, options.TargetName)
-		if err != nil {
-			return err
-		}
-		return c.simple(ctx, http.MethodDelete, u)
-	})
+	u, err := c.permissionURL(permission, connectionID, options.TargetName)
+	err = c.bodyless(ctx, "ServiceClient.RevokePermission", http.MethodDelete, err, u)
 	return RevokePermissionResponse{}, err
 }
 
@@ -81,16 +71,8 @@ func (c *ServiceClient) CheckPermission(ctx context.Context, permission Permissi
 	if options == nil {
 		options = &CheckPermissionOptions{}
 	}
-	var ok bool
-	err := c.call(ctx, "ServiceClient.CheckPermission", func(ctx context.Context) error {
-		u, err := c.permissionURL(permission, connectionID, options.TargetName)
-		if err != nil {
-			return err
-		}
-		ok, err = c.exists(ctx, u)
-		return err
-	})
-	return ok, err
+	u, err := c.permissionURL(permission, connectionID, options.TargetName)
+	return c.probe(ctx, "ServiceClient.CheckPermission", err, u)
 }
 
 func (c *ServiceClient) permissionURL(permission Permission, connectionID, target string) (string, error) {
