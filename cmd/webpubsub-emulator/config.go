@@ -241,6 +241,33 @@ func syntaxError(b []byte) error {
 	return fmt.Errorf("invalid JSON at line %d, column %d: %s", line, col, se.Error())
 }
 
+// setFrom stores in *dst a new value decoded from key, when the key is
+// present and not null.
+func setFrom[T any](o object, key, what string, dst **T) error {
+	var v T
+	ok, err := o.get(key, &v, what)
+	if ok {
+		*dst = &v
+	}
+	return err
+}
+
+// decode is get without the presence report.
+func decode(o object, key, what string, dst any) error {
+	_, err := o.get(key, dst, what)
+	return err
+}
+
+// firstError returns the first non-nil error of errs.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // get decodes the value of key into dst when present and not null.
 func (o object) get(key string, dst any, what string) (bool, error) {
 	v, ok := o[key]
@@ -307,27 +334,14 @@ func (s *settings) applyConfig(b []byte) error {
 			return err
 		}
 	}
-	for _, f := range []struct {
-		key string
-		dst **string
-	}{{"publicendpoint", &s.publicEndpoint}, {"accesskey", &s.accessKey}, {"secondaryaccesskey", &s.secondaryKey}} {
-		var v string
-		if ok, err := top.get(f.key, &v, "config"); err != nil {
-			return err
-		} else if ok {
-			*f.dst = &v
-		}
-	}
-	for _, f := range []struct {
-		key string
-		dst **bool
-	}{{"relaxedaudience", &s.relaxedAudience}, {"allowunvalidatedentratokens", &s.allowEntra}} {
-		var v bool
-		if ok, err := top.get(f.key, &v, "config"); err != nil {
-			return err
-		} else if ok {
-			*f.dst = &v
-		}
+	if err := firstError(
+		setFrom(top, "publicendpoint", "config", &s.publicEndpoint),
+		setFrom(top, "accesskey", "config", &s.accessKey),
+		setFrom(top, "secondaryaccesskey", "config", &s.secondaryKey),
+		setFrom(top, "relaxedaudience", "config", &s.relaxedAudience),
+		setFrom(top, "allowunvalidatedentratokens", "config", &s.allowEntra),
+	); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		key string
@@ -439,17 +453,13 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 	} else if !ok {
 		return eh, fmt.Errorf("%s.urlTemplate is required", what)
 	}
-	if _, err := o.get("eventpattern", &eh.UserEventPattern, what); err != nil {
-		return eh, err
-	}
-	if _, err := o.get("usereventpattern", &eh.UserEventPattern, what); err != nil {
-		return eh, err
-	}
-	if _, err := o.get("systemevents", &eh.SystemEvents, what); err != nil {
-		return eh, err
-	}
 	validate := true
-	if _, err := o.get("validate", &validate, what); err != nil {
+	if err := firstError(
+		decode(o, "eventpattern", what, &eh.UserEventPattern),
+		decode(o, "usereventpattern", what, &eh.UserEventPattern), // wins over eventPattern
+		decode(o, "systemevents", what, &eh.SystemEvents),
+		decode(o, "validate", what, &validate),
+	); err != nil {
 		return eh, err
 	}
 	eh.SkipValidation = !validate

@@ -28,14 +28,7 @@ func (f *ClientFrame) Validate() error {
 			return validation("ttlSeconds", "is out of range; the allowed range is [0,300]")
 		}
 		return f.validateMetadata()
-	case TypeInvoke:
-		if names.Event(f.Event) != "" {
-			return validation("event", "is not a valid event name")
-		}
-		if f.DataType == DataTypeProtobuf {
-			return validation("dataType", "protobuf is not supported")
-		}
-	case TypeEvent:
+	case TypeEvent, TypeInvoke:
 		if names.Event(f.Event) != "" {
 			return validation("event", "is not a valid event name")
 		}
