@@ -135,7 +135,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	}
 	tr = newTransport(c, ws, r)
 	if !e.register(c, tr, id) {
-		tr.abort()
+		tr.cancel() // never started: the close below is the only frame
 		_ = ws.Close(websocket.StatusGoingAway, reasonShutdown)
 		c.OnEnded(reasonShutdown)
 		return

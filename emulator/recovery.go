@@ -49,7 +49,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 	}
 	tr = newTransport(c, ws, r)
 	if !c.Attach(tr) {
-		tr.abort()
+		tr.cancel() // never started: refuseOn writes and closes
 		refuseOn(ws, e.closeFlush, true)
 		return
 	}

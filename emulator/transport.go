@@ -44,6 +44,8 @@ type transport struct {
 	// transport: a read or write in progress fails.
 	ctx   context.Context
 	abort func()
+	// cancel cancels ctx alone, for a transport that never started.
+	cancel context.CancelFunc
 
 	// paused holds back every write (PauseOutbound); guarded by qmu.
 	paused bool
@@ -64,7 +66,7 @@ type netConnKey struct{}
 
 func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &transport{c: c, ws: ws, ctx: ctx}
+	tr := &transport{c: c, ws: ws, ctx: ctx, cancel: cancel}
 	// abort also closes the connection, so that a write blocked on a
 	// client that does not read fails, and with it the transport.
 	tr.abort = func() {
