@@ -100,7 +100,15 @@ func FuzzParseRequest(f *testing.F) {
 			if r1.DataType != r2.DataType || !bytes.Equal(r1.Data, r2.Data) || !bytes.Equal(r1.Data, body) {
 				t.Fatalf("user event changed: %s %q / %s %q", r1.DataType, r1.Data, r2.DataType, r2.Data)
 			}
-		case *ConnectedRequest:
+		case *GroupJoinedRequest:
+			if r2 := req2.(*GroupJoinedRequest); r1.Group != r2.Group {
+				t.Fatalf("joined changed: %q / %q", r1.Group, r2.Group)
+			}
+		case *GroupLeftRequest:
+			if r2 := req2.(*GroupLeftRequest); r1.Group != r2.Group {
+				t.Fatalf("left changed: %q / %q", r1.Group, r2.Group)
+			}
+		case *ConnectedRequest, *otherSystemEvent:
 		default:
 			t.Fatalf("unexpected %T", req)
 		}
@@ -120,6 +128,12 @@ func contextOf(req any) *ConnectionContext {
 	case *DisconnectedRequest:
 		return &r.ConnectionContext
 	case *UserEventRequest:
+		return &r.ConnectionContext
+	case *GroupJoinedRequest:
+		return &r.ConnectionContext
+	case *GroupLeftRequest:
+		return &r.ConnectionContext
+	case *otherSystemEvent:
 		return &r.ConnectionContext
 	}
 	return nil

@@ -12,9 +12,11 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/names"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // DefaultMaxBodyBytes is the default limit on a request body: 2 MiB, twice
@@ -35,6 +37,14 @@ type ConnectedFunc func(ctx context.Context, req *ConnectedRequest) error
 // cannot reach the service or the client.
 type DisconnectedFunc func(ctx context.Context, req *DisconnectedRequest) error
 
+// GroupJoinedFunc handles a group presence event of a join. An error is
+// logged; it cannot reach the service or the client.
+type GroupJoinedFunc func(ctx context.Context, req *GroupJoinedRequest) error
+
+// GroupLeftFunc handles a group presence event of a leave. An error is
+// logged; it cannot reach the service or the client.
+type GroupLeftFunc func(ctx context.Context, req *GroupLeftRequest) error
+
 // UserEventFunc handles a user event. It returns a reply for the client (nil
 // for none) or an error: a *RejectError fails the event with its status and
 // detail, any other error fails it with 500. The service reports a failure
@@ -52,6 +62,12 @@ type Options struct {
 	Connected ConnectedFunc
 	// Disconnected handles disconnected events. Nil ignores them.
 	Disconnected DisconnectedFunc
+	// GroupJoined and GroupLeft handle group presence events (types
+	// azure.webpubsub.gp.joined and gp.left), which the service sends when
+	// the hub's handler asks for them. Nil ignores them. They are answered
+	// as connected and disconnected are.
+	GroupJoined GroupJoinedFunc
+	GroupLeft   GroupLeftFunc
 	// UserEvents maps user event names (the "<event>" of ce-type
 	// "azure.webpubsub.user.<event>"; raw WebSocket clients send "message")
 	// to their callbacks. Names are case-sensitive and must match
@@ -122,13 +138,16 @@ type Options struct {
 //   - Methods other than OPTIONS and POST: 405.
 //   - POST with a ce-hub for another hub (compared case-insensitively): 404,
 //     so a router may try another handler. A missing ce-hub, ce-type or
-//     ce-connectionId, an unknown ce-type, or a body that is not the expected
-//     JSON: 400. A missing or wrong signature, when keys are configured: 401.
+//     ce-connectionId, a ce-type that is not a Web PubSub event type, or a
+//     body that is not the expected JSON: 400. A missing or wrong signature, when keys are configured: 401.
 //     A body over the limit: 413. A user event whose Content-Type is not
 //     text/plain, application/json or application/octet-stream: 415.
 //   - connect: 204 (accepted, defaults), 200 with a JSON ConnectResponse, or
 //     the rejection status with a text/plain detail.
-//   - connected, disconnected: 200 with an empty body.
+//   - connected, disconnected, group presence (gp.joined, gp.left): 200
+//     with an empty body. A system or presence type this version does not
+//     know (azure.webpubsub.sys.<name> or azure.webpubsub.gp.<name>): 200,
+//     logged once per type.
 //   - user events: 204 (no reply), 200 with the reply, or the rejection.
 //   - A callback that returns a non-RejectError error, or panics: 500 with a
 //     generic message. The panic is logged with its stack; the server goes
@@ -138,17 +157,23 @@ type Options struct {
 // (SetState, DeleteState, ClearStates) gets a ce-connectionState response
 // header on success.
 type Handler struct {
-	hub        string
-	connect    ConnectFunc
-	connected  ConnectedFunc
-	disconn    DisconnectedFunc
-	userEvents map[string]UserEventFunc
-	userEvent  UserEventFunc
-	verifier   cloudevents.Verifier
-	origins    originPolicy
-	maxBody    int64
-	wait       bool
-	log        *slog.Logger
+	hub       string
+	connect   ConnectFunc
+	connected ConnectedFunc
+	disconn   DisconnectedFunc
+	joined    GroupJoinedFunc
+	left      GroupLeftFunc
+	// unknownTypes remembers the unknown system event types logged, so
+	// each is logged once (at most maxUnknownTypes of them).
+	unknownMu    sync.Mutex
+	unknownTypes map[string]bool
+	userEvents   map[string]UserEventFunc
+	userEvent    UserEventFunc
+	verifier     cloudevents.Verifier
+	origins      originPolicy
+	maxBody      int64
+	wait         bool
+	log          *slog.Logger
 }
 
 // New returns a Handler for hub. opts may be nil (see Options). New copies
@@ -173,6 +198,8 @@ func New(hub string, opts *Options) (*Handler, error) {
 		connect:    opts.Connect,
 		connected:  opts.Connected,
 		disconn:    opts.Disconnected,
+		joined:     opts.GroupJoined,
+		left:       opts.GroupLeft,
 		userEvents: maps.Clone(opts.UserEvents),
 		userEvent:  opts.UserEvent,
 		maxBody:    opts.MaxBodyBytes,
@@ -279,22 +306,50 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case *ConnectRequest:
 		h.serveConnect(r.Context(), w, req)
 	case *ConnectedRequest:
-		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, func(ctx context.Context) error {
-			if h.connected == nil {
-				return nil
-			}
-			return h.connected(ctx, req)
-		})
+		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, callback(h.connected, req))
 	case *DisconnectedRequest:
-		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, func(ctx context.Context) error {
-			if h.disconn == nil {
-				return nil
-			}
-			return h.disconn(ctx, req)
+		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, callback(h.disconn, req))
+	case *GroupJoinedRequest:
+		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, callback(h.joined, req))
+	case *GroupLeftRequest:
+		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, callback(h.left, req))
+	case *otherSystemEvent:
+		h.serveNonBlocking(r.Context(), w, &req.ConnectionContext, func(context.Context) error {
+			h.logUnknownType(req.Type)
+			return nil
 		})
 	case *UserEventRequest:
 		h.serveUserEvent(r.Context(), w, req)
 	}
+}
+
+// callback is the call of fn with req; nothing when fn is nil.
+func callback[R any, F ~func(context.Context, *R) error](fn F, req *R) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if fn == nil {
+			return nil
+		}
+		return fn(ctx, req)
+	}
+}
+
+// maxUnknownTypes bounds the unknown event types remembered for logging.
+const maxUnknownTypes = 64
+
+// logUnknownType logs, once per type, a system event type the handler
+// does not know; it was answered 200, so a newer service's events never
+// fail.
+func (h *Handler) logUnknownType(typ string) {
+	h.unknownMu.Lock()
+	defer h.unknownMu.Unlock()
+	if h.unknownTypes[typ] || len(h.unknownTypes) >= maxUnknownTypes {
+		return
+	}
+	if h.unknownTypes == nil {
+		h.unknownTypes = map[string]bool{}
+	}
+	h.unknownTypes[typ] = true
+	h.log.Info("eventhandler: answering 200 to a system event type this version does not know", "type", typ)
 }
 
 // serveValidate answers the abuse-protection check.
@@ -306,7 +361,7 @@ func (h *Handler) serveValidate(w http.ResponseWriter, r *http.Request) {
 	}
 	allowed, ok := h.origins.allow(origin)
 	if !ok {
-		h.log.Warn("eventhandler: abuse-protection check from an origin that is not allowed", "origin", origin)
+		h.log.Warn("eventhandler: abuse-protection check from an origin that is not allowed", "origin", redact.Preview(origin, redact.MaxLogField))
 		writeText(w, http.StatusBadRequest, "eventhandler: the origin is not allowed")
 		return
 	}

@@ -256,7 +256,8 @@ func TestRequestRejections(t *testing.T) {
 		{"hub in another case", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderHub, "CHAT") }, 200, ""},
 		{"missing ce-hub", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderHub, "") }, 400, "ce-hub"},
 		{"missing ce-type", func() *http.Request { return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderType, "") }, 400, "ce-type"},
-		{"unknown ce-type", func() *http.Request { return eventRequest("azure.webpubsub.gp.joined", jsonCT, `{"group":"g"}`) }, 400, "unsupported ce-type"},
+		{"unknown ce-type", func() *http.Request { return eventRequest("azure.webpubsub.other.x", jsonCT, `{}`) }, 400, "unsupported ce-type"},
+		{"presence without a group", func() *http.Request { return eventRequest(TypeGroupJoined, jsonCT, `{}`) }, 400, "no group"},
 		{"user prefix without a name", func() *http.Request { return eventRequest(TypeUserPrefix, "text/plain", "x") }, 400, "unsupported ce-type"},
 		{"missing ce-connectionId", func() *http.Request {
 			return eventRequest(TypeConnected, jsonCT, "{}", cloudevents.HeaderConnectionID, "")

@@ -175,6 +175,18 @@ func encodeEvent(t testing.TB, req any) (http.Header, []byte) {
 		}
 		body = marshal(m)
 		h.Set("Content-Type", "application/json; charset=utf-8")
+	case *GroupJoinedRequest:
+		cc = &r.ConnectionContext
+		body = marshal(map[string]any{"group": r.Group})
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	case *GroupLeftRequest:
+		cc = &r.ConnectionContext
+		body = marshal(map[string]any{"group": r.Group})
+		h.Set("Content-Type", "application/json; charset=utf-8")
+	case *otherSystemEvent:
+		cc = &r.ConnectionContext
+		body = []byte("{}")
+		h.Set("Content-Type", "application/json; charset=utf-8")
 	case *UserEventRequest:
 		cc = &r.ConnectionContext
 		body = r.Data

@@ -23,6 +23,12 @@ const (
 	TypeConnected = cloudevents.TypeConnected
 	// TypeDisconnected is the type of disconnected events (non-blocking).
 	TypeDisconnected = cloudevents.TypeDisconnected
+	// TypeGroupJoined is the type of the group presence event of a join
+	// (non-blocking).
+	TypeGroupJoined = cloudevents.TypeGroupJoined
+	// TypeGroupLeft is the type of the group presence event of a leave
+	// (non-blocking).
+	TypeGroupLeft = cloudevents.TypeGroupLeft
 	// TypeUserPrefix is followed by the user event name, e.g.
 	// "azure.webpubsub.user.message".
 	TypeUserPrefix = cloudevents.TypeUserPrefix
@@ -154,6 +160,29 @@ type ConnectedRequest struct {
 	ConnectionContext
 }
 
+// GroupJoinedRequest is a group presence event: the connection joined
+// Group, by any route (its own request, a REST call, its token's or its
+// connect answer's groups). The event is non-blocking; the service sends
+// it only when the hub's event handler asks for group presence events.
+type GroupJoinedRequest struct {
+	ConnectionContext
+	// Group is the group joined.
+	Group string
+}
+
+// GroupLeftRequest is a group presence event: the connection left Group,
+// by any route, including the end of the connection. The event is
+// non-blocking.
+type GroupLeftRequest struct {
+	ConnectionContext
+	// Group is the group left.
+	Group string
+}
+
+// otherSystemEvent is a well-formed system event of a type the handler
+// does not know (a newer service's): it is answered 200 and logged.
+type otherSystemEvent struct{ ConnectionContext }
+
 // DisconnectedRequest is a disconnected event: a connection ended. It is
 // the last event of its connection. The event is non-blocking.
 type DisconnectedRequest struct {
@@ -201,7 +230,7 @@ func parseHeaders(h http.Header) (kind cloudevents.Kind, cc ConnectionContext, s
 		if a.Type == "" {
 			return 0, cc, nil, badRequest("the ce-type header is missing")
 		}
-		return 0, cc, nil, badRequest("unsupported ce-type; expected %s, %s, %s or %s<event>", TypeConnect, TypeConnected, TypeDisconnected, TypeUserPrefix)
+		return 0, cc, nil, badRequest("unsupported ce-type; expected %s<event>, %s<event>, %s<event>", cloudevents.TypeSystemPrefix, cloudevents.TypeGroupPresencePrefix, TypeUserPrefix)
 	}
 	cc.Type = a.Type
 	cc.ConnectionID = a.ConnectionID
@@ -242,6 +271,17 @@ func parseBody(kind cloudevents.Kind, cc ConnectionContext, contentType string, 
 		return parseDisconnected(cc, body)
 	case cloudevents.KindUser:
 		return parseUserEvent(cc, contentType, body)
+	case cloudevents.KindGroupJoined, cloudevents.KindGroupLeft:
+		group, err := parsePresence(body)
+		if err != nil {
+			return nil, err
+		}
+		if kind == cloudevents.KindGroupJoined {
+			return &GroupJoinedRequest{ConnectionContext: cc, Group: group}, nil
+		}
+		return &GroupLeftRequest{ConnectionContext: cc, Group: group}, nil
+	case cloudevents.KindOtherSystem:
+		return &otherSystemEvent{ConnectionContext: cc}, nil
 	}
 	return nil, badRequest("unsupported event")
 }
@@ -364,6 +404,21 @@ func parseConnect(cc ConnectionContext, body []byte) (*ConnectRequest, error) {
 type disconnectedBody struct {
 	Reason *string                `json:"reason"`
 	MQTT   *mqttDisconnectedProps `json:"mqtt"`
+}
+
+// parsePresence reads the group of a group presence event's body,
+// {"group": "..."}.
+func parsePresence(body []byte) (string, error) {
+	var b struct {
+		Group *string `json:"group"`
+	}
+	if err := decodeObject(body, &b); err != nil {
+		return "", err
+	}
+	if b.Group == nil || *b.Group == "" {
+		return "", badRequest("a group presence event's body has no group")
+	}
+	return *b.Group, nil
 }
 
 func parseDisconnected(cc ConnectionContext, body []byte) (*DisconnectedRequest, error) {

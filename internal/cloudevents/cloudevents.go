@@ -87,6 +87,10 @@ const (
 	EventConnected = "connected"
 	// EventDisconnected is the non-blocking last event of a connection.
 	EventDisconnected = "disconnected"
+	// EventGroupJoined and EventGroupLeft are the non-blocking group
+	// presence events: a connection joined or left a group.
+	EventGroupJoined = "joined"
+	EventGroupLeft   = "left"
 )
 
 // The event types (HeaderType).
@@ -97,6 +101,15 @@ const (
 	TypeConnected = "azure.webpubsub.sys.connected"
 	// TypeDisconnected is the type of disconnected events.
 	TypeDisconnected = "azure.webpubsub.sys.disconnected"
+	// TypeGroupJoined and TypeGroupLeft are the types of the group
+	// presence events, sent when a hub's handler asks for them.
+	TypeGroupJoined = "azure.webpubsub.gp.joined"
+	TypeGroupLeft   = "azure.webpubsub.gp.left"
+	// TypeSystemPrefix and TypeGroupPresencePrefix start the types of
+	// system and group presence events, including ones a later service
+	// version may add.
+	TypeSystemPrefix        = "azure.webpubsub.sys."
+	TypeGroupPresencePrefix = "azure.webpubsub.gp."
 	// TypeUserPrefix is followed by the user event name, e.g.
 	// "azure.webpubsub.user.message". MQTT clients' user events (a PUBLISH
 	// to $webpubsub/server/events/<event>) use the same type.
@@ -125,10 +138,19 @@ const (
 	KindDisconnected
 	// KindUser is TypeUserPrefix followed by a non-empty event name.
 	KindUser
+	// KindGroupJoined is TypeGroupJoined.
+	KindGroupJoined
+	// KindGroupLeft is TypeGroupLeft.
+	KindGroupLeft
+	// KindOtherSystem is a well-formed system or group presence type
+	// (TypeSystemPrefix or TypeGroupPresencePrefix and a name) that is
+	// none of the above: an event of a newer service.
+	KindOtherSystem
 )
 
 // ParseType classifies the event type t and returns its event name:
-// EventConnect, EventConnected, EventDisconnected, or for a user event the
+// EventConnect, EventConnected, EventDisconnected, EventGroupJoined,
+// EventGroupLeft, the name after the prefix of another system type, or for a user event the
 // part after TypeUserPrefix, taken as it is (any non-empty string: the
 // service decides which names reach a handler). An unknown type is
 // KindUnknown with an empty name.
@@ -140,10 +162,33 @@ func ParseType(t string) (Kind, string) {
 		return KindConnected, EventConnected
 	case t == TypeDisconnected:
 		return KindDisconnected, EventDisconnected
+	case t == TypeGroupJoined:
+		return KindGroupJoined, EventGroupJoined
+	case t == TypeGroupLeft:
+		return KindGroupLeft, EventGroupLeft
 	case strings.HasPrefix(t, TypeUserPrefix) && len(t) > len(TypeUserPrefix):
 		return KindUser, t[len(TypeUserPrefix):]
 	}
+	for _, prefix := range [...]string{TypeSystemPrefix, TypeGroupPresencePrefix} {
+		if name, ok := strings.CutPrefix(t, prefix); ok && isTypeName(name) {
+			return KindOtherSystem, name
+		}
+	}
 	return KindUnknown, ""
+}
+
+// isTypeName reports whether s is a plausible event name within a type:
+// 1 to 64 of a-z, A-Z, 0-9, '.', '_' and '-'.
+func isTypeName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // UserType returns the event type of the user event named event.
