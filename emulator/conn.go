@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
@@ -108,6 +110,12 @@ type conn struct {
 	ackFaults []ackFault
 	// invocations cancels the invocations in flight, by invocationId.
 	invocations map[string]context.CancelFunc
+	// connectedSent is set once the connected event was dispatched;
+	// presence events of the initial groups wait in earlyPresence until
+	// then, so that they follow it.
+	connectedSent bool
+	earlyPresence []*upstreamEvent
+	presenceTo    []*eventHandler
 
 	// life is canceled when the connection ends; upstream calls made for
 	// it use it.
@@ -173,6 +181,35 @@ func (c *conn) OnEnded(reason string) {
 			c.disconnectedUpstream(reason)
 		}
 	})
+}
+
+// OnGroup dispatches the group presence event of joining or leaving
+// group to the first handler that takes it. It runs with the hub lock
+// held; the call itself runs in the background, in order with the
+// connection's other non-blocking events.
+func (c *conn) OnGroup(group string, joined bool) {
+	for _, h := range c.handlers {
+		if !h.matchesPresence(joined, group) {
+			continue
+		}
+		typ, name := cloudevents.TypeGroupLeft, cloudevents.EventGroupLeft
+		if joined {
+			typ, name = cloudevents.TypeGroupJoined, cloudevents.EventGroupJoined
+		}
+		g, _ := json.Marshal(group) // a string always encodes
+		ev := c.newEvent(typ, name, contentTypeSystem, append(append([]byte(`{"group":`), g...), '}'), "")
+		c.mu.Lock()
+		early := !c.connectedSent
+		if early {
+			c.earlyPresence = append(c.earlyPresence, ev)
+			c.presenceTo = append(c.presenceTo, h)
+		}
+		c.mu.Unlock()
+		if !early {
+			c.dispatchNonBlocking(h, ev)
+		}
+		return
+	}
 }
 
 // OnDetached reports the detach of a reliable connection.

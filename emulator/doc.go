@@ -116,6 +116,13 @@
 // a slow or unreachable handler delays or fails only the connection whose
 // event it is.
 //
+// An EventHandler with GroupPresenceEvents also gets the group presence
+// events azure.webpubsub.gp.joined and gp.left, non-blocking, whenever a
+// connection joins or leaves a group that GroupFilters selects, by any
+// route (a client request, REST by connection, user or filter, initial
+// groups, the end of the connection); they follow connected and precede
+// disconnected.
+//
 // Options.AllowUnvalidatedEntraTokens lets REST calls authenticate with a
 // Microsoft Entra ID token for https://webpubsub.azure.com, checked only
 // for its audience and lifetime, so that SDK code built on

@@ -3,6 +3,7 @@ package emulator
 import (
 	"errors"
 	"fmt"
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"net/url"
 	"strings"
 
@@ -47,6 +48,26 @@ type EventHandler struct {
 	// that otherwise runs before the handler's first event.
 	// The configuration file's "validate": false.
 	SkipValidation bool
+	// GroupPresenceEvents, when not nil, sends this handler the group
+	// presence events (azure.webpubsub.gp.joined and gp.left) of the
+	// hub's connections, as the service's hub setting of that name does.
+	GroupPresenceEvents *GroupPresenceEvents
+}
+
+// GroupPresenceEvents selects group presence events: a connection joined
+// or left a group, by any route (its own joinGroup or leaveGroup, a REST
+// call by connection, user or filter, its token's or connect answer's
+// groups, or its end, which leaves every group). They are non-blocking
+// events, sent in order with the connection's connected and disconnected
+// events, with the body {"group": "<name>"}.
+type GroupPresenceEvents struct {
+	// EventNames are "joined" and/or "left" (case-insensitive).
+	EventNames []string
+	// GroupFilters limit the events to the groups that match one of them:
+	// a group name, or a wildcard pattern with ? (one character that is
+	// not '.'), * (any characters but '.') and ** (any characters). Empty
+	// means every group.
+	GroupFilters []string
 }
 
 // eventHandler is a validated EventHandler.
@@ -58,6 +79,10 @@ type eventHandler struct {
 	connected  bool
 	disconn    bool
 	validate   bool
+	// joined and left select presence events; filters narrow them to the
+	// groups they match (none: every group).
+	joined, left bool
+	filters      []core.GroupPattern
 }
 
 // compileEventHandler validates h. Its errors name the field at fault and
@@ -104,7 +129,43 @@ func compileEventHandler(h EventHandler) (*eventHandler, error) {
 			return nil, fmt.Errorf("SystemEvents has %q; want connect, connected or disconnected", ev)
 		}
 	}
+	if gp := h.GroupPresenceEvents; gp != nil {
+		for _, ev := range gp.EventNames {
+			switch strings.ToLower(strings.TrimSpace(ev)) {
+			case cloudevents.EventGroupJoined:
+				c.joined = true
+			case cloudevents.EventGroupLeft:
+				c.left = true
+			default:
+				return nil, fmt.Errorf("GroupPresenceEvents.EventNames has %q; want joined or left", ev)
+			}
+		}
+		for i, f := range gp.GroupFilters {
+			p, err := core.CompilePattern(f)
+			if err != nil {
+				return nil, fmt.Errorf("GroupPresenceEvents.GroupFilters[%d] is not a valid group pattern", i)
+			}
+			c.filters = append(c.filters, p)
+		}
+	}
 	return c, nil
+}
+
+// matchesPresence reports whether the handler takes the presence event
+// of joining (or leaving) group.
+func (h *eventHandler) matchesPresence(joined bool, group string) bool {
+	if joined && !h.joined || !joined && !h.left {
+		return false
+	}
+	if len(h.filters) == 0 {
+		return true
+	}
+	for _, f := range h.filters {
+		if f.Match(group) {
+			return true
+		}
+	}
+	return false
 }
 
 // matchesUser reports whether the handler takes user event name.

@@ -388,6 +388,15 @@ func (c *conn) connectedUpstream() {
 	if h := c.systemHandler(SystemEventConnected); h != nil {
 		c.dispatchNonBlocking(h, c.newEvent(cloudevents.TypeConnected, SystemEventConnected, contentTypeSystem, []byte("{}"), ""))
 	}
+	// The presence events of the initial groups follow.
+	c.mu.Lock()
+	c.connectedSent = true
+	early, to := c.earlyPresence, c.presenceTo
+	c.earlyPresence, c.presenceTo = nil, nil
+	c.mu.Unlock()
+	for i, ev := range early {
+		c.dispatchNonBlocking(to[i], ev)
+	}
 }
 
 // disconnectedUpstream dispatches the disconnected event, if a handler

@@ -155,8 +155,9 @@ var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
 		"allowUnvalidatedEntraTokens", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
 		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
-	hubKeys     = []string{"anonymousConnectPolicy", "eventHandlers"}
-	handlerKeys = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth"}
+	hubKeys      = []string{"anonymousConnectPolicy", "eventHandlers"}
+	handlerKeys  = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth", "groupPresenceEvents"}
+	presenceKeys = []string{"eventNames", "groupFilters"}
 )
 
 // checkKeys fails for the first key of o (in sorted order) that is not
@@ -465,6 +466,22 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 	eh.SkipValidation = !validate
 	if err := checkAuth(o["auth"], what); err != nil {
 		return eh, err
+	}
+	if raw, ok := o["grouppresenceevents"]; ok && string(bytes.TrimSpace(raw)) != "null" {
+		gp, gpWritten, err := parseNamedObject(raw, what+".groupPresenceEvents")
+		if err != nil {
+			return eh, err
+		}
+		if err := checkKeys(gp, gpWritten, what+".groupPresenceEvents", presenceKeys); err != nil {
+			return eh, err
+		}
+		eh.GroupPresenceEvents = &emulator.GroupPresenceEvents{}
+		if err := firstError(
+			decode(gp, "eventnames", what+".groupPresenceEvents", &eh.GroupPresenceEvents.EventNames),
+			decode(gp, "groupfilters", what+".groupPresenceEvents", &eh.GroupPresenceEvents.GroupFilters),
+		); err != nil {
+			return eh, err
+		}
 	}
 	return eh, nil
 }

@@ -168,7 +168,7 @@ func TestApplyConfig(t *testing.T) {
 		"hubs": {
 			"Chat": {"anonymousConnectPolicy": "Allow", "eventHandlers": [
 				{"urlTemplate": "http://a/{hub}/{event}", "userEventPattern": "x,y", "systemEvents": ["connect"], "validate": false, "auth": {"type": "None"}},
-				{"urlTemplate": "http://b/", "eventPattern": "*"}
+				{"urlTemplate": "http://b/", "eventPattern": "*", "groupPresenceEvents": {"eventNames": ["joined"], "groupFilters": ["room*"]}}
 			]},
 			"_default": {"eventHandlers": []}
 		}}`))
@@ -188,7 +188,8 @@ func TestApplyConfig(t *testing.T) {
 	if h := chat.EventHandlers[0]; h.URLTemplate != "http://a/{hub}/{event}" || h.UserEventPattern != "x,y" || len(h.SystemEvents) != 1 || !h.SkipValidation {
 		t.Errorf("handler 0 %+v", h)
 	}
-	if h := chat.EventHandlers[1]; h.UserEventPattern != "*" || h.SkipValidation {
+	if h := chat.EventHandlers[1]; h.UserEventPattern != "*" || h.SkipValidation || h.GroupPresenceEvents == nil ||
+		h.GroupPresenceEvents.EventNames[0] != "joined" || h.GroupPresenceEvents.GroupFilters[0] != "room*" {
 		t.Errorf("handler 1 %+v", h)
 	}
 	if _, err := emulator.New(o); err != nil {

@@ -45,6 +45,7 @@
 //	        "urlTemplate": "http://localhost:3000/api/webpubsub/hubs/{hub}/",
 //	        "userEventPattern": "*",
 //	        "systemEvents": ["connect", "connected", "disconnected"],
+//	        "groupPresenceEvents": {"eventNames": ["joined", "left"], "groupFilters": []},
 //	        "validate": true
 //	      }]
 //	    },

@@ -76,6 +76,9 @@ type Owner interface {
 	// OnDetached is called when a reliable connection lost its endpoint
 	// and waits for a recovery.
 	OnDetached()
+	// OnGroup is called when the connection joined (or left) group, with
+	// the hub lock held.
+	OnGroup(group string, joined bool)
 }
 
 // Codec encodes messages as one adapter's frames.

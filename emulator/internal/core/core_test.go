@@ -63,6 +63,7 @@ type owner struct {
 
 func (o *owner) OnEnded(reason string) { o.ended = append(o.ended, reason) }
 func (o *owner) OnDetached()           { o.detached++ }
+func (o *owner) OnGroup(string, bool)  {}
 
 // codec writes "<data>" or "<data>#<seq>".
 type codec struct{ builds *int }
@@ -333,6 +334,7 @@ type ownerCh struct{ ended chan string }
 
 func (o ownerCh) OnEnded(reason string) { o.ended <- reason }
 func (ownerCh) OnDetached()             {}
+func (ownerCh) OnGroup(string, bool)    {}
 
 func TestBufferedBytesShareAFanOut(t *testing.T) {
 	fx := newFixture()

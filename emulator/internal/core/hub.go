@@ -148,6 +148,7 @@ func (h *Hub) JoinLocked(c *Conn, g string) bool {
 	}
 	c.groups[g] = struct{}{}
 	h.changes.Signal()
+	c.Owner.OnGroup(g, true)
 	return true
 }
 
@@ -166,6 +167,9 @@ func (h *Hub) JoinIfRegisteredLocked(c *Conn, g string) bool {
 
 // LeaveLocked removes c from group g.
 func (h *Hub) LeaveLocked(c *Conn, g string) {
+	if _, in := c.groups[g]; !in {
+		return
+	}
 	if set := h.groups[g]; set != nil {
 		delete(set, c)
 		if len(set) == 0 {
@@ -174,6 +178,7 @@ func (h *Hub) LeaveLocked(c *Conn, g string) {
 	}
 	delete(c.groups, g)
 	h.changes.Signal()
+	c.Owner.OnGroup(g, false)
 }
 
 // LeaveAllLocked removes c from every group.
