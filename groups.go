@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gowebpubsub/webpubsub/internal/payload"
+
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
 
@@ -102,7 +104,7 @@ func (c *ServiceClient) batchGroups(ctx context.Context, action string, groups [
 	if err != nil {
 		return err
 	}
-	body, err := marshalJSON(groupsBody{Groups: groups, Filter: filter})
+	body, err := payload.JSON("groups", groupsBody{Groups: groups, Filter: filter})
 	if err != nil {
 		return err
 	}

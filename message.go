@@ -1,9 +1,6 @@
 package webpubsub
 
-import (
-	"bytes"
-	"encoding/json"
-)
+import "github.com/gowebpubsub/webpubsub/internal/payload"
 
 // ContentType is the content type of a message body sent through the REST
 // API. The service accepts exactly these three.
@@ -12,11 +9,11 @@ type ContentType string
 const (
 	// ContentTypeJSON is application/json: clients of the JSON subprotocols
 	// receive it with dataType "json".
-	ContentTypeJSON ContentType = "application/json"
+	ContentTypeJSON ContentType = payload.ContentTypeJSON
 	// ContentTypeText is text/plain (UTF-8): dataType "text".
-	ContentTypeText ContentType = "text/plain"
+	ContentTypeText ContentType = payload.ContentTypeText
 	// ContentTypeBinary is application/octet-stream: dataType "binary".
-	ContentTypeBinary ContentType = "application/octet-stream"
+	ContentTypeBinary ContentType = payload.ContentTypeBinary
 )
 
 // PossibleContentTypeValues returns every ContentType.
@@ -43,21 +40,20 @@ func TextMessage(s string) Message {
 
 // JSONMessage returns an application/json message with the JSON encoding of
 // v (as json.Marshal encodes it, but without escaping <, > and &; a
-// json.RawMessage is sent compacted). An error
-// of the encoding is reported when the message is sent. Note that a Go string
-// becomes a JSON string ("hi" is sent as "\"hi\""): use TextMessage for text.
+// json.RawMessage is sent compacted). A value that cannot be encoded, or
+// that encodes as null (no recipient can be sent a null message), is
+// reported as a *ValidationError when the message is sent. Note that a Go
+// string becomes a JSON string ("hi" is sent as "\"hi\""): use
+// TextMessage for text.
 func JSONMessage(v any) Message {
-	b, err := marshalJSON(v)
-	if err != nil {
-		return Message{contentType: ContentTypeJSON, err: &ValidationError{Name: "message", Reason: "cannot be encoded as JSON: " + err.Error()}}
-	}
-	return Message{contentType: ContentTypeJSON, body: b}
+	b, err := payload.JSON("message", v)
+	return Message{contentType: ContentTypeJSON, body: b, err: err}
 }
 
 // BinaryMessage returns an application/octet-stream message with a copy of b.
 // Sending an empty one is rejected on the client.
 func BinaryMessage(b []byte) Message {
-	return Message{contentType: ContentTypeBinary, body: append([]byte(nil), b...)}
+	return Message{contentType: ContentTypeBinary, body: payload.Copy(b)}
 }
 
 // ContentType returns the message's content type ("" for the zero Message).
@@ -74,20 +70,5 @@ func (m Message) validate() error {
 	if m.contentType == "" {
 		return &ValidationError{Name: "message", Reason: "is the zero Message; build one with TextMessage, JSONMessage or BinaryMessage"}
 	}
-	if len(m.body) == 0 {
-		return &ValidationError{Name: "message", Reason: "is empty; the service does not deliver empty messages"}
-	}
-	return nil
-}
-
-// marshalJSON is json.Marshal without HTML escaping: "<", ">" and "&" are
-// sent as themselves, as every other SDK sends them.
-func marshalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return payload.CheckNotEmpty("message", m.body)
 }

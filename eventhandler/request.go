@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
+	"github.com/gowebpubsub/webpubsub/internal/payload"
 )
 
 // The CloudEvents types (ce-type) the handler dispatches on.
@@ -55,11 +56,11 @@ type DataType string
 // HTTP Content-Type media type.
 const (
 	// DataTypeText is UTF-8 text: Content-Type text/plain.
-	DataTypeText DataType = "text"
+	DataTypeText DataType = payload.DataTypeText
 	// DataTypeJSON is a JSON text: Content-Type application/json.
-	DataTypeJSON DataType = "json"
+	DataTypeJSON DataType = payload.DataTypeJSON
 	// DataTypeBinary is raw bytes: Content-Type application/octet-stream.
-	DataTypeBinary DataType = "binary"
+	DataTypeBinary DataType = payload.DataTypeBinary
 )
 
 // PossibleDataTypeValues returns every DataType, in a fixed order.

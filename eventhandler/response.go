@@ -1,9 +1,10 @@
 package eventhandler
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
+
+	"github.com/gowebpubsub/webpubsub/internal/payload"
 )
 
 // ConnectResponse is how a Connect callback accepts a connection and
@@ -51,19 +52,21 @@ func Text(s string) *UserEventResponse {
 }
 
 // Binary returns a binary reply: 200 with Content-Type
-// application/octet-stream. The response keeps b; do not change it after.
+// application/octet-stream, holding a copy of b.
 func Binary(b []byte) *UserEventResponse {
-	return &UserEventResponse{DataType: DataTypeBinary, Data: b}
+	return &UserEventResponse{DataType: DataTypeBinary, Data: payload.Copy(b)}
 }
 
-// JSON returns a JSON reply, v marshalled with encoding/json: 200 with
-// Content-Type application/json; charset=utf-8. A json.RawMessage is sent
-// as it is, validated and compacted. The error is the json.Marshal error, with a
-// nil response, so a callback can end with `return eventhandler.JSON(v)`.
+// JSON returns a JSON reply: 200 with Content-Type application/json;
+// charset=utf-8, holding the encoding of v as encoding/json encodes it but
+// without escaping <, > and & (a json.RawMessage is validated and
+// compacted). A value that cannot be encoded, or that encodes as null
+// (which no client can be sent), is a *ValidationError with a nil
+// response, so a callback can end with `return eventhandler.JSON(v)`.
 func JSON(v any) (*UserEventResponse, error) {
-	b, err := json.Marshal(v)
+	b, err := payload.JSON("reply", v)
 	if err != nil {
-		return nil, fmt.Errorf("eventhandler: JSON reply: %w", err)
+		return nil, err
 	}
 	return &UserEventResponse{DataType: DataTypeJSON, Data: b}, nil
 }

@@ -2,7 +2,8 @@ package webpubsubclient
 
 import (
 	"bytes"
-	"encoding/json"
+
+	"github.com/gowebpubsub/webpubsub/internal/payload"
 )
 
 // DataType is how a message's payload is encoded on the wire.
@@ -11,12 +12,12 @@ type DataType string
 const (
 	// DataTypeJSON is a JSON value (any value except null). Data holds its
 	// JSON text.
-	DataTypeJSON DataType = "json"
+	DataTypeJSON DataType = payload.DataTypeJSON
 	// DataTypeText is a UTF-8 string. Data holds its bytes.
-	DataTypeText DataType = "text"
+	DataTypeText DataType = payload.DataTypeText
 	// DataTypeBinary is arbitrary bytes (base64 on the wire). Data holds
 	// the decoded bytes.
-	DataTypeBinary DataType = "binary"
+	DataTypeBinary DataType = payload.DataTypeBinary
 )
 
 // PossibleDataTypeValues returns every DataType.
@@ -35,13 +36,15 @@ type Message struct {
 }
 
 // TextMessage returns a text message. Invalid UTF-8 is sent as U+FFFD.
+// Sending an empty one fails with a *ValidationError.
 func TextMessage(s string) Message {
 	return Message{dataType: DataTypeText, data: []byte(s)}
 }
 
-// BinaryMessage returns a binary message holding a copy of b.
+// BinaryMessage returns a binary message holding a copy of b. Sending an
+// empty one fails with a *ValidationError.
 func BinaryMessage(b []byte) Message {
-	return Message{dataType: DataTypeBinary, data: bytes.Clone(b)}
+	return Message{dataType: DataTypeBinary, data: payload.Copy(b)}
 }
 
 // JSONMessage returns a JSON message holding the encoding of v, as
@@ -50,17 +53,8 @@ func BinaryMessage(b []byte) Message {
 // value that encodes as null (which the service rejects), is reported when
 // the message is sent, as a *ValidationError.
 func JSONMessage(v any) Message {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return Message{dataType: DataTypeJSON, err: &ValidationError{Name: "message", Reason: "cannot be encoded as JSON: " + err.Error()}}
-	}
-	b := bytes.TrimRight(buf.Bytes(), "\n")
-	if string(b) == "null" {
-		return Message{dataType: DataTypeJSON, err: &ValidationError{Name: "message", Reason: "is JSON null, which the service does not accept"}}
-	}
-	return Message{dataType: DataTypeJSON, data: b}
+	b, err := payload.JSON("message", v)
+	return Message{dataType: DataTypeJSON, data: b, err: err}
 }
 
 // DataType returns the message's data type ("" for the zero Message).
@@ -77,7 +71,7 @@ func (m Message) validate() error {
 	if m.dataType == "" {
 		return &ValidationError{Name: "message", Reason: "is the zero Message; build one with TextMessage, JSONMessage or BinaryMessage"}
 	}
-	return nil
+	return payload.CheckNotEmpty("message", m.data)
 }
 
 // GroupMessage is a message published to a group the connection is in,
