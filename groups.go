@@ -1,6 +1,7 @@
 package webpubsub
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/http"
@@ -18,7 +19,7 @@ import (
 // api-versions when the user has no connection; that is an
 // *azcore.ResponseError.
 func (c *ServiceClient) AddUserToGroup(ctx context.Context, group, userID string, options *AddUserToGroupOptions) (AddUserToGroupResponse, error) {
-	err := c.bodyless(ctx, "ServiceClient.AddUserToGroup", http.MethodPut, firstError(validateGroup("group", group), validateID("userID", userID)),
+	err := c.bodyless(ctx, "ServiceClient.AddUserToGroup", http.MethodPut, cmp.Or(validateGroup("group", group), validateID("userID", userID)),
 		c.url(nil, "users", seg(userID), "groups", seg(group)))
 	return AddUserToGroupResponse{}, err
 }
@@ -26,7 +27,7 @@ func (c *ServiceClient) AddUserToGroup(ctx context.Context, group, userID string
 // RemoveUserFromGroup removes userID's connections from group. An unknown
 // user is not an error.
 func (c *ServiceClient) RemoveUserFromGroup(ctx context.Context, group, userID string, options *RemoveUserFromGroupOptions) (RemoveUserFromGroupResponse, error) {
-	err := c.bodyless(ctx, "ServiceClient.RemoveUserFromGroup", http.MethodDelete, firstError(validateGroup("group", group), validateID("userID", userID)),
+	err := c.bodyless(ctx, "ServiceClient.RemoveUserFromGroup", http.MethodDelete, cmp.Or(validateGroup("group", group), validateID("userID", userID)),
 		c.url(nil, "users", seg(userID), "groups", seg(group)))
 	return RemoveUserFromGroupResponse{}, err
 }
@@ -43,7 +44,7 @@ func (c *ServiceClient) RemoveUserFromAllGroups(ctx context.Context, userID stri
 // not exist gives an *azcore.ResponseError with status 404 and ErrorCode
 // "Error.Connection.NotExisted".
 func (c *ServiceClient) AddConnectionToGroup(ctx context.Context, group, connectionID string, options *AddConnectionToGroupOptions) (AddConnectionToGroupResponse, error) {
-	err := c.bodyless(ctx, "ServiceClient.AddConnectionToGroup", http.MethodPut, firstError(validateGroup("group", group), validateID("connectionID", connectionID)),
+	err := c.bodyless(ctx, "ServiceClient.AddConnectionToGroup", http.MethodPut, cmp.Or(validateGroup("group", group), validateID("connectionID", connectionID)),
 		c.url(nil, "groups", seg(group), "connections", seg(connectionID)))
 	return AddConnectionToGroupResponse{}, err
 }
@@ -51,7 +52,7 @@ func (c *ServiceClient) AddConnectionToGroup(ctx context.Context, group, connect
 // RemoveConnectionFromGroup removes one connection from group. A missing
 // connection is not an error.
 func (c *ServiceClient) RemoveConnectionFromGroup(ctx context.Context, group, connectionID string, options *RemoveConnectionFromGroupOptions) (RemoveConnectionFromGroupResponse, error) {
-	err := c.bodyless(ctx, "ServiceClient.RemoveConnectionFromGroup", http.MethodDelete, firstError(validateGroup("group", group), validateID("connectionID", connectionID)),
+	err := c.bodyless(ctx, "ServiceClient.RemoveConnectionFromGroup", http.MethodDelete, cmp.Or(validateGroup("group", group), validateID("connectionID", connectionID)),
 		c.url(nil, "groups", seg(group), "connections", seg(connectionID)))
 	return RemoveConnectionFromGroupResponse{}, err
 }
@@ -113,18 +114,6 @@ func (c *ServiceClient) batchGroups(ctx context.Context, action string, groups [
 	}
 	_, err = c.do(req, http.StatusOK, http.StatusAccepted, http.StatusNoContent)
 	return err
-}
-
-// firstError returns the first non-nil error of errs: the checks of an
-// operation's arguments, made before its span starts and reported as its
-// outcome.
-func firstError(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // bodyless runs operation op: a request without a body to rawURL that

@@ -157,15 +157,7 @@ func (h *eventHandler) matchesPresence(joined bool, group string) bool {
 	if joined && !h.joined || !joined && !h.left {
 		return false
 	}
-	if len(h.filters) == 0 {
-		return true
-	}
-	for _, f := range h.filters {
-		if f.Match(group) {
-			return true
-		}
-	}
-	return false
+	return len(h.filters) == 0 || core.MatchAny(h.filters, group)
 }
 
 // matchesUser reports whether the handler takes user event name.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -259,16 +260,6 @@ func decode(o object, key, what string, dst any) error {
 	return err
 }
 
-// firstError returns the first non-nil error of errs.
-func firstError(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // get decodes the value of key into dst when present and not null.
 func (o object) get(key string, dst any, what string) (bool, error) {
 	v, ok := o[key]
@@ -335,7 +326,7 @@ func (s *settings) applyConfig(b []byte) error {
 			return err
 		}
 	}
-	if err := firstError(
+	if err := cmp.Or(
 		setFrom(top, "publicendpoint", "config", &s.publicEndpoint),
 		setFrom(top, "accesskey", "config", &s.accessKey),
 		setFrom(top, "secondaryaccesskey", "config", &s.secondaryKey),
@@ -455,7 +446,7 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 		return eh, fmt.Errorf("%s.urlTemplate is required", what)
 	}
 	validate := true
-	if err := firstError(
+	if err := cmp.Or(
 		decode(o, "eventpattern", what, &eh.UserEventPattern),
 		decode(o, "usereventpattern", what, &eh.UserEventPattern), // wins over eventPattern
 		decode(o, "systemevents", what, &eh.SystemEvents),
@@ -476,7 +467,7 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 			return eh, err
 		}
 		eh.GroupPresenceEvents = &emulator.GroupPresenceEvents{}
-		if err := firstError(
+		if err := cmp.Or(
 			decode(gp, "eventnames", what+".groupPresenceEvents", &eh.GroupPresenceEvents.EventNames),
 			decode(gp, "groupfilters", what+".groupPresenceEvents", &eh.GroupPresenceEvents.GroupFilters),
 		); err != nil {

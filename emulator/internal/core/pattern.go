@@ -120,3 +120,13 @@ func (p GroupPattern) Match(name string) bool {
 	}
 	return cur[n]
 }
+
+// MatchAny reports whether name matches one of ps.
+func MatchAny(ps []GroupPattern, name string) bool {
+	for _, p := range ps {
+		if p.Match(name) {
+			return true
+		}
+	}
+	return false
+}

@@ -69,12 +69,7 @@ func (p *permSet) allowed(g string) bool {
 	if _, ok := p.exact[g]; ok {
 		return true
 	}
-	for _, pat := range p.patterns {
-		if pat.Match(g) {
-			return true
-		}
-	}
-	return false
+	return MatchAny(p.patterns, g)
 }
 
 // check answers CheckPermission; an empty target asks about all groups.
