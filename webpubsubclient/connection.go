@@ -265,6 +265,17 @@ func (r *run) handleFrame(t *transport, b []byte) {
 				DataType: dt, Data: data, SequenceID: f.SequenceID,
 			}})
 		}
+	case protocol.TypeInvokeResponse:
+		if f.SequenceID != 0 && r.c.cfg.reliable {
+			fresh, ackNow := r.seq.observe(f.SequenceID)
+			if !fresh {
+				return
+			}
+			if ackNow {
+				r.flushSequenceAck(t)
+			}
+		}
+		r.resolveInvocation(f)
 	case protocol.TypeSystem:
 		switch f.Event {
 		case protocol.EventConnected:

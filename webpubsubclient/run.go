@@ -26,6 +26,7 @@ type run struct {
 	tr                    *transport    // the ready transport, or nil
 	ready                 chan struct{} // closed when tr is set; replaced when it is cleared
 	pending               map[uint64]*pendingAck
+	invocations           map[string]*pendingInvoke
 	url                   string // client access URL of the logical connection
 	connectionID          string
 	userID                string
@@ -43,6 +44,8 @@ func newRun(c *Client, prevEvents <-chan struct{}) *run {
 		done:    make(chan struct{}),
 		ready:   make(chan struct{}),
 		pending: map[uint64]*pendingAck{},
+
+		invocations: map[string]*pendingInvoke{},
 	}
 }
 
@@ -52,6 +55,8 @@ func newRun(c *Client, prevEvents <-chan struct{}) *run {
 func (r *run) attachLocked(t *transport, info connInfo, newConnection bool) {
 	c := r.c
 	if newConnection {
+		// The service forgot the invocations of the previous connection.
+		r.loseInvocationsLocked(nil)
 		r.url = info.url
 		r.connectionID = info.connectionID
 		r.userID = info.userID
@@ -103,6 +108,11 @@ func (r *run) detach(t *transport) {
 			delete(r.pending, id)
 			p.ch <- ackOutcome{lost: true}
 		}
+	}
+	if !c.cfg.reliable {
+		// Without recovery, the invocations end with the transport; a
+		// reliable connection may recover and get their answers.
+		r.loseInvocationsLocked(t)
 	}
 }
 

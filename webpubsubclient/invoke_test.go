@@ -1,0 +1,139 @@
+package webpubsubclient
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/eventhandler"
+)
+
+// invokeEnv is an emulator whose hub chat sends user events to an
+// eventhandler.Handler with the given callbacks.
+func invokeEnv(t *testing.T, events map[string]eventhandler.UserEventFunc) *testEnv {
+	t.Helper()
+	h, err := eventhandler.New("chat", &eventhandler.Options{UserEvents: events, AccessKeys: []string{emulator.DefaultAccessKey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return newEnv(t, emulator.WithHub("chat", emulator.HubOptions{EventHandlers: []emulator.EventHandler{{
+		URLTemplate: srv.URL + eventhandler.DefaultPath("chat"), UserEventPattern: "*",
+	}}}))
+}
+
+// TestInvokeEvent: the application server's answer comes back as the
+// result, its failure as an *InvocationError, on both protocols; a
+// canceled invocation returns ctx.Err().
+func TestInvokeEvent(t *testing.T) {
+	release, entered := make(chan struct{}), make(chan struct{}, 4)
+	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{
+		"echo": func(_ context.Context, r *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			return eventhandler.Text("echo: " + string(r.Data)), nil
+		},
+		"order": func(context.Context, *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			return eventhandler.JSON(map[string]int{"id": 7})
+		},
+		"nothing": func(context.Context, *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			return nil, nil
+		},
+		"fail": func(context.Context, *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			return nil, eventhandler.Reject(400, "no such order")
+		},
+		"slow": func(ctx context.Context, _ *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			entered <- struct{}{}
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		},
+	})
+	defer close(release)
+	protocols(t, func(t *testing.T, p Protocol) {
+		c, _, _ := e.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "u"}, nil)
+		ctx := testContext(t)
+		res, err := c.InvokeEvent(ctx, "echo", TextMessage("hi"), &InvokeEventOptions{InvocationID: "id-1"})
+		if err != nil || res.InvocationID != "id-1" || res.DataType != DataTypeText || string(res.Data) != "echo: hi" {
+			t.Fatalf("echo = %+v, %v", res, err)
+		}
+		res, err = c.InvokeEvent(ctx, "order", JSONMessage(map[string]int{"n": 1}), nil)
+		if err != nil || res.InvocationID == "" || res.DataType != DataTypeJSON || string(res.Data) != `{"id":7}` {
+			t.Fatalf("order = %+v, %v", res, err)
+		}
+		res, err = c.InvokeEvent(ctx, "nothing", TextMessage("x"), nil)
+		if err != nil || res.DataType != "" || res.Data != nil {
+			t.Fatalf("nothing = %+v, %v", res, err)
+		}
+		_, err = c.InvokeEvent(ctx, "fail", TextMessage("x"), nil)
+		var ie *InvocationError
+		if !errors.As(err, &ie) || ie.Name != "InternalServerError" {
+			t.Fatalf("fail: %v; want an *InvocationError", err)
+		}
+		if _, err := c.InvokeEvent(ctx, "1bad", TextMessage("x"), nil); !errors.Is(err, ErrInvalidArgument) {
+			t.Fatalf("bad event name: %v", err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.InvokeEvent(cctx, "slow", TextMessage("x"), &InvokeEventOptions{InvocationID: "slow-" + string(p)})
+			done <- err
+		}()
+		// The invocation is in flight once the handler has it; its id is
+		// then in use.
+		select {
+		case <-entered:
+		case <-ctx.Done():
+			t.Fatal("the slow invocation never reached the handler")
+		}
+		if _, err := c.InvokeEvent(ctx, "slow", TextMessage("x"), &InvokeEventOptions{InvocationID: "slow-" + string(p)}); !errors.Is(err, ErrInvalidArgument) {
+			t.Fatalf("a second invocation with the id in flight: %v", err)
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("canceled invocation: %v", err)
+		}
+		// The connection goes on.
+		if _, err := c.InvokeEvent(ctx, "echo", TextMessage("again"), nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestInvokeEventSurvivesRecovery: a reliable connection that drops while
+// an invocation is in flight recovers, and the answer arrives then.
+func TestInvokeEventSurvivesRecovery(t *testing.T) {
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{
+		"hold": func(ctx context.Context, _ *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			entered <- struct{}{}
+			<-release
+			return eventhandler.Text("after"), nil
+		},
+	})
+	c, _, _ := e.startClient(t, ProtocolReliableJSON, webpubsub.GetClientAccessTokenOptions{UserID: "u"}, nil)
+	ctx := testContext(t)
+	done := make(chan error, 1)
+	var res InvokeResult
+	go func() {
+		var err error
+		res, err = c.InvokeEvent(ctx, "hold", TextMessage("x"), nil)
+		done <- err
+	}()
+	<-entered
+	id := c.ConnectionID()
+	if err := e.emu.CutConnection("chat", id); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil || string(res.Data) != "after" {
+		t.Fatalf("InvokeEvent = %+v, %v", res, err)
+	}
+	if c.ConnectionID() != id {
+		t.Errorf("connection %s replaced %s; want a recovery", c.ConnectionID(), id)
+	}
+}
