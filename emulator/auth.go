@@ -11,24 +11,40 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 )
 
-// clockSkew is the tolerance applied to exp and nbf.
-const clockSkew = 5 * time.Minute
+// DefaultClockSkew is the default of Options.ClockSkew.
+const DefaultClockSkew = 5 * time.Minute
 
 // maxTokenLength bounds the size of a token the emulator is willing to
 // parse. REST tokens carry the whole request URL, which may hold a filter
 // of up to 64 KiB, percent-encoded.
 const maxTokenLength = 512 << 10
 
-// errUnauthorized is the single, secret-free error of every token check.
-var errUnauthorized = errors.New("emulator: the access token is missing or invalid")
+// tokenError is why a token was refused, in words safe to return to the
+// caller: it never holds the token, a key or a signature.
+type tokenError struct{ reason string }
+
+func (e *tokenError) Error() string { return e.reason }
+
+// unauthorizedReason is the reason of err, a verifyToken error.
+func unauthorizedReason(err error) string {
+	var te *tokenError
+	if errors.As(err, &te) {
+		return te.reason
+	}
+	return "The access token is invalid."
+}
 
 // verifyToken checks the signature (HS256 with the primary or secondary
-// key), exp (required) and nbf with five minutes of skew, then returns the
-// claims and the token's audiences. It never includes the token in an
-// error.
+// key), exp (required) and nbf with the clock skew, then returns the
+// claims and the token's audiences. Its errors are *tokenError with a
+// reason: malformed, wrong signature, expired (and by how much), not yet
+// valid, no exp. It never includes the token in an error.
 func (e *Emulator) verifyToken(token string) (jwt.MapClaims, []string, error) {
-	if token == "" || len(token) > maxTokenLength {
-		return nil, nil, errUnauthorized
+	if token == "" {
+		return nil, nil, &tokenError{"An access token is required."}
+	}
+	if len(token) > maxTokenLength {
+		return nil, nil, &tokenError{"The access token is longer than 512 KiB."}
 	}
 	keys := jwt.VerificationKeySet{Keys: []jwt.VerificationKey{[]byte(e.key)}}
 	if e.secondaryKey != "" {
@@ -37,19 +53,51 @@ func (e *Emulator) verifyToken(token string) (jwt.MapClaims, []string, error) {
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(clockSkew),
+		jwt.WithLeeway(e.clockSkew),
 		jwt.WithTimeFunc(e.now),
 		jwt.WithJSONNumber(),
 	)
 	claims := jwt.MapClaims{}
 	if _, err := parser.ParseWithClaims(token, claims, func(*jwt.Token) (any, error) { return keys, nil }); err != nil {
-		return nil, nil, errUnauthorized
+		return nil, nil, e.tokenFailure(err, claims)
+	}
+	if exp, err := claims.GetExpirationTime(); err == nil && exp != nil {
+		if late := e.now().Sub(exp.Time); late > 0 {
+			e.log.Info("accepting an expired access token within the clock skew", "expiredFor", late.Round(time.Second).String(), "clockSkew", e.clockSkew.String())
+		}
 	}
 	aud, err := claims.GetAudience()
 	if err != nil {
-		return nil, nil, errUnauthorized
+		return nil, nil, &tokenError{"The access token's aud claim is not a string or an array of strings."}
 	}
 	return claims, aud, nil
+}
+
+// tokenFailure words a parse or validation error of the token whose
+// claims are claims (as far as they were read).
+func (e *Emulator) tokenFailure(err error, claims jwt.MapClaims) error {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		if exp, cerr := claims.GetExpirationTime(); cerr == nil && exp != nil {
+			ago := e.now().Sub(exp.Time).Round(time.Second)
+			return &tokenError{"The access token expired " + ago.String() + " ago (at " + exp.UTC().Format(time.RFC3339) +
+				"), beyond the clock skew of " + e.clockSkew.String() + "."}
+		}
+		return &tokenError{"The access token expired."}
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		if nbf, cerr := claims.GetNotBefore(); cerr == nil && nbf != nil {
+			return &tokenError{"The access token is not valid before " + nbf.UTC().Format(time.RFC3339) +
+				" (in " + nbf.Sub(e.now()).Round(time.Second).String() + "), beyond the clock skew of " + e.clockSkew.String() + "."}
+		}
+		return &tokenError{"The access token is not valid yet."}
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return &tokenError{"The access token has no exp claim."}
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return &tokenError{"The access token's signature does not match the access key (HS256 with the UTF-8 bytes of the key is required)."}
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return &tokenError{"The access token is malformed: it is not a JWT."}
+	}
+	return &tokenError{"The access token is invalid."}
 }
 
 // entraAudience is the audience of Microsoft Entra ID tokens for Web
@@ -68,7 +116,7 @@ func (e *Emulator) entraTokenOK(token string) bool {
 	if _, _, err := jwt.NewParser(jwt.WithJSONNumber()).ParseUnverified(token, claims); err != nil {
 		return false
 	}
-	v := jwt.NewValidator(jwt.WithExpirationRequired(), jwt.WithLeeway(clockSkew), jwt.WithTimeFunc(e.now))
+	v := jwt.NewValidator(jwt.WithExpirationRequired(), jwt.WithLeeway(e.clockSkew), jwt.WithTimeFunc(e.now))
 	if err := v.Validate(claims); err != nil {
 		return false
 	}

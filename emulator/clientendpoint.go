@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gowebpubsub/webpubsub/internal/auth"
@@ -178,21 +179,32 @@ func (e *Emulator) authenticateClient(w http.ResponseWriter, r *http.Request, qu
 	if token == "" {
 		token = bearerToken(r)
 	}
-	if token == "" {
-		if e.hubOptions(hubName).AllowAnonymous {
-			return clientIdentity{}, true
-		}
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		plainError(w, http.StatusUnauthorized, "An access token is required.")
-		return clientIdentity{}, false
+	if token == "" && e.hubOptions(hubName).AllowAnonymous {
+		return clientIdentity{}, true
 	}
 	claims, auds, err := e.verifyToken(token)
-	if err != nil || !e.audienceAllowsClient(auds, hubName, r) {
-		w.Header().Set("WWW-Authenticate", "Bearer")
-		plainError(w, http.StatusUnauthorized, "The access token is invalid.")
+	if err == nil && !e.audienceAllowsClient(auds, hubName, r) {
+		err = &tokenError{clientAudienceReason(auds, hubName)}
+	}
+	if err != nil {
+		e.unauthorized(w, err)
 		return clientIdentity{}, false
 	}
 	return identityFromClaims(w, claims)
+}
+
+// clientAudienceReason words an audience that does not name the client
+// endpoint of hub: a token for another hub, or for something else.
+func clientAudienceReason(auds []string, hub string) string {
+	for _, a := range auds {
+		if u, err := url.Parse(a); err == nil {
+			if other, ok := strings.CutPrefix(strings.ToLower(strings.TrimSuffix(u.Path, "/")), "/client/hubs/"); ok && other != hub {
+				return "The access token is for hub " + strconv.Quote(redact.Preview(other, redact.MaxLogField)) + ", not " + strconv.Quote(hub) + "."
+			}
+		}
+	}
+	return "The access token's audience " + audienceList(auds) + " does not name the client endpoint of hub " + strconv.Quote(hub) +
+		" (an http, https, ws or wss URL of this emulator's host ending in /client/hubs/" + hub + ")."
 }
 
 func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIdentity, bool) {

@@ -33,7 +33,10 @@
 //     the request URL (with or without its query, compared
 //     case-insensitively); client connections need a token whose aud is
 //     the hub's client endpoint in any of the schemes http, https, ws and
-//     wss. exp is required and checked with five minutes of skew. Health
+//     wss. exp is required and checked with Options.ClockSkew (five
+//     minutes) of skew. A refused token gets 401 with the reason in the
+//     body (malformed, wrong signature, expired and by how much, not yet
+//     valid, audience or hub mismatch), never the token. Health
 //     (HEAD or GET /api/health) needs no token.
 //   - Hubs and groups are implicit; a group exists while it has members.
 //     When a REST call returns, its effects are visible: a send has queued

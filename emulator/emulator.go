@@ -48,7 +48,9 @@ type Emulator struct {
 	pingInterval, idleTimeout, closeFlush time.Duration
 	// HTTP server limits.
 	readHeaderTimeout, httpIdleTimeout time.Duration
-	maxHeaderBytes                     int
+	// clockSkew is the tolerance of token lifetimes.
+	clockSkew      time.Duration
+	maxHeaderBytes int
 	// onEvent is Options.OnConnectionEvent, or nil.
 	onEvent func(ConnectionEvent)
 

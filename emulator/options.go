@@ -92,6 +92,11 @@ type Options struct {
 	// MaxRESTBodyBytes limits REST request bodies; larger ones get 413.
 	// Zero means DefaultMaxRESTBodyBytes.
 	MaxRESTBodyBytes int64
+	// ClockSkew is how far past exp, or before nbf, a token is still
+	// accepted (an expired token accepted so is logged at info level);
+	// zero means DefaultClockSkew (5 minutes), as the service allows.
+	// Negative values are an error.
+	ClockSkew time.Duration
 	// ReadHeaderTimeout bounds how long a client may take to send the
 	// request line and headers of a request (a REST call, a health check
 	// or a WebSocket handshake) before the emulator drops the TCP
@@ -211,6 +216,7 @@ func (e *Emulator) applyTimings(opts Options) error {
 		{"IdleTimeout", opts.IdleTimeout, &e.idleTimeout, DefaultIdleTimeout},
 		{"CloseTimeout", opts.CloseTimeout, &e.closeFlush, DefaultCloseTimeout},
 		{"ReadHeaderTimeout", opts.ReadHeaderTimeout, &e.readHeaderTimeout, DefaultReadHeaderTimeout},
+		{"ClockSkew", opts.ClockSkew, &e.clockSkew, DefaultClockSkew},
 		{"HTTPIdleTimeout", opts.HTTPIdleTimeout, &e.httpIdleTimeout, DefaultHTTPIdleTimeout},
 	} {
 		if d.value < 0 {

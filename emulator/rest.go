@@ -7,7 +7,10 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
@@ -148,15 +151,14 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("api-supported-versions", supportedVersions)
 
 	token := bearerToken(r)
-	if token == "" {
-		unauthorized(w)
-		return
+	_, auds, err := e.verifyToken(token)
+	if err == nil && !e.audienceAllowsREST(auds, r) {
+		err = &tokenError{"The access token's audience " + audienceList(auds) + " does not match the request URL " +
+			redact.Preview(requestScheme(r)+"://"+r.Host+r.RequestURI, redact.MaxLogField) + "."}
 	}
-	if _, auds, err := e.verifyToken(token); err != nil || !e.audienceAllowsREST(auds, r) {
-		if !e.opts.AllowUnvalidatedEntraTokens || !e.entraTokenOK(token) {
-			unauthorized(w)
-			return
-		}
+	if err != nil && (!e.opts.AllowUnvalidatedEntraTokens || !e.entraTokenOK(token)) {
+		e.unauthorized(w, err)
+		return
 	}
 
 	query, err := url.ParseQuery(r.URL.RawQuery)
@@ -175,9 +177,25 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	rm.h(e, &restCall{w: w, r: r, hub: strings.ToLower(segs[2]), params: params, query: query})
 }
 
-func unauthorized(w http.ResponseWriter) {
+// unauthorized answers 401 with the reason of err, a verifyToken or
+// audience error, which holds no secret, and logs it.
+func (e *Emulator) unauthorized(w http.ResponseWriter, err error) {
+	reason := unauthorizedReason(err)
+	e.log.Debug("request refused: 401", "reason", reason)
 	w.Header().Set("WWW-Authenticate", "Bearer")
-	w.WriteHeader(http.StatusUnauthorized)
+	plainError(w, http.StatusUnauthorized, reason)
+}
+
+// audienceList quotes the audiences of a token for a 401 reason.
+func audienceList(auds []string) string {
+	if len(auds) == 0 {
+		return "(none)"
+	}
+	quoted := make([]string, len(auds))
+	for i, a := range auds {
+		quoted[i] = strconv.Quote(redact.Preview(a, redact.MaxLogField))
+	}
+	return strings.Join(quoted, ", ")
 }
 
 // health answers HEAD and GET /api/health without authentication: 200, or

@@ -525,8 +525,15 @@ func TestRESTAuthentication(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			r := doREST(t, te.URL(), tt.key, "POST", path, "text/plain", []byte("x"), tt.claims)
 			expectStatus(t, r, tt.want)
-			if tt.want == 401 && (len(r.body) != 0 || r.header.Get("WWW-Authenticate") != "Bearer") {
-				t.Fatalf("401 with %q, WWW-Authenticate %q", r.body, r.header.Get("WWW-Authenticate"))
+			// Each 401 says why, without the token.
+			reasons := map[string]string{
+				"expired": "expired 6m", "not yet valid": "not valid before", "no exp": "no exp claim",
+				"wrong key": "signature does not match", "other path": "audience", "other host": "audience",
+				"other port": "audience", "ws scheme": "audience",
+			}
+			if tt.want == 401 && (!strings.Contains(string(r.body), reasons[tt.name]) || r.header.Get("WWW-Authenticate") != "Bearer" ||
+				strings.Contains(string(r.body), "eyJ")) {
+				t.Fatalf("401 with %q, WWW-Authenticate %q; want a reason with %q", r.body, r.header.Get("WWW-Authenticate"), reasons[tt.name])
 			}
 		})
 	}
