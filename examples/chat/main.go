@@ -103,6 +103,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 
 	cfg.logf = (&syncLogger{out: stdout}).logf
 	s, err := startServer(cfg)
+	if err != nil && cfg.addr == defaultAddr && errors.Is(err, syscall.EADDRINUSE) {
+		// Something else (the standalone emulator, say) has the default
+		// port: take a free one rather than fail.
+		fmt.Fprintf(stdout, "%s is in use; listening on a free port instead (-addr chooses one).\n", defaultAddr)
+		cfg.addr = "127.0.0.1:0"
+		s, err = startServer(cfg)
+	}
 	if err != nil {
 		return err
 	}

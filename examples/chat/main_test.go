@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -222,4 +223,33 @@ func startTestServer(t *testing.T) *chatServer {
 		}
 	})
 	return s
+}
+
+// TestDefaultPortInUse: when 127.0.0.1:8080 is taken, the chat listens on
+// a free port and says so.
+func TestDefaultPortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", defaultAddr)
+	if err != nil {
+		t.Skipf("cannot hold %s for the test: %v", defaultAddr, err)
+	}
+	defer ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &lockedBuffer{wrote: make(chan struct{}, 1)}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, out) }()
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(out.String(), "Open http://127.0.0.1:") {
+		select {
+		case <-out.wrote:
+		case <-deadline:
+			t.Fatalf("no start message:\n%s", out.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "127.0.0.1:8080 is in use") || strings.Contains(out.String(), "Open http://127.0.0.1:8080/") {
+		t.Errorf("output:\n%s", out.String())
+	}
 }

@@ -283,16 +283,25 @@ func (d *webDriver) waitFor(ctx context.Context, what string, cond func() (bool,
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
+// lockedBuffer is a bytes.Buffer safe for concurrent use. When wrote is
+// not nil, each write signals it.
 type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote chan struct{}
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
+	n, err := b.buf.Write(p)
+	b.mu.Unlock()
+	if b.wrote != nil {
+		select {
+		case b.wrote <- struct{}{}:
+		default:
+		}
+	}
+	return n, err
 }
 
 func (b *lockedBuffer) String() string {
