@@ -14,6 +14,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/eventhandler"
 )
 
 // jsTimeout bounds the whole script run; the script bounds each of its
@@ -44,8 +47,28 @@ func TestJavaScriptSDKs(t *testing.T) {
 		}
 	}
 
-	e := emulator.NewTest(t)
 	const hub = "interopJs" // mixed case: hub names are case-insensitive
+	// The application server of invokeEvent: our event handler, called by
+	// the emulator for the user events echo and fail.
+	app, err := eventhandler.New(hub, &eventhandler.Options{
+		AccessKeys: []string{emulator.DefaultAccessKey},
+		UserEvents: map[string]eventhandler.UserEventFunc{
+			"echo": func(_ context.Context, r *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+				return eventhandler.Text("echo: " + string(r.Data)), nil
+			},
+			"fail": func(context.Context, *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+				return nil, eventhandler.Reject(http.StatusBadRequest, "no such thing")
+			},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appServer := httptest.NewServer(app)
+	defer appServer.Close()
+	e := emulator.NewTest(t, emulator.WithHub(hub, emulator.HubOptions{EventHandlers: []emulator.EventHandler{{
+		URLTemplate: appServer.URL + eventhandler.DefaultPath(hub), UserEventPattern: "echo,fail",
+	}}}))
 
 	ctx, cancel := context.WithTimeout(context.Background(), jsTimeout)
 	defer cancel()

@@ -228,6 +228,17 @@ class TestClient {
     clients.push(this);
   }
 
+  // invoke calls invokeEvent. On the reliable protocol an invokeResponse
+  // takes a sequence id of the connection, as messages do, so the next
+  // message's id is one higher.
+  async invoke(event, content, dataType) {
+    try {
+      return await this.client.invokeEvent(event, content, dataType);
+    } finally {
+      if (this.reliable) this.lastSequenceId++;
+    }
+  }
+
   receive(kind, m) {
     // The reliable protocol numbers every message 1, 2, 3... per
     // connection; the other carries no sequence id.
@@ -550,6 +561,18 @@ async function main() {
     await service.group(VIP).sendToAll("vip only", { contentType: "text/plain" });
     const want = [group(VIP, null, "text", "vip only")];
     await settle(live, new Map([[alice, want], [alice2, want]]));
+  });
+
+  await step("invokeEvent: the application server answers through the emulator (reliable and not)", async () => {
+    for (const c of [alice, carol]) {
+      const res = await c.invoke("echo", `hi from ${c.name}`, "text");
+      assert.equal(res.dataType, "text", `${c.name} dataType`);
+      assert.equal(res.data, `echo: hi from ${c.name}`, `${c.name} data`);
+    }
+    await assert.rejects(alice.invoke("fail", "x", "text"), (err) => {
+      assert.equal(err.errorDetail?.name, "InternalServerError", "a failed invocation's error name");
+      return true;
+    });
   });
 
   await step("client leaveGroup stops group messages", async () => {
