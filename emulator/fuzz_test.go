@@ -155,6 +155,8 @@ func FuzzClientFrame(f *testing.F) {
 		`{"type":"sendToGroup","group":"common","noEcho":true,"data":{"a":[1,2]}}`,
 		`{"type":"event","event":"e","ackId":3,"dataType":"text","data":"x"}`,
 		`{"type":"invoke","invocationId":"i"}`, `{"type":"ping"}`, `{"type":"x"}`, `not json`,
+		`{"type":"invoke","invocationId":"j","target":"event","event":"e","dataType":"json","data":{"a":1}}`,
+		`{"type":"cancelInvocation","invocationId":"j"}`,
 		`{"type":"sequenceAck","sequenceId":1}`, `{"type":"sendToGroup","group":"common","ttlSeconds":5,"data":"x","dataType":"text"} `,
 	} {
 		f.Add([]byte(s))
