@@ -210,6 +210,23 @@ func (r *run) readLoop(t *transport) {
 	}
 }
 
+// observeSequence notes the sequence id of a sequenced frame (0: none) on
+// the reliable protocol and reports false for a duplicate, which the
+// caller drops. When the gap since the last acknowledgement is large it
+// acknowledges at once, from the reader: handing it to another goroutine
+// lets hundreds more messages in before it runs on a busy machine, and
+// the service's buffer is finite.
+func (r *run) observeSequence(t *transport, seq uint64) bool {
+	if seq == 0 || !r.c.cfg.reliable {
+		return true
+	}
+	fresh, ackNow := r.seq.observe(seq)
+	if fresh && ackNow {
+		r.flushSequenceAck(t)
+	}
+	return fresh
+}
+
 // handleFrame handles one frame from the service. Frames it does not know
 // are ignored.
 func (r *run) handleFrame(t *transport, b []byte) {
@@ -222,17 +239,8 @@ func (r *run) handleFrame(t *transport, b []byte) {
 	case protocol.TypeAck:
 		r.resolveAck(f.AckID, f.Success, f.Error)
 	case protocol.TypeMessage:
-		if f.SequenceID != 0 && r.c.cfg.reliable {
-			fresh, ackNow := r.seq.observe(f.SequenceID)
-			if !fresh {
-				return
-			}
-			if ackNow {
-				// At once, from the reader: handing it to another
-				// goroutine lets hundreds more messages in before it runs
-				// on a busy machine, and the service's buffer is finite.
-				r.flushSequenceAck(t)
-			}
+		if !r.observeSequence(t, f.SequenceID) {
+			return
 		}
 		dt := DataType(f.DataType)
 		switch dt {
@@ -266,14 +274,8 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			}})
 		}
 	case protocol.TypeInvokeResponse:
-		if f.SequenceID != 0 && r.c.cfg.reliable {
-			fresh, ackNow := r.seq.observe(f.SequenceID)
-			if !fresh {
-				return
-			}
-			if ackNow {
-				r.flushSequenceAck(t)
-			}
+		if !r.observeSequence(t, f.SequenceID) {
+			return
 		}
 		r.resolveInvocation(f)
 	case protocol.TypeSystem:
