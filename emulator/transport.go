@@ -37,6 +37,10 @@ type transport struct {
 	// finished is set once the writer has closed the WebSocket. Both are
 	// guarded by qmu.
 	writing, finished bool
+	// started is set by start: before it no writer runs, so that the
+	// ConnectionConnected callback can pause the transport before its
+	// connected message is written.
+	started bool
 	// stopPing cancels the keep-alive timer; guarded by qmu.
 	stopPing func() bool
 
@@ -113,7 +117,7 @@ func (tr *transport) held() (paused bool, queued int) {
 // because the transport's reader, also counted, is still running or a
 // close request is what starts it.
 func (tr *transport) kickLocked() {
-	if tr.writing || tr.finished || tr.ws == nil || (tr.closeReq == nil && (tr.paused || len(tr.queue) == 0)) {
+	if !tr.started || tr.writing || tr.finished || tr.ws == nil || (tr.closeReq == nil && (tr.paused || len(tr.queue) == 0)) {
 		return // (a transport without a WebSocket, in tests, only queues)
 	}
 	tr.writing = true
@@ -250,7 +254,9 @@ func (tr *transport) Drop(reason string) {
 // connection costs less memory that way.
 func (tr *transport) start() {
 	tr.qmu.Lock()
+	tr.started = true
 	tr.armPingLocked(tr.c.e.pingInterval)
+	tr.kickLocked()
 	tr.qmu.Unlock()
 	tr.c.e.wg.Add(1)
 	go func() {
