@@ -188,6 +188,11 @@ func (c *conn) OnEnded(reason string) {
 // held; the call itself runs in the background, in order with the
 // connection's other non-blocking events.
 func (c *conn) OnGroup(group string, joined bool) {
+	if joined {
+		c.e.trace.connection("joined", c.HubName(), c.ID, group)
+	} else {
+		c.e.trace.connection("left", c.HubName(), c.ID, group)
+	}
 	for _, h := range c.handlers {
 		if !h.matchesPresence(joined, group) {
 			continue

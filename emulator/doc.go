@@ -131,6 +131,10 @@
 // for its audience and lifetime, so that SDK code built on
 // azcore.TokenCredential runs against the emulator.
 //
+// Options.Trace logs the traffic, one line per REST call, delivery,
+// upstream call and connection event, for finding out why a message did
+// not arrive.
+//
 // # Test double
 //
 // Beyond behaving as the service does, the emulator lets tests drive the

@@ -61,6 +61,8 @@ type Emulator struct {
 	// upstream event.
 	retryDelays []time.Duration
 
+	// trace writes the traffic trace; nil unless Options.Trace.
+	trace *tracer
 	// faults holds the injected REST and handshake faults.
 	faults faultQueues
 	// messages is the bounded log of delivered messages.
@@ -133,9 +135,14 @@ func New(opts Options) (*Emulator, error) {
 	if maxGroups == 0 {
 		maxGroups = DefaultMaxGroupsPerConnection
 	}
-	e.core = core.NewService(core.Config{Clock: e.clock, Retention: e.retention, Log: e.log,
+	cfg := core.Config{Clock: e.clock, Retention: e.retention, Log: e.log,
 		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery, BufferBudget: budget,
-		MaxGroupsPerConnection: maxGroups})
+		MaxGroupsPerConnection: maxGroups}
+	if opts.Trace {
+		e.trace = &tracer{log: e.log}
+		cfg.OnFanout = e.trace.delivery
+	}
+	e.core = core.NewService(cfg)
 	if e.maxBody <= 0 {
 		e.maxBody = DefaultMaxRESTBodyBytes
 	}

@@ -332,7 +332,9 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 		if reply.dt == protocol.DataTypeText {
 			data = bytes.ToValidUTF8(data, []byte("\uFFFD"))
 		}
-		c.DeliverTo(newMessage("", "", reply.dt, data))
+		m := newMessage("", "", reply.dt, data)
+		m.Source, m.Target = "upstream", "connection"
+		c.DeliverTo(m)
 	}
 	return ""
 }

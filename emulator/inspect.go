@@ -329,6 +329,7 @@ func (e *Emulator) logDelivery(cc *core.Conn, m *core.Message, seq uint64) {
 // Wait. No emulator lock may be held.
 func (e *Emulator) event(kind ConnectionEventKind, c *conn, reason string) {
 	e.changes.Signal()
+	e.trace.connection(string(kind), c.HubName(), c.ID, reason)
 	if e.onEvent != nil {
 		e.onEvent(ConnectionEvent{Kind: kind, Hub: c.HubName(), ConnectionID: c.ID, Reason: reason})
 	}

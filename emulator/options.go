@@ -173,6 +173,15 @@ type Options struct {
 	// It runs on real time whatever Clock is. Negative values are an
 	// error.
 	CloseTimeout time.Duration
+	// Trace writes the traffic trace to Logger, at info level with the
+	// message "trace": one line per REST call (operation, hub, target,
+	// status, duration, error code), per delivery (source, target,
+	// recipients, bytes, data type, a short escaped preview of text and
+	// JSON), per upstream call (event, the handler URL without its query,
+	// status, duration) and per connect, disconnect, detach, recovery,
+	// join and leave. No line holds a key, a token, a signature or more of
+	// a message than the preview.
+	Trace bool
 	// MessageLogSize is how many delivered messages Messages keeps, the
 	// oldest dropped first; zero means DefaultMessageLogSize (1,000), a
 	// negative value disables the log.

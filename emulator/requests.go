@@ -105,6 +105,7 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 			break
 		}
 		m := newMessage(f.Group, c.UserID, f.DataType, f.Data)
+		m.Source, m.Target = c.ID, "group"
 		if f.HasTTL {
 			m.TTL = time.Duration(f.TTLSeconds) * time.Second
 		}

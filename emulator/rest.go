@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gowebpubsub/webpubsub/internal/redact"
 
@@ -145,6 +146,12 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer e.wg.Done()
+	if e.trace != nil {
+		sw := &statusWriter{ResponseWriter: w}
+		w = sw
+		start := time.Now()
+		defer func() { e.trace.rest(rm.op, strings.ToLower(segs[2]), restTarget(params), sw, time.Since(start)) }()
+	}
 	if !e.applyFault(w, r, rm.op, true) {
 		return
 	}

@@ -137,7 +137,7 @@ func (c *restCall) user(h *core.Hub, sel core.Selector) []*core.Conn {
 // send delivers the request's message, to group when it is not "", to
 // the connections to picks, narrowed by the filter (when useFilter) and
 // the excluded ids (when useExcluded).
-func (e *Emulator) send(c *restCall, group string, useFilter, useExcluded bool, to target) {
+func (e *Emulator) send(c *restCall, kind, group string, useFilter, useExcluded bool, to target) {
 	o, ok := e.sendPrelude(c, useFilter)
 	if !ok {
 		return
@@ -147,24 +147,28 @@ func (e *Emulator) send(c *restCall, group string, useFilter, useExcluded bool, 
 		if useExcluded {
 			sel.Excluded = c.query["excluded"]
 		}
-		h.Fanout(o.message(group), func(h *core.Hub) []*core.Conn { return to(h, sel) })
+		m := o.message(group)
+		m.Source, m.Target = "rest", kind
+		h.Fanout(m, func(h *core.Hub) []*core.Conn { return to(h, sel) })
 	}
 	writeEmpty(c.w, http.StatusAccepted)
 }
 
-func (e *Emulator) sendToAll(c *restCall) { e.send(c, "", true, true, everyone) }
+func (e *Emulator) sendToAll(c *restCall) { e.send(c, "all", "", true, true, everyone) }
 
 func (e *Emulator) sendToGroup(c *restCall) {
 	if g, ok := c.group(0); ok {
-		e.send(c, g, true, true, inGroup(g))
+		e.send(c, "group", g, true, true, inGroup(g))
 	}
 }
 
-func (e *Emulator) sendToUser(c *restCall) { e.send(c, "", true, false, c.user) }
+func (e *Emulator) sendToUser(c *restCall) { e.send(c, "user", "", true, false, c.user) }
 
 // sendToConnection ignores a filter, as the service tolerated one in a
 // recording.
-func (e *Emulator) sendToConnection(c *restCall) { e.send(c, "", false, false, c.connectionAt(0)) }
+func (e *Emulator) sendToConnection(c *restCall) {
+	e.send(c, "connection", "", false, false, c.connectionAt(0))
+}
 
 // ---- closing ----
 

@@ -137,7 +137,22 @@ func setHeader(h http.Header, name, value string) {
 // post sends ev to handler h: the abuse-protection check first when it is
 // due, then the POST, bounded by the emulator's handler timeout. A 2xx
 // answer is returned; anything else is an *upstreamError.
-func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent) (*upstreamResponse, error) {
+func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent) (resp *upstreamResponse, err error) {
+	if e.trace != nil {
+		start := time.Now()
+		defer func() {
+			status := 0
+			if resp != nil {
+				status = resp.status
+			} else {
+				var ue *upstreamError
+				if errors.As(err, &ue) {
+					status = ue.status
+				}
+			}
+			e.trace.upstream(ev.hub, ev.connID, ev.name, h.template, status, time.Since(start), err)
+		}()
+	}
 	if err := e.validateHandler(ctx, h, ev.hub, ev.origin); err != nil {
 		return nil, err
 	}
@@ -163,7 +178,7 @@ func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent)
 		attrs.Subprotocol, attrs.ConnectionState = ev.subprotocol, ev.state
 	}
 	attrs.SetHeaders(req.Header)
-	resp, err := e.do(ctx, req)
+	resp, err = e.do(ctx, req)
 	if err != nil {
 		return nil, err
 	}

@@ -24,7 +24,7 @@ import (
 type settings struct {
 	host, publicEndpoint, accessKey, secondaryKey, logLevel *string
 	port                                                    *int
-	relaxedAudience, allowEntra                             *bool
+	relaxedAudience, allowEntra, trace                      *bool
 	retention, handlerTimeout                               *time.Duration
 	readHeaderTimeout, httpIdleTimeout                      *time.Duration
 	maxRESTBody                                             *int64
@@ -59,6 +59,9 @@ func (s *settings) options() emulator.Options {
 	}
 	if s.allowEntra != nil {
 		o.AllowUnvalidatedEntraTokens = *s.allowEntra
+	}
+	if s.trace != nil {
+		o.Trace = *s.trace
 	}
 	if s.retention != nil {
 		o.ReliableRetention = *s.retention
@@ -154,7 +157,7 @@ func parseNamedObject(b json.RawMessage, what string) (object, map[string]string
 // Known keys of the configuration file, as documented, by level.
 var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
-		"allowUnvalidatedEntraTokens", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
+		"allowUnvalidatedEntraTokens", "trace", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
 		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
 	hubKeys      = []string{"anonymousConnectPolicy", "eventHandlers"}
 	handlerKeys  = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth", "groupPresenceEvents"}
@@ -332,6 +335,7 @@ func (s *settings) applyConfig(b []byte) error {
 		setFrom(top, "secondaryaccesskey", "config", &s.secondaryKey),
 		setFrom(top, "relaxedaudience", "config", &s.relaxedAudience),
 		setFrom(top, "allowunvalidatedentratokens", "config", &s.allowEntra),
+		setFrom(top, "trace", "config", &s.trace),
 	); err != nil {
 		return err
 	}
@@ -532,7 +536,7 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 		}
 		s.port = &n
 	}
-	for name, dst := range map[string]**bool{"RELAXEDAUDIENCE": &s.relaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.allowEntra} {
+	for name, dst := range map[string]**bool{"RELAXEDAUDIENCE": &s.relaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.allowEntra, "TRACE": &s.trace} {
 		if v, ok := get(name); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -21,6 +21,7 @@
 //	-config                          configuration file (default ./emulator.json when it exists)
 //	-log-level                       debug, info (default), warn or error
 //	-print-connection-string         print the connection string and exit
+//	-trace                           log one line per REST call, delivery, upstream call and connection event
 //
 // Settings come from, in increasing precedence: built-in defaults, the
 // configuration file, AWPS_EMULATOR_<SETTING> environment variables (the
@@ -34,7 +35,7 @@
 //	  "listen": "localhost:8080",
 //	  "publicEndpoint": "http://localhost:8080",
 //	  "accessKey": "...", "secondaryAccessKey": "",
-//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false,
+//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false, "trace": false,
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
 //	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 1048576,
 //	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60,
@@ -108,6 +109,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	configPath := fs.String("config", "", "configuration file (default ./emulator.json when it exists)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	printOnly := fs.Bool("print-connection-string", false, "print the connection string and exit")
+	trace := fs.Bool("trace", false, "log one line per REST call, delivery, upstream call and connection event (never a key, token or message body)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: webpubsub-emulator [flags]")
 		fmt.Fprintln(stderr)
@@ -154,7 +156,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"host": func() { s.host = host }, "port": func() { s.port = port }, "key": func() { s.accessKey = key },
 		"secondary-key": func() { s.secondaryKey = secondary }, "public-endpoint": func() { s.publicEndpoint = public },
 		"relaxed-audience": func() { s.relaxedAudience = relaxed }, "allow-unvalidated-entra-tokens": func() { s.allowEntra = entra },
-		"log-level": func() { s.logLevel = logLevel },
+		"log-level": func() { s.logLevel = logLevel }, "trace": func() { s.trace = trace },
 	} {
 		if set[name] {
 			apply()
@@ -226,6 +228,7 @@ environment and the flags. Environment variables:
   AWPS_EMULATOR_PUBLICENDPOINT               URL clients use
   AWPS_EMULATOR_RELAXEDAUDIENCE              true or false
   AWPS_EMULATOR_ALLOWUNVALIDATEDENTRATOKENS  true or false
+  AWPS_EMULATOR_TRACE                        true or false: the traffic trace
   AWPS_EMULATOR_RELIABLERETENTIONSECONDS, AWPS_EMULATOR_EVENTHANDLERTIMEOUTSECONDS,
   AWPS_EMULATOR_READHEADERTIMEOUTSECONDS, AWPS_EMULATOR_HTTPIDLETIMEOUTSECONDS
   AWPS_EMULATOR_MAXRESTBODYBYTES, AWPS_EMULATOR_MAXHEADERBYTES

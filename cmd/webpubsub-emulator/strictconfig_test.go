@@ -1,8 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"context"
+	"io"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/emulator"
 )
 
 // TestStrictConfig: every unknown key, at any depth, is an error that
@@ -58,5 +65,58 @@ func TestHelpShowsEnvironmentAndFormat(t *testing.T) {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
+	}
+}
+
+// TestTraceFlag: -trace alone makes the emulator log its traffic; the
+// config file and AWPS_EMULATOR_TRACE turn it on too.
+func TestTraceFlag(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	outR, outW := io.Pipe()
+	stderr := &notifyBuffer{wrote: make(chan struct{}, 1)}
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"-port", "0", "-trace"}, noEnv, outW, stderr)
+		outW.Close()
+	}()
+	lines := bufio.NewScanner(outR)
+	var cs string
+	for lines.Scan() {
+		if v, ok := strings.CutPrefix(lines.Text(), "Connection string: "); ok {
+			cs = v
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, outR) }()
+	client, err := webpubsub.NewServiceClientFromConnectionString(cs, "chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.SendToAll(ctx, webpubsub.TextMessage("hello"), nil); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for !strings.Contains(stderr.String(), "kind=rest operation=SendToAll hub=chat") {
+		select {
+		case <-stderr.wrote:
+		case <-deadline:
+			t.Fatalf("no trace line:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if strings.Contains(stderr.String(), emulator.DefaultAccessKey) {
+		t.Error("the trace holds the key")
+	}
+
+	var s settings
+	if err := s.applyEnv(func(k string) string { return map[string]string{"AWPS_EMULATOR_TRACE": "true"}[k] }); err != nil || !s.options().Trace {
+		t.Errorf("AWPS_EMULATOR_TRACE: %v, %v", err, s.options().Trace)
+	}
+	var f settings
+	if err := f.applyConfig([]byte(`{"trace": true}`)); err != nil || !f.options().Trace {
+		t.Errorf("config trace: %v, %v", err, f.options().Trace)
 	}
 }

@@ -29,11 +29,13 @@ type Hub struct {
 	changes *Notifier
 	// maxGroups bounds the groups of one connection; 0 means no bound.
 	maxGroups int
+	onFanout  func(hub string, m *Message, recipients int)
 	log       *slog.Logger
 }
 
-func newHub(name string, changes *Notifier, maxGroups int, log *slog.Logger) *Hub {
+func newHub(name string, changes *Notifier, maxGroups int, log *slog.Logger, onFanout func(string, *Message, int)) *Hub {
 	return &Hub{
+		onFanout:  onFanout,
 		name:      name,
 		changes:   changes,
 		maxGroups: maxGroups,
@@ -265,6 +267,9 @@ func (h *Hub) Fanout(m *Message, pick func(h *Hub) []*Conn) {
 		if reason := c.deliver(m); reason != "" {
 			full, reasons = append(full, c), append(reasons, reason)
 		}
+	}
+	if h.onFanout != nil {
+		h.onFanout(h.name, m, len(recipients)-len(full))
 	}
 	if len(full) == 0 {
 		return

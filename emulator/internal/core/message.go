@@ -26,6 +26,10 @@ type Message struct {
 	// TTL limits how long the message may wait in a reliable buffer for a
 	// replay; 0 means no limit.
 	TTL time.Duration
+	// Source and Target describe the message for a trace: who sent it
+	// ("rest", "upstream" or a connection id) and to what ("all",
+	// "group", "user", "connection").
+	Source, Target string
 	// Reply, when not nil, makes this not a group or server message but
 	// an adapter's answer to one connection's own request that the
 	// reliable subprotocols sequence like a message (an invoke response).
@@ -59,7 +63,15 @@ func (m *Message) Encoded(key any, build func() Frame) Frame {
 // DeliverTo queues m for c alone, for callers that do not hold the hub
 // lock, ending c when its queue or buffer is full.
 func (c *Conn) DeliverTo(m *Message) {
-	if reason := c.deliver(m); reason != "" {
+	reason := c.deliver(m)
+	if c.svc.onFanout != nil && m.Reply == nil {
+		n := 1
+		if reason != "" {
+			n = 0
+		}
+		c.svc.onFanout(c.hubName, m, n)
+	}
+	if reason != "" {
 		c.Terminate(Ending{Code: CodePolicyViolation, Reason: reason, DropQueue: reason == ReasonQueueFull})
 	}
 }

@@ -32,6 +32,7 @@ type Service struct {
 	// budget bounds buffered (0 or less: no bound); enforcing is set
 	// while the enforcer runs.
 	maxGroups int
+	onFanout  func(hub string, m *Message, recipients int)
 	budget    int64
 	buffered  atomic.Int64
 	enforcing atomic.Bool
@@ -58,6 +59,10 @@ type Config struct {
 	// connection, with its sequence id (0 when not reliable); it must not
 	// take a lock of the core.
 	OnDeliver func(c *Conn, m *Message, seq uint64)
+	// OnFanout, when not nil, is called after each delivery with the
+	// number of recipients that got the message; no lock of the core is
+	// held.
+	OnFanout func(hub string, m *Message, recipients int)
 	// MaxGroupsPerConnection bounds the groups one connection is in; a
 	// join beyond it fails. Zero or less means no bound.
 	MaxGroupsPerConnection int
@@ -72,7 +77,7 @@ type Config struct {
 func NewService(cfg Config) *Service {
 	return &Service{
 		clock: cfg.Clock, retention: cfg.Retention, log: cfg.Log, tracker: cfg.Tracker,
-		changes: cfg.Changes, onDeliver: cfg.OnDeliver, budget: cfg.BufferBudget, maxGroups: max(cfg.MaxGroupsPerConnection, 0),
+		changes: cfg.Changes, onDeliver: cfg.OnDeliver, budget: cfg.BufferBudget, maxGroups: max(cfg.MaxGroupsPerConnection, 0), onFanout: cfg.OnFanout,
 		hubs: map[string]*Hub{},
 	}
 }
@@ -118,7 +123,7 @@ func (s *Service) Register(c *Conn, ep Endpoint, groups []string, first *Frame) 
 	}
 	h := s.hubs[c.hubName]
 	if h == nil {
-		h = newHub(c.hubName, s.changes, s.maxGroups, s.log)
+		h = newHub(c.hubName, s.changes, s.maxGroups, s.log, s.onFanout)
 		s.hubs[c.hubName] = h
 	}
 	c.hub = h
