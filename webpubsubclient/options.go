@@ -156,9 +156,11 @@ type Options struct {
 	// HTTPClient performs the WebSocket handshakes; nil means
 	// http.DefaultClient. Use it for proxies or custom TLS settings.
 	HTTPClient *http.Client
-	// Logger receives diagnostics (connections, drops, recoveries,
-	// retries); nil discards them. No message ever contains a client
-	// access URL, a token or a reconnection token.
+	// Logger receives diagnostics: connections, drops, recoveries and
+	// reconnect attempts at info level, retries at debug level. Nil means
+	// slog.Default(), so a reconnecting client says so; use
+	// slog.New(slog.DiscardHandler) to silence it. No message ever
+	// contains a client access URL, a token or a reconnection token.
 	Logger *slog.Logger
 }
 
@@ -289,7 +291,7 @@ func resolveOptions(o *Options) (config, error) {
 		c.httpClient = http.DefaultClient
 	}
 	if c.log == nil {
-		c.log = slog.New(slog.DiscardHandler)
+		c.log = slog.Default()
 	}
 	return c, nil
 }

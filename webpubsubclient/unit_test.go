@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -27,6 +28,9 @@ func TestResolveOptions(t *testing.T) {
 				message:           retryPolicy{maxRetries: 3, delay: time.Second, maxDelay: 30 * time.Second},
 				keepAliveInterval: 20 * time.Second, keepAliveTimeout: 120 * time.Second, ackTimeout: 30 * time.Second,
 				recoveryWindow: 30 * time.Second, recoveryInterval: time.Second, sequenceAckInterval: time.Second,
+			}
+			if c.log != slog.Default() {
+				t.Error("the default logger is not slog.Default()")
 			}
 			c.httpClient, c.log = nil, nil
 			if c != want {
