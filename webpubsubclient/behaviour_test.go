@@ -563,14 +563,18 @@ func TestRecoveryReplaysAndRetriesWithSameAckID(t *testing.T) {
 	next(t, rec.group, "m2")
 
 	// A send whose ack is lost with the transport: the emulator runs it
-	// (which queues its echo, sequence id 3) but holds back what it
-	// writes, and the transport breaks.
+	// and queues its echo (sequence id 3) and its ack, but holds back
+	// what it writes, and the transport breaks. (Cut any earlier and the
+	// ack, queued after the echo, may reach the recovered transport.)
 	if err := env.emu.PauseOutbound(env.hub, id); err != nil {
 		t.Fatal(err)
 	}
 	res := async(func() (AckResult, error) { return c.SendToGroup(ctx, "g", TextMessage("x"), nil) })
 	sent := ackID(t, tap.frameOf(t, "sendToGroup"))
-	env.waitFor(t, "the send to run", func() bool { return slices.Contains(env.delivered(id), "x") })
+	env.waitFor(t, "the echo and the ack to be held", func() bool {
+		info, err := env.emu.Connection(env.hub, id)
+		return err == nil && info.Paused && info.Queued == 2
+	})
 	if err := env.emu.CutConnection(env.hub, id); err != nil {
 		t.Fatal(err)
 	}
