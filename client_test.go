@@ -40,6 +40,7 @@ func TestValidationBeforeAnyRequest(t *testing.T) {
 		{"zero message", func(c *ServiceClient) error { _, err := c.SendToAll(ctx, Message{}, nil); return err }, "zero Message"},
 		{"empty binary", func(c *ServiceClient) error { _, err := c.SendToAll(ctx, BinaryMessage(nil), nil); return err }, "empty"},
 		{"bad json", func(c *ServiceClient) error { _, err := c.SendToAll(ctx, JSONMessage(make(chan int)), nil); return err }, "JSON"},
+		{"json null", func(c *ServiceClient) error { _, err := c.SendToUser(ctx, "u", JSONMessage(nil), nil); return err }, "JSON null"},
 		{"ttl negative", func(c *ServiceClient) error {
 			_, err := c.SendToAll(ctx, TextMessage("x"), &SendToAllOptions{MessageTTLSeconds: ptr(-1)})
 			return err

@@ -105,11 +105,9 @@ func (c *ServiceClient) batchGroups(ctx context.Context, action string, groups [
 	if err != nil {
 		return err
 	}
-	body, err := payload.JSON("groups", groupsBody{Groups: groups, Filter: filter})
-	if err != nil {
-		return err
-	}
-	if err := setBody(req, body, "application/json"); err != nil {
+	// The JSON encoding of messages: group names and filters keep <, > and &.
+	body := payload.JSON(groupsBody{Groups: groups, Filter: filter})
+	if err := setBody(req, body.Data(), payload.MediaTypeJSON); err != nil {
 		return err
 	}
 	_, err = c.do(req, http.StatusOK, http.StatusAccepted, http.StatusNoContent)

@@ -112,7 +112,7 @@ func (c *ServiceClient) send(ctx context.Context, rawURL string, msg Message, re
 	if err != nil {
 		return err
 	}
-	if err := setBody(req, msg.body, string(msg.contentType)); err != nil {
+	if err := setBody(req, msg.p.Data(), msg.p.DataType().MediaType()); err != nil {
 		return err
 	}
 	_, err = c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)

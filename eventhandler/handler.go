@@ -533,27 +533,19 @@ func (h *Handler) serveUserEvent(ctx context.Context, w http.ResponseWriter, req
 		writeText(w, status, detail)
 		return
 	}
-	var ct string
-	if resp != nil {
-		ct = resp.DataType.contentType()
-		if ct == "" {
-			h.log.Error("eventhandler: user event reply has an unknown DataType; answering 500",
-				"event", req.EventName, "connectionId", req.ConnectionID, "dataType", string(resp.DataType))
-			writeText(w, http.StatusInternalServerError, genericFailure)
-			return
-		}
-	}
 	if v, ok := req.stateHeader(); ok {
 		w.Header().Set(HeaderConnectionState, v)
 	}
-	if resp == nil {
+	ct := resp.contentType()
+	if ct == "" {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	data := resp.p.Data()
 	w.Header().Set("Content-Type", ct)
-	w.Header().Set("Content-Length", strconv.Itoa(len(resp.Data)))
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(resp.Data)
+	_, _ = w.Write(data)
 }
 
 // serveNonBlocking answers a connected or disconnected event and runs its

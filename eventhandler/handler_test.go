@@ -476,10 +476,21 @@ func TestUserEvents(t *testing.T) {
 			return Binary([]byte{1, 2, 3}), nil
 		case "bad json":
 			return JSON(make(chan int))
-		case "bad type":
-			return &UserEventResponse{DataType: "xml", Data: []byte("<a/>")}, nil
+		case "json null":
+			return JSON(nil)
+		case "zero":
+			return &UserEventResponse{}, nil
+		case "reused buffer":
+			buf := []byte{1, 2, 3}
+			resp := Binary(buf)
+			buf[0] = 9
+			return resp, nil
+		case "invalid UTF-8":
+			return Text("a\xffb"), nil
 		case "empty text":
 			return Text(""), nil
+		case "empty binary":
+			return Binary(nil), nil
 		case "reject 503":
 			return nil, Reject(503, "busy")
 		case "reject 0":
@@ -512,10 +523,14 @@ func TestUserEvents(t *testing.T) {
 		{"text", "echo", "text", false, 200, "text/plain; charset=utf-8", "hello", ""},
 		{"json", "echo", "json", false, 200, "application/json; charset=utf-8", `{"a":1,"b":"<x>"}`, ""},
 		{"binary", "echo", "binary", false, 200, "application/octet-stream", "\x01\x02\x03", ""},
-		{"empty text", "echo", "empty text", false, 200, "text/plain; charset=utf-8", "", ""},
+		{"binary copied", "echo", "reused buffer", false, 200, "application/octet-stream", "\x01\x02\x03", ""},
+		{"invalid UTF-8 replaced", "echo", "invalid UTF-8", false, 200, "text/plain; charset=utf-8", "a\uFFFDb", ""},
+		{"empty text is no reply", "echo", "empty text", false, 204, "", "", ""},
+		{"empty binary is no reply", "echo", "empty binary", false, 204, "", "", ""},
+		{"zero response is no reply", "echo", "zero", false, 204, "", "", ""},
 		{"no reply", "echo", "nothing", false, 204, "", "", ""},
 		{"JSON marshal error", "echo", "bad json", false, 500, "text/plain; charset=utf-8", genericFailure, ""},
-		{"unknown data type", "echo", "bad type", false, 500, "text/plain; charset=utf-8", genericFailure, ""},
+		{"JSON null", "echo", "json null", false, 500, "text/plain; charset=utf-8", genericFailure, ""},
 		{"reject 503", "echo", "reject 503", false, 503, "text/plain; charset=utf-8", "busy", ""},
 		{"reject without status", "echo", "reject 0", false, 500, "text/plain; charset=utf-8", "zero", ""},
 		{"reject with 3xx", "echo", "reject 302", false, 500, "text/plain; charset=utf-8", genericFailure, ""},

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -49,37 +48,26 @@ const (
 	HeaderAllowedOrigin = cloudevents.HeaderAllowedOrigin
 )
 
-// DataType is the type of a user event's payload or of a reply to it.
-type DataType string
+// DataType is the type of a user event's payload or of a reply to it. It
+// is the same type as webpubsubclient.DataType. Its MediaType method
+// returns the HTTP media type it is read from and written as, which is the
+// value of the service client's ContentType for the same data: text/plain,
+// application/json or application/octet-stream.
+type DataType = payload.DataType
 
-// The data types of user events and replies, derived from and mapped to the
-// HTTP Content-Type media type.
+// The data types of user events and replies.
 const (
 	// DataTypeText is UTF-8 text: Content-Type text/plain.
-	DataTypeText DataType = payload.DataTypeText
+	DataTypeText DataType = "text"
 	// DataTypeJSON is a JSON text: Content-Type application/json.
-	DataTypeJSON DataType = payload.DataTypeJSON
+	DataTypeJSON DataType = "json"
 	// DataTypeBinary is raw bytes: Content-Type application/octet-stream.
-	DataTypeBinary DataType = payload.DataTypeBinary
+	DataTypeBinary DataType = "binary"
 )
 
-// PossibleDataTypeValues returns every DataType, in a fixed order.
+// PossibleDataTypeValues returns every DataType: text, JSON, binary.
 func PossibleDataTypeValues() []DataType {
-	return []DataType{DataTypeText, DataTypeJSON, DataTypeBinary}
-}
-
-// contentType returns the response Content-Type for d, or "" when d is not
-// one of the known data types.
-func (d DataType) contentType() string {
-	switch d {
-	case DataTypeText:
-		return "text/plain; charset=utf-8"
-	case DataTypeJSON:
-		return "application/json; charset=utf-8"
-	case DataTypeBinary:
-		return "application/octet-stream"
-	}
-	return ""
+	return payload.PossibleDataTypeValues()
 }
 
 // ConnectionContext describes the connection an event belongs to and the
@@ -443,29 +431,16 @@ func parseDisconnected(cc ConnectionContext, body []byte) (*DisconnectedRequest,
 func parseUserEvent(cc ConnectionContext, contentType string, body []byte) (*UserEventRequest, error) {
 	unsupported := &requestError{status: http.StatusUnsupportedMediaType,
 		msg: "a user event's Content-Type must be text/plain, application/json or application/octet-stream"}
-	if contentType == "" {
+	dt, ok := payload.ParseContentType(contentType)
+	if !ok {
 		return nil, unsupported
 	}
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, unsupported
+	if dt == DataTypeJSON && !json.Valid(body) {
+		return nil, badRequest("the body of a JSON user event is not valid JSON")
 	}
-	req := &UserEventRequest{ConnectionContext: cc, Data: body}
+	req := &UserEventRequest{ConnectionContext: cc, DataType: dt, Data: body}
 	if req.Data == nil {
 		req.Data = []byte{}
-	}
-	switch mt {
-	case "text/plain":
-		req.DataType = DataTypeText
-	case "application/json":
-		req.DataType = DataTypeJSON
-		if !json.Valid(body) {
-			return nil, badRequest("the body of a JSON user event is not valid JSON")
-		}
-	case "application/octet-stream":
-		req.DataType = DataTypeBinary
-	default:
-		return nil, unsupported
 	}
 	return req, nil
 }

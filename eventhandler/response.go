@@ -35,40 +35,74 @@ func (r *ConnectResponse) isEmpty() bool {
 
 // UserEventResponse is a reply to a user event: a message for the client
 // that sent it. Build one with Text, JSON or Binary. A nil
-// *UserEventResponse means no reply; the handler then answers 204.
+// *UserEventResponse, the zero UserEventResponse and a reply with an empty
+// payload all mean no reply: the handler answers 204 and the client gets
+// no message (the service delivers no empty messages). A UserEventResponse
+// is immutable once built.
+//
+// The builders follow the same rules as the Message of the service client
+// and of webpubsubclient, so a client gets the same bytes whichever package
+// sent them.
 type UserEventResponse struct {
-	// DataType is the type of Data, which sets the response Content-Type.
-	// It must be one of PossibleDataTypeValues(); any other value makes the
-	// handler answer 500.
-	DataType DataType
-	// Data is the reply body. An empty body means no message for the client.
-	Data []byte
+	p payload.Message
 }
 
 // Text returns a text reply: 200 with Content-Type text/plain;
-// charset=utf-8.
+// charset=utf-8. Each byte of s that does not start a valid UTF-8 sequence
+// is sent as U+FFFD. An empty s means no reply.
 func Text(s string) *UserEventResponse {
-	return &UserEventResponse{DataType: DataTypeText, Data: []byte(s)}
+	return &UserEventResponse{payload.Text(s)}
 }
 
 // Binary returns a binary reply: 200 with Content-Type
-// application/octet-stream, holding a copy of b.
+// application/octet-stream. The reply holds a copy of b, so b may be reused
+// as soon as Binary returns. An empty b means no reply.
 func Binary(b []byte) *UserEventResponse {
-	return &UserEventResponse{DataType: DataTypeBinary, Data: payload.Copy(b)}
+	return &UserEventResponse{payload.Binary(b)}
 }
 
 // JSON returns a JSON reply: 200 with Content-Type application/json;
-// charset=utf-8, holding the encoding of v as encoding/json encodes it but
-// without escaping <, > and & (a json.RawMessage is validated and
-// compacted). A value that cannot be encoded, or that encodes as null
-// (which no client can be sent), is a *ValidationError with a nil
-// response, so a callback can end with `return eventhandler.JSON(v)`.
+// charset=utf-8, and v encoded as encoding/json encodes it but without
+// escaping <, > and &. A json.RawMessage is validated and sent compacted.
+// A value that cannot be encoded, or that encodes as null (which no client
+// can be sent), is a *ValidationError named "reply" with a nil response,
+// so a callback can end with `return eventhandler.JSON(v)`.
 func JSON(v any) (*UserEventResponse, error) {
-	b, err := payload.JSON("reply", v)
-	if err != nil {
+	p := payload.JSON(v)
+	if err := p.Check("reply"); err != nil {
 		return nil, err
 	}
-	return &UserEventResponse{DataType: DataTypeJSON, Data: b}, nil
+	return &UserEventResponse{p}, nil
+}
+
+// DataType returns the reply's data type ("" for the zero
+// UserEventResponse).
+func (r *UserEventResponse) DataType() DataType {
+	if r == nil {
+		return ""
+	}
+	return r.p.DataType()
+}
+
+// Bytes returns a copy of the reply's payload: the text's UTF-8 bytes, the
+// JSON text or the binary bytes. It is empty when there is no reply.
+func (r *UserEventResponse) Bytes() []byte {
+	if r == nil {
+		return nil
+	}
+	return r.p.Bytes()
+}
+
+// contentType returns the Content-Type of the reply, or "" when r is no
+// reply (nil, zero or empty).
+func (r *UserEventResponse) contentType() string {
+	if r == nil || r.p.Check("reply") != nil {
+		return ""
+	}
+	if dt := r.p.DataType(); dt != DataTypeBinary {
+		return dt.MediaType() + "; charset=utf-8"
+	}
+	return payload.MediaTypeBinary
 }
 
 // RejectError is an error a callback returns to reject an event with a

@@ -92,7 +92,7 @@ func (c *Client) InvokeEvent(ctx context.Context, event string, msg Message, opt
 		return InvokeResult{}, ErrNotStarted
 	}
 	f := protocol.ClientFrame{Type: protocol.TypeInvoke, InvocationID: id, Target: "event", Event: event,
-		DataType: protocol.DataType(msg.dataType), Data: msg.data, HasData: true}
+		DataType: protocol.DataType(msg.p.DataType()), Data: msg.p.Data(), HasData: true}
 	frame := f.AppendJSON(nil)
 	policy := c.cfg.message
 	for n := 1; ; n++ {

@@ -1,50 +1,56 @@
 package webpubsubclient
 
-import (
-	"bytes"
+import "github.com/gowebpubsub/webpubsub/internal/payload"
 
-	"github.com/gowebpubsub/webpubsub/internal/payload"
-)
-
-// DataType is how a message's payload is encoded on the wire.
-type DataType string
+// DataType is how a message's payload is encoded on the wire: the dataType
+// of the JSON subprotocols. It is the same type as eventhandler.DataType.
+// Its MediaType method returns the matching HTTP media type, which is the
+// value of the service client's ContentType for the same data: text/plain,
+// application/json or application/octet-stream. Other values, such as
+// "protobuf", are not supported; messages of such a type are not delivered
+// to the handlers.
+type DataType = payload.DataType
 
 const (
+	// DataTypeText is a UTF-8 string. Data holds its bytes.
+	DataTypeText DataType = "text"
 	// DataTypeJSON is a JSON value (any value except null). Data holds its
 	// JSON text.
-	DataTypeJSON DataType = payload.DataTypeJSON
-	// DataTypeText is a UTF-8 string. Data holds its bytes.
-	DataTypeText DataType = payload.DataTypeText
+	DataTypeJSON DataType = "json"
 	// DataTypeBinary is arbitrary bytes (base64 on the wire). Data holds
 	// the decoded bytes.
-	DataTypeBinary DataType = payload.DataTypeBinary
+	DataTypeBinary DataType = "binary"
 )
 
-// PossibleDataTypeValues returns every DataType.
+// PossibleDataTypeValues returns every DataType: text, JSON, binary.
 func PossibleDataTypeValues() []DataType {
-	return []DataType{DataTypeJSON, DataTypeText, DataTypeBinary}
+	return payload.PossibleDataTypeValues()
 }
 
 // Message is the payload of SendToGroup and SendEvent. Build one with
 // TextMessage, JSONMessage or BinaryMessage; the zero Message is invalid
 // and sending it fails with a *ValidationError. A Message is immutable and
 // safe to reuse from many goroutines.
+//
+// The builders follow the same rules as the service client's Message and
+// eventhandler's replies, so a recipient gets the same bytes whichever
+// package sent them.
 type Message struct {
-	dataType DataType
-	data     []byte
-	err      error
+	p payload.Message
 }
 
-// TextMessage returns a text message. Invalid UTF-8 is sent as U+FFFD.
-// Sending an empty one fails with a *ValidationError.
+// TextMessage returns a text message. Each byte of s that does not start a
+// valid UTF-8 sequence is sent as U+FFFD. Sending an empty text fails with
+// a *ValidationError: the service does not deliver empty messages.
 func TextMessage(s string) Message {
-	return Message{dataType: DataTypeText, data: []byte(s)}
+	return Message{payload.Text(s)}
 }
 
-// BinaryMessage returns a binary message holding a copy of b. Sending an
-// empty one fails with a *ValidationError.
+// BinaryMessage returns a binary message holding a copy of b: b may be
+// reused as soon as BinaryMessage returns. Sending an empty one fails with
+// a *ValidationError.
 func BinaryMessage(b []byte) Message {
-	return Message{dataType: DataTypeBinary, data: payload.Copy(b)}
+	return Message{payload.Binary(b)}
 }
 
 // JSONMessage returns a JSON message holding the encoding of v, as
@@ -53,26 +59,17 @@ func BinaryMessage(b []byte) Message {
 // value that encodes as null (which the service rejects), is reported when
 // the message is sent, as a *ValidationError.
 func JSONMessage(v any) Message {
-	b, err := payload.JSON("message", v)
-	return Message{dataType: DataTypeJSON, data: b, err: err}
+	return Message{payload.JSON(v)}
 }
 
 // DataType returns the message's data type ("" for the zero Message).
-func (m Message) DataType() DataType { return m.dataType }
+func (m Message) DataType() DataType { return m.p.DataType() }
 
 // Bytes returns a copy of the payload: the text's bytes, the JSON text or
 // the binary bytes.
-func (m Message) Bytes() []byte { return bytes.Clone(m.data) }
+func (m Message) Bytes() []byte { return m.p.Bytes() }
 
-func (m Message) validate() error {
-	if m.err != nil {
-		return m.err
-	}
-	if m.dataType == "" {
-		return &ValidationError{Name: "message", Reason: "is the zero Message; build one with TextMessage, JSONMessage or BinaryMessage"}
-	}
-	return payload.CheckNotEmpty("message", m.data)
-}
+func (m Message) validate() error { return m.p.Check("message") }
 
 // GroupMessage is a message published to a group the connection is in,
 // by a client or by the server (REST).

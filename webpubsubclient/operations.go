@@ -151,13 +151,13 @@ func newGroupFrame(typ protocol.FrameType, group string) protocol.ClientFrame {
 // newSendToGroupFrame returns a sendToGroup frame, without ack id.
 func newSendToGroupFrame(group string, msg Message, noEcho bool) protocol.ClientFrame {
 	return protocol.ClientFrame{Type: protocol.TypeSendToGroup, Group: group, NoEcho: noEcho,
-		DataType: protocol.DataType(msg.dataType), Data: msg.data, HasData: true}
+		DataType: protocol.DataType(msg.p.DataType()), Data: msg.p.Data(), HasData: true}
 }
 
 // newEventFrame returns an event frame, without ack id.
 func newEventFrame(event string, msg Message) protocol.ClientFrame {
 	return protocol.ClientFrame{Type: protocol.TypeEvent, Event: event,
-		DataType: protocol.DataType(msg.dataType), Data: msg.data, HasData: true}
+		DataType: protocol.DataType(msg.p.DataType()), Data: msg.p.Data(), HasData: true}
 }
 
 // validateGroup applies the group name rule of internal/names; the error

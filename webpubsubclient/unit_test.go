@@ -180,6 +180,7 @@ func TestMessages(t *testing.T) {
 		{"text", TextMessage("héllo"), DataTypeText, "héllo", ""},
 		{"empty text", TextMessage(""), DataTypeText, "", "is empty"},
 		{"empty binary", BinaryMessage(nil), DataTypeBinary, "", "is empty"},
+		{"invalid UTF-8 text", TextMessage("a\xffb"), DataTypeText, "a\uFFFDb", ""},
 		{"binary", BinaryMessage([]byte{0, 1, 2}), DataTypeBinary, "\x00\x01\x02", ""},
 		{"json object", JSONMessage(map[string]any{"a": "<b>"}), DataTypeJSON, `{"a":"<b>"}`, ""},
 		{"json string", JSONMessage("hi"), DataTypeJSON, `"hi"`, ""},
