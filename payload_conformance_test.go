@@ -109,40 +109,39 @@ func (c payloadCase) input() (text string, bin []byte, v any, reuse func()) {
 	}
 }
 
-func (c payloadCase) rootMessage() webpubsub.Message {
-	text, bin, v, reuse := c.input()
+// build builds the case's payload with one package's three builders, from
+// a fresh copy of the input that it overwrites afterwards.
+func build[M any](c payloadCase, text func(string) M, bin func([]byte) M, js func(any) M) M {
+	t, b, v, reuse := c.input()
 	defer reuse()
 	switch c.kind {
 	case webpubsubclient.DataTypeText:
-		return webpubsub.TextMessage(text)
+		return text(t)
 	case webpubsubclient.DataTypeBinary:
-		return webpubsub.BinaryMessage(bin)
+		return bin(b)
 	}
-	return webpubsub.JSONMessage(v)
+	return js(v)
+}
+
+func (c payloadCase) rootMessage() webpubsub.Message {
+	return build(c, webpubsub.TextMessage, webpubsub.BinaryMessage, webpubsub.JSONMessage)
 }
 
 func (c payloadCase) clientMessage() webpubsubclient.Message {
-	text, bin, v, reuse := c.input()
-	defer reuse()
-	switch c.kind {
-	case webpubsubclient.DataTypeText:
-		return webpubsubclient.TextMessage(text)
-	case webpubsubclient.DataTypeBinary:
-		return webpubsubclient.BinaryMessage(bin)
-	}
-	return webpubsubclient.JSONMessage(v)
+	return build(c, webpubsubclient.TextMessage, webpubsubclient.BinaryMessage, webpubsubclient.JSONMessage)
+}
+
+type builtReply struct {
+	resp *eventhandler.UserEventResponse
+	err  error
 }
 
 func (c payloadCase) reply() (*eventhandler.UserEventResponse, error) {
-	text, bin, v, reuse := c.input()
-	defer reuse()
-	switch c.kind {
-	case webpubsubclient.DataTypeText:
-		return eventhandler.Text(text), nil
-	case webpubsubclient.DataTypeBinary:
-		return eventhandler.Binary(bin), nil
-	}
-	return eventhandler.JSON(v)
+	r := build(c,
+		func(s string) builtReply { return builtReply{eventhandler.Text(s), nil} },
+		func(b []byte) builtReply { return builtReply{eventhandler.Binary(b), nil} },
+		func(v any) builtReply { r, err := eventhandler.JSON(v); return builtReply{r, err} })
+	return r.resp, r.err
 }
 
 // rawFrame is what a raw WebSocket recipient must get for the case: the
