@@ -162,7 +162,7 @@ func TestPubSubFrameErrorsKeepOrder(t *testing.T) {
 	c.ExpectJSON(`{"type":"ack","ackId":2,"success":true}`)
 	c.ExpectJSON(`{"type":"ack","ackId":3,"success":false,"error":{"name":"BadRequest","message":"Invalid event name 'bad name'."}}`)
 	c.ExpectJSON(`{"type":"ack","ackId":4,"success":false,"error":{"name":"BadRequest","message":"Group state is not supported by this emulator."}}`)
-	c.ExpectJSON(`{"type":"streamClosed","streamId":"s9","error":{"name":"BadRequest","message":"Streaming is not supported by this emulator."}}`)
+	c.ExpectJSON(`{"type":"streamClosed","streamId":"s9","error":{"name":"StreamNotFound","message":"The stream 's9' is not open on this connection."}}`)
 	c.ExpectJSON(`{"type":"ack","ackId":5,"success":false,"error":{"name":"BadRequest","message":"dataType 'protobuf' is not supported."}}`)
 }
 

@@ -128,8 +128,8 @@ type caseREST struct {
 func TestClientFramesConformance(t *testing.T) {
 	var file framesFile
 	loadJSON(t, "client-frames.json", &file)
-	if len(file.Cases) != 92 {
-		t.Fatalf("loaded %d cases; want 92", len(file.Cases))
+	if len(file.Cases) != 93 {
+		t.Fatalf("loaded %d cases; want 93", len(file.Cases))
 	}
 	for _, fc := range file.Cases {
 		t.Run(fc.ID, func(t *testing.T) {

@@ -110,6 +110,9 @@ type conn struct {
 	ackFaults []ackFault
 	// invocations cancels the invocations in flight, by invocationId.
 	invocations map[string]context.CancelFunc
+	// streams are the connection's open outbound group streams, by
+	// streamId; guarded by proc, not mu.
+	streams map[string]*groupStream
 	// connectedSent is set once the connected event was dispatched;
 	// presence events of the initial groups wait in earlyPresence until
 	// then, so that they follow it.
@@ -172,6 +175,7 @@ func (c *conn) terminate(code websocket.StatusCode, reason string, dropQueue boo
 func (c *conn) OnEnded(reason string) {
 	c.endOnce.Do(func() {
 		c.endLife()
+		c.cancelStreams()
 		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", redact.Preview(reason, redact.MaxLogField))
 		c.e.event(ConnectionDisconnected, c, reason)
 		c.mu.Lock()
@@ -235,6 +239,12 @@ func (jsonCodec) Encode(m *core.Message) core.Frame {
 			FromUserID: m.FromUserID, DataType: protocol.DataType(m.DataType), Data: m.Data}
 		if m.Group != "" {
 			f.From = protocol.FromGroup
+		}
+		if p := m.Stream; p != nil {
+			f.Stream = &protocol.StreamInfo{StreamID: p.ID, StreamSequenceID: p.Sequence, EndOfStream: p.End}
+			if p.ErrName != "" {
+				f.Stream.Error = &protocol.ErrorDetail{Name: p.ErrName, Message: p.ErrMessage, UserErrorCode: p.ErrCode}
+			}
 		}
 		return textFrame(f.AppendJSON(nil))
 	})

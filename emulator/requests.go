@@ -34,18 +34,17 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 		c.cancelInvocation(f.InvocationID)
 	case protocol.TypeInvoke:
 		c.invoke(&f)
-	case protocol.TypeStreamData, protocol.TypeStreamEnd:
-		c.replyStreamClosed(f.StreamID)
+	case protocol.TypeStreamData:
+		c.streamData(&f)
+	case protocol.TypeStreamEnd:
+		c.streamEnd(&f)
 	case protocol.TypeSetGroupState, protocol.TypeSubscribeGroupState, protocol.TypeUnsubscribeGroupState:
 		if f.HasAckID {
 			c.ackError(f.AckID, protocol.ErrorNameBadRequest, "Group state is not supported by this emulator.")
 		}
 	case protocol.TypeSendToGroup:
 		if f.StreamID != "" {
-			c.replyStreamClosed(f.StreamID)
-			if f.HasAckID {
-				c.ackError(f.AckID, protocol.ErrorNameBadRequest, "Streaming is not supported by this emulator.")
-			}
+			c.streamStart(&f)
 			return
 		}
 		c.handleRequest(&f)
@@ -158,11 +157,6 @@ func ackErrorFrame(ackID uint64, name, msg string) *protocol.ServiceFrame {
 
 func (c *conn) ackError(ackID uint64, name, msg string) {
 	c.reply(ackErrorFrame(ackID, name, msg))
-}
-
-func (c *conn) replyStreamClosed(streamID string) {
-	c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamClosed, StreamID: streamID,
-		Error: &protocol.ErrorDetail{Name: protocol.ErrorNameBadRequest, Message: "Streaming is not supported by this emulator."}})
 }
 
 // badRequestMessage words a validation failure as the service does.

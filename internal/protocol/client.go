@@ -13,14 +13,15 @@ import (
 //
 //	Type                 fields
 //	joinGroup/leaveGroup Group, AckID
-//	sendToGroup          Group, AckID, NoEcho, DataType, Data, TTLSeconds, Metadata, StreamID (stream start)
+//	sendToGroup          Group, AckID, NoEcho, DataType, Data, TTLSeconds, Metadata,
+//	                     StreamID and IdleTimeoutMs (stream start)
 //	event                Event, AckID, DataType, Data, Metadata
 //	sequenceAck          SequenceID
 //	ping                 —
 //	invoke               InvocationID, Target, Event, DataType, Data
 //	cancelInvocation     InvocationID
-//	streamData           StreamID, DataType, Data
-//	streamEnd            StreamID
+//	streamData           StreamID, StreamSequenceID, DataType, Data (none of the last three: keepalive)
+//	streamEnd            StreamID, StreamError
 //	setGroupState, subscribeGroupState, unsubscribeGroupState: Group, AckID
 type ClientFrame struct {
 	// Type is the canonical frame type.
@@ -67,6 +68,18 @@ type ClientFrame struct {
 	// StreamID identifies a stream: stream.streamId of a stream-start
 	// sendToGroup, or streamId of streamData and streamEnd.
 	StreamID string
+	// IdleTimeoutMs is stream.idleTimeoutMs of a stream start; meaningful
+	// only when HasIdleTimeout.
+	IdleTimeoutMs  uint64
+	HasIdleTimeout bool
+	// StreamSequenceID is the position of a streamData fragment, from 1;
+	// meaningful only when HasStreamSequenceID.
+	StreamSequenceID    uint64
+	HasStreamSequenceID bool
+	// StreamError is the error a publisher ends its stream with
+	// (streamEnd): Message and UserErrorCode, and Name when the frame
+	// (wrongly) gave one; nil for a normal end.
+	StreamError *ErrorDetail
 
 	// badMetadata records a metadata entry whose value was not a string;
 	// Validate reports it.
@@ -76,7 +89,7 @@ type ClientFrame struct {
 // field spans collected while walking a frame; the last duplicate wins.
 type clientSpans struct {
 	typ, ackID, group, event, noEcho, dataType, data, ttl, metadata,
-	sequenceID, invocationID, target, stream, streamID []byte
+	sequenceID, invocationID, target, stream, streamID, streamSequenceID, errorObj []byte
 }
 
 // span returns where the value of the member named key (a raw key
@@ -123,6 +136,10 @@ func (sp *clientSpans) named(name string) *[]byte {
 		return &sp.stream
 	case "streamId":
 		return &sp.streamID
+	case "streamSequenceId":
+		return &sp.streamSequenceID
+	case "error":
+		return &sp.errorObj
 	}
 	return nil
 }
@@ -207,7 +224,7 @@ func (f *ClientFrame) parse(b []byte) *Error {
 			if kindOf(sp.stream) != kindObject {
 				return structural("stream", "must be an object")
 			}
-			if f.StreamID, err = streamIDOf(sp.stream); err != nil {
+			if err = f.parseStreamStart(sp.stream); err != nil {
 				return err
 			}
 		}
@@ -261,12 +278,20 @@ func (f *ClientFrame) parse(b []byte) *Error {
 		if f.StreamID, err = str(sp.streamID, "streamId", true); err != nil {
 			return err
 		}
+		if f.StreamSequenceID, f.HasStreamSequenceID, err = uint64Field(sp.streamSequenceID, "streamSequenceId", false); err != nil {
+			return err
+		}
 		if err = f.parseData(&sp, false); err != nil {
 			return err
 		}
 	case TypeStreamEnd:
 		if f.StreamID, err = str(sp.streamID, "streamId", true); err != nil {
 			return err
+		}
+		if sp.errorObj != nil {
+			if f.StreamError, err = errorDetailOf(sp.errorObj, "error"); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -364,18 +389,29 @@ func (f *ClientFrame) parseMetadata(v []byte) *Error {
 	return nil
 }
 
-func streamIDOf(stream []byte) (string, *Error) {
-	var id []byte
+// parseStreamStart reads the "stream" object of a stream start:
+// streamId (a required string) and idleTimeoutMs (an optional unsigned
+// integer).
+func (f *ClientFrame) parseStreamStart(stream []byte) *Error {
+	var id, idle []byte
 	_ = forEachMember(stream, func(key, value []byte) error {
-		if keyEquals(key, "streamId") {
+		if kindOf(value) == kindNull {
+			value = nil
+		}
+		switch {
+		case keyEquals(key, "streamId"):
 			id = value
-			if kindOf(value) == kindNull {
-				id = nil
-			}
+		case keyEquals(key, "idleTimeoutMs"):
+			idle = value
 		}
 		return nil
 	})
-	return str(id, "stream.streamId", true)
+	var err *Error
+	if f.StreamID, err = str(id, "stream.streamId", true); err != nil {
+		return err
+	}
+	f.IdleTimeoutMs, f.HasIdleTimeout, err = uint64Field(idle, "stream.idleTimeoutMs", false)
+	return err
 }
 
 // dataTypeOf reads a non-null dataType value.
@@ -463,6 +499,9 @@ func (f *ClientFrame) AppendJSON(dst []byte) []byte {
 			dst = appendKey(dst, "stream")
 			dst = append(dst, '{')
 			dst = appendStringField(dst, "streamId", f.StreamID)
+			if f.HasIdleTimeout {
+				dst = appendUintField(dst, "idleTimeoutMs", f.IdleTimeoutMs)
+			}
 			dst = append(dst, '}')
 		}
 		if f.HasTTL {
@@ -489,9 +528,15 @@ func (f *ClientFrame) AppendJSON(dst []byte) []byte {
 		dst = appendStringField(dst, "invocationId", f.InvocationID)
 	case TypeStreamData:
 		dst = appendStringField(dst, "streamId", f.StreamID)
+		if f.HasStreamSequenceID {
+			dst = appendUintField(dst, "streamSequenceId", f.StreamSequenceID)
+		}
 		dst = f.appendPayload(dst)
 	case TypeStreamEnd:
 		dst = appendStringField(dst, "streamId", f.StreamID)
+		if f.StreamError != nil {
+			dst = appendError(dst, f.StreamError)
+		}
 	}
 	return append(dst, '}')
 }

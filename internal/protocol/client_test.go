@@ -55,7 +55,9 @@ func TestParseClientFrameAccepted(t *testing.T) {
 		{"ttl and metadata", `{"type":"sendToGroup","group":"g","dataType":"text","data":"x","ttlSeconds":301,"metadata":{"k":"v"}}`,
 			ClientFrame{Type: TypeSendToGroup, Group: "g", DataType: DataTypeText, Data: []byte("x"), HasData: true, TTLSeconds: 301, HasTTL: true, Metadata: map[string]string{"k": "v"}}},
 		{"stream start", `{"type":"sendToGroup","group":"g","noEcho":false,"stream":{"streamId":"s1","idleTimeoutMs":300000}}`,
-			ClientFrame{Type: TypeSendToGroup, Group: "g", StreamID: "s1"}},
+			ClientFrame{Type: TypeSendToGroup, Group: "g", StreamID: "s1", IdleTimeoutMs: 300000, HasIdleTimeout: true}},
+		{"stream start without timeout", `{"type":"sendToGroup","group":"g","stream":{"streamId":"s2","idleTimeoutMs":null}}`,
+			ClientFrame{Type: TypeSendToGroup, Group: "g", StreamID: "s2"}},
 		{"event", `{"type":"event","event":"chat","ackId":6,"dataType":"text","data":"hi"}`,
 			ClientFrame{Type: TypeEvent, Event: "chat", AckID: 6, HasAckID: true, DataType: DataTypeText, Data: []byte("hi"), HasData: true}},
 		{"event binary", `{"type":"event","event":"upload","dataType":"binary","data":"aGVsbG8gd29ybGQ="}`,
@@ -72,8 +74,12 @@ func TestParseClientFrameAccepted(t *testing.T) {
 			ClientFrame{Type: TypeCancelInvocation, InvocationID: "a1"}},
 		{"streamData keep-alive", `{"type":"streamData","streamId":"s1"}`,
 			ClientFrame{Type: TypeStreamData, StreamID: "s1"}},
-		{"streamEnd", `{"type":"streamEnd","streamId":"s1","error":{"message":"m"}}`,
+		{"streamData fragment", `{"type":"streamData","streamId":"s1","streamSequenceId":3,"dataType":"text","data":"x"}`,
+			ClientFrame{Type: TypeStreamData, StreamID: "s1", StreamSequenceID: 3, HasStreamSequenceID: true, DataType: DataTypeText, Data: []byte("x"), HasData: true}},
+		{"streamEnd", `{"type":"streamEnd","streamId":"s1"}`,
 			ClientFrame{Type: TypeStreamEnd, StreamID: "s1"}},
+		{"streamEnd with error", `{"type":"streamEnd","streamId":"s1","error":{"message":"m","userErrorCode":"E1"}}`,
+			ClientFrame{Type: TypeStreamEnd, StreamID: "s1", StreamError: &ErrorDetail{Message: "m", UserErrorCode: "E1"}}},
 		{"setGroupState", `{"type":"setGroupState","group":"g","ackId":9,"state":{"k":"v"}}`,
 			ClientFrame{Type: TypeSetGroupState, Group: "g", AckID: 9, HasAckID: true}},
 	}
@@ -129,6 +135,12 @@ func TestParseClientFrameRejected(t *testing.T) {
 		{"sequenceAck missing", `{"type":"sequenceAck"}`, "sequenceId"},
 		{"invoke missing id", `{"type":"invoke","target":"event"}`, "invocationId"},
 		{"streamData missing id", `{"type":"streamData"}`, "streamId"},
+		{"streamData negative sequence", `{"type":"streamData","streamId":"s","streamSequenceId":-1,"dataType":"text","data":"x"}`, "streamSequenceId"},
+		{"streamData string sequence", `{"type":"streamData","streamId":"s","streamSequenceId":"1","dataType":"text","data":"x"}`, "streamSequenceId"},
+		{"stream idle timeout string", `{"type":"sendToGroup","group":"g","stream":{"streamId":"s","idleTimeoutMs":"5"}}`, "stream.idleTimeoutMs"},
+		{"stream idle timeout negative", `{"type":"sendToGroup","group":"g","stream":{"streamId":"s","idleTimeoutMs":-5}}`, "stream.idleTimeoutMs"},
+		{"streamEnd error not object", `{"type":"streamEnd","streamId":"s","error":"x"}`, "error"},
+		{"streamEnd error message number", `{"type":"streamEnd","streamId":"s","error":{"message":1}}`, "error.message"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -175,6 +187,19 @@ func TestClientFrameValidate(t *testing.T) {
 		{"metadata long key", `{"type":"sendToGroup","group":"g","data":1,"metadata":{"` + strings.Repeat("k", 257) + `":"v"}}`, "metadata"},
 		{"metadata long value", `{"type":"sendToGroup","group":"g","data":1,"metadata":{"k":"` + strings.Repeat("v", 1025) + `"}}`, "metadata"},
 		{"ping", `{"type":"ping"}`, ""},
+		{"stream start", `{"type":"sendToGroup","group":"g","stream":{"streamId":"s","idleTimeoutMs":1}}`, ""},
+		{"stream start zero timeout", `{"type":"sendToGroup","group":"g","stream":{"streamId":"s","idleTimeoutMs":0}}`, "stream.idleTimeoutMs"},
+		{"stream start with data", `{"type":"sendToGroup","group":"g","dataType":"text","data":"x","stream":{"streamId":"s"}}`, "data"},
+		{"stream start bad group", `{"type":"sendToGroup","group":" ","stream":{"streamId":"s"}}`, "group"},
+		{"keepalive", `{"type":"streamData","streamId":"s"}`, ""},
+		{"fragment", `{"type":"streamData","streamId":"s","streamSequenceId":1,"dataType":"json","data":{}}`, ""},
+		{"fragment sequence 0", `{"type":"streamData","streamId":"s","streamSequenceId":0,"dataType":"json","data":{}}`, "streamSequenceId"},
+		{"fragment without sequence", `{"type":"streamData","streamId":"s","dataType":"json","data":{}}`, "streamSequenceId"},
+		{"fragment without data", `{"type":"streamData","streamId":"s","streamSequenceId":1,"dataType":"text"}`, "streamSequenceId"},
+		{"fragment without dataType", `{"type":"streamData","streamId":"s","streamSequenceId":1,"data":"x"}`, ""},
+		{"fragment protobuf", `{"type":"streamData","streamId":"s","streamSequenceId":1,"dataType":"protobuf","data":"AQ=="}`, "dataType"},
+		{"streamEnd user error", `{"type":"streamEnd","streamId":"s","error":{"message":"m"}}`, ""},
+		{"streamEnd named error", `{"type":"streamEnd","streamId":"s","error":{"name":"X","message":"m"}}`, "error.name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -228,6 +253,13 @@ func TestClientFrameAppendJSON(t *testing.T) {
 			`{"type":"invoke","invocationId":"a1","target":"event","event":"echo","dataType":"text","data":"hi"}`},
 		{ClientFrame{Type: TypeCancelInvocation, InvocationID: "a1"}, `{"type":"cancelInvocation","invocationId":"a1"}`},
 		{ClientFrame{Type: TypeStreamEnd, StreamID: "s1"}, `{"type":"streamEnd","streamId":"s1"}`},
+		{ClientFrame{Type: TypeSendToGroup, Group: "g", NoEcho: true, StreamID: "s1", IdleTimeoutMs: 5000, HasIdleTimeout: true},
+			`{"type":"sendToGroup","group":"g","noEcho":true,"stream":{"streamId":"s1","idleTimeoutMs":5000}}`},
+		{ClientFrame{Type: TypeStreamData, StreamID: "s1", StreamSequenceID: 2, HasStreamSequenceID: true, DataType: DataTypeBinary, Data: []byte{1}, HasData: true},
+			`{"type":"streamData","streamId":"s1","streamSequenceId":2,"dataType":"binary","data":"AQ=="}`},
+		{ClientFrame{Type: TypeStreamData, StreamID: "s1"}, `{"type":"streamData","streamId":"s1"}`},
+		{ClientFrame{Type: TypeStreamEnd, StreamID: "s1", StreamError: &ErrorDetail{Message: "bad", UserErrorCode: "E"}},
+			`{"type":"streamEnd","streamId":"s1","error":{"message":"bad","userErrorCode":"E"}}`},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.f.Type), func(t *testing.T) {

@@ -149,7 +149,12 @@ func appendData(dst []byte, dt DataType, data []byte) []byte {
 func appendError(dst []byte, e *ErrorDetail) []byte {
 	dst = appendKey(dst, "error")
 	dst = append(dst, '{')
-	dst = appendStringField(dst, "name", e.Name)
+	if e.Name != "" {
+		dst = appendStringField(dst, "name", e.Name)
+	}
 	dst = appendStringField(dst, "message", e.Message)
+	if e.UserErrorCode != "" {
+		dst = appendStringField(dst, "userErrorCode", e.UserErrorCode)
+	}
 	return append(dst, '}')
 }

@@ -17,7 +17,10 @@ import (
 //	message/group            Group, FromUserID, DataType, Data, SequenceID
 //	message/server           DataType, Data, SequenceID
 //	pong                     —
+//	message/group (stream)   … and Stream
 //	invokeResponse           InvocationID, Success, Error, DataType, Data
+//	streamAck                StreamID, ExpectedSequenceID
+//	streamNack               StreamID, Name, Message, ExpectedSequenceID
 //	streamClosed             StreamID, Error
 type ServiceFrame struct {
 	// Type is the frame type. ParseServiceFrame keeps unknown types as
@@ -42,8 +45,12 @@ type ServiceFrame struct {
 	// ReconnectionToken is the reliable protocol's recovery credential
 	// (connected); "" omits it. It is a secret of the connection.
 	ReconnectionToken string
-	// Message is the disconnect reason (disconnected).
+	// Message is the disconnect reason (disconnected) or the explanation
+	// of a streamNack.
 	Message string
+	// Name classifies a streamNack: StreamErrorInvalidSequenceID or
+	// StreamErrorTransient.
+	Name string
 
 	// From is FromGroup or FromServer (message).
 	From string
@@ -67,8 +74,15 @@ type ServiceFrame struct {
 
 	// InvocationID identifies the invocation an invokeResponse answers.
 	InvocationID string
-	// StreamID identifies the stream a streamClosed frame ends.
+	// StreamID identifies the stream a streamAck, streamNack or
+	// streamClosed frame is about.
 	StreamID string
+	// ExpectedSequenceID is the next streamSequenceId the service expects
+	// (streamAck, streamNack): every fragment below it is accepted.
+	ExpectedSequenceID uint64
+	// Stream, on a group message, places the message in a group stream;
+	// nil for an ordinary group message.
+	Stream *StreamInfo
 }
 
 // AppendJSON appends f as one compact JSON frame and returns the extended
@@ -106,6 +120,9 @@ func (f *ServiceFrame) AppendJSON(dst []byte) []byte {
 			dst = appendNullableStringField(dst, "fromUserId", f.FromUserID)
 		}
 		dst = appendData(dst, f.DataType, f.Data)
+		if f.Stream != nil {
+			dst = appendStream(dst, f.Stream)
+		}
 		if f.SequenceID != 0 {
 			dst = appendUintField(dst, "sequenceId", f.SequenceID)
 		}
@@ -117,6 +134,14 @@ func (f *ServiceFrame) AppendJSON(dst []byte) []byte {
 		} else if f.DataType != "" {
 			dst = appendData(dst, f.DataType, f.Data)
 		}
+	case TypeStreamAck:
+		dst = appendStringField(dst, "streamId", f.StreamID)
+		dst = appendUintField(dst, "expectedSequenceId", f.ExpectedSequenceID)
+	case TypeStreamNack:
+		dst = appendStringField(dst, "streamId", f.StreamID)
+		dst = appendStringField(dst, "name", f.Name)
+		dst = appendStringField(dst, "message", f.Message)
+		dst = appendUintField(dst, "expectedSequenceId", f.ExpectedSequenceID)
 	case TypeStreamClosed:
 		dst = appendStringField(dst, "streamId", f.StreamID)
 		if f.Error != nil {
@@ -126,11 +151,28 @@ func (f *ServiceFrame) AppendJSON(dst []byte) []byte {
 	return append(dst, '}')
 }
 
-var serviceTypes = [...]FrameType{TypeAck, TypeMessage, TypeSystem, TypePong, TypeInvokeResponse, TypeStreamClosed}
+// appendStream writes the "stream" object of a group stream message.
+func appendStream(dst []byte, s *StreamInfo) []byte {
+	dst = appendKey(dst, "stream")
+	dst = append(dst, '{')
+	dst = appendStringField(dst, "streamId", s.StreamID)
+	dst = appendUintField(dst, "streamSequenceId", s.StreamSequenceID)
+	if s.EndOfStream {
+		dst = appendBoolField(dst, "endOfStream", true)
+	}
+	if s.Error != nil {
+		dst = appendError(dst, s.Error)
+	}
+	return append(dst, '}')
+}
+
+var serviceTypes = [...]FrameType{TypeAck, TypeMessage, TypeSystem, TypePong, TypeInvokeResponse,
+	TypeStreamAck, TypeStreamNack, TypeStreamClosed}
 
 type serviceSpans struct {
 	typ, ackID, success, errorObj, event, userID, connectionID, reconnectionToken,
-	message, from, group, fromUserID, dataType, data, sequenceID, invocationID, streamID []byte
+	message, from, group, fromUserID, dataType, data, sequenceID, invocationID, streamID,
+	name, expectedSequenceID, stream []byte
 }
 
 func (sp *serviceSpans) span(key []byte) *[]byte {
@@ -181,6 +223,12 @@ func (sp *serviceSpans) named(name string) *[]byte {
 		return &sp.invocationID
 	case "streamId":
 		return &sp.streamID
+	case "name":
+		return &sp.name
+	case "expectedSequenceId":
+		return &sp.expectedSequenceID
+	case "stream":
+		return &sp.stream
 	}
 	return nil
 }
@@ -232,30 +280,17 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 		return err
 	}
 	if sp.errorObj != nil {
-		if kindOf(sp.errorObj) != kindObject {
-			return structural("error", "must be an object")
+		if f.Error, err = errorDetailOf(sp.errorObj, "error"); err != nil {
+			return err
 		}
-		e := &ErrorDetail{}
-		var perr *Error
-		_ = forEachMember(sp.errorObj, func(key, value []byte) error {
-			if kindOf(value) == kindNull {
-				return nil
-			}
-			switch {
-			case keyEquals(key, "name"):
-				e.Name, perr = str(value, "error.name", false)
-			case keyEquals(key, "message"):
-				e.Message, perr = str(value, "error.message", false)
-			}
-			if perr != nil {
-				return perr
-			}
-			return nil
-		})
-		if perr != nil {
-			return perr
+	}
+	if sp.stream != nil {
+		if f.Stream, err = streamInfoOf(sp.stream); err != nil {
+			return err
 		}
-		f.Error = e
+	}
+	if f.ExpectedSequenceID, _, err = uint64Field(sp.expectedSequenceID, "expectedSequenceId", false); err != nil {
+		return err
 	}
 	for _, s := range [...]struct {
 		dst   *string
@@ -272,6 +307,7 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 		{&f.FromUserID, sp.fromUserID, "fromUserId"},
 		{&f.InvocationID, sp.invocationID, "invocationId"},
 		{&f.StreamID, sp.streamID, "streamId"},
+		{&f.Name, sp.name, "name"},
 	} {
 		if *s.dst, err = str(s.span, s.field, false); err != nil {
 			return err
@@ -314,4 +350,78 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 		}
 	}
 	return nil
+}
+
+// errorDetailOf reads an error object: name, message and userErrorCode,
+// each an optional string. field names the object in errors.
+func errorDetailOf(v []byte, field string) (*ErrorDetail, *Error) {
+	if kindOf(v) != kindObject {
+		return nil, structural(field, "must be an object")
+	}
+	e := &ErrorDetail{}
+	var perr *Error
+	_ = forEachMember(v, func(key, value []byte) error {
+		if kindOf(value) == kindNull {
+			return nil
+		}
+		switch {
+		case keyEquals(key, "name"):
+			e.Name, perr = str(value, field+".name", false)
+		case keyEquals(key, "message"):
+			e.Message, perr = str(value, field+".message", false)
+		case keyEquals(key, "userErrorCode"):
+			e.UserErrorCode, perr = str(value, field+".userErrorCode", false)
+		}
+		if perr != nil {
+			return perr
+		}
+		return nil
+	})
+	if perr != nil {
+		return nil, perr
+	}
+	return e, nil
+}
+
+// streamInfoOf reads the "stream" object of a group message; streamId and
+// streamSequenceId are required, as a client needs both to place the
+// message in its stream.
+func streamInfoOf(v []byte) (*StreamInfo, *Error) {
+	if kindOf(v) != kindObject {
+		return nil, structural("stream", "must be an object")
+	}
+	var id, seq, end, errObj []byte
+	_ = forEachMember(v, func(key, value []byte) error {
+		if kindOf(value) == kindNull {
+			value = nil
+		}
+		switch {
+		case keyEquals(key, "streamId"):
+			id = value
+		case keyEquals(key, "streamSequenceId"):
+			seq = value
+		case keyEquals(key, "endOfStream"):
+			end = value
+		case keyEquals(key, "error"):
+			errObj = value
+		}
+		return nil
+	})
+	s := &StreamInfo{}
+	var err *Error
+	if s.StreamID, err = str(id, "stream.streamId", true); err != nil {
+		return nil, err
+	}
+	if s.StreamSequenceID, _, err = uint64Field(seq, "stream.streamSequenceId", true); err != nil {
+		return nil, err
+	}
+	if s.EndOfStream, err = boolean(end, "stream.endOfStream"); err != nil {
+		return nil, err
+	}
+	if errObj != nil {
+		if s.Error, err = errorDetailOf(errObj, "stream.error"); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
 }

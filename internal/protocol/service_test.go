@@ -44,6 +44,16 @@ func TestServiceFrameAppendJSON(t *testing.T) {
 			`{"type":"invokeResponse","invocationId":"a1","success":true,"dataType":"text","data":"reply"}`},
 		{"streamClosed", ServiceFrame{Type: TypeStreamClosed, StreamID: "s1", Error: &ErrorDetail{Name: "BadRequest", Message: "m"}},
 			`{"type":"streamClosed","streamId":"s1","error":{"name":"BadRequest","message":"m"}}`},
+		{"streamClosed normally", ServiceFrame{Type: TypeStreamClosed, StreamID: "s1"}, `{"type":"streamClosed","streamId":"s1"}`},
+		{"streamAck", ServiceFrame{Type: TypeStreamAck, StreamID: "s1", ExpectedSequenceID: 1}, `{"type":"streamAck","streamId":"s1","expectedSequenceId":1}`},
+		{"streamNack", ServiceFrame{Type: TypeStreamNack, StreamID: "s1", Name: StreamErrorInvalidSequenceID, Message: "m", ExpectedSequenceID: 4},
+			`{"type":"streamNack","streamId":"s1","name":"InvalidSequenceId","message":"m","expectedSequenceId":4}`},
+		{"group stream fragment", ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", FromUserID: "u", DataType: DataTypeText, Data: []byte("x"),
+			Stream: &StreamInfo{StreamID: "s1", StreamSequenceID: 2}, SequenceID: 9},
+			`{"type":"message","from":"group","group":"g","fromUserId":"u","dataType":"text","data":"x","stream":{"streamId":"s1","streamSequenceId":2},"sequenceId":9}`},
+		{"group stream end with error", ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", DataType: DataTypeText,
+			Stream: &StreamInfo{StreamID: "s1", StreamSequenceID: 3, EndOfStream: true, Error: &ErrorDetail{Name: StreamErrorUser, Message: "m", UserErrorCode: "E"}}},
+			`{"type":"message","from":"group","group":"g","fromUserId":null,"dataType":"text","data":"","stream":{"streamId":"s1","streamSequenceId":3,"endOfStream":true,"error":{"name":"UserError","message":"m","userErrorCode":"E"}}}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -116,6 +126,12 @@ func TestParseServiceFrameRejected(t *testing.T) {
 		``, `[]`, `{"ackId":1}`, `{"type":"ack","ackId":"1"}`, `{"type":"ack","success":"yes"}`,
 		`{"type":"ack","error":"x"}`, `{"type":"message","dataType":"binary","data":"***"}`,
 		`{"type":"message","dataType":"text","data":1}`, `{"type":"system","userId":5}`,
+		`{"type":"streamAck","streamId":"s","expectedSequenceId":-1}`,
+		`{"type":"message","from":"group","stream":"s"}`,
+		`{"type":"message","from":"group","stream":{"streamSequenceId":1}}`,
+		`{"type":"message","from":"group","stream":{"streamId":"s"}}`,
+		`{"type":"message","from":"group","stream":{"streamId":"s","streamSequenceId":1,"endOfStream":"yes"}}`,
+		`{"type":"message","from":"group","stream":{"streamId":"s","streamSequenceId":1,"error":{"name":5}}}`,
 	} {
 		_, err := ParseServiceFrame([]byte(in))
 		var pe *Error

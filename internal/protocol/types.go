@@ -60,6 +60,8 @@ const (
 	TypeSystem         FrameType = "system"
 	TypePong           FrameType = "pong"
 	TypeInvokeResponse FrameType = "invokeResponse"
+	TypeStreamAck      FrameType = "streamAck"
+	TypeStreamNack     FrameType = "streamNack"
 	TypeStreamClosed   FrameType = "streamClosed"
 )
 
@@ -138,7 +140,7 @@ func (d DataType) orDefault() DataType {
 }
 
 // ErrorDetail is the "error" object of ack, invokeResponse and streamClosed
-// frames.
+// frames, and of the stream metadata of a terminal stream message.
 type ErrorDetail struct {
 	// Name classifies the failure, e.g. "Forbidden", "Duplicate",
 	// "BadRequest", "InternalServerError". Clients must treat unknown names
@@ -146,6 +148,52 @@ type ErrorDetail struct {
 	Name string
 	// Message is a human-readable explanation.
 	Message string
+	// UserErrorCode is the application's own code of a stream ended with
+	// an error (the "userErrorCode" of a streamEnd error and of a
+	// terminal stream message's error); "" omits it.
+	UserErrorCode string
+}
+
+// Stream error names: the name of a streamNack, of a streamClosed error
+// and of a terminal stream message's error.
+const (
+	// StreamErrorInvalidSequenceID (streamNack) reports a fragment whose
+	// streamSequenceId skips ahead of the next expected one.
+	StreamErrorInvalidSequenceID = "InvalidSequenceId"
+	// StreamErrorTransient (streamNack) reports a retriable failure.
+	StreamErrorTransient = "TransientError"
+	// StreamErrorNotFound (streamClosed) answers a frame for a stream the
+	// connection has not started or has already closed.
+	StreamErrorNotFound = "StreamNotFound"
+	// StreamErrorIdleTimeout closes a stream that saw no accepted
+	// activity within its idle timeout.
+	StreamErrorIdleTimeout = "IdleTimeout"
+	// StreamErrorUser classifies, for receivers, an error the publisher
+	// gave in its streamEnd.
+	StreamErrorUser = "UserError"
+	// StreamErrorCancelled ends, for receivers, a stream whose publisher
+	// went away before ending it.
+	StreamErrorCancelled = "Cancelled"
+)
+
+// DefaultStreamIdleTimeoutMs is the idle timeout of a stream whose start
+// gives none: 300,000 ms (five minutes).
+const DefaultStreamIdleTimeoutMs = 300000
+
+// StreamInfo is the "stream" object of a group message that carries a
+// fragment of a group stream.
+type StreamInfo struct {
+	// StreamID identifies the stream within its publisher's connection.
+	StreamID string
+	// StreamSequenceID is the fragment's position in the stream, from 1;
+	// on the terminal message it is the next expected position. It is
+	// independent of the connection's SequenceID.
+	StreamSequenceID uint64
+	// EndOfStream marks the terminal message of the stream.
+	EndOfStream bool
+	// Error, on a terminal message, says why the stream ended abnormally;
+	// nil for a normal end.
+	Error *ErrorDetail
 }
 
 // Ack error names used by the service.

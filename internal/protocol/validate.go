@@ -21,6 +21,14 @@ func (f *ClientFrame) Validate() error {
 		if names.Group(f.Group) != "" {
 			return validation("group", "is not a valid group name")
 		}
+		if f.StreamID != "" {
+			if f.HasData || f.DataType != "" {
+				return validation("data", "a stream start carries no data or dataType")
+			}
+			if f.HasIdleTimeout && f.IdleTimeoutMs == 0 {
+				return validation("stream.idleTimeoutMs", "must be greater than 0")
+			}
+		}
 		if f.DataType == DataTypeProtobuf {
 			return validation("dataType", "protobuf is not supported")
 		}
@@ -36,6 +44,23 @@ func (f *ClientFrame) Validate() error {
 			return validation("dataType", "protobuf is not supported")
 		}
 		return f.validateMetadata()
+	case TypeStreamData:
+		if !f.HasStreamSequenceID && !f.HasData && f.DataType == "" {
+			return nil // keepalive
+		}
+		if !f.HasStreamSequenceID || !f.HasData || f.DataType == "" {
+			return validation("streamSequenceId", "a fragment needs streamSequenceId, dataType and data together")
+		}
+		if f.StreamSequenceID == 0 {
+			return validation("streamSequenceId", "must be a positive integer")
+		}
+		if f.DataType == DataTypeProtobuf {
+			return validation("dataType", "protobuf is not supported")
+		}
+	case TypeStreamEnd:
+		if f.StreamError != nil && f.StreamError.Name != "" {
+			return validation("error.name", "a client may not name a stream error")
+		}
 	}
 	return nil
 }

@@ -35,11 +35,28 @@ type Message struct {
 	// reliable subprotocols sequence like a message (an invoke response).
 	// Only the adapter's codec reads it; the other fields are unused.
 	Reply any
+	// Stream, when not nil, places a group message in a group stream.
+	Stream *StreamPosition
 
 	cache []cached
 	// shared is the budget's record of the buffered Data of this
 	// message's sequenced frames; set on first buffering.
 	shared *sharedData
+}
+
+// StreamPosition is where a group message stands in a group stream: a
+// fragment, or the stream's terminal message.
+type StreamPosition struct {
+	// ID is the stream's id, unique among its publisher's open streams.
+	ID string
+	// Sequence is the fragment's position from 1; on the terminal message
+	// it is the next position the stream expected.
+	Sequence uint64
+	// End marks the terminal message.
+	End bool
+	// ErrName, ErrMessage and ErrCode say why a terminal message ended
+	// the stream abnormally; ErrName is "" for a normal end.
+	ErrName, ErrMessage, ErrCode string
 }
 
 type cached struct {
