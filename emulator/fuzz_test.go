@@ -190,3 +190,92 @@ func FuzzClientFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzStreamFrames feeds sequences of frames, one per line, to a
+// publisher in group common. Whatever the frames, every queued frame is
+// valid JSON, and what the group's members receive of each stream is its
+// fragments from position 1 upward without a gap or a repeat, then at
+// most one terminal message at the next position.
+func FuzzStreamFrames(f *testing.F) {
+	for _, s := range []string{
+		"{\"type\":\"sendToGroup\",\"group\":\"common\",\"stream\":{\"streamId\":\"s1\"}}\n" +
+			"{\"type\":\"streamData\",\"streamId\":\"s1\",\"streamSequenceId\":1,\"dataType\":\"text\",\"data\":\"a\"}\n" +
+			"{\"type\":\"streamData\",\"streamId\":\"s1\",\"streamSequenceId\":3,\"dataType\":\"text\",\"data\":\"c\"}\n" +
+			"{\"type\":\"streamData\",\"streamId\":\"s1\",\"streamSequenceId\":1,\"dataType\":\"text\",\"data\":\"a\"}\n" +
+			"{\"type\":\"streamData\",\"streamId\":\"s1\",\"streamSequenceId\":2,\"dataType\":\"json\",\"data\":{}}\n" +
+			"{\"type\":\"streamData\",\"streamId\":\"s1\"}\n" +
+			"{\"type\":\"streamEnd\",\"streamId\":\"s1\"}",
+		"{\"type\":\"sendToGroup\",\"group\":\"common\",\"noEcho\":true,\"stream\":{\"streamId\":\"a\",\"idleTimeoutMs\":5}}\n" +
+			"{\"type\":\"sendToGroup\",\"group\":\"common\",\"stream\":{\"streamId\":\"a\"}}\n" +
+			"{\"type\":\"streamEnd\",\"streamId\":\"a\",\"error\":{\"message\":\"m\",\"userErrorCode\":\"E\"}}\n" +
+			"{\"type\":\"sendToGroup\",\"group\":\"common\",\"stream\":{\"streamId\":\"a\"}}\n" +
+			"{\"type\":\"streamData\",\"streamId\":\"a\",\"streamSequenceId\":1,\"dataType\":\"binary\",\"data\":\"AQ==\"}",
+		"{\"type\":\"streamData\",\"streamId\":\"x\",\"streamSequenceId\":0,\"dataType\":\"text\",\"data\":\"a\"}\n" +
+			"{\"type\":\"streamEnd\",\"streamId\":\"x\",\"error\":{\"name\":\"n\"}}",
+	} {
+		f.Add([]byte(s))
+	}
+	e, h := fuzzHub(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		queued(h)
+		c := fuzzConn(t, e, "fuzz", "fuzzer", len(in)%2 == 1,
+			[]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, "common")
+		tr := transportOf(c.Conn)
+		c.proc.Lock()
+		for _, frame := range bytes.SplitN(in, []byte("\n"), 64) {
+			c.handleJSON(1, frame) // websocket.MessageText
+		}
+		for _, s := range c.streams {
+			c.closeStream(s, "Cancelled", "end of the fuzz input", false)
+		}
+		c.proc.Unlock()
+		tr.qmu.Lock()
+		for _, q := range tr.queue {
+			if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
+				t.Fatalf("queued invalid JSON %q", b)
+			}
+		}
+		tr.qmu.Unlock()
+		h.RLock()
+		member := h.ConnLocked("conn0")
+		h.RUnlock()
+		checkStreamOrder(t, transportOf(member))
+		queued(h)
+		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
+		tr.abort()
+	})
+}
+
+// checkStreamOrder checks the stream messages queued for one member.
+func checkStreamOrder(t *testing.T, tr *transport) {
+	t.Helper()
+	tr.qmu.Lock()
+	defer tr.qmu.Unlock()
+	next := map[string]uint64{}
+	for _, q := range tr.queue {
+		b := append(append([]byte(nil), q.Data...), q.Tail...)
+		var m struct {
+			Stream *struct {
+				StreamID         string `json:"streamId"`
+				StreamSequenceID uint64 `json:"streamSequenceId"`
+				EndOfStream      bool   `json:"endOfStream"`
+			} `json:"stream"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("member got invalid JSON %q", b)
+		}
+		s := m.Stream
+		if s == nil {
+			continue
+		}
+		want := max(next[s.StreamID], 1)
+		if s.StreamSequenceID != want {
+			t.Fatalf("member got position %d of stream %q; want %d (%s)", s.StreamSequenceID, s.StreamID, want, b)
+		}
+		if s.EndOfStream {
+			delete(next, s.StreamID) // the id may be reused
+			continue
+		}
+		next[s.StreamID] = want + 1
+	}
+}

@@ -11,9 +11,9 @@ import (
 )
 
 // streamAckEvery is how many accepted fragments one streamAck may cover:
-// the emulator batches stream acknowledgements, as the service may, and
-// acknowledges at once what a keepalive, a duplicate or a gap finds
-// unacknowledged.
+// the emulator batches stream acknowledgements, as the service may; a
+// keepalive acknowledges at once what is unacknowledged, and a duplicate
+// or a gap is answered with the stream's position.
 const streamAckEvery = 8
 
 // maxStreamIdle bounds a stream's idle timeout, so that a huge
@@ -121,14 +121,13 @@ func (c *conn) streamData(f *protocol.ClientFrame) {
 			c.flushStreamAck(s)
 		}
 	case f.StreamSequenceID < s.next:
-		c.flushStreamAck(s)
-		if s.acked == s.next {
-			// Nothing new to acknowledge: the client still learns where
-			// the stream stands.
-			c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: s.id, ExpectedSequenceID: s.next})
-		}
+		// A duplicate: the client learns where the stream stands.
+		s.acked = s.next
+		c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: s.id, ExpectedSequenceID: s.next})
 	default:
-		c.flushStreamAck(s)
+		// A gap. The nack's expectedSequenceId acknowledges what came
+		// before it, as a streamAck would.
+		s.acked = s.next
 		c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamNack, StreamID: s.id, Name: protocol.StreamErrorInvalidSequenceID,
 			Message:            fmt.Sprintf("Expected streamSequenceId %d, got %d.", s.next, f.StreamSequenceID),
 			ExpectedSequenceID: s.next})
