@@ -31,6 +31,7 @@ type Env struct {
 	// Emulated reports whether the in-process emulator is in use.
 	Emulated bool
 	emu      *emulator.Emulator
+	connStr  string
 	clients  []*Client // connected by Connect and ConnectAll, closed by Close
 }
 
@@ -55,6 +56,7 @@ func Setup(defaultHub string) (*Env, error) {
 		}
 		env.Emulated, env.emu, cs = true, e, e.ConnectionString()
 	}
+	env.connStr = cs
 	service, err := webpubsub.NewServiceClientFromConnectionString(cs, hub, nil)
 	if err != nil {
 		_ = env.Close()
@@ -116,4 +118,25 @@ func Main(defaultHub string, scenario Scenario) {
 		log.Printf("%s: %v", filepath.Base(os.Args[0]), err)
 		os.Exit(1)
 	}
+}
+
+// ConnectionString is the service's connection string, for an event
+// handler that checks signatures with its key. It is a secret: never
+// print it.
+func (e *Env) ConnectionString() string { return e.connStr }
+
+// RouteUserEvents makes the service call handlerURL, an event handler
+// (an eventhandler.Handler's URL), for the user events of pattern ("*"
+// for all, or a comma-separated list of names) of the hub. On the
+// emulator it configures the hub; connections opened afterwards use the
+// handler. Azure Web PubSub cannot reach a local URL, so there it returns
+// an error that says to configure the hub's event handler in Azure
+// instead.
+func (e *Env) RouteUserEvents(handlerURL, pattern string) error {
+	if !e.Emulated {
+		return fmt.Errorf("configure an event handler for hub %s in Azure (user events %q) that reaches this program; Azure cannot call %s", e.Hub, pattern, handlerURL)
+	}
+	return e.emu.SetHubs(map[string]emulator.HubOptions{e.Hub: {EventHandlers: []emulator.EventHandler{{
+		URLTemplate: handlerURL, UserEventPattern: pattern,
+	}}}})
 }
