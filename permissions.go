@@ -3,6 +3,8 @@ package webpubsub
 import (
 	"context"
 	"net/http"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // Permission is a permission that can be granted to a connection at run
@@ -11,9 +13,9 @@ type Permission string
 
 const (
 	// PermissionSendToGroup lets a connection send to a group.
-	PermissionSendToGroup Permission = "sendToGroup"
+	PermissionSendToGroup Permission = names.PermissionSendToGroup
 	// PermissionJoinLeaveGroup lets a connection join and leave a group.
-	PermissionJoinLeaveGroup Permission = "joinLeaveGroup"
+	PermissionJoinLeaveGroup Permission = names.PermissionJoinLeaveGroup
 )
 
 // PossiblePermissionValues returns every Permission.
