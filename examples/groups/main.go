@@ -23,7 +23,7 @@ import (
 )
 
 func run(ctx context.Context, env *exampleenv.Env) error {
-	clients, err := env.ConnectAll(ctx,
+	clients, err := env.ConnectAll(ctx, "alice, bob, and carol (group lobby)",
 		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}},
 		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
 		exampleenv.ClientSpec{Name: "carol", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}}},
@@ -32,7 +32,6 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 		return err
 	}
 	alice, bob, carol := clients[0], clients[1], clients[2]
-	fmt.Println("Connected: alice, bob, and carol (group lobby)")
 
 	// 1. Add a user (all her connections) and a single connection.
 	client := env.Service
