@@ -16,7 +16,7 @@ import (
 type Operation string
 
 // The operations of the REST data plane, named after the service
-// client's methods, and the two kinds of client handshake.
+// client's methods.
 const (
 	OperationGetServiceStatus              Operation = "GetServiceStatus"
 	OperationSendToAll                     Operation = "SendToAll"
@@ -43,6 +43,10 @@ const (
 	OperationRevokePermission              Operation = "RevokePermission"
 	OperationCheckPermission               Operation = "CheckPermission"
 	OperationGetClientAccessToken          Operation = "GetClientAccessToken"
+)
+
+// The two kinds of client handshake.
+const (
 	// OperationConnect is the WebSocket handshake of a new client
 	// connection.
 	OperationConnect Operation = "Connect"
