@@ -325,6 +325,15 @@ func (c *ServiceClient) url(q *query, segments ...string) string {
 // seg escapes one path segment.
 func seg(s string) string { return escapeComponent(s, false) }
 
+// orZero returns options, or zero options when it is nil: a nil
+// *<Method>Options means the defaults.
+func orZero[T any](options *T) *T {
+	if options == nil {
+		return new(T)
+	}
+	return options
+}
+
 // call is the shared frame of every operation: it tags the context with the
 // operation name (name is "ServiceClient.<Method>"), opens a tracing span
 // of that name and ends it with the result.

@@ -26,41 +26,31 @@ func (c *ServiceClient) GroupExists(ctx context.Context, group string, options *
 // CloseConnection closes one connection; subprotocol clients receive
 // Reason in their disconnected message. A missing connection is not an error.
 func (c *ServiceClient) CloseConnection(ctx context.Context, connectionID string, options *CloseConnectionOptions) (CloseConnectionResponse, error) {
-	if options == nil {
-		options = &CloseConnectionOptions{}
-	}
-	q := &query{}
-	q.addOpt("reason", options.Reason)
-	err := c.bodyless(ctx, "ServiceClient.CloseConnection", http.MethodDelete, validateID("connectionID", connectionID), c.url(q, "connections", seg(connectionID)))
+	err := c.bodyless(ctx, "ServiceClient.CloseConnection", http.MethodDelete, validateID("connectionID", connectionID),
+		c.url(closeQuery(nil, orZero(options).Reason), "connections", seg(connectionID)))
 	return CloseConnectionResponse{}, err
 }
 
 // CloseAllConnections closes every connection of the hub except Excluded.
 func (c *ServiceClient) CloseAllConnections(ctx context.Context, options *CloseAllConnectionsOptions) (CloseAllConnectionsResponse, error) {
-	if options == nil {
-		options = &CloseAllConnectionsOptions{}
-	}
-	err := c.bodyless(ctx, "ServiceClient.CloseAllConnections", http.MethodPost, nil, c.url(closeQuery(options.Excluded, options.Reason), ":closeConnections"))
+	o := orZero(options)
+	err := c.bodyless(ctx, "ServiceClient.CloseAllConnections", http.MethodPost, nil, c.url(closeQuery(o.Excluded, o.Reason), ":closeConnections"))
 	return CloseAllConnectionsResponse{}, err
 }
 
 // CloseUserConnections closes every connection of userID except Excluded.
 func (c *ServiceClient) CloseUserConnections(ctx context.Context, userID string, options *CloseUserConnectionsOptions) (CloseUserConnectionsResponse, error) {
-	if options == nil {
-		options = &CloseUserConnectionsOptions{}
-	}
+	o := orZero(options)
 	err := c.bodyless(ctx, "ServiceClient.CloseUserConnections", http.MethodPost, validateID("userID", userID),
-		c.url(closeQuery(options.Excluded, options.Reason), "users", seg(userID), ":closeConnections"))
+		c.url(closeQuery(o.Excluded, o.Reason), "users", seg(userID), ":closeConnections"))
 	return CloseUserConnectionsResponse{}, err
 }
 
 // CloseGroupConnections closes every connection in group except Excluded.
 func (c *ServiceClient) CloseGroupConnections(ctx context.Context, group string, options *CloseGroupConnectionsOptions) (CloseGroupConnectionsResponse, error) {
-	if options == nil {
-		options = &CloseGroupConnectionsOptions{}
-	}
+	o := orZero(options)
 	err := c.bodyless(ctx, "ServiceClient.CloseGroupConnections", http.MethodPost, validateGroup("group", group),
-		c.url(closeQuery(options.Excluded, options.Reason), "groups", seg(group), ":closeConnections"))
+		c.url(closeQuery(o.Excluded, o.Reason), "groups", seg(group), ":closeConnections"))
 	return CloseGroupConnectionsResponse{}, err
 }
 

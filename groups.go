@@ -163,10 +163,7 @@ type listPage struct {
 // A nextLink for another path, or the same nextLink twice, ends the listing
 // with an error. Invalid arguments are reported by the first NextPage call.
 func (c *ServiceClient) NewListConnectionsInGroupPager(group string, options *ListConnectionsInGroupOptions) *runtime.Pager[ListConnectionsInGroupResponse] {
-	if options == nil {
-		options = &ListConnectionsInGroupOptions{}
-	}
-	opts := *options
+	opts := *orZero(options)
 	var prevLink string
 	var nextQuery string // raw query (without api-version) of the next page
 	started := false

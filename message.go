@@ -12,11 +12,11 @@ type ContentType string
 const (
 	// ContentTypeText is text/plain (UTF-8): clients of the JSON
 	// subprotocols receive it with dataType "text".
-	ContentTypeText ContentType = "text/plain"
+	ContentTypeText ContentType = payload.MediaTypeText
 	// ContentTypeJSON is application/json: dataType "json".
-	ContentTypeJSON ContentType = "application/json"
+	ContentTypeJSON ContentType = payload.MediaTypeJSON
 	// ContentTypeBinary is application/octet-stream: dataType "binary".
-	ContentTypeBinary ContentType = "application/octet-stream"
+	ContentTypeBinary ContentType = payload.MediaTypeBinary
 )
 
 // PossibleContentTypeValues returns every ContentType: text, JSON, binary.

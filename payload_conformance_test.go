@@ -215,6 +215,13 @@ func TestPayloadConformance(t *testing.T) {
 	}
 	recv := testclient.Dial(t, tok.URL, &testclient.Options{Subprotocols: []string{testclient.JSON}})
 	raw := testclient.Dial(t, tok.URL, nil)
+	// A raw client gets no connected frame: wait until the emulator has
+	// registered it, or AddUserToGroup may not find it.
+	if _, err := e.WaitConnection(ctx, "chat", func(c emulator.ConnectionInfo) bool {
+		return c.UserID == "recv" && c.Subprotocol == ""
+	}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := svc.AddUserToGroup(ctx, "payload", "recv", nil); err != nil {
 		t.Fatal(err)
 	}

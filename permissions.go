@@ -3,6 +3,8 @@ package webpubsub
 import (
 	"context"
 	"net/http"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // Permission is a permission that can be granted to a connection at run
@@ -11,9 +13,9 @@ type Permission string
 
 const (
 	// PermissionSendToGroup lets a connection send to a group.
-	PermissionSendToGroup Permission = "sendToGroup"
+	PermissionSendToGroup Permission = names.PermissionSendToGroup
 	// PermissionJoinLeaveGroup lets a connection join and leave a group.
-	PermissionJoinLeaveGroup Permission = "joinLeaveGroup"
+	PermissionJoinLeaveGroup Permission = names.PermissionJoinLeaveGroup
 )
 
 // PossiblePermissionValues returns every Permission.
@@ -45,10 +47,7 @@ func permissionQuery(target string) (*query, error) {
 // *azcore.ResponseError with status 404 and ErrorCode
 // "Info.Connection.NotExisted".
 func (c *ServiceClient) GrantPermission(ctx context.Context, permission Permission, connectionID string, options *GrantPermissionOptions) (GrantPermissionResponse, error) {
-	if options == nil {
-		options = &GrantPermissionOptions{}
-	}
-	u, err := c.permissionURL(permission, connectionID, options.TargetName)
+	u, err := c.permissionURL(permission, connectionID, orZero(options).TargetName)
 	err = c.bodyless(ctx, "ServiceClient.GrantPermission", http.MethodPut, err, u)
 	return GrantPermissionResponse{}, err
 }
@@ -57,10 +56,7 @@ func (c *ServiceClient) GrantPermission(ctx context.Context, permission Permissi
 // missing connection is not an error. Permissions that come from the
 // connection's token roles are not affected.
 func (c *ServiceClient) RevokePermission(ctx context.Context, permission Permission, connectionID string, options *RevokePermissionOptions) (RevokePermissionResponse, error) {
-	if options == nil {
-		options = &RevokePermissionOptions{}
-	}
-	u, err := c.permissionURL(permission, connectionID, options.TargetName)
+	u, err := c.permissionURL(permission, connectionID, orZero(options).TargetName)
 	err = c.bodyless(ctx, "ServiceClient.RevokePermission", http.MethodDelete, err, u)
 	return RevokePermissionResponse{}, err
 }
@@ -68,10 +64,7 @@ func (c *ServiceClient) RevokePermission(ctx context.Context, permission Permiss
 // CheckPermission reports whether connectionID has permission on the group
 // TargetName: true on 200, false on 404; any other answer is an error.
 func (c *ServiceClient) CheckPermission(ctx context.Context, permission Permission, connectionID string, options *CheckPermissionOptions) (bool, error) {
-	if options == nil {
-		options = &CheckPermissionOptions{}
-	}
-	u, err := c.permissionURL(permission, connectionID, options.TargetName)
+	u, err := c.permissionURL(permission, connectionID, orZero(options).TargetName)
 	return c.probe(ctx, "ServiceClient.CheckPermission", err, u)
 }
 

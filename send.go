@@ -15,108 +15,87 @@ import (
 // By default a send is not retried after a failure that may have happened
 // after the service accepted it (see ClientOptions.RetryAmbiguousSends).
 func (c *ServiceClient) SendToAll(ctx context.Context, msg Message, options *SendToAllOptions) (SendToAllResponse, error) {
-	if options == nil {
-		options = &SendToAllOptions{}
-	}
-	err := c.call(ctx, "ServiceClient.SendToAll", func(ctx context.Context) error {
-		q, err := sendQuery(options.Excluded, options.Filter, options.MessageTTLSeconds)
-		if err != nil {
-			return err
-		}
-		return c.send(ctx, c.url(q, ":send"), msg, options.RetryAmbiguousSends)
-	})
-	return SendToAllResponse{}, err
+	o := orZero(options)
+	return SendToAllResponse{}, c.sendTo(ctx, "ServiceClient.SendToAll", nil, msg,
+		sendParams{excluded: o.Excluded, filter: o.Filter, ttl: o.MessageTTLSeconds, retry: o.RetryAmbiguousSends}, ":send")
 }
 
 // SendToUser sends msg to every connection of userID that Filter selects.
 // A user without connections is not an error (the service answers 202).
 func (c *ServiceClient) SendToUser(ctx context.Context, userID string, msg Message, options *SendToUserOptions) (SendToUserResponse, error) {
-	if options == nil {
-		options = &SendToUserOptions{}
-	}
-	err := c.call(ctx, "ServiceClient.SendToUser", func(ctx context.Context) error {
-		if err := validateID("userID", userID); err != nil {
-			return err
-		}
-		q, err := sendQuery(nil, options.Filter, options.MessageTTLSeconds)
-		if err != nil {
-			return err
-		}
-		return c.send(ctx, c.url(q, "users", seg(userID), ":send"), msg, options.RetryAmbiguousSends)
-	})
-	return SendToUserResponse{}, err
+	o := orZero(options)
+	return SendToUserResponse{}, c.sendTo(ctx, "ServiceClient.SendToUser", validateID("userID", userID), msg,
+		sendParams{filter: o.Filter, ttl: o.MessageTTLSeconds, retry: o.RetryAmbiguousSends}, "users", seg(userID), ":send")
 }
 
 // SendToGroup sends msg to every connection in group, less Excluded, that
 // Filter selects.
 func (c *ServiceClient) SendToGroup(ctx context.Context, group string, msg Message, options *SendToGroupOptions) (SendToGroupResponse, error) {
-	if options == nil {
-		options = &SendToGroupOptions{}
-	}
-	err := c.call(ctx, "ServiceClient.SendToGroup", func(ctx context.Context) error {
-		if err := validateGroup("group", group); err != nil {
-			return err
-		}
-		q, err := sendQuery(options.Excluded, options.Filter, options.MessageTTLSeconds)
-		if err != nil {
-			return err
-		}
-		return c.send(ctx, c.url(q, "groups", seg(group), ":send"), msg, options.RetryAmbiguousSends)
-	})
-	return SendToGroupResponse{}, err
+	o := orZero(options)
+	return SendToGroupResponse{}, c.sendTo(ctx, "ServiceClient.SendToGroup", validateGroup("group", group), msg,
+		sendParams{excluded: o.Excluded, filter: o.Filter, ttl: o.MessageTTLSeconds, retry: o.RetryAmbiguousSends}, "groups", seg(group), ":send")
 }
 
 // SendToConnection sends msg to one connection. A connection that does not
 // exist is not an error (the service answers 202).
 func (c *ServiceClient) SendToConnection(ctx context.Context, connectionID string, msg Message, options *SendToConnectionOptions) (SendToConnectionResponse, error) {
-	if options == nil {
-		options = &SendToConnectionOptions{}
-	}
-	err := c.call(ctx, "ServiceClient.SendToConnection", func(ctx context.Context) error {
-		if err := validateID("connectionID", connectionID); err != nil {
-			return err
-		}
-		q, err := sendQuery(nil, "", options.MessageTTLSeconds)
-		if err != nil {
-			return err
-		}
-		return c.send(ctx, c.url(q, "connections", seg(connectionID), ":send"), msg, options.RetryAmbiguousSends)
-	})
-	return SendToConnectionResponse{}, err
+	o := orZero(options)
+	return SendToConnectionResponse{}, c.sendTo(ctx, "ServiceClient.SendToConnection", validateID("connectionID", connectionID), msg,
+		sendParams{ttl: o.MessageTTLSeconds, retry: o.RetryAmbiguousSends}, "connections", seg(connectionID), ":send")
 }
 
-// sendQuery builds excluded*, filter and messageTtlSeconds, in wire order.
-func sendQuery(excluded []string, filter string, ttl *int) (*query, error) {
+// sendParams are the optional parameters of a send; those that a send's
+// options do not have stay zero.
+type sendParams struct {
+	excluded []string
+	filter   string
+	ttl      *int  // MessageTTLSeconds
+	retry    *bool // RetryAmbiguousSends
+}
+
+// query builds excluded*, filter and messageTtlSeconds, in wire order.
+func (p sendParams) query() (*query, error) {
 	q := &query{}
-	q.addAll("excluded", excluded)
-	q.addOpt("filter", filter)
-	if ttl != nil {
-		if *ttl < 0 || *ttl > 300 {
-			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*ttl), Reason: "must be in 0..300"}
+	q.addAll("excluded", p.excluded)
+	q.addOpt("filter", p.filter)
+	if p.ttl != nil {
+		if *p.ttl < 0 || *p.ttl > 300 {
+			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*p.ttl), Reason: "must be in 0..300"}
 		}
-		q.add("messageTtlSeconds", strconv.Itoa(*ttl))
+		q.add("messageTtlSeconds", strconv.Itoa(*p.ttl))
 	}
 	return q, nil
 }
 
-// send posts msg to rawURL, expecting 202.
-func (c *ServiceClient) send(ctx context.Context, rawURL string, msg Message, retry *bool) error {
-	if err := msg.validate(); err != nil {
+// sendTo runs operation op: it posts msg to the route path below the hub
+// with the query of p, expecting 202, unless check (the target's
+// validation) failed.
+func (c *ServiceClient) sendTo(ctx context.Context, op string, check error, msg Message, p sendParams, path ...string) error {
+	return c.call(ctx, op, func(ctx context.Context) error {
+		if check != nil {
+			return check
+		}
+		q, err := p.query()
+		if err != nil {
+			return err
+		}
+		if err := msg.validate(); err != nil {
+			return err
+		}
+		r := c.retrySends
+		if p.retry != nil {
+			r = *p.retry
+		}
+		req, err := c.newRequest(withSendRetry(ctx, r), http.MethodPost, c.url(q, path...))
+		if err != nil {
+			return err
+		}
+		if err := setBody(req, msg.p.Data(), msg.p.DataType().MediaType()); err != nil {
+			return err
+		}
+		_, err = c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)
 		return err
-	}
-	r := c.retrySends
-	if retry != nil {
-		r = *retry
-	}
-	req, err := c.newRequest(withSendRetry(ctx, r), http.MethodPost, rawURL)
-	if err != nil {
-		return err
-	}
-	if err := setBody(req, msg.p.Data(), msg.p.DataType().MediaType()); err != nil {
-		return err
-	}
-	_, err = c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)
-	return err
+	})
 }
 
 // validateID rejects an empty connection or user id: it would change the

@@ -105,9 +105,7 @@ func (t GetClientAccessTokenResponse) GoString() string { return t.String() }
 // Invalid options are a *ValidationError; a service failure (Entra ID) is
 // an *azcore.ResponseError.
 func (c *ServiceClient) GetClientAccessToken(ctx context.Context, options *GetClientAccessTokenOptions) (GetClientAccessTokenResponse, error) {
-	if options == nil {
-		options = &GetClientAccessTokenOptions{}
-	}
+	options = orZero(options)
 	var out GetClientAccessTokenResponse
 	err := c.call(ctx, "ServiceClient.GetClientAccessToken", func(ctx context.Context) error {
 		path, ok := auth.ClientPath(string(options.ClientProtocol))

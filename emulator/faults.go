@@ -16,7 +16,7 @@ import (
 type Operation string
 
 // The operations of the REST data plane, named after the service
-// client's methods, and the two kinds of client handshake.
+// client's methods.
 const (
 	OperationGetServiceStatus              Operation = "GetServiceStatus"
 	OperationSendToAll                     Operation = "SendToAll"
@@ -43,6 +43,10 @@ const (
 	OperationRevokePermission              Operation = "RevokePermission"
 	OperationCheckPermission               Operation = "CheckPermission"
 	OperationGetClientAccessToken          Operation = "GetClientAccessToken"
+)
+
+// The two kinds of client handshake.
+const (
 	// OperationConnect is the WebSocket handshake of a new client
 	// connection.
 	OperationConnect Operation = "Connect"
@@ -221,17 +225,19 @@ var ErrDetached = errors.New("emulator: the connection is detached")
 // be recovered. Match it with errors.Is.
 var ErrNotReliable = errors.New("emulator: the connection is not reliable; it cannot be recovered")
 
-// transportOf returns the current transport of connection id of hub.
-func (e *Emulator) transportOf(hub, id string) (*transport, error) {
+// withTransport calls f with the current transport of connection id of
+// hub. It returns ErrConnectionNotFound or ErrDetached when there is none.
+func (e *Emulator) withTransport(hub, id string, f func(*transport)) error {
 	c, err := e.findConn(hub, id)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	tr, ok := c.Endpoint().(*transport)
 	if !ok {
-		return nil, ErrDetached
+		return ErrDetached
 	}
-	return tr, nil
+	f(tr)
+	return nil
 }
 
 // CutConnection breaks the network connection of connection id of hub
@@ -244,12 +250,7 @@ func (e *Emulator) transportOf(hub, id string) (*transport, error) {
 // connection is closed without a reset. It returns ErrConnectionNotFound
 // or ErrDetached when there is nothing to cut.
 func (e *Emulator) CutConnection(hub, id string) error {
-	tr, err := e.transportOf(hub, id)
-	if err != nil {
-		return err
-	}
-	tr.cut()
-	return nil
+	return e.withTransport(hub, id, (*transport).cut)
 }
 
 // PauseOutbound holds back everything the emulator would write to the
@@ -271,25 +272,10 @@ func (e *Emulator) ResumeOutbound(hub, id string) error {
 }
 
 func (e *Emulator) setPaused(hub, id string, paused bool) error {
-	tr, err := e.transportOf(hub, id)
-	if err != nil {
-		return err
-	}
-	tr.setPaused(paused)
-	e.changes.Signal()
-	return nil
-}
-
-// reliableConn returns connection id of hub when it is reliable.
-func (e *Emulator) reliableConn(hub, id string) (*conn, error) {
-	c, err := e.findConn(hub, id)
-	if err != nil {
-		return nil, err
-	}
-	if !c.Reliable {
-		return nil, ErrNotReliable
-	}
-	return c, nil
+	return e.withTransport(hub, id, func(tr *transport) {
+		tr.setPaused(paused)
+		e.changes.Signal()
+	})
 }
 
 // RefuseNextRecovery makes the next recovery request of the reliable
@@ -309,9 +295,12 @@ func (e *Emulator) AllowRecovery(hub, id string) error {
 }
 
 func (e *Emulator) setRefuseRecovery(hub, id string, refuse bool) error {
-	c, err := e.reliableConn(hub, id)
+	c, err := e.findConn(hub, id)
 	if err != nil {
 		return err
+	}
+	if !c.Reliable {
+		return ErrNotReliable
 	}
 	c.SetRefuseRecovery(refuse)
 	return nil

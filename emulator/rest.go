@@ -27,80 +27,80 @@ type restCall struct {
 
 type restHandler func(e *Emulator, c *restCall)
 
-// restMethod is one operation of a route: its name and its handler.
-type restMethod struct {
-	op Operation
-	h  restHandler
-}
-
-// restRoute is one path shape under /api/hubs/{hub}/; "*" matches one
-// non-empty segment.
+// restRoute is one operation of the REST API: the shape of its path
+// under /api/hubs/{hub}/, segments joined by "/" ("*" matches one
+// non-empty segment), its method, its name and its handler.
 type restRoute struct {
-	pattern []string
-	methods map[string]restMethod
+	path   string
+	method string
+	op     Operation
+	h      restHandler
 }
 
+// restRoutes lists the operations, by path and then method.
 var restRoutes = []restRoute{
-	{[]string{":addToGroups"}, map[string]restMethod{http.MethodPost: {OperationAddConnectionsToGroups, (*Emulator).addConnectionsToGroups}}},
-	{[]string{":closeConnections"}, map[string]restMethod{http.MethodPost: {OperationCloseAllConnections, (*Emulator).closeAllConnections}}},
-	{[]string{":generateToken"}, map[string]restMethod{http.MethodPost: {OperationGetClientAccessToken, (*Emulator).generateToken}}},
-	{[]string{":removeFromGroups"}, map[string]restMethod{http.MethodPost: {OperationRemoveConnectionsFromGroups, (*Emulator).removeConnectionsFromGroups}}},
-	{[]string{":send"}, map[string]restMethod{http.MethodPost: {OperationSendToAll, (*Emulator).sendToAll}}},
-	{[]string{"connections", "*"}, map[string]restMethod{
-		http.MethodDelete: {OperationCloseConnection, (*Emulator).closeConnection},
-		http.MethodHead:   {OperationConnectionExists, (*Emulator).connectionExists},
-	}},
-	{[]string{"connections", "*", ":send"}, map[string]restMethod{http.MethodPost: {OperationSendToConnection, (*Emulator).sendToConnection}}},
-	{[]string{"connections", "*", "groups"}, map[string]restMethod{http.MethodDelete: {OperationRemoveConnectionFromAllGroups, (*Emulator).removeConnectionFromAllGroups}}},
-	{[]string{"groups", "*"}, map[string]restMethod{http.MethodHead: {OperationGroupExists, (*Emulator).groupExists}}},
-	{[]string{"groups", "*", ":closeConnections"}, map[string]restMethod{http.MethodPost: {OperationCloseGroupConnections, (*Emulator).closeGroupConnections}}},
-	{[]string{"groups", "*", ":send"}, map[string]restMethod{http.MethodPost: {OperationSendToGroup, (*Emulator).sendToGroup}}},
-	{[]string{"groups", "*", "connections"}, map[string]restMethod{http.MethodGet: {OperationListConnectionsInGroup, (*Emulator).listConnectionsInGroup}}},
-	{[]string{"groups", "*", "connections", "*"}, map[string]restMethod{
-		http.MethodDelete: {OperationRemoveConnectionFromGroup, (*Emulator).removeConnectionFromGroup},
-		http.MethodPut:    {OperationAddConnectionToGroup, (*Emulator).addConnectionToGroup},
-	}},
-	{[]string{"permissions", "*", "connections", "*"}, map[string]restMethod{
-		http.MethodDelete: {OperationRevokePermission, (*Emulator).revokePermission},
-		http.MethodHead:   {OperationCheckPermission, (*Emulator).checkPermission},
-		http.MethodPut:    {OperationGrantPermission, (*Emulator).grantPermission},
-	}},
-	{[]string{"users", "*"}, map[string]restMethod{http.MethodHead: {OperationUserExists, (*Emulator).userExists}}},
-	{[]string{"users", "*", ":closeConnections"}, map[string]restMethod{http.MethodPost: {OperationCloseUserConnections, (*Emulator).closeUserConnections}}},
-	{[]string{"users", "*", ":send"}, map[string]restMethod{http.MethodPost: {OperationSendToUser, (*Emulator).sendToUser}}},
-	{[]string{"users", "*", "groups"}, map[string]restMethod{http.MethodDelete: {OperationRemoveUserFromAllGroups, (*Emulator).removeUserFromAllGroups}}},
-	{[]string{"users", "*", "groups", "*"}, map[string]restMethod{
-		http.MethodDelete: {OperationRemoveUserFromGroup, (*Emulator).removeUserFromGroup},
-		http.MethodPut:    {OperationAddUserToGroup, (*Emulator).addUserToGroup},
-	}},
+	{":addToGroups", http.MethodPost, OperationAddConnectionsToGroups, (*Emulator).addConnectionsToGroups},
+	{":closeConnections", http.MethodPost, OperationCloseAllConnections, (*Emulator).closeAllConnections},
+	{":generateToken", http.MethodPost, OperationGetClientAccessToken, (*Emulator).generateToken},
+	{":removeFromGroups", http.MethodPost, OperationRemoveConnectionsFromGroups, (*Emulator).removeConnectionsFromGroups},
+	{":send", http.MethodPost, OperationSendToAll, (*Emulator).sendToAll},
+	{"connections/*", http.MethodDelete, OperationCloseConnection, (*Emulator).closeConnection},
+	{"connections/*", http.MethodHead, OperationConnectionExists, (*Emulator).connectionExists},
+	{"connections/*/:send", http.MethodPost, OperationSendToConnection, (*Emulator).sendToConnection},
+	{"connections/*/groups", http.MethodDelete, OperationRemoveConnectionFromAllGroups, (*Emulator).removeConnectionFromAllGroups},
+	{"groups/*", http.MethodHead, OperationGroupExists, (*Emulator).groupExists},
+	{"groups/*/:closeConnections", http.MethodPost, OperationCloseGroupConnections, (*Emulator).closeGroupConnections},
+	{"groups/*/:send", http.MethodPost, OperationSendToGroup, (*Emulator).sendToGroup},
+	{"groups/*/connections", http.MethodGet, OperationListConnectionsInGroup, (*Emulator).listConnectionsInGroup},
+	{"groups/*/connections/*", http.MethodDelete, OperationRemoveConnectionFromGroup, (*Emulator).removeConnectionFromGroup},
+	{"groups/*/connections/*", http.MethodPut, OperationAddConnectionToGroup, (*Emulator).addConnectionToGroup},
+	{"permissions/*/connections/*", http.MethodDelete, OperationRevokePermission, (*Emulator).revokePermission},
+	{"permissions/*/connections/*", http.MethodHead, OperationCheckPermission, (*Emulator).checkPermission},
+	{"permissions/*/connections/*", http.MethodPut, OperationGrantPermission, (*Emulator).grantPermission},
+	{"users/*", http.MethodHead, OperationUserExists, (*Emulator).userExists},
+	{"users/*/:closeConnections", http.MethodPost, OperationCloseUserConnections, (*Emulator).closeUserConnections},
+	{"users/*/:send", http.MethodPost, OperationSendToUser, (*Emulator).sendToUser},
+	{"users/*/groups", http.MethodDelete, OperationRemoveUserFromAllGroups, (*Emulator).removeUserFromAllGroups},
+	{"users/*/groups/*", http.MethodDelete, OperationRemoveUserFromGroup, (*Emulator).removeUserFromGroup},
+	{"users/*/groups/*", http.MethodPut, OperationAddUserToGroup, (*Emulator).addUserToGroup},
 }
 
-// matchRoute finds the route for the decoded segments after the hub.
-func matchRoute(segs []string) (*restRoute, []string) {
+// matchRoute finds the operation of method for the decoded segments after
+// the hub, and the segments its "*" matched. Without one, allow holds the
+// methods of the operations of that path (sorted; none: no such path).
+func matchRoute(method string, segs []string) (rt *restRoute, params, allow []string) {
 	for i := range restRoutes {
-		rt := &restRoutes[i]
-		if len(rt.pattern) != len(segs) {
-			continue
-		}
-		var params []string
-		ok := true
-		for j, p := range rt.pattern {
-			switch {
-			case p == "*" && segs[j] != "":
-				params = append(params, segs[j])
-			case p == segs[j]:
-			default:
-				ok = false
-			}
-			if !ok {
-				break
-			}
-		}
-		if ok {
-			return rt, params
+		params, ok := matchPath(restRoutes[i].path, segs)
+		switch {
+		case !ok:
+		case restRoutes[i].method == method:
+			return &restRoutes[i], params, nil
+		default:
+			allow = append(allow, restRoutes[i].method)
 		}
 	}
-	return nil, nil
+	slices.Sort(allow)
+	return nil, nil, allow
+}
+
+// matchPath reports whether segs have the shape of path, and returns the
+// segments that its "*" matched, in order.
+func matchPath(path string, segs []string) ([]string, bool) {
+	if strings.Count(path, "/")+1 != len(segs) {
+		return nil, false
+	}
+	var params []string
+	for _, s := range segs {
+		var p string
+		p, path, _ = strings.Cut(path, "/")
+		switch {
+		case p == "*" && s != "":
+			params = append(params, s)
+		case p != s:
+			return nil, false
+		}
+	}
+	return params, true
 }
 
 var apiVersionPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}(-preview)?$`)
@@ -125,18 +125,12 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	rt, params := matchRoute(segs[3:])
+	rt, params, allow := matchRoute(r.Method, segs[3:])
 	if rt == nil {
-		http.NotFound(w, r)
-		return
-	}
-	rm, ok := rt.methods[r.Method]
-	if !ok {
-		allow := make([]string, 0, len(rt.methods))
-		for m := range rt.methods {
-			allow = append(allow, m)
+		if len(allow) == 0 {
+			http.NotFound(w, r)
+			return
 		}
-		slices.Sort(allow)
 		w.Header().Set("Allow", strings.Join(allow, ", "))
 		w.WriteHeader(http.StatusMethodNotAllowed)
 		return
@@ -150,9 +144,9 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		sw := &statusWriter{ResponseWriter: w}
 		w = sw
 		start := time.Now()
-		defer func() { e.trace.rest(rm.op, strings.ToLower(segs[2]), restTarget(params), sw, time.Since(start)) }()
+		defer func() { e.trace.rest(rt.op, strings.ToLower(segs[2]), restTarget(params), sw, time.Since(start)) }()
 	}
-	if !e.applyFault(w, r, rm.op, true) {
+	if !e.applyFault(w, r, rt.op, true) {
 		return
 	}
 	w.Header().Set("api-supported-versions", supportedVersions)
@@ -181,7 +175,7 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 		writeValidation(w, "hub", "The hub name is invalid; it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
 		return
 	}
-	rm.h(e, &restCall{w: w, r: r, hub: strings.ToLower(segs[2]), params: params, query: query})
+	rt.h(e, &restCall{w: w, r: r, hub: strings.ToLower(segs[2]), params: params, query: query})
 }
 
 // unauthorized answers 401 with the reason of err, a verifyToken or

@@ -579,22 +579,27 @@ func TestRESTRouting(t *testing.T) {
 	tests := []struct {
 		method, path string
 		want         int
+		allow        string // the Allow header of a 405
 	}{
-		{"GET", "/api/hubs/chat/:send" + v, 405},
-		{"POST", "/api/hubs/chat/connections/c1" + v, 405},
-		{"GET", "/api/hubs/chat/unknown" + v, 404},
-		{"GET", "/api/hubs" + v, 404},
-		{"DELETE", "/api/hubs/chat/connections//groups" + v, 404},
-		{"GET", "/nothing", 404},
-		{"POST", "/api/health", 405},
-		{"POST", "/api/hubs/chat/:send", 202}, // api-version is optional
-		{"POST", "/api/hubs/chat/:send?api-version=2099-01-01-preview", 202},
-		{"HEAD", "/api/hubs/chat/users/a%2Fb" + v, 404}, // one segment
+		{"GET", "/api/hubs/chat/:send" + v, 405, "POST"},
+		{"POST", "/api/hubs/chat/connections/c1" + v, 405, "DELETE, HEAD"},
+		{"GET", "/api/hubs/chat/permissions/sendToGroup/connections/c1" + v, 405, "DELETE, HEAD, PUT"},
+		{"GET", "/api/hubs/chat/unknown" + v, 404, ""},
+		{"GET", "/api/hubs" + v, 404, ""},
+		{"DELETE", "/api/hubs/chat/connections//groups" + v, 404, ""},
+		{"GET", "/nothing", 404, ""},
+		{"POST", "/api/health", 405, ""},
+		{"POST", "/api/hubs/chat/:send", 202, ""}, // api-version is optional
+		{"POST", "/api/hubs/chat/:send?api-version=2099-01-01-preview", 202, ""},
+		{"HEAD", "/api/hubs/chat/users/a%2Fb" + v, 404, ""}, // one segment
 	}
 	for _, tt := range tests {
 		r := te.rest(tt.method, tt.path, "text/plain", nil)
 		if r.status != tt.want {
 			t.Errorf("%s %s = %d %s; want %d", tt.method, tt.path, r.status, r.body, tt.want)
+		}
+		if tt.allow != "" && r.header.Get("Allow") != tt.allow {
+			t.Errorf("%s %s: Allow = %q; want %q", tt.method, tt.path, r.header.Get("Allow"), tt.allow)
 		}
 		if tt.want == 202 && r.header.Get("api-supported-versions") != supportedVersions {
 			t.Errorf("api-supported-versions = %q", r.header.Get("api-supported-versions"))

@@ -465,21 +465,30 @@ func (h *Handler) serveConnect(ctx context.Context, w http.ResponseWriter, req *
 // must not see.
 const genericFailure = "The event handler failed to process the event."
 
-func (h *Handler) writeConnectFailure(w http.ResponseWriter, req *ConnectRequest, err error) {
-	status, detail := http.StatusInternalServerError, genericFailure
+// failure returns the status and body of the answer to a blocking event
+// whose callback returned err. A *RejectError gives the status allowed maps
+// its StatusCode to and, when allowed accepts it, its Detail; any other
+// error gives 500 and genericFailure. It logs a refused status and any
+// error but a panic (guard logged that), naming the event as what and
+// the refused statuses as refused, with the attributes attrs.
+func (h *Handler) failure(err error, allowed func(int) (int, bool), what, refused string, attrs ...any) (status int, detail string) {
 	var rej *RejectError
-	if errors.As(err, &rej) {
-		var ok bool
-		status, ok = connectStatus(rej.StatusCode)
-		if ok {
-			detail = rej.Detail
-		} else {
-			h.log.Error("eventhandler: connect rejected with a status that is not 400, 401, 403 or 500; answering 500",
-				"connectionId", req.ConnectionID, "status", rej.StatusCode)
+	if !errors.As(err, &rej) {
+		if !errors.Is(err, errPanicked) {
+			h.log.Error("eventhandler: "+what+" callback failed", append(attrs, "error", err)...)
 		}
-	} else if !errors.Is(err, errPanicked) {
-		h.log.Error("eventhandler: connect callback failed", "connectionId", req.ConnectionID, "error", err)
+		return http.StatusInternalServerError, genericFailure
 	}
+	status, ok := allowed(rej.StatusCode)
+	if !ok {
+		h.log.Error("eventhandler: "+what+" rejected with a status "+refused+"; answering 500", append(attrs, "status", rej.StatusCode)...)
+		return status, genericFailure
+	}
+	return status, rej.Detail
+}
+
+func (h *Handler) writeConnectFailure(w http.ResponseWriter, req *ConnectRequest, err error) {
+	status, detail := h.failure(err, connectStatus, "connect", "that is not 400, 401, 403 or 500", "connectionId", req.ConnectionID)
 	if req.MQTT != nil {
 		version := 4
 		if req.MQTTProperties != nil {
@@ -516,20 +525,7 @@ func (h *Handler) serveUserEvent(ctx context.Context, w http.ResponseWriter, req
 		return err
 	})
 	if err != nil {
-		status, detail := http.StatusInternalServerError, genericFailure
-		var rej *RejectError
-		if errors.As(err, &rej) {
-			var ok bool
-			status, ok = userEventStatus(rej.StatusCode)
-			if ok {
-				detail = rej.Detail
-			} else {
-				h.log.Error("eventhandler: user event rejected with a status outside 400..599; answering 500",
-					"event", req.EventName, "connectionId", req.ConnectionID, "status", rej.StatusCode)
-			}
-		} else if !errors.Is(err, errPanicked) {
-			h.log.Error("eventhandler: user event callback failed", "event", req.EventName, "connectionId", req.ConnectionID, "error", err)
-		}
+		status, detail := h.failure(err, userEventStatus, "user event", "outside 400..599", "event", req.EventName, "connectionId", req.ConnectionID)
 		writeText(w, status, detail)
 		return
 	}

@@ -110,8 +110,14 @@ type handlerEntry[T any] struct {
 // handlerSet holds the registered handlers. Each list is copied on write,
 // so delivery reads a snapshot without holding the lock while calling.
 type handlerSet struct {
-	mu           sync.RWMutex
-	nextID       uint64
+	mu     sync.RWMutex
+	nextID uint64
+	handlerLists
+}
+
+// handlerLists is one list of handlers per kind of event. Copying it
+// copies the slice headers only: a snapshot of every list.
+type handlerLists struct {
 	connected    []handlerEntry[ConnectedEvent]
 	disconnected []handlerEntry[DisconnectedEvent]
 	stopped      []handlerEntry[StoppedEvent]
@@ -159,30 +165,22 @@ func call[T any](list []handlerEntry[T], v T) {
 // deliver calls the handlers of e's kind, in registration order.
 func (h *handlerSet) deliver(e *event) {
 	h.mu.RLock()
-	var (
-		connected    = h.connected
-		disconnected = h.disconnected
-		stopped      = h.stopped
-		server       = h.server
-		group        = h.group
-		rejoin       = h.rejoin
-		protoErr     = h.protoErr
-	)
+	l := h.handlerLists
 	h.mu.RUnlock()
 	switch e.kind {
 	case evConnected:
-		call(connected, e.connected)
+		call(l.connected, e.connected)
 	case evDisconnected:
-		call(disconnected, e.disconnected)
+		call(l.disconnected, e.disconnected)
 	case evStopped:
-		call(stopped, StoppedEvent{})
+		call(l.stopped, StoppedEvent{})
 	case evServerMessage:
-		call(server, e.server)
+		call(l.server, e.server)
 	case evGroupMessage:
-		call(group, e.group)
+		call(l.group, e.group)
 	case evRejoinFailed:
-		call(rejoin, e.rejoin)
+		call(l.rejoin, e.rejoin)
 	case evProtocolError:
-		call(protoErr, e.protoErr)
+		call(l.protoErr, e.protoErr)
 	}
 }

@@ -3,11 +3,11 @@ package webpubsubclient
 import (
 	"context"
 	"errors"
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/gowebpubsub/webpubsub/internal/names"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
@@ -76,30 +76,25 @@ type SendEventOptions struct {
 // the client stops, ErrNotStarted when it is not started, and
 // ErrConnectionClosed or ErrAckTimeout when the retries are exhausted.
 func (c *Client) JoinGroup(ctx context.Context, group string, options *JoinGroupOptions) (AckResult, error) {
-	if err := validateGroup(group); err != nil {
-		return AckResult{}, err
-	}
-	var ackID uint64
-	if options != nil {
-		ackID = options.AckID
-	}
-	f := newGroupFrame(protocol.TypeJoinGroup, group)
-	return c.call(ctx, &f, ackID, false, func() { c.groups.add(group) })
+	return c.groupCall(ctx, protocol.TypeJoinGroup, group, orZero(options).AckID, c.groups.add)
 }
 
 // LeaveGroup removes the connection from group and waits for the ack (see
 // JoinGroup for how acknowledged calls behave). On success the group is no
 // longer rejoined automatically.
 func (c *Client) LeaveGroup(ctx context.Context, group string, options *LeaveGroupOptions) (AckResult, error) {
+	return c.groupCall(ctx, protocol.TypeLeaveGroup, group, orZero(options).AckID, c.groups.remove)
+}
+
+// groupCall sends a joinGroup or leaveGroup frame (typ) for group with
+// ackID and, once it is acknowledged, applies it to the remembered groups
+// with update.
+func (c *Client) groupCall(ctx context.Context, typ protocol.FrameType, group string, ackID uint64, update func(string)) (AckResult, error) {
 	if err := validateGroup(group); err != nil {
 		return AckResult{}, err
 	}
-	var ackID uint64
-	if options != nil {
-		ackID = options.AckID
-	}
-	f := newGroupFrame(protocol.TypeLeaveGroup, group)
-	return c.call(ctx, &f, ackID, false, func() { c.groups.remove(group) })
+	f := newGroupFrame(typ, group)
+	return c.call(ctx, &f, ackID, false, func() { update(group) })
 }
 
 // SendToGroup publishes msg to every connection in group (this one
@@ -114,10 +109,7 @@ func (c *Client) SendToGroup(ctx context.Context, group string, msg Message, opt
 	if err := msg.validate(); err != nil {
 		return AckResult{}, err
 	}
-	var o SendToGroupOptions
-	if options != nil {
-		o = *options
-	}
+	o := orZero(options)
 	f := newSendToGroupFrame(group, msg, o.NoEcho)
 	return c.call(ctx, &f, o.AckID, o.FireAndForget, nil)
 }
@@ -135,10 +127,7 @@ func (c *Client) SendEvent(ctx context.Context, event string, msg Message, optio
 	if err := msg.validate(); err != nil {
 		return AckResult{}, err
 	}
-	var o SendEventOptions
-	if options != nil {
-		o = *options
-	}
+	o := orZero(options)
 	f := newEventFrame(event, msg)
 	return c.call(ctx, &f, o.AckID, o.FireAndForget, nil)
 }
@@ -167,6 +156,15 @@ func validateGroup(group string) error {
 		return &ValidationError{Name: "group", Value: group, Reason: r}
 	}
 	return nil
+}
+
+// orZero returns options, or zero options when it is nil: a nil
+// *<Method>Options means the defaults.
+func orZero[T any](options *T) *T {
+	if options == nil {
+		return new(T)
+	}
+	return options
 }
 
 // call runs an operation on the active run. onSuccess, when not nil, runs

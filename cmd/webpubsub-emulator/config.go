@@ -154,6 +154,19 @@ func parseNamedObject(b json.RawMessage, what string) (object, map[string]string
 	return o, written, nil
 }
 
+// parseKnownObject is parseObject that also fails, as checkKeys does, for
+// a key that is not one of known.
+func parseKnownObject(b json.RawMessage, what string, known []string) (object, error) {
+	o, written, err := parseNamedObject(b, what)
+	if err == nil {
+		err = checkKeys(o, written, what, known)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
 // Known keys of the configuration file, as documented, by level.
 var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
@@ -257,6 +270,20 @@ func setFrom[T any](o object, key, what string, dst **T) error {
 	return err
 }
 
+// setPositive is setFrom for a count of the file's top level, which must
+// be positive; key is spelled as the messages name it.
+func setPositive[T int | int64](o object, key string, dst **T) error {
+	var v T
+	if ok, err := o.get(strings.ToLower(key), &v, "config"); !ok || err != nil {
+		return err
+	}
+	if v <= 0 {
+		return fmt.Errorf("config.%s must be positive", key)
+	}
+	*dst = &v
+	return nil
+}
+
 // decode is get without the presence report.
 func decode(o object, key, what string, dst any) error {
 	_, err := o.get(key, dst, what)
@@ -304,11 +331,8 @@ func (s *settings) applyConfig(b []byte) error {
 		// The official emulator's appsettings.json: its other sections
 		// (Logging, AllowedHosts, ...) are not ours, its WebPubSub section
 		// is checked.
-		wps, wpsWritten, err := parseNamedObject(inner, "WebPubSub")
+		wps, err := parseKnownObject(inner, "WebPubSub", topKeys)
 		if err != nil {
-			return err
-		}
-		if err := checkKeys(wps, wpsWritten, "WebPubSub", topKeys); err != nil {
 			return err
 		}
 		for k, v := range wps {
@@ -354,23 +378,11 @@ func (s *settings) applyConfig(b []byte) error {
 			*f.dst = ptr(time.Duration(v * float64(time.Second)))
 		}
 	}
-	var max int64
-	if ok, err := top.get("maxrestbodybytes", &max, "config"); err != nil {
+	if err := cmp.Or(
+		setPositive(top, "maxRestBodyBytes", &s.maxRESTBody),
+		setPositive(top, "maxHeaderBytes", &s.maxHeaderBytes),
+	); err != nil {
 		return err
-	} else if ok {
-		if max <= 0 {
-			return errors.New("config.maxRestBodyBytes must be positive")
-		}
-		s.maxRESTBody = &max
-	}
-	var maxHeader int
-	if ok, err := top.get("maxheaderbytes", &maxHeader, "config"); err != nil {
-		return err
-	} else if ok {
-		if maxHeader <= 0 {
-			return errors.New("config.maxHeaderBytes must be positive")
-		}
-		s.maxHeaderBytes = &maxHeader
 	}
 	if raw, ok := top["hubs"]; ok && string(bytes.TrimSpace(raw)) != "null" {
 		hubs, err := parseObject(raw, "hubs")
@@ -402,11 +414,8 @@ func (s *settings) applyConfig(b []byte) error {
 
 func parseHub(b json.RawMessage, what string) (emulator.HubOptions, error) {
 	var ho emulator.HubOptions
-	o, written, err := parseNamedObject(b, what)
+	o, err := parseKnownObject(b, what, hubKeys)
 	if err != nil {
-		return ho, err
-	}
-	if err := checkKeys(o, written, what, hubKeys); err != nil {
 		return ho, err
 	}
 	var policy string
@@ -437,11 +446,8 @@ func parseHub(b json.RawMessage, what string) (emulator.HubOptions, error) {
 
 func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error) {
 	var eh emulator.EventHandler
-	o, written, err := parseNamedObject(b, what)
+	o, err := parseKnownObject(b, what, handlerKeys)
 	if err != nil {
-		return eh, err
-	}
-	if err := checkKeys(o, written, what, handlerKeys); err != nil {
 		return eh, err
 	}
 	if ok, err := o.get("urltemplate", &eh.URLTemplate, what); err != nil {
@@ -463,11 +469,8 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 		return eh, err
 	}
 	if raw, ok := o["grouppresenceevents"]; ok && string(bytes.TrimSpace(raw)) != "null" {
-		gp, gpWritten, err := parseNamedObject(raw, what+".groupPresenceEvents")
+		gp, err := parseKnownObject(raw, what+".groupPresenceEvents", presenceKeys)
 		if err != nil {
-			return eh, err
-		}
-		if err := checkKeys(gp, gpWritten, what+".groupPresenceEvents", presenceKeys); err != nil {
 			return eh, err
 		}
 		eh.GroupPresenceEvents = &emulator.GroupPresenceEvents{}

@@ -23,7 +23,7 @@ import (
 func run(ctx context.Context, env *exampleenv.Env) error {
 	// Three clients: alice joins group "vip" through her token, bob has no
 	// group, and the guest connects without a user id.
-	clients, err := env.ConnectAll(ctx,
+	clients, err := env.ConnectAll(ctx, "alice (group vip), bob, and an anonymous guest",
 		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice", Groups: []string{"vip"}}},
 		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
 		exampleenv.ClientSpec{Name: "guest"},
@@ -32,7 +32,6 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 		return err
 	}
 	alice, bob, guest := clients[0], clients[1], clients[2]
-	fmt.Println("Connected: alice (group vip), bob, and an anonymous guest")
 
 	client := env.Service
 

@@ -26,29 +26,30 @@ func runDemo(ctx context.Context, s *chatServer, events *eventLog, w io.Writer) 
 		return err
 	}
 	defer alice.Close()
-	if err := alice.event(ctx, w, "join", "lobby"); err != nil {
-		return err
-	}
-
 	bob, err := connectDemoClient(ctx, s, "bob", w)
 	if err != nil {
 		return err
 	}
 	defer bob.Close()
-	if err := bob.event(ctx, w, "chat", "Is anybody here?"); err != nil {
-		return err
-	}
-	if err := bob.event(ctx, w, "join", "lobby", alice); err != nil {
-		return err
-	}
-	if err := alice.event(ctx, w, "chat", "Hi Bob!", bob); err != nil {
-		return err
-	}
-	if err := bob.event(ctx, w, "chat", "Hello Alice. Every line goes through the Go event handler.", alice); err != nil {
-		return err
-	}
-	if err := bob.event(ctx, w, "chat", "   ", alice); err != nil {
-		return err
+
+	// The conversation: who sends which event, and who else in the room
+	// sees the line it makes. bob's first line comes before he is in a
+	// room, his last one is blank: the server answers him alone.
+	for _, m := range []struct {
+		from        *demoClient
+		event, text string
+		others      []*demoClient
+	}{
+		{alice, "join", "lobby", nil},
+		{bob, "chat", "Is anybody here?", nil},
+		{bob, "join", "lobby", []*demoClient{alice}},
+		{alice, "chat", "Hi Bob!", []*demoClient{bob}},
+		{bob, "chat", "Hello Alice. Every line goes through the Go event handler.", []*demoClient{alice}},
+		{bob, "chat", "   ", []*demoClient{alice}},
+	} {
+		if err := m.from.event(ctx, w, m.event, m.text, m.others...); err != nil {
+			return err
+		}
 	}
 
 	// Closing a connection makes the service send a disconnected event;

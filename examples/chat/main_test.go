@@ -44,9 +44,9 @@ func TestDemo(t *testing.T) {
 const wantDemo = `Chat server at http://127.0.0.1:*/, hub chat on the in-process emulator at http://localhost:*
 The emulator sends the hub's events to http://127.0.0.1:*/api/webpubsub/hubs/chat/
 alice connects as user alice
+bob connects as user bob
 alice sends join "lobby"
   alice sees: * alice joined lobby
-bob connects as user bob
 bob sends chat "Is anybody here?"
   bob sees: ! join a room first
 bob sends join "lobby"

@@ -27,7 +27,7 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 	// "lobby", dave is on his own.
 	alice := &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}
 	lobby := []string{"lobby"}
-	clients, err := env.ConnectAll(ctx,
+	clients, err := env.ConnectAll(ctx, "alice twice (phone and laptop), bob and carol (group lobby), dave",
 		exampleenv.ClientSpec{Name: "alice's phone", Token: alice},
 		exampleenv.ClientSpec{Name: "alice's laptop", Token: alice},
 		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob", Groups: lobby}},
@@ -38,7 +38,6 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 		return err
 	}
 	phone, laptop, bob, carol, dave := clients[0], clients[1], clients[2], clients[3], clients[4]
-	fmt.Println("Connected: alice twice (phone and laptop), bob and carol (group lobby), dave")
 
 	client := env.Service
 	// A stopped client has no connection id: keep the phone's.

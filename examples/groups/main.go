@@ -23,7 +23,7 @@ import (
 )
 
 func run(ctx context.Context, env *exampleenv.Env) error {
-	clients, err := env.ConnectAll(ctx,
+	clients, err := env.ConnectAll(ctx, "alice, bob, and carol (group lobby)",
 		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}},
 		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
 		exampleenv.ClientSpec{Name: "carol", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "carol", Groups: []string{"lobby"}}},
@@ -32,7 +32,6 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 		return err
 	}
 	alice, bob, carol := clients[0], clients[1], clients[2]
-	fmt.Println("Connected: alice, bob, and carol (group lobby)")
 
 	// 1. Add a user (all her connections) and a single connection.
 	client := env.Service
@@ -77,28 +76,20 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 	if err != nil {
 		return err
 	}
+	onlyCarol, err := webpubsub.FormatFilter("userId eq {}", "carol")
+	if err != nil {
+		return err
+	}
 	if _, err := client.AddConnectionsToGroups(ctx, []string{"room2", "room3"}, bobAndCarol, nil); err != nil {
 		return err
 	}
-	fmt.Printf("AddConnectionsToGroups room2, room3 with filter %s\n", bobAndCarol)
-	if err := listMembers(ctx, client, "room2"); err != nil {
-		return err
-	}
-	if _, err := client.SendToGroup(ctx, "room2", webpubsub.TextMessage("Hello, room2"), nil); err != nil {
-		return err
-	}
-	onlyCarol, err := webpubsub.FormatFilter("userId eq {}", "carol")
-	if err != nil {
+	if err := showBatch(ctx, client, "AddConnectionsToGroups", bobAndCarol, "Hello, room2"); err != nil {
 		return err
 	}
 	if _, err := client.RemoveConnectionsFromGroups(ctx, []string{"room2", "room3"}, onlyCarol, nil); err != nil {
 		return err
 	}
-	fmt.Printf("RemoveConnectionsFromGroups room2, room3 with filter %s\n", onlyCarol)
-	if err := listMembers(ctx, client, "room2"); err != nil {
-		return err
-	}
-	if _, err := client.SendToGroup(ctx, "room2", webpubsub.TextMessage("Hello again, room2"), nil); err != nil {
+	if err := showBatch(ctx, client, "RemoveConnectionsFromGroups", onlyCarol, "Hello again, room2"); err != nil {
 		return err
 	}
 
@@ -137,6 +128,18 @@ func printGroups(ctx context.Context, client *webpubsub.ServiceClient, groups ..
 		fmt.Printf("GroupExists %s: %v\n", g, ok)
 	}
 	return nil
+}
+
+// showBatch prints which batch operation (op, with filter) changed room2
+// and room3, and shows its effect on room2: the members it lists, and a
+// message, hello, that only they receive.
+func showBatch(ctx context.Context, client *webpubsub.ServiceClient, op, filter, hello string) error {
+	fmt.Printf("%s room2, room3 with filter %s\n", op, filter)
+	if err := listMembers(ctx, client, "room2"); err != nil {
+		return err
+	}
+	_, err := client.SendToGroup(ctx, "room2", webpubsub.TextMessage(hello), nil)
+	return err
 }
 
 // listMembers lists the members of group with the pager, one connection

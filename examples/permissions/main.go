@@ -28,7 +28,7 @@ const room1 = "room1"
 
 func run(ctx context.Context, env *exampleenv.Env) error {
 	// alice's token has no roles: she may not join or send to any group.
-	clients, err := env.ConnectAll(ctx,
+	clients, err := env.ConnectAll(ctx, "alice (no roles), bob (group room1)",
 		exampleenv.ClientSpec{Name: "alice", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}},
 		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob", Groups: []string{room1}}},
 	)
@@ -36,7 +36,6 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 		return err
 	}
 	alice, bob := clients[0], clients[1]
-	fmt.Println("Connected: alice (no roles), bob (group room1)")
 
 	// alice's two requests, made with her webpubsubclient.Client. Each
 	// prints its ack and fails when the outcome is not the one expected.

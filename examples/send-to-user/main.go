@@ -22,7 +22,7 @@ import (
 func run(ctx context.Context, env *exampleenv.Env) error {
 	// alice connects from two devices with the same user id; bob from one.
 	alice := &webpubsub.GetClientAccessTokenOptions{UserID: "alice"}
-	clients, err := env.ConnectAll(ctx,
+	clients, err := env.ConnectAll(ctx, "alice twice (phone and laptop), bob once",
 		exampleenv.ClientSpec{Name: "alice's phone", Token: alice},
 		exampleenv.ClientSpec{Name: "alice's laptop", Token: alice},
 		exampleenv.ClientSpec{Name: "bob", Token: &webpubsub.GetClientAccessTokenOptions{UserID: "bob"}},
@@ -31,7 +31,6 @@ func run(ctx context.Context, env *exampleenv.Env) error {
 		return err
 	}
 	phone, laptop, bob := clients[0], clients[1], clients[2]
-	fmt.Println("Connected: alice twice (phone and laptop), bob once")
 
 	// 1. To every connection of alice.
 	client := env.Service

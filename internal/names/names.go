@@ -1,13 +1,21 @@
 // Package names holds the service's rules for hub, group, event and id
-// names, once, for every package of the module. Each rule returns "" for a
-// valid name, else a reason that completes a sentence starting with the
-// name's role ("group must ..."), ready for a validation error.
+// names, and the names of the group permissions, once, for every package
+// of the module. Each rule returns "" for a valid name, else a reason that
+// completes a sentence starting with the name's role ("group must ..."),
+// ready for a validation error.
 package names
 
 import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+)
+
+// The REST names of the group permissions a connection can be granted
+// (the {permission} of /permissions/{permission}/connections/{id}).
+const (
+	PermissionJoinLeaveGroup = "joinLeaveGroup"
+	PermissionSendToGroup    = "sendToGroup"
 )
 
 // MaxGroupLength is the longest group name, in Unicode code points.

@@ -135,13 +135,14 @@ func (p *parser) want(e expr, allowed typeSet, ctxStart, ctxEnd int) {
 	p.sem(CategoryType, e.start, p.src[ctxStart:ctxEnd], "Type '"+e.t.String()+"', expect "+allowed.String()+".")
 }
 
-// enter opens one nesting level for the construct whose first token starts at off.
+// enter opens one nesting level for the construct whose first token
+// starts at off, and moves past that token.
 func (p *parser) enter(off int) *Error {
 	if p.depth >= MaxDepth {
 		return p.newErr(CategoryLimit, off, p.src, "The filter is nested too deeply: the limit is "+strconv.Itoa(MaxDepth)+" levels.")
 	}
 	p.depth++
-	return nil
+	return p.next()
 }
 
 // describe names a token for an error message.
@@ -296,9 +297,6 @@ func (p *parser) parseUnary() (expr, *Error) {
 	if err := p.enter(start); err != nil {
 		return expr{}, err
 	}
-	if err := p.next(); err != nil {
-		return expr{}, err
-	}
 	x, err := p.parseUnary()
 	if err != nil {
 		return expr{}, err
@@ -393,9 +391,6 @@ func (p *parser) parseLiteralList() ([]value, int, *listFailure) {
 	if err := p.enter(p.tok.start); err != nil {
 		return nil, 0, &listFailure{err: err}
 	}
-	if err := p.next(); err != nil {
-		return nil, 0, &listFailure{err: err}
-	}
 	items := []value{}
 	if p.tok.kind != tokRParen {
 		for {
@@ -466,9 +461,6 @@ func (p *parser) parsePrimary() (expr, *Error) {
 		if err := p.enter(t.start); err != nil {
 			return expr{}, err
 		}
-		if err := p.next(); err != nil {
-			return expr{}, err
-		}
 		x, err := p.parseOr()
 		if err != nil {
 			return expr{}, err
@@ -537,9 +529,6 @@ func (p *parser) parsePrimary() (expr, *Error) {
 // It returns the arguments and the end of the closing parenthesis.
 func (p *parser) parseArgs() ([]expr, int, *Error) {
 	if err := p.enter(p.tok.start); err != nil {
-		return nil, 0, err
-	}
-	if err := p.next(); err != nil {
 		return nil, 0, err
 	}
 	var args []expr

@@ -1,11 +1,12 @@
 package core
 
 import (
-	"github.com/gowebpubsub/webpubsub/internal/names"
 	"log/slog"
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
 // Permission is one of the two group permissions a connection can hold.
@@ -21,11 +22,10 @@ const (
 // ParsePermission reads a permission name ("joinLeaveGroup" or
 // "sendToGroup"), case-insensitively.
 func ParsePermission(s string) (Permission, bool) {
-	switch {
-	case strings.EqualFold(s, "joinLeaveGroup"):
-		return PermJoinLeaveGroup, true
-	case strings.EqualFold(s, "sendToGroup"):
-		return PermSendToGroup, true
+	for p, name := range permissionNames {
+		if strings.EqualFold(s, name) {
+			return Permission(p), true
+		}
 	}
 	return 0, false
 }
@@ -49,7 +49,7 @@ type permSet struct {
 }
 
 // permissionNames are the REST names of the permissions.
-var permissionNames = [numPermissions]string{PermJoinLeaveGroup: "joinLeaveGroup", PermSendToGroup: "sendToGroup"}
+var permissionNames = [numPermissions]string{PermJoinLeaveGroup: names.PermissionJoinLeaveGroup, PermSendToGroup: names.PermissionSendToGroup}
 
 // each calls f with the state of p, unless p holds nothing.
 func (p *permSet) each(perm Permission, f func(name string, all bool, groups, patterns, denied []string)) {

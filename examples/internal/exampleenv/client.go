@@ -59,9 +59,10 @@ type ClientSpec struct {
 	Token *webpubsub.GetClientAccessTokenOptions
 }
 
-// ConnectAll connects a client for each spec, in order (see Connect), and
-// returns them in the same order.
-func (e *Env) ConnectAll(ctx context.Context, specs ...ClientSpec) ([]*Client, error) {
+// ConnectAll connects a client for each spec, in order (see Connect),
+// prints "Connected: " and who, a description of the clients, and returns
+// them in the same order.
+func (e *Env) ConnectAll(ctx context.Context, who string, specs ...ClientSpec) ([]*Client, error) {
 	clients := make([]*Client, 0, len(specs))
 	for _, s := range specs {
 		c, err := e.Connect(ctx, s.Name, s.Token)
@@ -70,6 +71,7 @@ func (e *Env) ConnectAll(ctx context.Context, specs ...ClientSpec) ([]*Client, e
 		}
 		clients = append(clients, c)
 	}
+	fmt.Println("Connected:", who)
 	return clients, nil
 }
 
