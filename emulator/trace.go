@@ -18,14 +18,22 @@ const tracePreviewBytes = 32
 // call, delivery, upstream call and connection event, at info level with
 // the message "trace" and a kind. It never writes a key, a token, a
 // signature, a handler URL's query or more of a payload than a short
-// preview. A nil *tracer writes nothing.
-type tracer struct{ log *slog.Logger }
+// preview. Each line goes to log (nil unless Options.Trace) and to feed,
+// which the dashboard shows (nil unless Options.Dashboard). A nil *tracer
+// writes nothing.
+type tracer struct {
+	log  *slog.Logger
+	feed *traceFeed
+}
 
 func (t *tracer) line(kind string, attrs ...any) {
 	if t == nil {
 		return
 	}
-	t.log.Info("trace", append([]any{"kind", kind}, attrs...)...)
+	if t.log != nil {
+		t.log.Info("trace", append([]any{"kind", kind}, attrs...)...)
+	}
+	t.feed.add(kind, attrs)
 }
 
 // statusWriter records the status and error code a REST handler wrote.
