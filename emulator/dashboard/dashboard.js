@@ -46,12 +46,12 @@ function renderState(st) {
       for (const c of h.connections) {
         const state = c.detached ? " (detached)" : "";
         tbody.append(el("tr", { "data-connection-id": c.id },
-          el("td", { class: "id" }, c.id + state),
-          el("td", { class: "user" }, c.userId || "(anonymous)"),
-          el("td", { class: "groups" }, c.groups.join(", ")),
-          el("td", { class: "roles" }, c.roles.join(", ")),
-          el("td", { class: "subprotocol" }, c.subprotocol || "(raw)"),
-          el("td", { class: "age", "data-connected-at": c.connectedAt }, age(c.connectedAt))));
+          el("td", { class: "id", "data-label": "Connection" }, c.id + state),
+          el("td", { class: "user", "data-label": "User" }, c.userId || "(anonymous)"),
+          el("td", { class: "groups", "data-label": "Groups" }, c.groups.join(", ")),
+          el("td", { class: "roles", "data-label": "Roles" }, c.roles.join(", ")),
+          el("td", { class: "subprotocol", "data-label": "Subprotocol" }, c.subprotocol || "(raw)"),
+          el("td", { class: "age", "data-label": "Age", "data-connected-at": c.connectedAt }, age(c.connectedAt))));
       }
       const head = el("tr", {}, ...["Connection", "User", "Groups", "Roles", "Subprotocol", "Age"].map((t) => el("th", {}, t)));
       sec.append(el("div", { class: "table" }, el("table", {}, el("thead", {}, head), tbody)));
