@@ -22,6 +22,7 @@
 //	-log-level                       debug, info (default), warn or error
 //	-print-connection-string         print the connection string and exit
 //	-trace                           log one line per REST call, delivery, upstream call and connection event
+//	-dashboard                       serve the live dashboard at /dashboard/ (default true; -dashboard=false turns it off)
 //
 // Settings come from, in increasing precedence: built-in defaults, the
 // configuration file, AWPS_EMULATOR_<SETTING> environment variables (the
@@ -35,7 +36,7 @@
 //	  "listen": "localhost:8080",
 //	  "publicEndpoint": "http://localhost:8080",
 //	  "accessKey": "...", "secondaryAccessKey": "",
-//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false, "trace": false,
+//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false, "trace": false, "dashboard": true,
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
 //	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 1048576,
 //	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60,
@@ -59,7 +60,10 @@
 // "SystemEvents" and "EventPattern") loads as well; "_default" names the
 // default hub.
 //
-// It prints the connection string to use with any Web PubSub SDK, serves
+// It prints the connection string to use with any Web PubSub SDK and the
+// URL of its live dashboard (a page with the hubs, connections, groups and
+// traffic, a send form and a test client; no login, so turn it off with
+// -dashboard=false when others can reach the emulator), serves
 // until it receives SIGINT or SIGTERM, and then shuts down gracefully:
 // every PubSub client gets a disconnected message and every client a close
 // frame before the program exits.
@@ -110,6 +114,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	printOnly := fs.Bool("print-connection-string", false, "print the connection string and exit")
 	trace := fs.Bool("trace", false, "log one line per REST call, delivery, upstream call and connection event (never a key, token or message body)")
+	dashboard := fs.Bool("dashboard", true, "serve the live dashboard at /dashboard/ (no login: use -dashboard=false when others can reach the emulator)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: webpubsub-emulator [flags]")
 		fmt.Fprintln(stderr)
@@ -157,6 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"secondary-key": func() { s.secondaryKey = secondary }, "public-endpoint": func() { s.publicEndpoint = public },
 		"relaxed-audience": func() { s.relaxedAudience = relaxed }, "allow-unvalidated-entra-tokens": func() { s.allowEntra = entra },
 		"log-level": func() { s.logLevel = logLevel }, "trace": func() { s.trace = trace },
+		"dashboard": func() { s.dashboard = dashboard },
 	} {
 		if set[name] {
 			apply()
@@ -198,6 +204,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "Azure Web PubSub emulator listening on %s\n", e.URL())
 	fmt.Fprintf(stdout, "Connection string: %s\n", e.ConnectionString())
 	fmt.Fprintf(stdout, "Client endpoint:   %s\n", e.ClientURL("{hub}"))
+	if u := e.DashboardURL(); u != "" {
+		fmt.Fprintf(stdout, "Dashboard: %s\n", u)
+	}
 	logHandlers(logger, opts.Hubs)
 	watching := make(chan struct{})
 	go func() {
@@ -229,6 +238,7 @@ environment and the flags. Environment variables:
   AWPS_EMULATOR_RELAXEDAUDIENCE              true or false
   AWPS_EMULATOR_ALLOWUNVALIDATEDENTRATOKENS  true or false
   AWPS_EMULATOR_TRACE                        true or false: the traffic trace
+  AWPS_EMULATOR_DASHBOARD                    true (default) or false: the dashboard
   AWPS_EMULATOR_RELIABLERETENTIONSECONDS, AWPS_EMULATOR_EVENTHANDLERTIMEOUTSECONDS,
   AWPS_EMULATOR_READHEADERTIMEOUTSECONDS, AWPS_EMULATOR_HTTPIDLETIMEOUTSECONDS
   AWPS_EMULATOR_MAXRESTBODYBYTES, AWPS_EMULATOR_MAXHEADERBYTES

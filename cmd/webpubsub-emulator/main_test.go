@@ -32,10 +32,10 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	}()
 	lines := bufio.NewScanner(outR)
 	var printed []string
-	for len(printed) < 3 && lines.Scan() {
+	for len(printed) < 4 && lines.Scan() {
 		printed = append(printed, lines.Text())
 	}
-	if len(printed) < 3 {
+	if len(printed) < 4 {
 		t.Fatalf("printed %q; stderr %s", printed, stderr.String())
 	}
 	go func() { _, _ = io.Copy(io.Discard, outR) }()
@@ -51,6 +51,9 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	if printed[2] != "Client endpoint:   ws://localhost:"+port+"/client/hubs/{hub}" {
 		t.Fatalf("third line %q", printed[2])
 	}
+	if printed[3] != "Dashboard: http://localhost:"+port+"/dashboard/" {
+		t.Fatalf("fourth line %q", printed[3])
+	}
 	resp, err := http.Head(url + "/api/health")
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +61,14 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("health %d", resp.StatusCode)
+	}
+	resp, err = http.Get(url + "/dashboard/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /dashboard/api/state: %d", resp.StatusCode)
 	}
 
 	// A raw client with a token signed by the well-known key.
