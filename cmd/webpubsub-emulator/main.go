@@ -23,6 +23,8 @@
 //	-print-connection-string         print the connection string and exit
 //	-trace                           log one line per REST call, delivery, upstream call and connection event
 //	-dashboard                       serve the live dashboard at /dashboard/ (default true; -dashboard=false turns it off)
+//	-health-check URL                GET URL (an emulator's /api/health), exit 0 on 200 and 1 otherwise, and serve
+//	                                 nothing: the health check of a container image that has no other program
 //
 // Settings come from, in increasing precedence: built-in defaults, the
 // configuration file, AWPS_EMULATOR_<SETTING> environment variables (the
@@ -77,12 +79,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
 )
@@ -115,6 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	printOnly := fs.Bool("print-connection-string", false, "print the connection string and exit")
 	trace := fs.Bool("trace", false, "log one line per REST call, delivery, upstream call and connection event (never a key, token or message body)")
 	dashboard := fs.Bool("dashboard", true, "serve the live dashboard at /dashboard/ (no login: use -dashboard=false when others can reach the emulator)")
+	healthCheck := fs.String("health-check", "", "`URL`: GET it (an emulator's /api/health), exit 0 on 200 OK and 1 otherwise, without serving (a container's health check)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: webpubsub-emulator [flags]")
 		fmt.Fprintln(stderr)
@@ -131,6 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "webpubsub-emulator: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *healthCheck != "" {
+		return probe(ctx, *healthCheck, stdout, stderr)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -273,6 +282,38 @@ Examples:
   # in a container, with a key of your own
   AWPS_EMULATOR_ACCESSKEY=... webpubsub-emulator -host 0.0.0.0 -port 8080
 `
+
+// probeTimeout bounds a -health-check request.
+const probeTimeout = 5 * time.Second
+
+// probe GETs rawURL and returns 0 when it answers 200 OK, else 1, saying
+// why on stderr.
+func probe(ctx context.Context, rawURL string, stdout, stderr io.Writer) int {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintln(stderr, "webpubsub-emulator: -health-check needs an http or https URL, such as http://localhost:8080/api/health")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "webpubsub-emulator: health check:", err)
+		return 1
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "webpubsub-emulator: health check:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "webpubsub-emulator: health check:", resp.Status)
+		return 1
+	}
+	fmt.Fprintln(stdout, "healthy")
+	return 0
+}
 
 // logHandlers logs each configured event handler, without the URL's
 // query, which may hold a ?code= secret.

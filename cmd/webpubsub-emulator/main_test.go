@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -146,3 +147,36 @@ func TestPrintConnectionString(t *testing.T) {
 
 // noEnv is an empty environment.
 func noEnv(string) string { return "" }
+
+// TestHealthCheckFlag: -health-check probes a URL and serves nothing: 0
+// for 200 OK (an emulator's /api/health), 1 for another status or no
+// answer, 2 for a URL that is not http(s).
+func TestHealthCheckFlag(t *testing.T) {
+	e, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(failing.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct {
+		url, stdout, stderr string
+		code                int
+	}{
+		{e.URL() + "/api/health", "healthy\n", "", 0},
+		{failing.URL + "/api/health", "", "503 Service Unavailable", 1},
+		{closed.URL + "/api/health", "", "health check:", 1},
+		{"localhost:8080/api/health", "", "needs an http or https URL", 2},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"-health-check", tc.url}, noEnv, &stdout, &stderr)
+		if code != tc.code || stdout.String() != tc.stdout || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("-health-check %s: exit %d, stdout %q, stderr %q; want %d, %q, %q", tc.url, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.stderr)
+		}
+	}
+}
