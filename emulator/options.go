@@ -193,7 +193,8 @@ type Options struct {
 	// The dashboard has no login and its URL carries no secret: it is a
 	// local development tool, and whoever can reach the emulator can use
 	// it. Its sends go through the REST API signed with the emulator's
-	// key, and it issues tokens for its test client (lifetime
+	// key (so they are traced, and FailNext and DelayNext apply to them as
+	// to any REST call), and it issues tokens for its test client (lifetime
 	// DashboardTokenLifetime, for any user id): so it gives its users the
 	// power of the access key over the data plane without showing the key.
 	// Leave it off when others can reach the emulator and the key is not
