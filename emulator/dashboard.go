@@ -133,10 +133,13 @@ func dashboardMethod(w http.ResponseWriter, r *http.Request, methods ...string) 
 // dashboardHostAllowed reports whether a request's Host names the
 // emulator by a name a DNS-rebinding page cannot use: an IP address,
 // localhost (or a name under .localhost), Options.Host or the host of
-// Options.PublicEndpoint.
+// Options.PublicEndpoint, with no port or a numeric one.
 func (e *Emulator) dashboardHostAllowed(hostport string) bool {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+	if h, port, err := net.SplitHostPort(hostport); err == nil {
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
 		host = h
 	}
 	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")

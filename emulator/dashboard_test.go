@@ -194,7 +194,9 @@ func TestDashboardGuards(t *testing.T) {
 	}{
 		{"page", "GET", "", "", "", nil, 200},
 		{"page by IP", "GET", "", "", "", http.Header{"Host": {"127.0.0.1:1"}}, 200},
+		{"page by a .localhost name", "GET", "api/state", "", "", http.Header{"Host": {"app.localhost:80"}}, 200},
 		{"rebinding name", "GET", "api/state", "", "", http.Header{"Host": {"attacker.example:80"}}, 403},
+		{"a port that is not a number", "GET", "", "", "", http.Header{"Host": {"localhost:80x"}}, 403},
 		{"rebinding name, send", "POST", "api/send", "application/json", send, http.Header{"Host": {"attacker.example"}}, 403},
 		{"form post", "POST", "api/send", "application/x-www-form-urlencoded", "hub=chat", nil, 415},
 		{"text post", "POST", "api/client-token", "text/plain", `{"hub":"chat"}`, nil, 415},
@@ -223,6 +225,13 @@ func TestDashboardGuards(t *testing.T) {
 				}
 			}
 		})
+	}
+	// A host name that the configuration names is one the dashboard answers.
+	named := startEmulator(t, Options{Dashboard: true, PublicEndpoint: "http://emulator:8080"})
+	for host, want := range map[string]int{"emulator:8080": 200, "Emulator": 200, "emulator.example": 403} {
+		if status, _, body := dashboardCall(t, named, "GET", "api/state", "", "", http.Header{"Host": {host}}); status != want {
+			t.Errorf("Host %s with PublicEndpoint http://emulator:8080: %d %s, want %d", host, status, body, want)
+		}
 	}
 	for _, asset := range []string{"dashboard.js", "dashboard.css"} {
 		if status, h, body := dashboardCall(t, te, "GET", asset, "", "", nil); status != 200 || len(body) < 100 || h.Get("Content-Type") == "" {
