@@ -57,3 +57,41 @@ func TestREADMESnippetsAreCompiled(t *testing.T) {
 		}
 	}
 }
+
+// TestREADMENegotiateIsTheChatExample checks that the README's negotiate
+// snippet is, character for character, the region of examples/chat that
+// the chat page calls.
+func TestREADMENegotiateIsTheChatExample(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n### Negotiate: a client URL for the browser\n")
+	if !ok {
+		t.Fatal("the README has no negotiate section")
+	}
+	_, block, ok := strings.Cut(section, "```go\n")
+	if !ok {
+		t.Fatal("the negotiate section has no Go block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+
+	src, err := os.ReadFile(filepath.Join("examples", "chat", "server.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, region, ok := strings.Cut(string(src), "// README negotiate: begin\n")
+	if !ok {
+		t.Fatal("examples/chat/server.go has no negotiate region")
+	}
+	region, _, ok = strings.Cut(region, "// README negotiate: end")
+	if !ok {
+		t.Fatal("the negotiate region of examples/chat/server.go does not end")
+	}
+	if want := strings.Trim(region, "\n") + "\n"; block != want {
+		t.Errorf("the README's negotiate snippet differs from examples/chat/server.go:\nREADME:\n%s\nexample:\n%s", block, want)
+	}
+	if !strings.Contains(string(src), `mux.HandleFunc("GET /negotiate", s.negotiate)`) || !strings.Contains(section, `mux.HandleFunc("GET /negotiate", s.negotiate)`) {
+		t.Error("the README and the example no longer agree on how negotiate is mounted")
+	}
+}

@@ -133,7 +133,10 @@
 //
 // Options.Trace logs the traffic, one line per REST call, delivery,
 // upstream call and connection event, for finding out why a message did
-// not arrive.
+// not arrive. Options.Dashboard serves a page at DashboardPath that shows
+// the same traffic live, with the hubs, connections and groups, a form
+// that sends a message and a test client (the standalone command turns it
+// on; see Options.Dashboard for what it exposes).
 //
 // # Test double
 //
@@ -179,7 +182,8 @@
 //   - upstream: the CloudEvents calls to event handlers (upstream,
 //     events, handlers);
 //   - operations: the test double's inspection and fault injection
-//     (inspect, faults, newtest, clock).
+//     (inspect, faults, newtest, clock), the trace and the dashboard
+//     (trace, dashboard).
 //
 // An adapter gives each connection a codec (how a message becomes its
 // frame) and an endpoint (where frames go) and hears the connection's end

@@ -61,7 +61,8 @@ type Emulator struct {
 	// upstream event.
 	retryDelays []time.Duration
 
-	// trace writes the traffic trace; nil unless Options.Trace.
+	// trace writes the traffic trace; nil unless Options.Trace or
+	// Options.Dashboard.
 	trace *tracer
 	// faults holds the injected REST and handshake faults.
 	faults faultQueues
@@ -138,8 +139,14 @@ func New(opts Options) (*Emulator, error) {
 	cfg := core.Config{Clock: e.clock, Retention: e.retention, Log: e.log,
 		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery, BufferBudget: budget,
 		MaxGroupsPerConnection: maxGroups}
-	if opts.Trace {
-		e.trace = &tracer{log: e.log}
+	if opts.Trace || opts.Dashboard {
+		e.trace = &tracer{}
+		if opts.Trace {
+			e.trace.log = e.log
+		}
+		if opts.Dashboard {
+			e.trace.feed = &traceFeed{now: e.now}
+		}
 		cfg.OnFanout = e.trace.delivery
 	}
 	e.core = core.NewService(cfg)
@@ -530,6 +537,12 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case path == "/api/health" || strings.HasPrefix(path, "/api/"):
 		e.serveREST(w, r)
+	case e.opts.Dashboard && (path == "/dashboard" || strings.HasPrefix(path, DashboardPath)):
+		if path == "/dashboard" {
+			http.Redirect(w, r, DashboardPath, http.StatusMovedPermanently)
+			return
+		}
+		e.serveDashboard(w, r)
 	case path == "/client" || path == "/client/":
 		e.serveClient(w, r, "")
 	case strings.HasPrefix(path, "/client/hubs/"):

@@ -182,6 +182,32 @@ type Options struct {
 	// join and leave. No line holds a key, a token, a signature or more of
 	// a message than the preview.
 	Trace bool
+	// Dashboard serves a live dashboard at DashboardPath (see
+	// DashboardURL): the hubs, their connections (user id, groups, roles,
+	// subprotocol, age) and groups with their members, the traffic trace
+	// as it happens (whether or not Trace also logs it), a form that sends
+	// a message to all, a user, a group or a connection, and a test client
+	// that connects from the page. Default false; the standalone command
+	// turns it on.
+	//
+	// The dashboard has no login and its URL carries no secret: it is a
+	// local development tool, and whoever can reach the emulator can use
+	// it. Its sends go through the REST API signed with the emulator's
+	// key (so they are traced, and FailNext and DelayNext apply to them as
+	// to any REST call), and it issues tokens for its test client (lifetime
+	// DashboardTokenLifetime, for any user id): so it gives its users the
+	// power of the access key over the data plane without showing the key.
+	// Leave it off when others can reach the emulator and the key is not
+	// DefaultAccessKey. No page or JSON body of the dashboard holds the
+	// access key, a REST token or a reconnection token; the only token it
+	// hands out is the test client's own. It guards against other web
+	// sites: it answers only requests addressed to localhost, an IP
+	// address, Host or the host of PublicEndpoint (a DNS-rebinding page
+	// has another name), its actions are POSTs with a JSON body (a
+	// cross-site page cannot send one without a CORS preflight, which it
+	// never grants) and refuse a foreign Origin, and its pages may not be
+	// framed.
+	Dashboard bool
 	// MessageLogSize is how many delivered messages Messages keeps, the
 	// oldest dropped first; zero means DefaultMessageLogSize (1,000), a
 	// negative value disables the log.

@@ -4,11 +4,16 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
+
+// dashboardFeedSize is how many trace lines the dashboard keeps for a
+// page that opens later.
+const dashboardFeedSize = 500
 
 // tracePreviewBytes is how much of a text or JSON payload a delivery
 // line shows.
@@ -18,14 +23,22 @@ const tracePreviewBytes = 32
 // call, delivery, upstream call and connection event, at info level with
 // the message "trace" and a kind. It never writes a key, a token, a
 // signature, a handler URL's query or more of a payload than a short
-// preview. A nil *tracer writes nothing.
-type tracer struct{ log *slog.Logger }
+// preview. Each line goes to log (nil unless Options.Trace) and to feed,
+// which the dashboard shows (nil unless Options.Dashboard). A nil *tracer
+// writes nothing.
+type tracer struct {
+	log  *slog.Logger
+	feed *traceFeed
+}
 
 func (t *tracer) line(kind string, attrs ...any) {
 	if t == nil {
 		return
 	}
-	t.log.Info("trace", append([]any{"kind", kind}, attrs...)...)
+	if t.log != nil {
+		t.log.Info("trace", append([]any{"kind", kind}, attrs...)...)
+	}
+	t.feed.add(kind, attrs)
 }
 
 // statusWriter records the status and error code a REST handler wrote.
@@ -101,3 +114,71 @@ func (t *tracer) connection(kind, hub, id, detail string) {
 
 // restTarget is the entity a REST call addresses: its path parameters.
 func restTarget(params []string) string { return strings.Join(params, "/") }
+
+// traceLine is one line of the traffic trace as the dashboard shows it.
+type traceLine struct {
+	Seq  uint64 `json:"seq"`
+	Time string `json:"time"`
+	Kind string `json:"kind"`
+	// Fields are the line's attributes in order, each [key, value].
+	Fields [][2]any `json:"fields"`
+}
+
+// traceFeed keeps the most recent trace lines for the dashboard and wakes
+// its event streams when a line is added. A nil *traceFeed keeps nothing.
+type traceFeed struct {
+	now     func() time.Time
+	mu      sync.Mutex
+	lines   []traceLine // a ring of dashboardFeedSize once full
+	next    int
+	seq     uint64
+	changes core.Notifier
+}
+
+func (f *traceFeed) add(kind string, attrs []any) {
+	if f == nil {
+		return
+	}
+	fields := make([][2]any, 0, len(attrs)/2)
+	for i := 0; i+1 < len(attrs); i += 2 {
+		fields = append(fields, [2]any{attrs[i], attrs[i+1]})
+	}
+	f.mu.Lock()
+	f.seq++
+	l := traceLine{Seq: f.seq, Time: f.now().UTC().Format("15:04:05.000"), Kind: kind, Fields: fields}
+	if len(f.lines) < dashboardFeedSize {
+		f.lines = append(f.lines, l)
+	} else {
+		f.lines[f.next] = l
+		f.next = (f.next + 1) % dashboardFeedSize
+	}
+	f.mu.Unlock()
+	f.changes.Signal()
+}
+
+// wait returns a channel closed at the next add.
+func (f *traceFeed) wait() <-chan struct{} {
+	if f == nil {
+		return nil
+	}
+	return f.changes.Wait()
+}
+
+// after returns the lines kept with a sequence number above seq, oldest
+// first, and the last sequence number.
+func (f *traceFeed) after(seq uint64) ([]traceLine, uint64) {
+	if f == nil {
+		return nil, seq
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []traceLine
+	for _, part := range [][]traceLine{f.lines[f.next:], f.lines[:f.next]} {
+		for _, l := range part {
+			if l.Seq > seq {
+				out = append(out, l)
+			}
+		}
+	}
+	return out, f.seq
+}

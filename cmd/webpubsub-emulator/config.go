@@ -24,7 +24,7 @@ import (
 type settings struct {
 	host, publicEndpoint, accessKey, secondaryKey, logLevel *string
 	port                                                    *int
-	relaxedAudience, allowEntra, trace                      *bool
+	relaxedAudience, allowEntra, trace, dashboard           *bool
 	retention, handlerTimeout                               *time.Duration
 	readHeaderTimeout, httpIdleTimeout                      *time.Duration
 	maxRESTBody                                             *int64
@@ -63,6 +63,7 @@ func (s *settings) options() emulator.Options {
 	if s.trace != nil {
 		o.Trace = *s.trace
 	}
+	o.Dashboard = s.dashboard == nil || *s.dashboard
 	if s.retention != nil {
 		o.ReliableRetention = *s.retention
 	}
@@ -170,7 +171,7 @@ func parseKnownObject(b json.RawMessage, what string, known []string) (object, e
 // Known keys of the configuration file, as documented, by level.
 var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
-		"allowUnvalidatedEntraTokens", "trace", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
+		"allowUnvalidatedEntraTokens", "trace", "dashboard", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
 		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
 	hubKeys      = []string{"anonymousConnectPolicy", "eventHandlers"}
 	handlerKeys  = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth", "groupPresenceEvents"}
@@ -360,6 +361,7 @@ func (s *settings) applyConfig(b []byte) error {
 		setFrom(top, "relaxedaudience", "config", &s.relaxedAudience),
 		setFrom(top, "allowunvalidatedentratokens", "config", &s.allowEntra),
 		setFrom(top, "trace", "config", &s.trace),
+		setFrom(top, "dashboard", "config", &s.dashboard),
 	); err != nil {
 		return err
 	}
@@ -539,7 +541,7 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 		}
 		s.port = &n
 	}
-	for name, dst := range map[string]**bool{"RELAXEDAUDIENCE": &s.relaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.allowEntra, "TRACE": &s.trace} {
+	for name, dst := range map[string]**bool{"RELAXEDAUDIENCE": &s.relaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.allowEntra, "TRACE": &s.trace, "DASHBOARD": &s.dashboard} {
 		if v, ok := get(name); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -22,6 +22,9 @@
 //	-log-level                       debug, info (default), warn or error
 //	-print-connection-string         print the connection string and exit
 //	-trace                           log one line per REST call, delivery, upstream call and connection event
+//	-dashboard                       serve the live dashboard at /dashboard/ (default true; -dashboard=false turns it off)
+//	-health-check URL                GET URL (an emulator's /api/health), exit 0 on 200 and 1 otherwise, and serve
+//	                                 nothing: the health check of a container image that has no other program
 //
 // Settings come from, in increasing precedence: built-in defaults, the
 // configuration file, AWPS_EMULATOR_<SETTING> environment variables (the
@@ -35,7 +38,7 @@
 //	  "listen": "localhost:8080",
 //	  "publicEndpoint": "http://localhost:8080",
 //	  "accessKey": "...", "secondaryAccessKey": "",
-//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false, "trace": false,
+//	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false, "trace": false, "dashboard": true,
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
 //	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 1048576,
 //	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60,
@@ -59,7 +62,10 @@
 // "SystemEvents" and "EventPattern") loads as well; "_default" names the
 // default hub.
 //
-// It prints the connection string to use with any Web PubSub SDK, serves
+// It prints the connection string to use with any Web PubSub SDK and the
+// URL of its live dashboard (a page with the hubs, connections, groups and
+// traffic, a send form and a test client; no login, so turn it off with
+// -dashboard=false when others can reach the emulator), serves
 // until it receives SIGINT or SIGTERM, and then shuts down gracefully:
 // every PubSub client gets a disconnected message and every client a close
 // frame before the program exits.
@@ -73,12 +79,15 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/gowebpubsub/webpubsub/emulator"
 )
@@ -110,6 +119,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	printOnly := fs.Bool("print-connection-string", false, "print the connection string and exit")
 	trace := fs.Bool("trace", false, "log one line per REST call, delivery, upstream call and connection event (never a key, token or message body)")
+	dashboard := fs.Bool("dashboard", true, "serve the live dashboard at /dashboard/ (no login: use -dashboard=false when others can reach the emulator)")
+	healthCheck := fs.String("health-check", "", "`URL`: GET it (an emulator's /api/health), exit 0 on 200 OK and 1 otherwise, without serving (a container's health check)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: webpubsub-emulator [flags]")
 		fmt.Fprintln(stderr)
@@ -126,6 +137,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "webpubsub-emulator: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	if *healthCheck != "" {
+		return probe(ctx, *healthCheck, stdout, stderr)
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -157,6 +171,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"secondary-key": func() { s.secondaryKey = secondary }, "public-endpoint": func() { s.publicEndpoint = public },
 		"relaxed-audience": func() { s.relaxedAudience = relaxed }, "allow-unvalidated-entra-tokens": func() { s.allowEntra = entra },
 		"log-level": func() { s.logLevel = logLevel }, "trace": func() { s.trace = trace },
+		"dashboard": func() { s.dashboard = dashboard },
 	} {
 		if set[name] {
 			apply()
@@ -198,6 +213,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fmt.Fprintf(stdout, "Azure Web PubSub emulator listening on %s\n", e.URL())
 	fmt.Fprintf(stdout, "Connection string: %s\n", e.ConnectionString())
 	fmt.Fprintf(stdout, "Client endpoint:   %s\n", e.ClientURL("{hub}"))
+	if u := e.DashboardURL(); u != "" {
+		fmt.Fprintf(stdout, "Dashboard: %s\n", u)
+	}
 	logHandlers(logger, opts.Hubs)
 	watching := make(chan struct{})
 	go func() {
@@ -229,6 +247,7 @@ environment and the flags. Environment variables:
   AWPS_EMULATOR_RELAXEDAUDIENCE              true or false
   AWPS_EMULATOR_ALLOWUNVALIDATEDENTRATOKENS  true or false
   AWPS_EMULATOR_TRACE                        true or false: the traffic trace
+  AWPS_EMULATOR_DASHBOARD                    true (default) or false: the dashboard
   AWPS_EMULATOR_RELIABLERETENTIONSECONDS, AWPS_EMULATOR_EVENTHANDLERTIMEOUTSECONDS,
   AWPS_EMULATOR_READHEADERTIMEOUTSECONDS, AWPS_EMULATOR_HTTPIDLETIMEOUTSECONDS
   AWPS_EMULATOR_MAXRESTBODYBYTES, AWPS_EMULATOR_MAXHEADERBYTES
@@ -263,6 +282,38 @@ Examples:
   # in a container, with a key of your own
   AWPS_EMULATOR_ACCESSKEY=... webpubsub-emulator -host 0.0.0.0 -port 8080
 `
+
+// probeTimeout bounds a -health-check request.
+const probeTimeout = 5 * time.Second
+
+// probe GETs rawURL and returns 0 when it answers 200 OK, else 1, saying
+// why on stderr.
+func probe(ctx context.Context, rawURL string, stdout, stderr io.Writer) int {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		fmt.Fprintln(stderr, "webpubsub-emulator: -health-check needs an http or https URL, such as http://localhost:8080/api/health")
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "webpubsub-emulator: health check:", err)
+		return 1
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Fprintln(stderr, "webpubsub-emulator: health check:", err)
+		return 1
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(stderr, "webpubsub-emulator: health check:", resp.Status)
+		return 1
+	}
+	fmt.Fprintln(stdout, "healthy")
+	return 0
+}
 
 // logHandlers logs each configured event handler, without the URL's
 // query, which may hold a ?code= secret.

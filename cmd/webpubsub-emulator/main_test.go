@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -32,10 +33,10 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	}()
 	lines := bufio.NewScanner(outR)
 	var printed []string
-	for len(printed) < 3 && lines.Scan() {
+	for len(printed) < 4 && lines.Scan() {
 		printed = append(printed, lines.Text())
 	}
-	if len(printed) < 3 {
+	if len(printed) < 4 {
 		t.Fatalf("printed %q; stderr %s", printed, stderr.String())
 	}
 	go func() { _, _ = io.Copy(io.Discard, outR) }()
@@ -51,6 +52,9 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	if printed[2] != "Client endpoint:   ws://localhost:"+port+"/client/hubs/{hub}" {
 		t.Fatalf("third line %q", printed[2])
 	}
+	if printed[3] != "Dashboard: http://localhost:"+port+"/dashboard/" {
+		t.Fatalf("fourth line %q", printed[3])
+	}
 	resp, err := http.Head(url + "/api/health")
 	if err != nil {
 		t.Fatal(err)
@@ -58,6 +62,14 @@ func TestRunServesAndStopsGracefully(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("health %d", resp.StatusCode)
+	}
+	resp, err = http.Get(url + "/dashboard/api/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET /dashboard/api/state: %d", resp.StatusCode)
 	}
 
 	// A raw client with a token signed by the well-known key.
@@ -135,3 +147,36 @@ func TestPrintConnectionString(t *testing.T) {
 
 // noEnv is an empty environment.
 func noEnv(string) string { return "" }
+
+// TestHealthCheckFlag: -health-check probes a URL and serves nothing: 0
+// for 200 OK (an emulator's /api/health), 1 for another status or no
+// answer, 2 for a URL that is not http(s).
+func TestHealthCheckFlag(t *testing.T) {
+	e, err := emulator.New(emulator.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }))
+	t.Cleanup(failing.Close)
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	for _, tc := range []struct {
+		url, stdout, stderr string
+		code                int
+	}{
+		{e.URL() + "/api/health", "healthy\n", "", 0},
+		{failing.URL + "/api/health", "", "503 Service Unavailable", 1},
+		{closed.URL + "/api/health", "", "health check:", 1},
+		{"localhost:8080/api/health", "", "needs an http or https URL", 2},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(t.Context(), []string{"-health-check", tc.url}, noEnv, &stdout, &stderr)
+		if code != tc.code || stdout.String() != tc.stdout || !strings.Contains(stderr.String(), tc.stderr) {
+			t.Errorf("-health-check %s: exit %d, stdout %q, stderr %q; want %d, %q, %q", tc.url, code, stdout.String(), stderr.String(), tc.code, tc.stdout, tc.stderr)
+		}
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -118,5 +121,71 @@ func TestTraceFlag(t *testing.T) {
 	var f settings
 	if err := f.applyConfig([]byte(`{"trace": true}`)); err != nil || !f.options().Trace {
 		t.Errorf("config trace: %v, %v", err, f.options().Trace)
+	}
+}
+
+// TestDashboardSetting: the dashboard is on unless -dashboard=false,
+// AWPS_EMULATOR_DASHBOARD=false or "dashboard": false turns it off; the
+// flag wins over the environment, which wins over the file. Without it
+// the banner has no Dashboard line and /dashboard/ is not found.
+func TestDashboardSetting(t *testing.T) {
+	dir := t.TempDir()
+	off := filepath.Join(dir, "off.json")
+	if err := os.WriteFile(off, []byte(`{"dashboard": false}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want bool
+	}{
+		{"default", nil, nil, true},
+		{"flag off", []string{"-dashboard=false"}, nil, false},
+		{"env off", nil, map[string]string{"AWPS_EMULATOR_DASHBOARD": "false"}, false},
+		{"config off", []string{"-config", off}, nil, false},
+		{"env over config", []string{"-config", off}, map[string]string{"AWPS_EMULATOR_DASHBOARD": "true"}, true},
+		{"flag over env", []string{"-dashboard"}, map[string]string{"AWPS_EMULATOR_DASHBOARD": "false"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			outR, outW := io.Pipe()
+			var stderr syncBuffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, append([]string{"-port", "0"}, tc.args...), func(k string) string { return tc.env[k] }, outW, &stderr)
+				outW.Close()
+			}()
+			lines := bufio.NewScanner(outR)
+			var banner []string
+			for len(banner) < 3 && lines.Scan() {
+				banner = append(banner, lines.Text())
+			}
+			if len(banner) < 3 {
+				t.Fatalf("banner %q; stderr %s", banner, stderr.String())
+			}
+			base := strings.TrimPrefix(banner[0], "Azure Web PubSub emulator listening on ")
+			dashboardLine := ""
+			if tc.want && lines.Scan() {
+				dashboardLine = lines.Text()
+			}
+			go func() { _, _ = io.Copy(io.Discard, outR) }()
+			if tc.want && dashboardLine != "Dashboard: "+base+"/dashboard/" {
+				t.Errorf("dashboard line %q", dashboardLine)
+			}
+			resp, err := http.Get(base + "/dashboard/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if wantStatus := map[bool]int{true: 200, false: 404}[tc.want]; resp.StatusCode != wantStatus {
+				t.Errorf("GET /dashboard/: %d, want %d", resp.StatusCode, wantStatus)
+			}
+			cancel()
+			if code := <-done; code != 0 {
+				t.Fatalf("exit code %d; stderr %s", code, stderr.String())
+			}
+		})
 	}
 }

@@ -234,6 +234,8 @@ func servePage(w http.ResponseWriter, _ *http.Request) {
 	w.Write(indexHTML)
 }
 
+// README negotiate: begin
+
 // negotiate answers GET /negotiate?user=NAME with {"url": "<client access
 // URL>"}. The token names the user and grants no role: the client cannot
 // join a group or publish on its own, it asks the server through events.
@@ -253,6 +255,8 @@ func (s *chatServer) negotiate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store") // the URL carries the token
 	json.NewEncoder(w).Encode(map[string]string{"url": tok.URL})
 }
+
+// README negotiate: end
 
 // onConnect accepts only connections with a user: tokens from negotiate.
 func (s *chatServer) onConnect(_ context.Context, req *eventhandler.ConnectRequest) (*eventhandler.ConnectResponse, error) {

@@ -1,9 +1,14 @@
-package main
+// Package webdriver is a minimal client of the W3C WebDriver protocol
+// (https://www.w3.org/TR/webdriver2/) for tests: it starts chromedriver,
+// which drives a headless Chromium, and skips the test when either is
+// missing. It is internal to this module's tests.
+package webdriver
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,10 +21,6 @@ import (
 	"time"
 )
 
-// A minimal client of the W3C WebDriver protocol
-// (https://www.w3.org/TR/webdriver2/), spoken over HTTP to chromedriver,
-// which drives a headless Chromium.
-
 // chromiumArgs are the browser's flags. The machine may have no network:
 // without the background-networking flags Chromium waits on connections
 // that never succeed.
@@ -28,18 +29,18 @@ var chromiumArgs = []string{
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
 }
 
-// webDriver is a WebDriver session.
-type webDriver struct {
+// Driver is a WebDriver session. Its methods fail the test on error.
+type Driver struct {
 	t       *testing.T
 	base    string // http://127.0.0.1:<port>
 	session string
 }
 
-// startBrowser starts chromedriver on a free loopback port and opens a
+// Start starts chromedriver on a free loopback port and opens a
 // session with a headless Chromium. It skips the test when Chromium or
 // chromedriver is not installed. The session, chromedriver and Chromium
 // end with the test, whether it passes or not.
-func startBrowser(t *testing.T) *webDriver {
+func Start(t *testing.T) *Driver {
 	t.Helper()
 	driverPath, err := exec.LookPath("chromedriver")
 	if err != nil {
@@ -98,7 +99,7 @@ func startBrowser(t *testing.T) *webDriver {
 	select {
 	case p := <-port:
 		t.Logf("chromedriver on port %s, browser %s", p, browserPath)
-		d := &webDriver{t: t, base: "http://127.0.0.1:" + p}
+		d := &Driver{t: t, base: "http://127.0.0.1:" + p}
 		d.newSession(browserPath, profile)
 		return d
 	case <-exited:
@@ -109,7 +110,7 @@ func startBrowser(t *testing.T) *webDriver {
 	return nil
 }
 
-func (d *webDriver) newSession(browserPath, profile string) {
+func (d *Driver) newSession(browserPath, profile string) {
 	caps := map[string]any{"capabilities": map[string]any{"alwaysMatch": map[string]any{
 		"goog:chromeOptions": map[string]any{
 			"binary": browserPath,
@@ -144,7 +145,7 @@ func (e *webDriverError) Error() string {
 }
 
 // call sends a command and decodes its "value" into out (nil to ignore).
-func (d *webDriver) call(method, path string, in, out any, timeout time.Duration) error {
+func (d *Driver) call(method, path string, in, out any, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var body io.Reader
@@ -187,28 +188,29 @@ func (d *webDriver) call(method, path string, in, out any, timeout time.Duration
 }
 
 // do is call in the session, failing the test on error.
-func (d *webDriver) do(method, path string, in, out any) {
+func (d *Driver) do(method, path string, in, out any) {
 	d.t.Helper()
 	if err := d.call(method, "/session/"+d.session+path, in, out, 30*time.Second); err != nil {
 		d.t.Fatal(err)
 	}
 }
 
-func (d *webDriver) navigate(url string) {
+// Navigate loads url in the current window.
+func (d *Driver) Navigate(url string) {
 	d.t.Helper()
 	d.do(http.MethodPost, "/url", map[string]string{"url": url}, nil)
 }
 
-// window returns the current window's handle.
-func (d *webDriver) window() string {
+// Window returns the current window's handle.
+func (d *Driver) Window() string {
 	d.t.Helper()
 	var h string
 	d.do(http.MethodGet, "/window", nil, &h)
 	return h
 }
 
-// newTab opens a tab and returns its handle; the current window stays.
-func (d *webDriver) newTab() string {
+// NewTab opens a tab and returns its handle; the current window stays.
+func (d *Driver) NewTab() string {
 	d.t.Helper()
 	var w struct {
 		Handle string `json:"handle"`
@@ -217,19 +219,20 @@ func (d *webDriver) newTab() string {
 	return w.Handle
 }
 
-func (d *webDriver) switchTo(handle string) {
+// SwitchTo makes the window or tab handle the current one.
+func (d *Driver) SwitchTo(handle string) {
 	d.t.Helper()
 	d.do(http.MethodPost, "/window", map[string]string{"handle": handle}, nil)
 }
 
-// closeWindow closes the current window.
-func (d *webDriver) closeWindow() {
+// CloseWindow closes the current window.
+func (d *Driver) CloseWindow() {
 	d.t.Helper()
 	d.do(http.MethodDelete, "/window", nil, nil)
 }
 
-// element finds the element that a CSS selector selects.
-func (d *webDriver) element(css string) string {
+// Element finds the element that a CSS selector selects.
+func (d *Driver) Element(css string) string {
 	d.t.Helper()
 	var ref map[string]string
 	d.do(http.MethodPost, "/element", map[string]string{"using": "css selector", "value": css}, &ref)
@@ -240,30 +243,31 @@ func (d *webDriver) element(css string) string {
 	return ref[key]
 }
 
-// fill replaces the value of the input that css selects with text.
-func (d *webDriver) fill(css, text string) {
+// Fill replaces the value of the input that css selects with text.
+func (d *Driver) Fill(css, text string) {
 	d.t.Helper()
-	el := d.element(css)
+	el := d.Element(css)
 	d.do(http.MethodPost, "/element/"+el+"/clear", map[string]any{}, nil)
 	d.do(http.MethodPost, "/element/"+el+"/value", map[string]string{"text": text}, nil)
 }
 
-func (d *webDriver) click(css string) {
+// Click clicks the element that css selects.
+func (d *Driver) Click(css string) {
 	d.t.Helper()
-	d.do(http.MethodPost, "/element/"+d.element(css)+"/click", map[string]any{}, nil)
+	d.do(http.MethodPost, "/element/"+d.Element(css)+"/click", map[string]any{}, nil)
 }
 
-// script runs a synchronous script in the page and decodes its result.
-func (d *webDriver) script(script string, out any, args ...any) error {
+// Script runs a synchronous script in the page and decodes its result.
+func (d *Driver) Script(script string, out any, args ...any) error {
 	if args == nil {
 		args = []any{}
 	}
 	return d.call(http.MethodPost, "/session/"+d.session+"/execute/sync", map[string]any{"script": script, "args": args}, out, 30*time.Second)
 }
 
-// waitFor evaluates cond every 50 ms until it reports true, fails or the
+// WaitFor evaluates cond every 50 ms until it reports true, fails or the
 // deadline passes; it fails the test then, with what cond last said.
-func (d *webDriver) waitFor(ctx context.Context, what string, cond func() (bool, string, error)) {
+func (d *Driver) WaitFor(ctx context.Context, what string, cond func() (bool, string, error)) {
 	d.t.Helper()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
@@ -283,25 +287,34 @@ func (d *webDriver) waitFor(ctx context.Context, what string, cond func() (bool,
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent use. When wrote is
-// not nil, each write signals it.
+// SetWindowSize sets the size of the current window, in CSS pixels.
+func (d *Driver) SetWindowSize(width, height int) {
+	d.t.Helper()
+	d.do(http.MethodPost, "/window/rect", map[string]int{"width": width, "height": height}, nil)
+}
+
+// Screenshot returns a PNG image of the current page's viewport.
+func (d *Driver) Screenshot() []byte {
+	d.t.Helper()
+	var b64 string
+	d.do(http.MethodGet, "/screenshot", nil, &b64)
+	png, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		d.t.Fatalf("decoding the screenshot: %v", err)
+	}
+	return png
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
 type lockedBuffer struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	wrote chan struct{}
+	mu  sync.Mutex
+	buf bytes.Buffer
 }
 
 func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	n, err := b.buf.Write(p)
-	b.mu.Unlock()
-	if b.wrote != nil {
-		select {
-		case b.wrote <- struct{}{}:
-		default:
-		}
-	}
-	return n, err
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
 func (b *lockedBuffer) String() string {
