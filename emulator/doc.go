@@ -126,6 +126,34 @@
 // groups, the end of the connection); they follow connected and precede
 // disconnected.
 //
+// # Group streams
+//
+// A PubSub client streams to a group by sending a sendToGroup with a
+// stream object (streamId, and idleTimeoutMs, 300,000 by default), which
+// needs the send-to-group permission for the group. The emulator answers
+// streamAck with expectedSequenceId 1, or streamClosed with Forbidden or
+// BadRequest (an invalid start, or a streamId already open on the
+// connection, which stays open). streamData fragments numbered from 1 by
+// streamSequenceId go to the group's members, in order, as group
+// messages with a stream object (streamId, streamSequenceId); streamAck
+// acknowledges them in batches of eight and whenever a keepalive (a
+// streamData with only its streamId) arrives; a fragment already
+// accepted is answered with a streamAck of the stream's position and not
+// published again; one that skips ahead gets streamNack InvalidSequenceId
+// with the expected position. streamEnd sends the members a terminal
+// message (endOfStream, the next expected position, an empty text
+// payload, and the publisher's error as UserError when it gave one) and
+// the publisher a streamClosed without error. A frame for a stream that
+// is not open gets streamClosed StreamNotFound. A stream closes with an
+// error, for the publisher (streamClosed) and the members (the terminal
+// message), when it sees no fragment or keepalive for its idle timeout
+// (IdleTimeout, on Options.Clock), when a fragment is invalid
+// (BadRequest) or the send permission was revoked (Forbidden). Streams
+// belong to their connection: they survive a reliable recovery, and end
+// for their members with Cancelled when the connection ends. noEcho keeps
+// the stream from the publisher; simple WebSocket clients in the group
+// get each fragment's payload and nothing for the end.
+//
 // Options.AllowUnvalidatedEntraTokens lets REST calls authenticate with a
 // Microsoft Entra ID token for https://webpubsub.azure.com, checked only
 // for its audience and lifetime, so that SDK code built on
