@@ -354,8 +354,10 @@ func dashboardError(w http.ResponseWriter, status int, msg string) {
 	}{msg})
 }
 
-// readDashboardJSON decodes a small JSON body into v.
-func readDashboardJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+// readDashboardJSON decodes a small JSON body into v, whose hub field
+// *hub must then hold a valid hub name; it answers the request itself
+// and returns false when either fails.
+func readDashboardJSON(w http.ResponseWriter, r *http.Request, v any, hub *string) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -365,6 +367,10 @@ func readDashboardJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 			return false
 		}
 		dashboardError(w, http.StatusBadRequest, "The request body is not the expected JSON object: "+redact.Preview(err.Error(), redact.MaxLogField))
+		return false
+	}
+	if reason := names.Hub(*hub); reason != "" {
+		dashboardError(w, http.StatusBadRequest, "The hub name "+reason+".")
 		return false
 	}
 	return true
@@ -386,11 +392,7 @@ type dashboardSendRequest struct {
 // "detail" when the send failed.
 func (e *Emulator) dashboardSend(w http.ResponseWriter, r *http.Request) {
 	var req dashboardSendRequest
-	if !readDashboardJSON(w, r, &req) {
-		return
-	}
-	if reason := names.Hub(req.Hub); reason != "" {
-		dashboardError(w, http.StatusBadRequest, "The hub name "+reason+".")
+	if !readDashboardJSON(w, r, &req, &req.Hub) {
 		return
 	}
 	path := "/api/hubs/" + url.PathEscape(req.Hub)
@@ -475,11 +477,7 @@ type dashboardTokenRequest struct {
 // secret the dashboard ever hands out, and only to its own page.
 func (e *Emulator) dashboardClientToken(w http.ResponseWriter, r *http.Request) {
 	var req dashboardTokenRequest
-	if !readDashboardJSON(w, r, &req) {
-		return
-	}
-	if reason := names.Hub(req.Hub); reason != "" {
-		dashboardError(w, http.StatusBadRequest, "The hub name "+reason+".")
+	if !readDashboardJSON(w, r, &req, &req.Hub) {
 		return
 	}
 	if len(req.UserID) > 1024 {

@@ -95,13 +95,8 @@ func (c *conn) checkStreamStart(f *protocol.ClientFrame) (string, string) {
 // fragment, or one sent after the send permission was revoked, closes
 // the stream.
 func (c *conn) streamData(f *protocol.ClientFrame) {
-	s := c.streams[f.StreamID]
+	s := c.openStream(f)
 	if s == nil {
-		c.streamNotFound(f.StreamID)
-		return
-	}
-	if err := f.Validate(); err != nil {
-		c.closeStream(s, protocol.ErrorNameBadRequest, streamBadRequest(f, err), true)
 		return
 	}
 	if !c.Allowed(core.PermSendToGroup, s.group) {
@@ -138,13 +133,8 @@ func (c *conn) streamData(f *protocol.ClientFrame) {
 // (with a UserError when the publisher gave an error), the publisher a
 // streamClosed without an error.
 func (c *conn) streamEnd(f *protocol.ClientFrame) {
-	s := c.streams[f.StreamID]
+	s := c.openStream(f)
 	if s == nil {
-		c.streamNotFound(f.StreamID)
-		return
-	}
-	if err := f.Validate(); err != nil {
-		c.closeStream(s, protocol.ErrorNameBadRequest, streamBadRequest(f, err), true)
 		return
 	}
 	end := &core.StreamPosition{ID: s.id, Sequence: s.next, End: true}
@@ -154,6 +144,23 @@ func (c *conn) streamEnd(f *protocol.ClientFrame) {
 	c.dropStream(s)
 	c.publishEnd(s, end)
 	c.streamClosed(s.id, "", "")
+}
+
+// openStream returns the open stream that a streamData or streamEnd
+// names, or nil when it answered the frame itself: with StreamNotFound
+// for a stream that is not open, or by closing the stream as BadRequest
+// for an invalid frame.
+func (c *conn) openStream(f *protocol.ClientFrame) *groupStream {
+	s := c.streams[f.StreamID]
+	if s == nil {
+		c.streamNotFound(f.StreamID)
+		return nil
+	}
+	if err := f.Validate(); err != nil {
+		c.closeStream(s, protocol.ErrorNameBadRequest, streamBadRequest(f, err), true)
+		return nil
+	}
+	return s
 }
 
 // closeStream ends s on the service's side: its receivers get a terminal

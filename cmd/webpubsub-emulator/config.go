@@ -17,71 +17,29 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
-// settings are the program's settings, layered:
-// built-in defaults, then the configuration file, then AWPS_EMULATOR_*
-// environment variables, then command-line flags. A nil field was not
-// set by any layer so far.
+// settings are the program's settings, layered: built-in defaults
+// (newSettings), then the configuration file, then AWPS_EMULATOR_*
+// environment variables, then command-line flags, each layer applied in
+// turn over the previous ones.
 type settings struct {
-	host, publicEndpoint, accessKey, secondaryKey, logLevel *string
-	port                                                    *int
-	relaxedAudience, allowEntra, trace, dashboard           *bool
-	retention, handlerTimeout                               *time.Duration
-	readHeaderTimeout, httpIdleTimeout                      *time.Duration
-	maxRESTBody                                             *int64
-	maxHeaderBytes                                          *int
+	// o holds the emulator options the layers set, Hubs aside.
+	o emulator.Options
+	// logLevel is the log level's name; "" means the default, info.
+	logLevel string
 	// hubs holds the per-hub settings by hub name ("*" for the default).
 	hubs map[string]emulator.HubOptions
 }
 
-func ptr[T any](v T) *T { return &v }
+// newSettings returns the built-in defaults: localhost, port 8080, the
+// dashboard on.
+func newSettings() settings {
+	return settings{o: emulator.Options{Host: emulator.DefaultHost, Port: 8080, Dashboard: true}}
+}
 
-// options turns the settings into emulator options, with the program's
-// defaults (port 8080) for what no layer set.
+// options returns the emulator options the settings describe.
 func (s *settings) options() emulator.Options {
-	o := emulator.Options{Host: emulator.DefaultHost, Port: 8080, Hubs: s.hubs}
-	if s.host != nil {
-		o.Host = *s.host
-	}
-	if s.port != nil {
-		o.Port = *s.port
-	}
-	if s.publicEndpoint != nil {
-		o.PublicEndpoint = *s.publicEndpoint
-	}
-	if s.accessKey != nil {
-		o.AccessKey = *s.accessKey
-	}
-	if s.secondaryKey != nil {
-		o.SecondaryAccessKey = *s.secondaryKey
-	}
-	if s.relaxedAudience != nil {
-		o.RelaxedAudience = *s.relaxedAudience
-	}
-	if s.allowEntra != nil {
-		o.AllowUnvalidatedEntraTokens = *s.allowEntra
-	}
-	if s.trace != nil {
-		o.Trace = *s.trace
-	}
-	o.Dashboard = s.dashboard == nil || *s.dashboard
-	if s.retention != nil {
-		o.ReliableRetention = *s.retention
-	}
-	if s.handlerTimeout != nil {
-		o.EventHandlerTimeout = *s.handlerTimeout
-	}
-	if s.maxRESTBody != nil {
-		o.MaxRESTBodyBytes = *s.maxRESTBody
-	}
-	if s.readHeaderTimeout != nil {
-		o.ReadHeaderTimeout = *s.readHeaderTimeout
-	}
-	if s.httpIdleTimeout != nil {
-		o.HTTPIdleTimeout = *s.httpIdleTimeout
-	}
-	if s.maxHeaderBytes != nil {
-		o.MaxHeaderBytes = *s.maxHeaderBytes
-	}
+	o := s.o
+	o.Hubs = s.hubs
 	return o
 }
 
@@ -96,9 +54,9 @@ func (s *settings) setListen(v, source string) error {
 		return fmt.Errorf("%s: listen has an invalid port", source)
 	}
 	if host != "" {
-		s.host = &host
+		s.o.Host = host
 	}
-	s.port = &n
+	s.o.Port = n
 	return nil
 }
 
@@ -262,18 +220,18 @@ func syntaxError(b []byte) error {
 
 // setFrom stores in *dst a new value decoded from key, when the key is
 // present and not null.
-func setFrom[T any](o object, key, what string, dst **T) error {
+func setFrom[T any](o object, key, what string, dst *T) error {
 	var v T
 	ok, err := o.get(key, &v, what)
 	if ok {
-		*dst = &v
+		*dst = v
 	}
 	return err
 }
 
 // setPositive is setFrom for a count of the file's top level, which must
 // be positive; key is spelled as the messages name it.
-func setPositive[T int | int64](o object, key string, dst **T) error {
+func setPositive[T int | int64](o object, key string, dst *T) error {
 	var v T
 	if ok, err := o.get(strings.ToLower(key), &v, "config"); !ok || err != nil {
 		return err
@@ -281,7 +239,7 @@ func setPositive[T int | int64](o object, key string, dst **T) error {
 	if v <= 0 {
 		return fmt.Errorf("config.%s must be positive", key)
 	}
-	*dst = &v
+	*dst = v
 	return nil
 }
 
@@ -355,21 +313,21 @@ func (s *settings) applyConfig(b []byte) error {
 		}
 	}
 	if err := cmp.Or(
-		setFrom(top, "publicendpoint", "config", &s.publicEndpoint),
-		setFrom(top, "accesskey", "config", &s.accessKey),
-		setFrom(top, "secondaryaccesskey", "config", &s.secondaryKey),
-		setFrom(top, "relaxedaudience", "config", &s.relaxedAudience),
-		setFrom(top, "allowunvalidatedentratokens", "config", &s.allowEntra),
-		setFrom(top, "trace", "config", &s.trace),
-		setFrom(top, "dashboard", "config", &s.dashboard),
+		setFrom(top, "publicendpoint", "config", &s.o.PublicEndpoint),
+		setFrom(top, "accesskey", "config", &s.o.AccessKey),
+		setFrom(top, "secondaryaccesskey", "config", &s.o.SecondaryAccessKey),
+		setFrom(top, "relaxedaudience", "config", &s.o.RelaxedAudience),
+		setFrom(top, "allowunvalidatedentratokens", "config", &s.o.AllowUnvalidatedEntraTokens),
+		setFrom(top, "trace", "config", &s.o.Trace),
+		setFrom(top, "dashboard", "config", &s.o.Dashboard),
 	); err != nil {
 		return err
 	}
 	for _, f := range []struct {
 		key string
-		dst **time.Duration
-	}{{"reliableretentionseconds", &s.retention}, {"eventhandlertimeoutseconds", &s.handlerTimeout},
-		{"readheadertimeoutseconds", &s.readHeaderTimeout}, {"httpidletimeoutseconds", &s.httpIdleTimeout}} {
+		dst *time.Duration
+	}{{"reliableretentionseconds", &s.o.ReliableRetention}, {"eventhandlertimeoutseconds", &s.o.EventHandlerTimeout},
+		{"readheadertimeoutseconds", &s.o.ReadHeaderTimeout}, {"httpidletimeoutseconds", &s.o.HTTPIdleTimeout}} {
 		var v float64
 		if ok, err := top.get(f.key, &v, "config"); err != nil {
 			return err
@@ -377,12 +335,12 @@ func (s *settings) applyConfig(b []byte) error {
 			if v <= 0 {
 				return fmt.Errorf("config.%s must be positive", f.key)
 			}
-			*f.dst = ptr(time.Duration(v * float64(time.Second)))
+			*f.dst = time.Duration(v * float64(time.Second))
 		}
 	}
 	if err := cmp.Or(
-		setPositive(top, "maxRestBodyBytes", &s.maxRESTBody),
-		setPositive(top, "maxHeaderBytes", &s.maxHeaderBytes),
+		setPositive(top, "maxRestBodyBytes", &s.o.MaxRESTBodyBytes),
+		setPositive(top, "maxHeaderBytes", &s.o.MaxHeaderBytes),
 	); err != nil {
 		return err
 	}
@@ -526,12 +484,12 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 			return err
 		}
 	}
-	for name, dst := range map[string]**string{
-		"HOST": &s.host, "PUBLICENDPOINT": &s.publicEndpoint, "ACCESSKEY": &s.accessKey,
-		"SECONDARYACCESSKEY": &s.secondaryKey, "LOGLEVEL": &s.logLevel,
+	for name, dst := range map[string]*string{
+		"HOST": &s.o.Host, "PUBLICENDPOINT": &s.o.PublicEndpoint, "ACCESSKEY": &s.o.AccessKey,
+		"SECONDARYACCESSKEY": &s.o.SecondaryAccessKey, "LOGLEVEL": &s.logLevel,
 	} {
 		if v, ok := get(name); ok {
-			*dst = ptr(v)
+			*dst = v
 		}
 	}
 	if v, ok := get("PORT"); ok {
@@ -539,25 +497,25 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 		if err != nil {
 			return fmt.Errorf("%sPORT must be an integer", envPrefix)
 		}
-		s.port = &n
+		s.o.Port = n
 	}
-	for name, dst := range map[string]**bool{"RELAXEDAUDIENCE": &s.relaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.allowEntra, "TRACE": &s.trace, "DASHBOARD": &s.dashboard} {
+	for name, dst := range map[string]*bool{"RELAXEDAUDIENCE": &s.o.RelaxedAudience, "ALLOWUNVALIDATEDENTRATOKENS": &s.o.AllowUnvalidatedEntraTokens, "TRACE": &s.o.Trace, "DASHBOARD": &s.o.Dashboard} {
 		if v, ok := get(name); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("%s%s must be true or false", envPrefix, name)
 			}
-			*dst = &b
+			*dst = b
 		}
 	}
-	for name, dst := range map[string]**time.Duration{"RELIABLERETENTIONSECONDS": &s.retention, "EVENTHANDLERTIMEOUTSECONDS": &s.handlerTimeout,
-		"READHEADERTIMEOUTSECONDS": &s.readHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.httpIdleTimeout} {
+	for name, dst := range map[string]*time.Duration{"RELIABLERETENTIONSECONDS": &s.o.ReliableRetention, "EVENTHANDLERTIMEOUTSECONDS": &s.o.EventHandlerTimeout,
+		"READHEADERTIMEOUTSECONDS": &s.o.ReadHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.o.HTTPIdleTimeout} {
 		if v, ok := get(name); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 {
 				return fmt.Errorf("%s%s must be a positive number of seconds", envPrefix, name)
 			}
-			*dst = ptr(time.Duration(f * float64(time.Second)))
+			*dst = time.Duration(f * float64(time.Second))
 		}
 	}
 	if v, ok := get("MAXRESTBODYBYTES"); ok {
@@ -565,14 +523,14 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%sMAXRESTBODYBYTES must be a positive integer", envPrefix)
 		}
-		s.maxRESTBody = &n
+		s.o.MaxRESTBodyBytes = n
 	}
 	if v, ok := get("MAXHEADERBYTES"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("%sMAXHEADERBYTES must be a positive integer", envPrefix)
 		}
-		s.maxHeaderBytes = &n
+		s.o.MaxHeaderBytes = n
 	}
 	return nil
 }

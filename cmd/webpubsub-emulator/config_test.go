@@ -159,7 +159,7 @@ func writeFile(t *testing.T, path, content string) {
 // TestApplyConfig checks the parsed settings of both accepted file shapes
 // and the rejected ones.
 func TestApplyConfig(t *testing.T) {
-	var s settings
+	s := newSettings()
 	err := s.applyConfig([]byte(`{
 		"listen": "0.0.0.0:8081", "publicEndpoint": "http://emu:8081", "relaxedAudience": true,
 		"allowUnvalidatedEntraTokens": true, "reliableRetentionSeconds": 5, "eventHandlerTimeoutSeconds": 2.5,
@@ -197,7 +197,7 @@ func TestApplyConfig(t *testing.T) {
 	}
 
 	// The official emulator's appsettings.json.
-	var a settings
+	a := newSettings()
 	key := strings.Repeat("k", 40)
 	if err := a.applyConfig([]byte(`{"Logging":{},"WebPubSub":{"AccessKey":"` + key + `","Hubs":{"sample":{"EventHandlers":[{"UrlTemplate":"http://localhost:7071/runtime/webhooks/webpubsub","EventPattern":"*","SystemEvents":["connected","disconnected"]}]}}}}`)); err != nil {
 		t.Fatal(err)
@@ -224,7 +224,7 @@ func TestApplyConfig(t *testing.T) {
 		`{"hubs": {"chat": {}, "CHAT": {}}}`,
 		`{"accessKey": "a", "AccessKey": "b"}`,
 	} {
-		var s settings
+		s := newSettings()
 		if err := s.applyConfig([]byte(bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -144,7 +144,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	var s settings
+	s := newSettings()
 	path := *configPath
 	if !set["config"] {
 		path = getenv(envPrefix + "CONFIG")
@@ -167,11 +167,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 1
 	}
 	for name, apply := range map[string]func(){
-		"host": func() { s.host = host }, "port": func() { s.port = port }, "key": func() { s.accessKey = key },
-		"secondary-key": func() { s.secondaryKey = secondary }, "public-endpoint": func() { s.publicEndpoint = public },
-		"relaxed-audience": func() { s.relaxedAudience = relaxed }, "allow-unvalidated-entra-tokens": func() { s.allowEntra = entra },
-		"log-level": func() { s.logLevel = logLevel }, "trace": func() { s.trace = trace },
-		"dashboard": func() { s.dashboard = dashboard },
+		"host": func() { s.o.Host = *host }, "port": func() { s.o.Port = *port }, "key": func() { s.o.AccessKey = *key },
+		"secondary-key": func() { s.o.SecondaryAccessKey = *secondary }, "public-endpoint": func() { s.o.PublicEndpoint = *public },
+		"relaxed-audience": func() { s.o.RelaxedAudience = *relaxed }, "allow-unvalidated-entra-tokens": func() { s.o.AllowUnvalidatedEntraTokens = *entra },
+		"log-level": func() { s.logLevel = *logLevel }, "trace": func() { s.o.Trace = *trace },
+		"dashboard": func() { s.o.Dashboard = *dashboard },
 	} {
 		if set[name] {
 			apply()
@@ -180,8 +180,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	handlers.apply(&s)
 
 	var level slog.Level
-	if s.logLevel != nil {
-		if err := level.UnmarshalText([]byte(*s.logLevel)); err != nil {
+	if s.logLevel != "" {
+		if err := level.UnmarshalText([]byte(s.logLevel)); err != nil {
 			fmt.Fprintf(stderr, "webpubsub-emulator: the log level must be debug, info, warn or error\n")
 			return 2
 		}

@@ -36,7 +36,7 @@ func watchConfig(ctx context.Context, path string, loaded []byte, e *emulator.Em
 			continue
 		}
 		last = b
-		var s settings
+		s := newSettings()
 		if err := s.applyConfig(b); err != nil {
 			log.Warn("the configuration file changed but is invalid; the previous settings stay", "file", path, "error", err.Error())
 			continue

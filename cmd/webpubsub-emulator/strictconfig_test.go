@@ -32,7 +32,7 @@ func TestStrictConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var s settings
+			s := newSettings()
 			err := s.applyConfig([]byte(tt.in))
 			if err == nil || err.Error() != tt.want {
 				t.Fatalf("error %v; want %s", err, tt.want)
@@ -44,7 +44,7 @@ func TestStrictConfig(t *testing.T) {
 		`{"Logging": {"LogLevel": {}}, "AllowedHosts": "*", "WebPubSub": {"Hubs": {}}}`,
 		`{"Logging": {}, "$schema": "x", "listen": "localhost:1"}`,
 	} {
-		var s settings
+		s := newSettings()
 		if err := s.applyConfig([]byte(ok)); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
@@ -114,11 +114,11 @@ func TestTraceFlag(t *testing.T) {
 		t.Error("the trace holds the key")
 	}
 
-	var s settings
+	s := newSettings()
 	if err := s.applyEnv(func(k string) string { return map[string]string{"AWPS_EMULATOR_TRACE": "true"}[k] }); err != nil || !s.options().Trace {
 		t.Errorf("AWPS_EMULATOR_TRACE: %v, %v", err, s.options().Trace)
 	}
-	var f settings
+	f := newSettings()
 	if err := f.applyConfig([]byte(`{"trace": true}`)); err != nil || !f.options().Trace {
 		t.Errorf("config trace: %v, %v", err, f.options().Trace)
 	}

@@ -86,15 +86,19 @@ type ClientFrame struct {
 	badMetadata bool
 }
 
-// field spans collected while walking a frame; the last duplicate wins.
-type clientSpans struct {
+// spans are the raw values of a frame's members, of either direction,
+// collected by collectSpans; the last of duplicate members wins, and a
+// null value is nil (absent).
+type spans struct {
 	typ, ackID, group, event, noEcho, dataType, data, ttl, metadata,
-	sequenceID, invocationID, target, stream, streamID, streamSequenceID, errorObj []byte
+	sequenceID, invocationID, target, stream, streamID, streamSequenceID, errorObj,
+	success, userID, connectionID, reconnectionToken, message, from, fromUserID,
+	name, expectedSequenceID []byte
 }
 
 // span returns where the value of the member named key (a raw key
-// literal) is kept, or nil for a field the client frame does not use.
-func (sp *clientSpans) span(key []byte) *[]byte {
+// literal) is kept, or nil for a member no frame uses.
+func (sp *spans) span(key []byte) *[]byte {
 	inner := key[1 : len(key)-1]
 	if bytes.IndexByte(inner, '\\') < 0 {
 		return sp.named(string(inner))
@@ -106,7 +110,7 @@ func (sp *clientSpans) span(key []byte) *[]byte {
 	return sp.named(name)
 }
 
-func (sp *clientSpans) named(name string) *[]byte {
+func (sp *spans) named(name string) *[]byte {
 	switch name {
 	case "type":
 		return &sp.typ
@@ -140,7 +144,43 @@ func (sp *clientSpans) named(name string) *[]byte {
 		return &sp.streamSequenceID
 	case "error":
 		return &sp.errorObj
+	case "success":
+		return &sp.success
+	case "userId":
+		return &sp.userID
+	case "connectionId":
+		return &sp.connectionID
+	case "reconnectionToken":
+		return &sp.reconnectionToken
+	case "message":
+		return &sp.message
+	case "from":
+		return &sp.from
+	case "fromUserId":
+		return &sp.fromUserID
+	case "name":
+		return &sp.name
+	case "expectedSequenceId":
+		return &sp.expectedSequenceID
 	}
+	return nil
+}
+
+// collect checks frame b (see checkFrame) and keeps the raw value of each
+// of its members.
+func (sp *spans) collect(b []byte) *Error {
+	if err := checkFrame(b); err != nil {
+		return err
+	}
+	_ = forEachMember(b, func(key, value []byte) error {
+		if p := sp.span(key); p != nil {
+			if kindOf(value) == kindNull {
+				value = nil // null means absent
+			}
+			*p = value
+		}
+		return nil
+	})
 	return nil
 }
 
@@ -171,19 +211,10 @@ func ParseClientFrame(b []byte) (ClientFrame, error) {
 }
 
 func (f *ClientFrame) parse(b []byte) *Error {
-	if err := checkFrame(b); err != nil {
+	var sp spans
+	if err := sp.collect(b); err != nil {
 		return err
 	}
-	var sp clientSpans
-	_ = forEachMember(b, func(key, value []byte) error {
-		if p := sp.span(key); p != nil {
-			if kindOf(value) == kindNull {
-				value = nil // null means absent
-			}
-			*p = value
-		}
-		return nil
-	})
 
 	if sp.typ == nil {
 		return structural("type", "is required")
@@ -202,102 +233,87 @@ func (f *ClientFrame) parse(b []byte) *Error {
 		return structural("type", "names an unknown frame type")
 	}
 	f.Type = t
-	var err *Error
-
+	var fs fields
 	switch t {
 	case TypeJoinGroup, TypeLeaveGroup:
-		if err = f.parseGroupAndAck(&sp, true); err != nil {
-			return err
-		}
+		fs.check(f.parseGroupAndAck(&sp, true))
 	case TypeSetGroupState, TypeSubscribeGroupState, TypeUnsubscribeGroupState:
-		if err = f.parseGroupAndAck(&sp, false); err != nil {
-			return err
-		}
+		fs.check(f.parseGroupAndAck(&sp, false))
 	case TypeSendToGroup:
-		if err = f.parseGroupAndAck(&sp, true); err != nil {
-			return err
-		}
-		if f.NoEcho, err = boolean(sp.noEcho, "noEcho"); err != nil {
-			return err
-		}
+		fs.check(f.parseGroupAndAck(&sp, true))
+		f.NoEcho = fs.boolean(sp.noEcho, "noEcho")
 		if sp.stream != nil {
 			if kindOf(sp.stream) != kindObject {
 				return structural("stream", "must be an object")
 			}
-			if err = f.parseStreamStart(sp.stream); err != nil {
-				return err
-			}
+			fs.check(f.parseStreamStart(sp.stream))
 		}
-		if err = f.parseData(&sp, f.StreamID == ""); err != nil {
-			return err
-		}
-		if err = f.parseTTL(sp.ttl); err != nil {
-			return err
-		}
-		if err = f.parseMetadata(sp.metadata); err != nil {
-			return err
-		}
+		fs.check(f.parseData(&sp, f.StreamID == ""))
+		fs.check(f.parseTTL(sp.ttl))
+		fs.check(f.parseMetadata(sp.metadata))
 	case TypeEvent:
-		if f.Event, err = str(sp.event, "event", true); err != nil {
-			return err
-		}
-		if f.AckID, f.HasAckID, err = uint64Field(sp.ackID, "ackId", false); err != nil {
-			return err
-		}
-		if err = f.parseData(&sp, true); err != nil {
-			return err
-		}
-		if err = f.parseMetadata(sp.metadata); err != nil {
-			return err
-		}
+		f.Event = fs.str(sp.event, "event", true)
+		f.AckID, f.HasAckID = fs.uint64(sp.ackID, "ackId", false)
+		fs.check(f.parseData(&sp, true))
+		fs.check(f.parseMetadata(sp.metadata))
 	case TypeSequenceAck:
 		// An ackId on sequenceAck is ignored.
-		if f.SequenceID, _, err = uint64Field(sp.sequenceID, "sequenceId", true); err != nil {
-			return err
-		}
+		f.SequenceID, _ = fs.uint64(sp.sequenceID, "sequenceId", true)
 	case TypePing:
 		// Nothing but the type; an ackId is ignored.
 	case TypeInvoke:
-		if f.InvocationID, err = str(sp.invocationID, "invocationId", true); err != nil {
-			return err
-		}
-		if f.Target, err = str(sp.target, "target", false); err != nil {
-			return err
-		}
-		if f.Event, err = str(sp.event, "event", false); err != nil {
-			return err
-		}
-		if err = f.parseData(&sp, false); err != nil {
-			return err
-		}
+		f.InvocationID = fs.str(sp.invocationID, "invocationId", true)
+		f.Target = fs.str(sp.target, "target", false)
+		f.Event = fs.str(sp.event, "event", false)
+		fs.check(f.parseData(&sp, false))
 	case TypeCancelInvocation:
-		if f.InvocationID, err = str(sp.invocationID, "invocationId", true); err != nil {
-			return err
-		}
+		f.InvocationID = fs.str(sp.invocationID, "invocationId", true)
 	case TypeStreamData:
-		if f.StreamID, err = str(sp.streamID, "streamId", true); err != nil {
-			return err
-		}
-		if f.StreamSequenceID, f.HasStreamSequenceID, err = uint64Field(sp.streamSequenceID, "streamSequenceId", false); err != nil {
-			return err
-		}
-		if err = f.parseData(&sp, false); err != nil {
-			return err
-		}
+		f.StreamID = fs.str(sp.streamID, "streamId", true)
+		f.StreamSequenceID, f.HasStreamSequenceID = fs.uint64(sp.streamSequenceID, "streamSequenceId", false)
+		fs.check(f.parseData(&sp, false))
 	case TypeStreamEnd:
-		if f.StreamID, err = str(sp.streamID, "streamId", true); err != nil {
-			return err
-		}
+		f.StreamID = fs.str(sp.streamID, "streamId", true)
 		if sp.errorObj != nil {
-			if f.StreamError, err = errorDetailOf(sp.errorObj, "error"); err != nil {
-				return err
-			}
+			var e *Error
+			f.StreamError, e = errorDetailOf(sp.errorObj, "error")
+			fs.check(e)
 		}
 	}
-	return nil
+	return fs.err
 }
 
-func (f *ClientFrame) parseGroupAndAck(sp *clientSpans, groupRequired bool) (err *Error) {
+// fields reads a frame's fields in order and keeps the first failure, so
+// that a parser reads as the list of its fields; what is read after a
+// failure does not matter, as the frame is then discarded.
+type fields struct{ err *Error }
+
+// check keeps err when it is the first failure.
+func (fs *fields) check(err *Error) {
+	if fs.err == nil {
+		fs.err = err
+	}
+}
+
+func (fs *fields) str(v []byte, field string, required bool) string {
+	s, err := str(v, field, required)
+	fs.check(err)
+	return s
+}
+
+func (fs *fields) uint64(v []byte, field string, required bool) (uint64, bool) {
+	n, ok, err := uint64Field(v, field, required)
+	fs.check(err)
+	return n, ok
+}
+
+func (fs *fields) boolean(v []byte, field string) bool {
+	b, err := boolean(v, field)
+	fs.check(err)
+	return b
+}
+
+func (f *ClientFrame) parseGroupAndAck(sp *spans, groupRequired bool) (err *Error) {
 	if f.Group, err = str(sp.group, "group", groupRequired); err != nil {
 		return err
 	}
@@ -307,7 +323,7 @@ func (f *ClientFrame) parseGroupAndAck(sp *clientSpans, groupRequired bool) (err
 
 // parseData reads dataType and data. data is required when required is
 // true; a null data counts as missing.
-func (f *ClientFrame) parseData(sp *clientSpans, required bool) *Error {
+func (f *ClientFrame) parseData(sp *spans, required bool) *Error {
 	if sp.dataType != nil {
 		dt, err := dataTypeOf(sp.dataType)
 		if err != nil {
@@ -324,26 +340,22 @@ func (f *ClientFrame) parseData(sp *clientSpans, required bool) *Error {
 	f.HasData = true
 	f.DataType = f.DataType.orDefault()
 	switch f.DataType {
-	case DataTypeText:
+	case DataTypeText, DataTypeBinary:
 		if kindOf(sp.data) != kindString {
+			if f.DataType == DataTypeBinary {
+				return structural("data", "must be a base64 string when dataType is binary")
+			}
 			return structural("data", "must be a string when dataType is text")
 		}
 		d, ok := stringBytes(sp.data)
 		if !ok {
 			return structural("data", "is not a valid JSON string")
 		}
-		f.Data = d
-	case DataTypeBinary:
-		if kindOf(sp.data) != kindString {
-			return structural("data", "must be a base64 string when dataType is binary")
-		}
-		s, ok := stringBytes(sp.data)
-		if !ok {
-			return structural("data", "is not a valid JSON string")
-		}
-		d, err := base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(s))), s)
-		if err != nil {
-			return structural("data", "is not valid standard base64")
+		if f.DataType == DataTypeBinary {
+			var err error
+			if d, err = base64.StdEncoding.AppendDecode(make([]byte, 0, base64.StdEncoding.DecodedLen(len(d))), d); err != nil {
+				return structural("data", "is not valid standard base64")
+			}
 		}
 		f.Data = d
 	default: // json, protobuf: the value verbatim
@@ -356,11 +368,8 @@ func (f *ClientFrame) parseTTL(v []byte) *Error {
 	if v == nil {
 		return nil
 	}
-	if kindOf(v) != kindNumber {
-		return structural("ttlSeconds", "must be an integer")
-	}
 	n, ok := parseInt64(v)
-	if !ok {
+	if kindOf(v) != kindNumber || !ok {
 		return structural("ttlSeconds", "must be an integer")
 	}
 	f.TTLSeconds, f.HasTTL = n, true

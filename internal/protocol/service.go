@@ -1,7 +1,6 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/base64"
 	"strings"
 )
@@ -169,70 +168,6 @@ func appendStream(dst []byte, s *StreamInfo) []byte {
 var serviceTypes = [...]FrameType{TypeAck, TypeMessage, TypeSystem, TypePong, TypeInvokeResponse,
 	TypeStreamAck, TypeStreamNack, TypeStreamClosed}
 
-type serviceSpans struct {
-	typ, ackID, success, errorObj, event, userID, connectionID, reconnectionToken,
-	message, from, group, fromUserID, dataType, data, sequenceID, invocationID, streamID,
-	name, expectedSequenceID, stream []byte
-}
-
-func (sp *serviceSpans) span(key []byte) *[]byte {
-	inner := key[1 : len(key)-1]
-	if bytes.IndexByte(inner, '\\') < 0 {
-		return sp.named(string(inner))
-	}
-	name, ok := decodeString(key)
-	if !ok {
-		return nil
-	}
-	return sp.named(name)
-}
-
-func (sp *serviceSpans) named(name string) *[]byte {
-	switch name {
-	case "type":
-		return &sp.typ
-	case "ackId":
-		return &sp.ackID
-	case "success":
-		return &sp.success
-	case "error":
-		return &sp.errorObj
-	case "event":
-		return &sp.event
-	case "userId":
-		return &sp.userID
-	case "connectionId":
-		return &sp.connectionID
-	case "reconnectionToken":
-		return &sp.reconnectionToken
-	case "message":
-		return &sp.message
-	case "from":
-		return &sp.from
-	case "group":
-		return &sp.group
-	case "fromUserId":
-		return &sp.fromUserID
-	case "dataType":
-		return &sp.dataType
-	case "data":
-		return &sp.data
-	case "sequenceId":
-		return &sp.sequenceID
-	case "invocationId":
-		return &sp.invocationID
-	case "streamId":
-		return &sp.streamID
-	case "name":
-		return &sp.name
-	case "expectedSequenceId":
-		return &sp.expectedSequenceID
-	case "stream":
-		return &sp.stream
-	}
-	return nil
-}
-
 // ParseServiceFrame parses one frame sent by the service, tolerantly as a
 // client must: unknown types, events, "from"
 // and dataType values are kept as received rather than rejected, unknown
@@ -250,19 +185,10 @@ func ParseServiceFrame(b []byte) (ServiceFrame, error) {
 }
 
 func (f *ServiceFrame) parse(b []byte) *Error {
-	if err := checkFrame(b); err != nil {
+	var sp spans
+	if err := sp.collect(b); err != nil {
 		return err
 	}
-	var sp serviceSpans
-	_ = forEachMember(b, func(key, value []byte) error {
-		if p := sp.span(key); p != nil {
-			if kindOf(value) == kindNull {
-				value = nil // null means absent
-			}
-			*p = value
-		}
-		return nil
-	})
 	typ, err := str(sp.typ, "type", true)
 	if err != nil {
 		return err
