@@ -265,14 +265,22 @@ func (r *run) handleFrame(t *transport, b []byte) {
 		}
 		switch f.From {
 		case protocol.FromGroup:
-			r.events.push(event{kind: evGroupMessage, group: GroupMessage{
-				Group: f.Group, FromUserID: f.FromUserID, DataType: dt, Data: data, SequenceID: f.SequenceID,
-			}})
+			m := GroupMessage{Group: f.Group, FromUserID: f.FromUserID, DataType: dt, Data: data, SequenceID: f.SequenceID}
+			if f.Stream != nil {
+				m.Stream = newStreamInfo(f.Group, f.Stream)
+				r.c.inbound.route(r, m)
+			}
+			r.events.push(event{kind: evGroupMessage, group: m})
 		case protocol.FromServer:
 			r.events.push(event{kind: evServerMessage, server: ServerMessage{
 				DataType: dt, Data: data, SequenceID: f.SequenceID,
 			}})
 		}
+	case protocol.TypeStreamAck, protocol.TypeStreamNack, protocol.TypeStreamClosed:
+		if !r.observeSequence(t, f.SequenceID) {
+			return
+		}
+		r.handleStreamFrame(t, &f)
 	case protocol.TypeInvokeResponse:
 		if !r.observeSequence(t, f.SequenceID) {
 			return
