@@ -663,9 +663,17 @@ func (w *GroupStreamWriter) transportLost(t *transport) {
 // finish ends the stream with err (nil: a normal close), once, and
 // removes it from the run.
 func (w *GroupStreamWriter) finish(err error) {
+	// Free the id first, so that it may be used again as soon as the end
+	// is observed.
+	r := w.r
+	r.c.mu.Lock()
+	if r.writers[w.id] == w {
+		delete(r.writers, w.id)
+	}
+	r.c.mu.Unlock()
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.ended {
-		w.mu.Unlock()
 		return
 	}
 	w.ended = true
@@ -673,13 +681,6 @@ func (w *GroupStreamWriter) finish(err error) {
 	w.frames, w.bytes = nil, 0
 	close(w.done)
 	w.notifyLocked()
-	w.mu.Unlock()
-	r := w.r
-	r.c.mu.Lock()
-	if r.writers[w.id] == w {
-		delete(r.writers, w.id)
-	}
-	r.c.mu.Unlock()
 }
 
 // handleStreamFrame routes a streamAck, streamNack or streamClosed to its
