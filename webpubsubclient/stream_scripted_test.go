@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/emulator"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 	"github.com/gowebpubsub/webpubsub/internal/testclient"
 )
@@ -284,5 +286,49 @@ func TestGroupStreamServiceSequenceRules(t *testing.T) {
 	raw.Send(data(3, "late"))
 	if f := read(protocol.TypeStreamClosed); f.Error == nil || f.Error.Name != protocol.StreamErrorNotFound {
 		t.Fatalf("late fragment answered with %+v", f)
+	}
+}
+
+// TestGroupStreamWriterKeepAlive: a silent stream sends a keepalive once
+// half its idle timeout has passed on the client's clock.
+func TestGroupStreamWriterKeepAlive(t *testing.T) {
+	clk := emulator.NewFakeClock(time.Now())
+	got := make(chan protocol.ClientFrame, 4)
+	u := scriptedService(t, []string{string(ProtocolJSON)}, func(ctx context.Context, ws *websocket.Conn) {
+		s := scriptConn{t: t, ctx: ctx, ws: ws}
+		if !s.send(&protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, ConnectionID: "c1"}) {
+			return
+		}
+		for {
+			f, ok := s.read()
+			if !ok {
+				return
+			}
+			if f.Type == protocol.TypeSendToGroup {
+				s.send(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: f.StreamID, ExpectedSequenceID: 1})
+				continue
+			}
+			got <- f
+		}
+	})
+	c, err := New(StaticURL(u), &Options{Protocol: ProtocolJSON})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.clock = clientClock{clk}
+	mustStart(t, c)
+	const idle = 10 * time.Second
+	w, err := c.OpenGroupStream(testContext(t), "g", &OpenGroupStreamOptions{StreamID: "k", IdleTimeout: idle})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTimer(t, clk, idle/2)
+	clk.Advance(idle / 2)
+	f := next(t, got, "keepalive")
+	if f.Type != protocol.TypeStreamData || f.StreamID != "k" || f.HasStreamSequenceID || f.HasData {
+		t.Fatalf("after half the idle timeout the client sent %+v; want a keepalive", f)
+	}
+	if err := w.Err(); err != nil {
+		t.Fatalf("the stream failed: %v", err)
 	}
 }

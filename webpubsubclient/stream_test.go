@@ -647,3 +647,78 @@ func TestOnGroupStreamIdleTimeout(t *testing.T) {
 	}
 	expectEmpty(t, streams, "the timed-out stream again")
 }
+
+// TestGroupStreamCloseAcrossRecovery: the service closes the stream but
+// its streamClosed is lost with the transport; after the recovery the
+// writer sends its frames again, and takes the StreamNotFound answer as
+// the normal close it was.
+func TestGroupStreamCloseAcrossRecovery(t *testing.T) {
+	e := newEnv(t)
+	pub, _, _ := e.startClient(t, ProtocolReliableJSON, publisherToken, &Options{RecoveryInterval: 5 * time.Millisecond})
+	sub, _, _ := e.startClient(t, ProtocolReliableJSON, subscriberToken, nil)
+	streams := streamsOf(sub, nil)
+	ctx := testContext(t)
+	if _, err := sub.JoinGroup(ctx, "room", nil); err != nil {
+		t.Fatal(err)
+	}
+	w, err := pub.OpenGroupStream(ctx, "room", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := pub.ConnectionID()
+	if err := e.emu.PauseOutbound("chat", id); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		if err := w.Write(ctx, TextMessage("f"+strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close(ctx) }()
+	// The subscriber sees the end: the service has closed the stream; its
+	// acks and streamClosed wait on the paused transport.
+	if got, err := readAll(t, next(t, streams, "stream")); err != io.EOF || len(got) != 3 {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if err := e.emu.CutConnection("chat", id); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close across the recovery = %v", err)
+	}
+	if pub.ConnectionID() != id {
+		t.Errorf("connection %s replaced %s; want a recovery", pub.ConnectionID(), id)
+	}
+	expectEmpty(t, streams, "a second stream")
+}
+
+// TestGroupStreamStop: Stop ends open streams, outbound and inbound, with
+// ErrStopped.
+func TestGroupStreamStop(t *testing.T) {
+	e := newEnv(t)
+	pub, sub, _, streams := streamPair(t, e, ProtocolReliableJSON, "room", nil)
+	ctx := testContext(t)
+	w, err := pub.OpenGroupStream(ctx, "room", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(ctx, TextMessage("one")); err != nil {
+		t.Fatal(err)
+	}
+	s := next(t, streams, "stream")
+	if _, err := s.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopOnly(t, sub)
+	if _, err := s.Next(ctx); !errors.Is(err, ErrStopped) {
+		t.Fatalf("inbound Next after Stop = %v", err)
+	}
+	stopOnly(t, pub)
+	if err := w.Err(); !errors.Is(err, ErrStopped) {
+		t.Fatalf("writer Err after Stop = %v", err)
+	}
+	if err := w.Close(ctx); !errors.Is(err, ErrStopped) {
+		t.Fatalf("Close after Stop = %v", err)
+	}
+}

@@ -654,7 +654,11 @@ func (w *GroupStreamWriter) transportLost(t *transport) {
 	lost := !w.isStart && w.startTr == t
 	w.mu.Unlock()
 	if lost {
-		w.finish(ErrStreamConnectionLost)
+		if w.r.ctx.Err() != nil {
+			w.finish(ErrStopped)
+		} else {
+			w.finish(ErrStreamConnectionLost)
+		}
 		return
 	}
 	w.kick()
