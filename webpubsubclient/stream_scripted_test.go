@@ -95,7 +95,7 @@ func startScripted(t *testing.T, script func(s scriptConn)) *Client {
 // streamAck accepts, and fails with ProtocolViolation (ending the stream
 // with that code) on an ack outside the unacknowledged range.
 func TestGroupStreamWriterFlowControl(t *testing.T) {
-	scriptDone, acked := make(chan struct{}), make(chan struct{})
+	scriptDone, acked, wrote := make(chan struct{}), make(chan struct{}), make(chan struct{})
 	violationEnd := make(chan protocol.ClientFrame, 1)
 	c := startScripted(t, func(s scriptConn) {
 		defer close(scriptDone)
@@ -122,6 +122,11 @@ func TestGroupStreamWriterFlowControl(t *testing.T) {
 		if !s.expectData(4) {
 			return
 		}
+		select { // the Write of fragment 4 has returned
+		case <-wrote:
+		case <-s.ctx.Done():
+			return
+		}
 		s.send(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: "s", ExpectedSequenceID: 9})
 		if f, ok := s.read(); ok {
 			violationEnd <- f
@@ -146,6 +151,7 @@ func TestGroupStreamWriterFlowControl(t *testing.T) {
 	if err := w.Write(ctx, TextMessage("d")); err != nil {
 		t.Fatal(err)
 	}
+	close(wrote)
 	<-w.Done()
 	var se *StreamError
 	if !errors.As(w.Err(), &se) || se.Name != ErrorNameProtocolViolation {
@@ -179,7 +185,11 @@ func TestGroupStreamReaderSequence(t *testing.T) {
 	var c *Client
 	streams := make(chan *GroupStream, 10)
 	c = startScripted(t, func(s scriptConn) {
-		<-started
+		select {
+		case <-started:
+		case <-s.ctx.Done():
+			return
+		}
 		for _, f := range frames {
 			if !s.send(f) {
 				return

@@ -225,6 +225,9 @@ func (c *Client) OpenGroupStream(ctx context.Context, group string, options *Ope
 		_ = r.write(t, end.AppendJSON(nil)) // best effort: the service may have opened it
 		return nil, ctx.Err()
 	}
+	w.mu.Lock()
+	w.lastSend = c.clock.Now()
+	w.mu.Unlock()
 	c.mu.Lock()
 	if r.stopping {
 		c.mu.Unlock()
@@ -478,9 +481,8 @@ func (w *GroupStreamWriter) loop() {
 	r := w.r
 	defer r.wg.Done()
 	clk := r.c.clock
-	w.mu.Lock()
-	w.lastSend = clk.Now()
-	w.mu.Unlock()
+	// The keep-alive timer is armed once and re-armed only when it fires
+	// (for the rest of the silence) or after a keepalive.
 	ka := clk.NewTimer(w.keepAliveEvery)
 	defer ka.Stop()
 	var failed *transport // the transport a write failed on
@@ -519,7 +521,7 @@ func (w *GroupStreamWriter) loop() {
 		}
 		var frame []byte
 		var seq uint64
-		isEnd := false
+		isEnd, isKeepAlive := false, false
 		switch {
 		case w.sendPos < w.next:
 			frame, seq = w.frames[w.sendPos-w.oldest], w.sendPos
@@ -527,16 +529,14 @@ func (w *GroupStreamWriter) loop() {
 			frame, isEnd = w.endFrame, true
 		case keepAliveDue:
 			keepAliveDue = false
-			if clk.Now().Sub(w.lastSend) >= w.keepAliveEvery {
-				frame = w.keepAliveFrame
+			if since := clk.Now().Sub(w.lastSend); since >= w.keepAliveEvery {
+				frame, isKeepAlive = w.keepAliveFrame, true
+			} else {
+				ka.Reset(w.keepAliveEvery - since)
 			}
 		}
 		w.mu.Unlock()
 		if frame == nil {
-			w.mu.Lock()
-			d := w.keepAliveEvery - clk.Now().Sub(w.lastSend)
-			w.mu.Unlock()
-			ka.Reset(max(d, time.Millisecond))
 			select {
 			case <-w.wake:
 			case <-ka.C():
@@ -550,7 +550,11 @@ func (w *GroupStreamWriter) loop() {
 		}
 		if err := r.write(t, frame); err != nil {
 			failed = t
+			keepAliveDue = keepAliveDue || isKeepAlive // try again on the next transport
 			continue
+		}
+		if isKeepAlive {
+			ka.Reset(w.keepAliveEvery)
 		}
 		w.mu.Lock()
 		w.lastSend = clk.Now()
