@@ -252,8 +252,13 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			return
 		}
 		if !f.HasData {
-			r.protocolError(string(f.Type), "the message has no data, or null data")
-			return
+			if f.Stream == nil || !f.Stream.EndOfStream {
+				r.protocolError(string(f.Type), "the message has no data, or null data")
+				return
+			}
+			// The terminal message of a stream may carry no payload; it is
+			// delivered with an empty text one.
+			dt = DataTypeText
 		}
 		if f.From == protocol.FromGroup && f.Group == "" {
 			r.protocolError(string(f.Type), "the group message has no group")

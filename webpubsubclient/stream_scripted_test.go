@@ -179,6 +179,8 @@ func TestGroupStreamReaderSequence(t *testing.T) {
 		msg("dup", 1, "1", false, nil), msg("dup", 1, "1", false, nil), msg("dup", 2, "", true, nil),
 		msg("user", 1, "1", false, nil), msg("user", 2, "", true, &protocol.ErrorDetail{Name: "UserError", Message: "boom", UserErrorCode: "E1"}),
 		msg("empty", 1, "", true, nil),
+		msg("nodata", 1, "1", false, nil), {Type: protocol.TypeMessage, From: protocol.FromGroup, Group: "g", // a terminal message with data null
+			Stream: &protocol.StreamInfo{StreamID: "nodata", StreamSequenceID: 2, EndOfStream: true}},
 		msg("shortend", 1, "1", false, nil), msg("shortend", 3, "", true, nil),
 	}
 	started := make(chan struct{})
@@ -208,6 +210,7 @@ func TestGroupStreamReaderSequence(t *testing.T) {
 		{"dup", []string{"1"}, ErrorNameInvalidSequenceID, ""},
 		{"user", []string{"1"}, ErrorNameUserError, "E1"},
 		{"empty", nil, "", ""},
+		{"nodata", []string{"1"}, "", ""},
 		{"shortend", []string{"1"}, ErrorNameInvalidSequenceID, ""},
 	}
 	got := map[string]*GroupStream{}
