@@ -262,9 +262,8 @@ func (w *GroupStreamWriter) Group() string { return w.group }
 func (w *GroupStreamWriter) Done() <-chan struct{} { return w.done }
 
 // Err returns nil while the stream is open and after a normal close, and
-// otherwise why the stream ended: a *StreamError from the service,
-// ErrStreamConnectionLost, ErrStopped, or the ctx error of a Close whose
-// stream was ended by it.
+// otherwise why the stream ended: a *StreamError (from the service, or
+// ProtocolViolation), ErrStreamConnectionLost or ErrStopped.
 func (w *GroupStreamWriter) Err() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
