@@ -345,3 +345,61 @@ func TestGroupStreamWriterKeepAlive(t *testing.T) {
 		t.Fatalf("the stream failed: %v", err)
 	}
 }
+
+// TestOpenGroupStreamWithoutStartAck: a start the service never
+// acknowledges fails with ErrStreamConnectionLost when the connection
+// drops, and with the context's error when it ends (the client then ends
+// the stream on the service's side).
+func TestOpenGroupStreamWithoutStartAck(t *testing.T) {
+	tests := []struct {
+		name string
+		drop bool // the service drops the connection; otherwise ctx is canceled
+		want error
+	}{
+		{"connection lost", true, ErrStreamConnectionLost},
+		{"context canceled", false, context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			gotStart := make(chan struct{})
+			after := make(chan protocol.ClientFrame, 1)
+			c := startScripted(t, func(s scriptConn) {
+				f, ok := s.read()
+				if !ok || f.Type != protocol.TypeSendToGroup || f.StreamID == "" {
+					t.Errorf("stream start = %+v", f)
+					return
+				}
+				close(gotStart)
+				if tt.drop {
+					_ = s.ws.CloseNow()
+					return
+				}
+				if f, ok := s.read(); ok {
+					after <- f
+				}
+			})
+			ctx, cancel := context.WithCancel(testContext(t))
+			defer cancel()
+			go func() {
+				select {
+				case <-gotStart:
+					if !tt.drop {
+						cancel()
+					}
+				case <-ctx.Done():
+				}
+			}()
+			w, err := c.OpenGroupStream(ctx, "g", nil)
+			if !errors.Is(err, tt.want) || w != nil {
+				t.Fatalf("OpenGroupStream = %v, %v; want %v", w, err, tt.want)
+			}
+			if tt.drop {
+				return
+			}
+			end := next(t, after, "the frame after the canceled start")
+			if end.Type != protocol.TypeStreamEnd || end.StreamError == nil {
+				t.Fatalf("after the canceled start the client sent %+v; want a streamEnd with an error", end)
+			}
+		})
+	}
+}
