@@ -406,7 +406,12 @@ func (w *GroupStreamWriter) Abort(ctx context.Context, message, userErrorCode st
 
 func (w *GroupStreamWriter) end(ctx context.Context, frame []byte) error {
 	if err := w.acquire(ctx); err != nil {
-		return err
+		select {
+		case <-w.done:
+			return w.Err() // the end it would have waited for
+		default:
+			return err
+		}
 	}
 	w.mu.Lock()
 	if !w.ended && w.endFrame == nil {
