@@ -115,7 +115,11 @@
 // a *StreamError named InvalidSequenceId. A stream silent for
 // OnGroupStreamOptions.IdleTimeout (five minutes by default) ends with
 // IdleTimeout. Fragments are queued without limit and never slow the
-// connection down. The same fragments reach OnGroupMessage handlers, with
+// connection down. Flow control runs between the publisher and the
+// service only: a receiver that falls further behind than the service
+// buffers for it (1,000 messages on the reliable protocol) loses its
+// connection, as with any burst of group messages, and its streams end
+// with ErrStreamConnectionLost. The same fragments reach OnGroupMessage handlers, with
 // GroupMessage.Stream set; the terminal message, with EndOfStream, has an
 // empty text payload.
 //
