@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/gowebpubsub/webpubsub/emulator"
 	"io"
+	"net/http"
 	"strconv"
 	"testing"
 
@@ -71,6 +72,15 @@ func streamPair(t *testing.T, e *testEnv, p Protocol, group string, opts *OnGrou
 		t.Fatal(err)
 	}
 	return pub, sub, subRec, streams
+}
+
+// fastRecovery returns options that retry a recovery every 5 ms, with
+// handshakes on connections of their own: a keep-alive pool could keep a
+// connection dialed for an attempt that another one served, which the
+// emulator's shutdown then waits for.
+func fastRecovery() *Options {
+	return &Options{RecoveryInterval: 5 * time.Millisecond,
+		HTTPClient: &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}}
 }
 
 // TestGroupStreamRoundTrip: fragments written by one client reach
@@ -333,9 +343,8 @@ func TestGroupStreamIdleTimeout(t *testing.T) {
 func TestGroupStreamAcrossRecovery(t *testing.T) {
 	const total = 600
 	e := newEnv(t)
-	opts := &Options{RecoveryInterval: 5 * time.Millisecond}
-	pub, _, _ := e.startClient(t, ProtocolReliableJSON, publisherToken, opts)
-	sub, _, _ := e.startClient(t, ProtocolReliableJSON, subscriberToken, &Options{RecoveryInterval: 5 * time.Millisecond})
+	pub, _, _ := e.startClient(t, ProtocolReliableJSON, publisherToken, fastRecovery())
+	sub, _, _ := e.startClient(t, ProtocolReliableJSON, subscriberToken, fastRecovery())
 	streams := streamsOf(sub, &OnGroupStreamOptions{FromStart: true})
 	ctx := testContext(t)
 	if _, err := sub.JoinGroup(ctx, "room", nil); err != nil {
@@ -654,7 +663,7 @@ func TestOnGroupStreamIdleTimeout(t *testing.T) {
 // the normal close it was.
 func TestGroupStreamCloseAcrossRecovery(t *testing.T) {
 	e := newEnv(t)
-	pub, _, _ := e.startClient(t, ProtocolReliableJSON, publisherToken, &Options{RecoveryInterval: 5 * time.Millisecond})
+	pub, _, _ := e.startClient(t, ProtocolReliableJSON, publisherToken, fastRecovery())
 	sub, _, _ := e.startClient(t, ProtocolReliableJSON, subscriberToken, nil)
 	streams := streamsOf(sub, nil)
 	ctx := testContext(t)
