@@ -11,6 +11,7 @@ package webpubsubclient
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -202,4 +203,122 @@ func BenchmarkReceiveBaseline(b *testing.B) {
 	if err := <-errc; err != nil {
 		b.Fatal(err)
 	}
+}
+
+// benchFragments is the size of the streams of BenchmarkGroupStream.
+const benchFragments = 1000
+
+// BenchmarkGroupStream is one stream of 1,000 text fragments per op, from
+// a writer to a subscriber through the emulator, on the reliable
+// protocol: open, write, close, and read to the end on the other side.
+func BenchmarkGroupStream(b *testing.B) {
+	env := newEnv(b)
+	ctx := testContext(b)
+	pub, _, _ := env.startClient(b, ProtocolReliableJSON, webpubsub.GetClientAccessTokenOptions{UserID: "pub", Roles: allRoles}, nil)
+	cred, _ := env.cred(webpubsub.GetClientAccessTokenOptions{UserID: "sub", Roles: allRoles})
+	sub, err := New(cred, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	streams := make(chan *GroupStream, 1)
+	sub.OnGroupStream(func(s *GroupStream) { streams <- s }, nil)
+	if err := sub.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stopOnly(b, sub) })
+	if _, err := sub.JoinGroup(ctx, "bench", nil); err != nil {
+		b.Fatal(err)
+	}
+	msg := TextMessage("a message of a typical small size.")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		w, err := pub.OpenGroupStream(ctx, "bench", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		// The subscriber's reliable buffer (1,000 messages in the service)
+		// bounds how far the writer may run ahead of the reader: a group
+		// stream has flow control towards the service, not towards its
+		// receivers.
+		var received atomic.Int64
+		progress := make(chan struct{}, 1)
+		read := make(chan error, 1)
+		go func() {
+			s := <-streams
+			for {
+				if _, err := s.Next(ctx); err != nil {
+					if err == io.EOF {
+						err = nil
+					}
+					read <- err
+					return
+				}
+				received.Add(1)
+				select {
+				case progress <- struct{}{}:
+				default:
+				}
+			}
+		}()
+		for i := range benchFragments {
+			for int64(i)-received.Load() >= receiveWindow {
+				select {
+				case <-progress:
+				case <-ctx.Done():
+					b.Fatal(ctx.Err())
+				}
+			}
+			if err := w.Write(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := w.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-read; err != nil {
+			b.Fatal(err)
+		}
+		if n := received.Load(); n != benchFragments {
+			b.Fatalf("read %d fragments, want %d", n, benchFragments)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchFragments), "ns/fragment")
+}
+
+// BenchmarkGroupStreamBaselineSendToGroup moves the same 1,000 messages
+// per op as plain acknowledged SendToGroup calls from the same writer to
+// the same kind of subscriber, for comparison with BenchmarkGroupStream.
+func BenchmarkGroupStreamBaselineSendToGroup(b *testing.B) {
+	env := newEnv(b)
+	ctx := testContext(b)
+	pub, _, _ := env.startClient(b, ProtocolReliableJSON, webpubsub.GetClientAccessTokenOptions{UserID: "pub", Roles: allRoles}, nil)
+	cred, _ := env.cred(webpubsub.GetClientAccessTokenOptions{UserID: "sub", Roles: allRoles})
+	sub, err := New(cred, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	got := make(chan struct{}, benchFragments)
+	sub.OnGroupMessage(func(GroupMessage) { got <- struct{}{} })
+	if err := sub.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { stopOnly(b, sub) })
+	if _, err := sub.JoinGroup(ctx, "bench", nil); err != nil {
+		b.Fatal(err)
+	}
+	msg := TextMessage("a message of a typical small size.")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		for range benchFragments {
+			if _, err := pub.SendToGroup(ctx, "bench", msg, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for range benchFragments {
+			<-got
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchFragments), "ns/fragment")
 }

@@ -252,8 +252,13 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			return
 		}
 		if !f.HasData {
-			r.protocolError(string(f.Type), "the message has no data, or null data")
-			return
+			if f.Stream == nil || !f.Stream.EndOfStream {
+				r.protocolError(string(f.Type), "the message has no data, or null data")
+				return
+			}
+			// The terminal message of a stream may carry no payload; it is
+			// delivered with an empty text one.
+			dt = DataTypeText
 		}
 		if f.From == protocol.FromGroup && f.Group == "" {
 			r.protocolError(string(f.Type), "the group message has no group")
@@ -265,14 +270,22 @@ func (r *run) handleFrame(t *transport, b []byte) {
 		}
 		switch f.From {
 		case protocol.FromGroup:
-			r.events.push(event{kind: evGroupMessage, group: GroupMessage{
-				Group: f.Group, FromUserID: f.FromUserID, DataType: dt, Data: data, SequenceID: f.SequenceID,
-			}})
+			m := GroupMessage{Group: f.Group, FromUserID: f.FromUserID, DataType: dt, Data: data, SequenceID: f.SequenceID}
+			if f.Stream != nil {
+				m.Stream = newStreamInfo(f.Group, f.Stream)
+				r.c.inbound.route(r, m)
+			}
+			r.events.push(event{kind: evGroupMessage, group: m})
 		case protocol.FromServer:
 			r.events.push(event{kind: evServerMessage, server: ServerMessage{
 				DataType: dt, Data: data, SequenceID: f.SequenceID,
 			}})
 		}
+	case protocol.TypeStreamAck, protocol.TypeStreamNack, protocol.TypeStreamClosed:
+		if !r.observeSequence(t, f.SequenceID) {
+			return
+		}
+		r.handleStreamFrame(t, &f)
 	case protocol.TypeInvokeResponse:
 		if !r.observeSequence(t, f.SequenceID) {
 			return

@@ -75,6 +75,54 @@
 // request with Duplicate instead of executing it twice. Forbidden and
 // other errors are not retried and come back as an *AckError.
 //
+// # Group streams
+//
+// A group stream is an ordered sequence of fragments published to a group
+// by one connection, such as an answer generated token by token.
+// OpenGroupStream starts one and returns a *GroupStreamWriter once the
+// service has accepted it (the connection needs the send-to-group role):
+//
+//	w, err := client.OpenGroupStream(ctx, "answers", nil)
+//	if err != nil { ... } // a *StreamError named Forbidden without the role
+//	for _, token := range tokens {
+//		if err := w.Write(ctx, webpubsubclient.TextMessage(token)); err != nil { ... }
+//	}
+//	err = w.Close(ctx) // or w.Abort(ctx, "overloaded", "E42")
+//
+// Write numbers the fragments from 1 and keeps each one until the service
+// acknowledges it; past StreamBufferFragments (or StreamBufferBytes)
+// unacknowledged fragments it blocks. The writer sends again what the
+// service did not accept (after a streamNack), holds its frames while a
+// reliable connection recovers and then sends the unacknowledged
+// fragments again (the service publishes each position once), and sends
+// keepalives when the stream has been silent for half its idle timeout.
+// When the connection ends for good (every drop with ProtocolJSON) the
+// stream fails with ErrStreamConnectionLost; Done and Err report it.
+//
+// Receivers register with OnGroupStream. The handler gets each stream
+// once, on a goroutine of its own, and reads it in order:
+//
+//	client.OnGroupStream(func(s *webpubsubclient.GroupStream) {
+//		for {
+//			m, err := s.Next(ctx)
+//			if err == io.EOF { return }                  // the publisher closed it
+//			if err != nil { log.Print(err); return }     // e.g. a *StreamError named UserError
+//			fmt.Print(string(m.Data))
+//		}
+//	}, &webpubsubclient.OnGroupStreamOptions{FromStart: true})
+//
+// The reader checks positions: a gap or a duplicate ends the stream with
+// a *StreamError named InvalidSequenceId. A stream silent for
+// OnGroupStreamOptions.IdleTimeout (five minutes by default) ends with
+// IdleTimeout. Fragments are queued without limit and never slow the
+// connection down. Flow control runs between the publisher and the
+// service only: a receiver that falls further behind than the service
+// buffers for it (1,000 messages on the reliable protocol) loses its
+// connection, as with any burst of group messages, and its streams end
+// with ErrStreamConnectionLost. The same fragments reach OnGroupMessage handlers, with
+// GroupMessage.Stream set; the terminal message, with EndOfStream, has an
+// empty text payload.
+//
 // # Secrets
 //
 // Client access URLs carry a token, and connected messages a reconnection

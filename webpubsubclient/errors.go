@@ -33,6 +33,15 @@ var (
 	// ErrAckIDInUse is returned when a caller-supplied ack id belongs to a
 	// call that is still waiting for its ack.
 	ErrAckIDInUse = errors.New("webpubsubclient: the ack id is in use by a call in flight")
+	// ErrStreamClosed is returned by a GroupStreamWriter's Write and
+	// KeepAlive after Close or Abort, and by GroupStream.Next for a stream
+	// whose OnGroupStream registration was removed.
+	ErrStreamClosed = errors.New("webpubsubclient: the stream is closed")
+	// ErrStreamConnectionLost ends a group stream, outbound or inbound,
+	// whose connection ended for good: it was lost and not recovered (a
+	// new connection, with a new connection id, replaces it), which with
+	// ProtocolJSON is every drop.
+	ErrStreamConnectionLost = errors.New("webpubsubclient: the connection that carried the stream ended")
 	// ErrInvalidArgument is wrapped by every *ValidationError: an argument
 	// or option was rejected before anything was sent. It is the same
 	// value in every package of this module (webpubsub, eventhandler,

@@ -3,6 +3,7 @@ package webpubsubclient_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"time"
 
@@ -70,4 +71,84 @@ func Example() {
 	// ack 2 duplicate false
 	// alice in room: hello
 	// stopped
+}
+
+// A client streams three fragments to a group; another reads them in
+// order until the end of the stream (io.EOF), against the in-process
+// emulator.
+func ExampleClient_OpenGroupStream() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	emu, err := emulator.New(emulator.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := emu.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer emu.Close()
+	service, err := webpubsub.NewServiceClientFromConnectionString(emu.ConnectionString(), "chat", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	start := func(user string, roles ...string) *webpubsubclient.Client {
+		cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
+			tok, err := service.GetClientAccessToken(ctx, &webpubsub.GetClientAccessTokenOptions{UserID: user, Roles: roles})
+			return tok.URL, err
+		})
+		c, err := webpubsubclient.New(cred, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		return c
+	}
+
+	reader := start("reader", "webpubsub.joinLeaveGroup")
+	finished := make(chan struct{})
+	reader.OnGroupStream(func(s *webpubsubclient.GroupStream) {
+		defer close(finished)
+		for {
+			m, err := s.Next(ctx)
+			if err == io.EOF {
+				fmt.Println("end of stream")
+				return
+			}
+			if err != nil {
+				fmt.Println("stream failed:", err)
+				return
+			}
+			fmt.Printf("%d: %s\n", m.Stream.StreamSequenceID, m.Data)
+		}
+	}, nil)
+	if err := reader.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer reader.Stop(context.Background())
+	if _, err := reader.JoinGroup(ctx, "room", nil); err != nil {
+		log.Fatal(err)
+	}
+
+	writer := start("writer", "webpubsub.sendToGroup")
+	if err := writer.Start(ctx); err != nil {
+		log.Fatal(err)
+	}
+	defer writer.Stop(context.Background())
+	w, err := writer.OpenGroupStream(ctx, "room", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, part := range []string{"Hel", "lo,", " world"} {
+		if err := w.Write(ctx, webpubsubclient.TextMessage(part)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		log.Fatal(err)
+	}
+	<-finished
+	// Output:
+	// 1: Hel
+	// 2: lo,
+	// 3:  world
+	// end of stream
 }

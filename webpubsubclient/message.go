@@ -87,6 +87,24 @@ type GroupMessage struct {
 	// SequenceID is the reliable protocol's message number; 0 with
 	// ProtocolJSON.
 	SequenceID uint64
+	// Stream places the message in a group stream (see OnGroupStream);
+	// nil for an ordinary group message.
+	Stream *StreamInfo
+}
+
+// StreamInfo is the position of a group message in a group stream.
+type StreamInfo struct {
+	// StreamID identifies the stream within its publisher's connection.
+	StreamID string
+	// StreamSequenceID is the fragment's position, from 1. On the terminal
+	// message it is the position after the last fragment.
+	StreamSequenceID uint64
+	// EndOfStream marks the terminal message, which ends the stream and
+	// carries no fragment (its payload is empty text).
+	EndOfStream bool
+	// Error, on the terminal message, says why the stream ended
+	// abnormally; nil for a normal end.
+	Error *StreamError
 }
 
 // ServerMessage is a message the server sent to this connection: to all

@@ -27,7 +27,9 @@ type run struct {
 	ready                 chan struct{} // closed when tr is set; replaced when it is cleared
 	pending               map[uint64]*pendingAck
 	invocations           map[string]*pendingInvoke
-	url                   string // client access URL of the logical connection
+	writers               map[string]*GroupStreamWriter // open outbound streams, by id
+	stopping              bool                          // set by finish before it waits for wg; no wg.Add after it
+	url                   string                        // client access URL of the logical connection
 	connectionID          string
 	userID                string
 	reconnectionToken     string
@@ -46,6 +48,7 @@ func newRun(c *Client, prevEvents <-chan struct{}) *run {
 		pending: map[uint64]*pendingAck{},
 
 		invocations: map[string]*pendingInvoke{},
+		writers:     map[string]*GroupStreamWriter{},
 	}
 }
 
@@ -98,7 +101,15 @@ func (r *run) attachLocked(t *transport, info connInfo, newConnection bool) {
 func (r *run) detach(t *transport) {
 	c := r.c
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	writers := r.writersLocked()
+	defer func() {
+		c.mu.Unlock()
+		// Streams pause until the next transport; one whose start was not
+		// acknowledged yet fails.
+		for _, w := range writers {
+			w.transportLost(t)
+		}
+	}()
 	if r.tr == t {
 		r.tr = nil
 		r.ready = make(chan struct{})
@@ -234,6 +245,17 @@ func (r *run) endConnection() {
 		cancel()
 		<-done
 	}
+	streamErr := ErrStreamConnectionLost
+	if r.ctx.Err() != nil {
+		streamErr = ErrStopped
+	}
+	c.mu.Lock()
+	writers := r.writersLocked()
+	c.mu.Unlock()
+	for _, w := range writers {
+		w.finish(streamErr)
+	}
+	c.inbound.endAll(streamErr)
 	c.mu.Lock()
 	ev := DisconnectedEvent{ConnectionID: r.connectionID, Message: r.lastDisconnectMessage}
 	r.connectionID, r.userID, r.reconnectionToken, r.lastDisconnectMessage, r.url = "", "", "", "", ""
@@ -275,6 +297,9 @@ func (r *run) reconnect() (*transport, connInfo, bool) {
 // to StateStopped, raises Stopped and waits for the events to be delivered.
 func (r *run) finish() {
 	r.cancel()
+	r.c.mu.Lock()
+	r.stopping = true
+	r.c.mu.Unlock()
 	r.wg.Wait()
 	c := r.c
 	c.mu.Lock()
