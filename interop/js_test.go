@@ -14,6 +14,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,9 +67,20 @@ func TestJavaScriptSDKs(t *testing.T) {
 	}
 	appServer := httptest.NewServer(app)
 	defer appServer.Close()
-	e := emulator.NewTest(t, emulator.WithHub(hub, emulator.HubOptions{EventHandlers: []emulator.EventHandler{{
-		URLTemplate: appServer.URL + eventhandler.DefaultPath(hub), UserEventPattern: "echo,fail",
-	}}}))
+	// The group presence events of presenceHub go to the script's
+	// express handler, on a port chosen here.
+	const streamHub, presenceHub = "interopStreams", "interopPresence"
+	presencePort := freePort(t)
+	e := emulator.NewTest(t,
+		emulator.WithHub(hub, emulator.HubOptions{EventHandlers: []emulator.EventHandler{{
+			URLTemplate: appServer.URL + eventhandler.DefaultPath(hub), UserEventPattern: "echo,fail",
+		}}}),
+		emulator.WithHub(presenceHub, emulator.HubOptions{EventHandlers: []emulator.EventHandler{{
+			URLTemplate:         "http://127.0.0.1:" + presencePort + eventhandler.DefaultPath(presenceHub),
+			GroupPresenceEvents: &emulator.GroupPresenceEvents{EventNames: []string{"joined", "left"}},
+		}}}),
+	)
+	echo := startStreamEcho(t, e, streamHub)
 
 	ctx, cancel := context.WithTimeout(context.Background(), jsTimeout)
 	defer cancel()
@@ -77,6 +89,9 @@ func TestJavaScriptSDKs(t *testing.T) {
 	cmd.Env = append(scriptEnv(),
 		"WEBPUBSUB_CONNECTION_STRING="+e.ConnectionString(),
 		"WEBPUBSUB_HUB="+hub,
+		"WEBPUBSUB_STREAM_HUB="+streamHub,
+		"WEBPUBSUB_PRESENCE_HUB="+presenceHub,
+		"WEBPUBSUB_PRESENCE_PORT="+presencePort,
 	)
 	cmd.WaitDelay = 5 * time.Second
 	var out bytes.Buffer
@@ -101,6 +116,9 @@ func TestJavaScriptSDKs(t *testing.T) {
 		t.Fatalf("node interop.mjs exited 0 without passing every check\noutput:\n%s", output)
 	}
 	t.Logf("node interop.mjs:\n%s", output)
+	if err := echo.stop(); err != nil {
+		t.Errorf("the Go stream echo: %v", err)
+	}
 
 	// Every connection has ended, so the emulator must close within the
 	// bound its documentation gives for one connection's close procedure:
@@ -118,6 +136,18 @@ func TestJavaScriptSDKs(t *testing.T) {
 		t.Errorf("emulator.Close took %v (more than %v) after the script ended (error: %v): a handler was still running",
 			time.Since(start).Round(time.Millisecond), closeBound, err)
 	}
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
 }
 
 // closeBound is how long Close may take once no connection is left: the

@@ -87,7 +87,7 @@
 //	for _, token := range tokens {
 //		if err := w.Write(ctx, webpubsubclient.TextMessage(token)); err != nil { ... }
 //	}
-//	err = w.Close(ctx) // or w.Abort(ctx, "overloaded", "E42")
+//	err = w.Close(ctx) // or w.CloseWithError(ctx, "overloaded", "E42")
 //
 // Write numbers the fragments from 1 and keeps each one until the service
 // acknowledges it; past StreamBufferFragments (or StreamBufferBytes)

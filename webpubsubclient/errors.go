@@ -34,7 +34,7 @@ var (
 	// call that is still waiting for its ack.
 	ErrAckIDInUse = errors.New("webpubsubclient: the ack id is in use by a call in flight")
 	// ErrStreamClosed is returned by a GroupStreamWriter's Write and
-	// KeepAlive after Close or Abort, and by GroupStream.Next for a stream
+	// KeepAlive after Close or CloseWithError, and by GroupStream.Next for a stream
 	// whose OnGroupStream registration was removed.
 	ErrStreamClosed = errors.New("webpubsubclient: the stream is closed")
 	// ErrStreamConnectionLost ends a group stream, outbound or inbound,

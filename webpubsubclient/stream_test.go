@@ -215,9 +215,9 @@ func TestOpenGroupStreamRefused(t *testing.T) {
 	})
 }
 
-// TestGroupStreamAbort: a stream ended with an error reaches its
+// TestGroupStreamCloseWithError: a stream ended with an error reaches its
 // receivers as a *StreamError named UserError with the message and code.
-func TestGroupStreamAbort(t *testing.T) {
+func TestGroupStreamCloseWithError(t *testing.T) {
 	e := newEnv(t)
 	protocols(t, func(t *testing.T, p Protocol) {
 		pub, _, subRec, streams := streamPair(t, e, p, "room", nil)
@@ -231,11 +231,11 @@ func TestGroupStreamAbort(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := w.Abort(ctx, "model overloaded", "E42"); err != nil {
-			t.Fatalf("Abort = %v", err)
+		if err := w.CloseWithError(ctx, "model overloaded", "E42"); err != nil {
+			t.Fatalf("CloseWithError = %v", err)
 		}
 		if err := w.Write(ctx, TextMessage("x")); !errors.Is(err, ErrStreamClosed) {
-			t.Fatalf("Write after Abort = %v", err)
+			t.Fatalf("Write after CloseWithError = %v", err)
 		}
 		got, err := readAll(t, next(t, streams, "stream"))
 		var se *StreamError

@@ -78,7 +78,7 @@ func (e *StreamError) Error() string {
 // ErrorNameInternalServerError.
 const (
 	// ErrorNameUserError: the publisher ended the stream with an error
-	// (GroupStreamWriter.Abort).
+	// (GroupStreamWriter.CloseWithError).
 	ErrorNameUserError = "UserError"
 	// ErrorNameIdleTimeout: the stream saw no fragment or keepalive within
 	// its idle timeout.
@@ -99,7 +99,7 @@ const (
 
 // GroupStreamWriter publishes a group stream: an ordered sequence of
 // fragments that every member of the group receives with its position
-// (see OnGroupStream), ended by Close or Abort. Create one with
+// (see OnGroupStream), ended by Close or CloseWithError. Create one with
 // OpenGroupStream. Its methods are safe for concurrent use; concurrent
 // Writes are serialised, each fragment taking the next position.
 //
@@ -118,7 +118,7 @@ type GroupStreamWriter struct {
 	keepAliveFrame []byte
 	keepAliveEvery time.Duration
 
-	sem     chan struct{} // serialises Write, Close and Abort
+	sem     chan struct{} // serialises Write, Close and CloseWithError
 	wake    chan struct{} // cap 1: asks the send loop to look again
 	started chan struct{} // closed by the start ack
 	done    chan struct{} // closed when the stream has ended
@@ -135,7 +135,7 @@ type GroupStreamWriter struct {
 	written  uint64   // highest position written at least once
 	rewound  uint64   // expectedSequenceId of the last streamNack that rewound
 	tr       *transport
-	endFrame []byte // the streamEnd to send once every fragment is written; nil before Close/Abort
+	endFrame []byte // the streamEnd to send once every fragment is written; nil before Close or CloseWithError
 	endSent  bool   // endFrame was written on tr
 	endEver  bool   // endFrame was written on some transport
 	lastSend time.Time
@@ -257,7 +257,7 @@ func (w *GroupStreamWriter) StreamID() string { return w.id }
 func (w *GroupStreamWriter) Group() string { return w.group }
 
 // Done returns a channel that is closed when the stream has ended: closed
-// by the service after Close or Abort, refused or closed with an error by
+// by the service after Close or CloseWithError, refused or closed with an error by
 // the service, or failed with the connection. Err then says why.
 func (w *GroupStreamWriter) Done() <-chan struct{} { return w.done }
 
@@ -279,7 +279,7 @@ func (w *GroupStreamWriter) Err() error {
 // it ends after, Write returns ctx.Err() and the fragment keeps its
 // position and is still sent.
 //
-// Write fails with ErrStreamClosed after Close or Abort, with the stream's
+// Write fails with ErrStreamClosed after Close or CloseWithError, with the stream's
 // error (see Err) when it has failed, and with a *ValidationError for an
 // invalid message or one too large for a frame.
 func (w *GroupStreamWriter) Write(ctx context.Context, msg Message) error {
@@ -355,7 +355,7 @@ func (w *GroupStreamWriter) Write(ctx context.Context, msg Message) error {
 // KeepAlive sends a keepalive now, which restarts the service's idle
 // timeout of the stream. The writer also sends keepalives on its own (see
 // OpenGroupStreamOptions.IdleTimeout). It waits for a connection as
-// SendToGroup does, and fails with ErrStreamClosed after Close or Abort,
+// SendToGroup does, and fails with ErrStreamClosed after Close or CloseWithError,
 // the stream's error when it has failed, ErrConnectionClosed when the
 // frame could not be written, or ctx.Err().
 func (w *GroupStreamWriter) KeepAlive(ctx context.Context) error {
@@ -383,18 +383,18 @@ func (w *GroupStreamWriter) KeepAlive(ctx context.Context) error {
 // the end of the stream). It returns nil when the service closed the
 // stream without an error, the stream's error when it failed (see Err),
 // or ctx.Err() when ctx ends first (the stream still ends in the
-// background). Calling Close or Abort again waits for the same end.
+// background). Calling Close or CloseWithError again waits for the same end.
 func (w *GroupStreamWriter) Close(ctx context.Context) error {
 	end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id}
 	return w.end(ctx, end.AppendJSON(nil))
 }
 
-// Abort ends the stream with an error once every fragment written before
+// CloseWithError ends the stream with an error once every fragment written before
 // it has been sent: receivers see the end of the stream with a
 // *StreamError named UserError carrying message and userErrorCode (both
 // may be empty). It waits for the service as Close does, and returns nil
 // when the service closed the stream.
-func (w *GroupStreamWriter) Abort(ctx context.Context, message, userErrorCode string) error {
+func (w *GroupStreamWriter) CloseWithError(ctx context.Context, message, userErrorCode string) error {
 	end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id,
 		StreamError: &protocol.ErrorDetail{Message: message, UserErrorCode: userErrorCode}}
 	frame := end.AppendJSON(nil)
@@ -428,7 +428,7 @@ func (w *GroupStreamWriter) end(ctx context.Context, frame []byte) error {
 	}
 }
 
-// acquire takes the writer's turn for Write, Close and Abort.
+// acquire takes the writer's turn for Write, Close and CloseWithError.
 func (w *GroupStreamWriter) acquire(ctx context.Context) error {
 	select {
 	case w.sem <- struct{}{}:

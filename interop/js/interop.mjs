@@ -4,6 +4,12 @@
 //
 //   WEBPUBSUB_CONNECTION_STRING  connection string of the service (secret)
 //   WEBPUBSUB_HUB                hub to use; it should be empty at start
+//   WEBPUBSUB_STREAM_HUB         hub of the group-stream step, where a Go
+//                                client echoes every stream of group
+//                                "to-go" back to group "from-go"
+//   WEBPUBSUB_PRESENCE_HUB       hub whose event handler sends group
+//   WEBPUBSUB_PRESENCE_PORT      presence events to this script's express
+//                                handler on 127.0.0.1:PORT
 //
 // The script prints one line per passed step and exits 0, or prints the
 // failed step and exits 1. It never prints the access key, a token or a
@@ -21,7 +27,9 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
+import { WebPubSubEventHandler } from "@azure/web-pubsub-express";
 import {
   WebPubSubClient,
   WebPubSubJsonProtocol,
@@ -34,6 +42,9 @@ const TOTAL_TIMEOUT_MS = 90_000;
 
 const connectionString = process.env.WEBPUBSUB_CONNECTION_STRING ?? "";
 const hub = process.env.WEBPUBSUB_HUB ?? "";
+const streamHub = process.env.WEBPUBSUB_STREAM_HUB ?? "";
+const presenceHub = process.env.WEBPUBSUB_PRESENCE_HUB ?? "";
+const presencePort = Number(process.env.WEBPUBSUB_PRESENCE_PORT ?? "0");
 
 // ---------------------------------------------------------------------------
 // Output, never with secrets.
@@ -64,8 +75,8 @@ function fail(err) {
   process.exit(1);
 }
 
-if (!connectionString || !hub) {
-  fail(new Error("set WEBPUBSUB_CONNECTION_STRING and WEBPUBSUB_HUB"));
+if (!connectionString || !hub || !streamHub || !presenceHub || !presencePort) {
+  fail(new Error("set WEBPUBSUB_CONNECTION_STRING, WEBPUBSUB_HUB, WEBPUBSUB_STREAM_HUB, WEBPUBSUB_PRESENCE_HUB and WEBPUBSUB_PRESENCE_PORT"));
 }
 
 const overall = setTimeout(
@@ -190,8 +201,9 @@ async function expectRestError(fn, status, what) {
 const clients = [];
 
 class TestClient {
-  // tokenOptions go to getClientAccessToken; clientOptions to WebPubSubClient.
-  constructor(name, tokenOptions, clientOptions = {}) {
+  // tokenOptions go to getClientAccessToken; clientOptions to WebPubSubClient;
+  // tokens come from the hub of via (the main hub by default).
+  constructor(name, tokenOptions, clientOptions = {}, via = service) {
     this.name = name;
     this.userId = tokenOptions.userId;
     this.reliable = !clientOptions.protocol || clientOptions.protocol.isReliableSubProtocol;
@@ -206,7 +218,7 @@ class TestClient {
       {
         getClientAccessUrl: async () => {
           this.tokenRequests++;
-          const t = await service.getClientAccessToken(tokenOptions);
+          const t = await via.getClientAccessToken(tokenOptions);
           return t.url;
         },
       },
@@ -573,6 +585,96 @@ async function main() {
       assert.equal(err.errorDetail?.name, "InternalServerError", "a failed invocation's error name");
       return true;
     });
+  });
+
+  await step("group streams: 1,000 fragments from JavaScript to a Go client and back, in order", async () => {
+    const N = 1000;
+    const streams = new WebPubSubServiceClient(connectionString, streamHub, { allowInsecureConnection: insecure });
+    const streamer = new TestClient(
+      "streamer",
+      { userId: "streamer", roles: ["webpubsub.sendToGroup.to-go", "webpubsub.joinLeaveGroup.from-go"] },
+      { autoReconnect: false },
+      streams,
+    );
+    await streamer.start();
+    // The Go client opens its echo stream when the first fragment
+    // arrives; subscribe before sending anything.
+    const inbound = new Queue("streamer inbound streams");
+    const sub = streamer.client.onGroupStream((s) => inbound.push(s), { groupNames: ["from-go"] });
+    await ack(streamer.client.joinGroup("from-go"), "streamer joinGroup(from-go)");
+    const writer = await withTimeout(streamer.client.openGroupStream("to-go", { noEcho: true }), "openGroupStream(to-go)");
+    const sent = [];
+    for (let i = 1; i <= N; i++) {
+      const fragment = i % 3 === 0 ? { n: i, text: `fragment ${i}` } : `fragment ${i}`;
+      sent.push(fragment);
+      await writer.write(fragment, typeof fragment === "string" ? "text" : "json");
+    }
+    await withTimeout(writer.end(), "writer.end()");
+    const echo = await inbound.take("the Go client's echo stream");
+    assert.equal(echo.groupName, "from-go", "echo stream group");
+    const got = [];
+    await withTimeout(
+      (async () => {
+        for await (const m of echo) got.push(m);
+      })(),
+      "the echo stream to end",
+      30_000,
+    );
+    assert.equal(got.length, N, `the echo has ${got.length} fragments`);
+    for (let i = 0; i < N; i++) {
+      assert.equal(got[i].stream.streamSequenceId, i + 1, `fragment ${i + 1}: streamSequenceId`);
+      assert.equal(got[i].fromUserId, "go-echo", `fragment ${i + 1}: fromUserId`);
+      assert.deepEqual(got[i].data, sent[i], `fragment ${i + 1}: data`);
+      assert.equal(got[i].dataType, typeof sent[i] === "string" ? "text" : "json", `fragment ${i + 1}: dataType`);
+    }
+    await sub.close();
+    streamer.client.stop();
+    await streamer.stopped.take("streamer stopped");
+    clients.splice(clients.indexOf(streamer), 1);
+  });
+
+  await step("group presence: express onGroupJoined / onGroupLeft receive the emulator's events", async () => {
+    const joined = new Queue("onGroupJoined");
+    const left = new Queue("onGroupLeft");
+    const handler = new WebPubSubEventHandler(presenceHub, {
+      onGroupJoined: (req) => joined.push(req),
+      onGroupLeft: (req) => left.push(req),
+    });
+    // The express middleware needs only baseUrl and path of an express
+    // request; node's own server provides the rest.
+    const middleware = handler.getMiddleware();
+    const app = createServer((req, res) => {
+      req.baseUrl = "";
+      req.path = new URL(req.url, "http://localhost").pathname;
+      middleware(req, res, () => {
+        res.statusCode = 404;
+        res.end();
+      });
+    });
+    await new Promise((resolve) => app.listen(presencePort, "127.0.0.1", resolve));
+    try {
+      const presence = new WebPubSubServiceClient(connectionString, presenceHub, { allowInsecureConnection: insecure });
+      const dave = new TestClient("dave", { userId: "dave", roles: ["webpubsub.joinLeaveGroup"] }, { autoReconnect: false }, presence);
+      await dave.start();
+      await ack(dave.client.joinGroup("stage"), "dave joinGroup(stage)");
+      const j = await joined.take("onGroupJoined(stage)");
+      assert.equal(j.group, "stage", "onGroupJoined group");
+      assert.equal(j.context.connectionId, dave.id, "onGroupJoined connectionId");
+      assert.equal(j.context.userId, "dave", "onGroupJoined userId");
+      await presence.group("backstage").addConnection(dave.id);
+      assert.equal((await joined.take("onGroupJoined(backstage)")).group, "backstage", "REST join");
+      await ack(dave.client.leaveGroup("stage"), "dave leaveGroup(stage)");
+      const l = await left.take("onGroupLeft(stage)");
+      assert.equal(l.group, "stage", "onGroupLeft group");
+      assert.equal(l.context.connectionId, dave.id, "onGroupLeft connectionId");
+      dave.client.stop();
+      await dave.stopped.take("dave stopped");
+      // Closing leaves every group the connection was in.
+      assert.equal((await left.take("onGroupLeft(backstage) at close")).group, "backstage", "leave at close");
+      clients.splice(clients.indexOf(dave), 1);
+    } finally {
+      await new Promise((resolve) => app.close(resolve));
+    }
   });
 
   await step("client leaveGroup stops group messages", async () => {
