@@ -34,15 +34,16 @@ import (
 const jsTimeout = 2 * time.Minute
 
 // TestJavaScriptSDKs runs js/interop.mjs, which drives @azure/web-pubsub
-// (server SDK) and @azure/web-pubsub-client (client SDK) against an
-// in-process emulator. The connection string and hub reach the script in
+// (server SDK), @azure/web-pubsub-client (client SDK) and
+// @azure/web-pubsub-express (event handler) against an in-process
+// emulator, with a Go webpubsubclient as the peer of its group streams. The connection string and hub reach the script in
 // its environment only.
 func TestJavaScriptSDKs(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not in PATH; install Node.js 20 or later, then run: (cd interop/js && npm ci)")
 	}
-	for _, pkg := range []string{"@azure/web-pubsub", "@azure/web-pubsub-client"} {
+	for _, pkg := range []string{"@azure/web-pubsub", "@azure/web-pubsub-client", "@azure/web-pubsub-express"} {
 		if _, err := os.Stat(filepath.Join("js", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
 			t.Skipf("interop/js/node_modules has no %s; run: (cd interop/js && npm ci)", pkg)
 		}
