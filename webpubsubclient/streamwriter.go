@@ -1,6 +1,7 @@
 package webpubsubclient
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -305,45 +306,45 @@ func (w *GroupStreamWriter) Write(ctx context.Context, msg Message) error {
 			" bytes; the service accepts at most " + strconv.Itoa(protocol.MaxFrameSize)}
 	}
 	// Back-pressure: wait for room in the buffer.
-	for {
-		w.mu.Lock()
+	err := w.await(ctx, func() (bool, error) {
 		if err := w.closedLocked(); err != nil {
-			w.mu.Unlock()
-			return err
+			return false, err
 		}
-		if len(w.frames) == 0 || (len(w.frames) < StreamBufferFragments && w.bytes+len(frame) <= StreamBufferBytes) {
-			w.frames = append(w.frames, frame)
-			w.bytes += len(frame)
-			w.next++
-			w.mu.Unlock()
-			break
+		if len(w.frames) > 0 && (len(w.frames) >= StreamBufferFragments || w.bytes+len(frame) > StreamBufferBytes) {
+			return false, nil
 		}
-		ch := w.changed
-		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		w.frames = append(w.frames, frame)
+		w.bytes += len(frame)
+		w.next++
+		return true, nil
+	})
+	if err != nil {
+		return err
 	}
 	w.kick()
 	// Wait until the fragment has been written once.
-	for {
-		w.mu.Lock()
+	return w.await(ctx, func() (bool, error) {
 		if w.written >= seq {
-			w.mu.Unlock()
-			return nil
+			return true, nil
 		}
 		if w.ended {
-			err := w.err
-			w.mu.Unlock()
-			if err == nil {
-				err = ErrStreamClosed
-			}
-			return err
+			return false, cmp.Or(w.err, ErrStreamClosed)
 		}
+		return false, nil
+	})
+}
+
+// await calls cond with w.mu held, again after each change of the
+// writer's state, until it reports done or an error, or ctx ends.
+func (w *GroupStreamWriter) await(ctx context.Context, cond func() (done bool, err error)) error {
+	for {
+		w.mu.Lock()
+		done, err := cond()
 		ch := w.changed
 		w.mu.Unlock()
+		if done || err != nil {
+			return err
+		}
 		select {
 		case <-ch:
 		case <-ctx.Done():
