@@ -37,6 +37,9 @@ type Emulator struct {
 	mu      sync.RWMutex
 	closing bool
 	servers []*http.Server
+	// fresh holds the accepted connections that have not sent a request
+	// yet, which http.Server.Shutdown would wait for; guarded by mu.
+	fresh map[net.Conn]struct{}
 	url     string
 	started bool
 
@@ -286,17 +289,34 @@ func (e *Emulator) addServer(l net.Listener) (*http.Server, error) {
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ctx, netConnKey{}, c) // for CutConnection
 		},
+		ConnState: e.trackFresh,
 	}
 	e.servers = append(e.servers, srv)
 	e.wg.Add(1)
 	return srv, nil
 }
 
+// trackFresh keeps e.fresh: the connections accepted that have not sent
+// a request yet.
+func (e *Emulator) trackFresh(c net.Conn, state http.ConnState) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if state == http.StateNew {
+		if e.fresh == nil {
+			e.fresh = map[net.Conn]struct{}{}
+		}
+		e.fresh[c] = struct{}{}
+		return
+	}
+	delete(e.fresh, c)
+}
+
 // Close shuts the emulator down gracefully: it stops accepting requests
 // (health checks, REST calls and new WebSocket connections get 503),
 // delivers what is already queued, sends every PubSub client a
 // disconnected message and every client a close frame (1001, "The
-// emulator is shutting down."), waits up to 1 s for each client's close
+// emulator is shutting down."), closes the connections that have not sent
+// a request, waits up to 1 s for each client's close
 // frame (5 s for the whole procedure of a connection) before dropping TCP,
 // sends the upstream disconnected events (upstream calls still running 5 s
 // after Close began are canceled), and returns when every goroutine the
@@ -310,6 +330,11 @@ func (e *Emulator) Close() error {
 		e.mu.Lock()
 		e.closing = true
 		servers := e.servers
+		// A connection that has not sent a request has nothing to finish,
+		// but Shutdown would wait for it: close it now.
+		for c := range e.fresh {
+			_ = c.Close()
+		}
 		e.mu.Unlock()
 		close(e.shutdown)
 		giveUp := time.AfterFunc(e.closeFlush, e.upstreamCancel)

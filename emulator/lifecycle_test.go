@@ -346,3 +346,29 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestCloseDoesNotWaitForSilentConnections: a TCP connection that never
+// sent a request does not hold up Close (http.Server.Shutdown alone waits
+// for such a connection for 5 s, then fails).
+func TestCloseDoesNotWaitForSilentConnections(t *testing.T) {
+	e, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", strings.TrimPrefix(e.URL(), "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The emulator has accepted the connection once it answers a request
+	// on another one.
+	if r := doREST(t, e.URL(), e.AccessKey(), "HEAD", "/api/health", "", nil, nil); r.status != 200 {
+		t.Fatalf("health: %d", r.status)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
