@@ -39,7 +39,7 @@ type Emulator struct {
 	servers []*http.Server
 	// fresh holds the accepted connections that have not sent a request
 	// yet, which http.Server.Shutdown would wait for; guarded by mu.
-	fresh map[net.Conn]struct{}
+	fresh   map[net.Conn]struct{}
 	url     string
 	started bool
 
