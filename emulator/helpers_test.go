@@ -126,7 +126,10 @@ func (te *testEmulator) rest(method, pathAndQuery, contentType string, body []by
 	return doREST(te.t, te.URL(), te.AccessKey(), method, pathAndQuery, contentType, body, nil)
 }
 
-var sharedClient = &http.Client{Timeout: testTimeout}
+// sharedClient has a transport of its own: httptest.Server.Close closes
+// the idle connections of http.DefaultTransport, which fails a POST of a
+// parallel test that was about to reuse one.
+var sharedClient = &http.Client{Timeout: testTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()}
 
 // doREST signs and sends a request to base+pathAndQuery. Claims, when
 // given, replace the default aud/iat/exp.

@@ -39,7 +39,6 @@ func startStream(c *wsClient, extra string) {
 // TestStreamRules drives every rule of a group stream with a raw protocol
 // publisher and a subscriber in the group, checking each frame exactly.
 func TestStreamRules(t *testing.T) {
-	te := startEmulator(t, Options{})
 	tests := []struct {
 		name string
 		run  func(t *testing.T, pub, sub *wsClient)
@@ -161,7 +160,10 @@ func TestStreamRules(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			te := te.with(t)
+			// An emulator each: a stream left open ends with its
+			// connection, and its Cancelled end would reach the next
+			// case's members of the group.
+			te := startEmulator(t, Options{})
 			pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
 			joinRoom(pub, "room")
 			joinRoom(sub, "room")
@@ -188,15 +190,14 @@ func TestStreamEcho(t *testing.T) {
 // (a group role suffices); revoking it mid-stream closes the stream as
 // Forbidden.
 func TestStreamPermissions(t *testing.T) {
-	te := startEmulator(t, Options{})
 	t.Run("no role", func(t *testing.T) {
-		te := te.with(t)
+		te := startEmulator(t, Options{}) // one each: an open stream ends with its connection
 		c := te.pubsub(jwt.MapClaims{"sub": "x"})
 		c.SendText(`{"type":"sendToGroup","group":"room","stream":{"streamId":"s1"}}`)
 		c.ExpectJSON(`{"type":"streamClosed","streamId":"s1","error":{"name":"Forbidden","message":"The client has no permission to send message to group 'room'."}}`)
 	})
 	t.Run("group role", func(t *testing.T) {
-		te := te.with(t)
+		te := startEmulator(t, Options{}) // one each: an open stream ends with its connection
 		c := te.pubsub(jwt.MapClaims{"sub": "x", "role": []string{"webpubsub.sendToGroup.room"}})
 		c.SendText(`{"type":"sendToGroup","group":"room","stream":{"streamId":"s1"}}`)
 		c.ExpectJSON(`{"type":"streamAck","streamId":"s1","expectedSequenceId":1}`)
@@ -204,7 +205,7 @@ func TestStreamPermissions(t *testing.T) {
 		c.ExpectJSON(`{"type":"streamClosed","streamId":"s2","error":{"name":"Forbidden","message":"The client has no permission to send message to group 'other'."}}`)
 	})
 	t.Run("revoked mid-stream", func(t *testing.T) {
-		te := te.with(t)
+		te := startEmulator(t, Options{}) // one each: an open stream ends with its connection
 		pub, sub := te.pubsub(jwt.MapClaims{"sub": "pub"}), te.pubsub(streamReader)
 		joinRoom(sub, "room")
 		expectStatus(t, te.rest("PUT", "/api/hubs/chat/permissions/sendToGroup/connections/"+pub.id+v+"&targetName=room", "", nil), 200)
