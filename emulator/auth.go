@@ -241,6 +241,12 @@ func (e *Emulator) audienceAllowsREST(auds []string, r *http.Request) bool {
 // /client/hubs/{hub} case-insensitively, with no query or fragment.
 func (e *Emulator) audienceAllowsClient(auds []string, hub string, r *http.Request) bool {
 	want := "/client/hubs/" + hub
+	// A token for the MQTT endpoint names it; one for the client endpoint
+	// is accepted there too.
+	wantMQTT := ""
+	if strings.HasPrefix(r.URL.Path, "/clients/mqtt/") {
+		wantMQTT = "/clients/mqtt/hubs/" + hub
+	}
 	for _, aud := range auds {
 		u, err := url.Parse(aud)
 		if err != nil || u.Opaque != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
@@ -255,7 +261,7 @@ func (e *Emulator) audienceAllowsClient(auds []string, hub string, r *http.Reque
 			continue
 		}
 		p := strings.TrimSuffix(u.Path, "/") // u.Path is already decoded
-		if strings.EqualFold(p, want) {
+		if strings.EqualFold(p, want) || (wantMQTT != "" && strings.EqualFold(p, wantMQTT)) {
 			return true
 		}
 	}

@@ -33,18 +33,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		return
 	}
 	defer e.wg.Done()
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		plainError(w, http.StatusMethodNotAllowed, "The client endpoint accepts only GET.")
-		return
-	}
-	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
-		plainError(w, http.StatusBadRequest, "The client endpoint accepts only WebSocket upgrade requests.")
-		return
-	}
-	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		plainError(w, http.StatusUpgradeRequired, "Only WebSocket version 13 is supported.")
+	if !checkUpgrade(w, r) {
 		return
 	}
 	query := r.URL.Query()
@@ -233,10 +222,14 @@ func identityFromClaims(w http.ResponseWriter, claims jwt.MapClaims) (clientIden
 func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
 	c.SetRoles(id.roles, e.log)
 	var first *core.Frame
-	if c.kind == kindPubSub {
+	switch c.kind {
+	case kindPubSub:
 		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.UserID,
 			ConnectionID: c.ID, ReconnectionToken: c.ReconnectionToken}
 		first = &core.Frame{Data: f.AppendJSON(nil)}
+	case kindMQTT:
+		f := c.connack()
+		first = &f
 	}
 	return e.core.Register(c.Conn, tr, id.groups, first)
 }

@@ -23,7 +23,7 @@ func TestHandshake(t *testing.T) {
 		header             map[string]string
 		want               int
 	}{
-		{"mqtt", "GET", "/clients/mqtt/hubs/chat", nil, 501},
+		{"mqtt without upgrade", "GET", "/clients/mqtt/hubs/chat", nil, 400},
 		{"socketio", "GET", "/clients/socketio/hubs/chat", nil, 501},
 		{"not a client path", "GET", "/clientx/hubs/chat", nil, 404},
 		{"nested hub path", "GET", "/client/hubs/chat/extra", nil, 404},

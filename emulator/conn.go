@@ -28,6 +28,8 @@ const (
 	// kindPubSub speaks json.webpubsub.azure.v1 or, when the connection
 	// is reliable, json.reliable.webpubsub.azure.v1.
 	kindPubSub
+	// kindMQTT speaks MQTT 3.1.1 or 5.0 on the MQTT endpoint.
+	kindMQTT
 )
 
 // Outbound queue limits. A connection whose queue would exceed either
@@ -84,8 +86,10 @@ const (
 // goroutine that processes client frames.
 type conn struct {
 	*core.Conn
-	e           *Emulator
-	kind        connKind
+	e    *Emulator
+	kind connKind
+	// mqtt is the MQTT state of a kindMQTT connection, else nil.
+	mqtt        *mqttSession
 	subprotocol string
 	// origin is the WebHook-Request-Origin of upstream calls.
 	origin string
@@ -144,9 +148,12 @@ func newConn(e *Emulator, hubName, id, userID string, kind connKind, subprotocol
 
 // setCodec picks the codec of the connection's kind.
 func (c *conn) setCodec() {
-	if c.kind == kindRaw {
+	switch {
+	case c.kind == kindRaw:
 		c.Codec = rawCodec{}
-	} else {
+	case c.kind == kindMQTT && c.mqtt != nil:
+		c.Codec = mqttCodec{c.mqtt}
+	default:
 		c.Codec = jsonCodec{}
 	}
 }
@@ -178,6 +185,9 @@ func (c *conn) OnEnded(reason string) {
 		c.cancelStreams()
 		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", redact.Preview(reason, redact.MaxLogField))
 		c.e.event(ConnectionDisconnected, c, reason)
+		if c.mqtt != nil {
+			c.publishWill()
+		}
 		c.mu.Lock()
 		accepted := c.upstream
 		c.mu.Unlock()
@@ -192,6 +202,9 @@ func (c *conn) OnEnded(reason string) {
 // held; the call itself runs in the background, in order with the
 // connection's other non-blocking events.
 func (c *conn) OnGroup(group string, joined bool) {
+	if c.mqtt != nil {
+		c.mqttGroup(group, joined)
+	}
 	if joined {
 		c.e.trace.connection("joined", c.HubName(), c.ID, group)
 	} else {

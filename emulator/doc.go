@@ -192,7 +192,64 @@
 //	e := emulator.NewTest(t)
 //	e.FailNext(emulator.OperationSendToAll, 2, emulator.Failure{Status: 429, RetryAfter: time.Second})
 //
-// Protobuf, MQTT and Socket.IO clients are not supported.
+// Protobuf and Socket.IO clients are not supported.
+//
+// # MQTT clients
+//
+// MQTT 3.1.1 and 5.0 clients connect over WebSocket to
+// /clients/mqtt/hubs/{hub} with the subprotocol mqtt (any MQTT library
+// with WebSocket transport offers it), the token in the access_token
+// query parameter or an Authorization: Bearer header; a token for the
+// MQTT endpoint or for the client endpoint of the hub is accepted. A bad
+// token fails the upgrade with 401, as on the client endpoint. The
+// CONNECT packet is checked as the service does: a client id of 1 to 128
+// characters of 0-9, a-z and A-Z, which becomes the connection id (an
+// MQTT 5 client that sends none is assigned one, returned in the
+// CONNACK); a keep-alive of 1 to 180 seconds for MQTT 3.1.1; a will topic
+// with a non-blank character and at most 1024 characters and a will
+// message of at most 2000 bytes. A refused CONNECT gets the CONNACK
+// code of its reason: 0x02 (3.1.1) or 0x85 (5.0) for the client id, 0x01
+// for another protocol level, 0x90, 0x95 and 0x9A (5.0) for a will topic,
+// size or retain flag; MQTT 3.1.1 has no code for the keep-alive and will
+// limits, so such a connection closes without CONNACK, as that protocol
+// asks. A second connection with the same client id takes over: the first
+// one ends (MQTT 5: DISCONNECT 0x8E).
+//
+// A topic is a group. SUBSCRIBE joins the group and needs the join
+// permission for it (webpubsub.joinLeaveGroup, .{group} or a wildcard
+// group role); UNSUBSCRIBE leaves it; the REST group operations add and
+// remove the same memberships. Wildcard topic filters (0xA2), shared
+// subscriptions (0x9E), filters that are no group name (0x8F), a missing
+// permission (0x87) and the limit of groups (0x97) are refused in the
+// SUBACK; MQTT 3.1.1 has the one failure code 0x80 for all of them.
+// PUBLISH sends to the group and needs the send permission; MQTT 5 is
+// told why a PUBLISH was dropped in its PUBACK or PUBREC (0x87 not
+// authorized, 0x90 no group name, 0x99 a payload that does not match its
+// JSON or text content type), MQTT 3.1.1, which has no such code, is
+// acknowledged as if it had been delivered. QoS 0, 1 and 2 are accepted;
+// a retained PUBLISH (0x9A) or a topic alias (0x94) ends the connection,
+// and the MQTT 5 CONNACK says that retained messages and wildcard and
+// shared subscriptions are unavailable.
+//
+// Messages cross protocols as the service defines: a group message
+// reaches MQTT subscribers as a PUBLISH on the group's topic, and a
+// message to all, a user or a connection arrives on the topic
+// $webpubsub/server/messages. Messages not published by an MQTT client go
+// out with QoS 1, MQTT publishes with their own QoS, lowered to the
+// subscription's. The MQTT 5 content type maps to the data type and
+// back: application/json is JSON, text/plain text, anything else or
+// none (and every MQTT 3.1.1 payload) binary; an MQTT 5 subscriber is
+// told the content type of what it gets, with the user properties,
+// response topic, correlation data and message expiry of an MQTT 5
+// publisher. JSON-subprotocol clients in a group get what MQTT clients
+// publish to its topic, and the other way round.
+//
+// CloseConnection and the other closes end an MQTT connection (MQTT 5:
+// DISCONNECT 0x98, administrative action, with the close reason; 0x8B
+// at shutdown); a connection that ends without DISCONNECT publishes its
+// will, if it may send to the will's topic. Sessions end with their
+// connection: the CONNACK's session present flag is never set, and an
+// outbound QoS 1 or 2 message is not sent again.
 //
 // # Layout
 //
@@ -215,8 +272,9 @@
 //
 // An adapter gives each connection a codec (how a message becomes its
 // frame) and an endpoint (where frames go) and hears the connection's end
-// and detach; that small interface is where protobuf and MQTT clients and
-// a traffic trace join.
+// and detach; the MQTT endpoint (mqtt, mqttcodec) is one such adapter:
+// its codec encodes messages as PUBLISH packets, its connections use the
+// client endpoint's transports.
 //
 // No message the emulator logs or returns contains the access key, a
 // token, a reconnection token, a URL with an access_token, or an event

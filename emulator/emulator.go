@@ -580,7 +580,13 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 		}
 		e.serveClient(w, r, hubName)
 	case strings.HasPrefix(path, "/clients/mqtt/hubs/"):
-		plainError(w, http.StatusNotImplemented, "MQTT clients are not supported by this emulator.")
+		seg := strings.TrimSuffix(strings.TrimPrefix(path, "/clients/mqtt/hubs/"), "/")
+		hubName, err := url.PathUnescape(seg)
+		if err != nil || hubName == "" || strings.Contains(seg, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		e.serveMQTT(w, r, hubName)
 	case strings.HasPrefix(path, "/clients/socketio/hubs/"):
 		plainError(w, http.StatusNotImplemented, "Socket.IO clients are not supported by this emulator.")
 	default:

@@ -196,10 +196,11 @@ func (c *conn) publishStream(s *groupStream, m *core.Message) {
 			return to
 		}
 		// The terminal message has no payload, which is all a simple
-		// WebSocket client could be given: it gets nothing.
+		// WebSocket client could be given: it gets nothing, and neither
+		// does an MQTT client.
 		kept := to[:0]
 		for _, r := range to {
-			if ownerOf(r).kind != kindRaw {
+			if ownerOf(r).kind == kindPubSub {
 				kept = append(kept, r)
 			}
 		}

@@ -399,6 +399,14 @@ func (tr *transport) closeTransport(req *closeRequest) {
 		_ = tr.ws.CloseNow()
 		return
 	}
+	if tr.c.mqtt != nil {
+		if pkt := tr.c.mqtt.disconnectPacket(req.code, req.reason); pkt != nil {
+			if err := tr.ws.Write(context.Background(), websocket.MessageBinary, pkt); err != nil {
+				_ = tr.ws.CloseNow()
+				return
+			}
+		}
+	}
 	if req.notify {
 		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: req.reason}
 		if err := tr.ws.Write(context.Background(), websocket.MessageText, f.AppendJSON(nil)); err != nil {
@@ -440,6 +448,12 @@ func (tr *transport) readLoop() {
 	c := tr.c
 	tr.ws.SetReadLimit(-1) // the 1 MiB limit is enforced below, so that the close is ours
 	var err error
+	if c.kind == kindMQTT && len(c.mqtt.inbuf) > 0 {
+		// Packets that followed the CONNECT in its WebSocket message.
+		c.proc.Lock()
+		c.handleMQTT(websocket.MessageBinary, nil)
+		c.proc.Unlock()
+	}
 	for {
 		var typ websocket.MessageType
 		var r io.Reader
@@ -475,9 +489,12 @@ func (tr *transport) readLoop() {
 		// A frame that arrives after the connection ended, or on a
 		// transport that a recovery replaced, is not processed.
 		if !tr.closing() {
-			if c.kind == kindPubSub {
+			switch c.kind {
+			case kindPubSub:
 				c.handleJSON(typ, buf.Bytes())
-			} else {
+			case kindMQTT:
+				c.handleMQTT(typ, buf.Bytes())
+			default:
 				c.handleRaw(typ, buf.Bytes())
 			}
 		}

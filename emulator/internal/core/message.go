@@ -37,6 +37,9 @@ type Message struct {
 	Reply any
 	// Stream, when not nil, places a group message in a group stream.
 	Stream *StreamPosition
+	// Published, when not nil, is what an MQTT client's PUBLISH carried
+	// beyond the payload; nil for a message from any other sender.
+	Published *Published
 
 	cache []cached
 	// shared is the budget's record of the buffered Data of this
@@ -58,6 +61,26 @@ type StreamPosition struct {
 	// the stream abnormally; ErrName is "" for a normal end.
 	ErrName, ErrMessage, ErrCode string
 }
+
+// Published describes a message an MQTT client published: its quality
+// of service and the MQTT 5 properties forwarded to MQTT subscribers.
+type Published struct {
+	// QoS is the publisher's quality of service, 0 to 2.
+	QoS byte
+	// ContentType is the MQTT 5 content type as published; "" when absent.
+	ContentType string
+	// UserProperties are the MQTT 5 user properties, in order.
+	UserProperties []KeyValue
+	// ResponseTopic and CorrelationData are the MQTT 5 request/response
+	// properties; empty when absent.
+	ResponseTopic   string
+	CorrelationData []byte
+	// ExpirySeconds is the MQTT 5 message expiry interval; 0 means none.
+	ExpirySeconds uint32
+}
+
+// KeyValue is one name/value pair, kept in order with duplicates.
+type KeyValue struct{ Key, Value string }
 
 type cached struct {
 	key any

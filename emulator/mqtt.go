@@ -1,0 +1,811 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/names"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
+)
+
+// Limits of the MQTT endpoint, as the service documents them.
+const (
+	// mqttMaxClientID is the longest client id; its characters are
+	// 0-9, a-z and A-Z.
+	mqttMaxClientID = 128
+	// mqttMinKeepAlive and mqttMaxKeepAlive bound the keep-alive of an
+	// MQTT 3.1.1 client, in seconds.
+	mqttMinKeepAlive = 1
+	mqttMaxKeepAlive = 180
+	// mqttMaxWillTopic is the longest will topic, in characters.
+	mqttMaxWillTopic = 1024
+	// mqttMaxWillMessage is the largest will message, in bytes.
+	mqttMaxWillMessage = 2000
+)
+
+// mqttConnectTimeout bounds the wait for the CONNECT packet after the
+// WebSocket upgrade.
+const mqttConnectTimeout = 10 * time.Second
+
+// MQTT reason codes (5.0) and return codes (3.1.1) the endpoint sends.
+const (
+	mqttSuccess                 byte = 0x00
+	mqttV311BadProtocol         byte = 0x01
+	mqttV311IDRejected          byte = 0x02
+	mqttV311Unavailable         byte = 0x03
+	mqttV311NotAuthorized       byte = 0x05
+	mqttV311SubscribeFailure    byte = 0x80
+	mqttDisconnectWithWill      byte = 0x04
+	mqttNoSubscriptionExisted   byte = 0x11
+	mqttUnspecified             byte = 0x80
+	mqttMalformed               byte = 0x81
+	mqttProtocolError           byte = 0x82
+	mqttUnsupportedVersion      byte = 0x84
+	mqttClientIDInvalid         byte = 0x85
+	mqttNotAuthorized           byte = 0x87
+	mqttServerUnavailable       byte = 0x88
+	mqttShuttingDown            byte = 0x8B
+	mqttSessionTakenOver        byte = 0x8E
+	mqttTopicFilterInvalid      byte = 0x8F
+	mqttTopicNameInvalid        byte = 0x90
+	mqttTopicAliasInvalid       byte = 0x94
+	mqttPacketTooLarge          byte = 0x95
+	mqttQuotaExceeded           byte = 0x97
+	mqttAdministrativeAction    byte = 0x98
+	mqttPayloadFormatInvalid    byte = 0x99
+	mqttRetainNotSupported      byte = 0x9A
+	mqttSharedNotSupported      byte = 0x9E
+	mqttWildcardNotSupported    byte = 0xA2
+	mqttBadAuthenticationMethod byte = 0x8C
+)
+
+// Close reasons of MQTT connections.
+const (
+	reasonMQTTDisconnected = "The MQTT client disconnected."
+	reasonMQTTTakenOver    = "Another connection with the same client id connected."
+	reasonMQTTMalformed    = "The MQTT packet is malformed."
+	reasonMQTTTextFrame    = "MQTT packets must be sent in binary WebSocket messages."
+	reasonMQTTRetain       = "Retained messages are not supported."
+	reasonMQTTTopicAlias   = "Topic aliases are not supported."
+	reasonMQTTSecondConn   = "A second CONNECT packet is a protocol error."
+	reasonMQTTUnexpected   = "The client sent a packet only a server sends."
+	reasonMQTTAuth         = "Enhanced authentication is not supported."
+)
+
+// mqttSub is one subscription of an MQTT connection.
+type mqttSub struct {
+	qos     byte
+	id      int // MQTT 5 subscription identifier; 0 for none
+	noLocal bool
+}
+
+// mqttWill is the will message of a connection, published when it ends
+// without a DISCONNECT.
+type mqttWill struct {
+	topic   string
+	payload []byte
+	pub     core.Published
+	dt      protocol.DataType
+}
+
+// mqttSession is what an MQTT connection keeps beyond the core
+// connection: its protocol level, subscriptions, packet ids and will.
+type mqttSession struct {
+	version byte
+	// assigned is set when the emulator chose the client id; askedExpiry
+	// when an MQTT 5 client asked for a session that outlives it.
+	assigned, askedExpiry bool
+	// inbuf holds the start of a packet split across WebSocket messages;
+	// guarded by conn.proc.
+	inbuf []byte
+	// qos2 holds the ids of inbound QoS 2 publishes awaiting PUBREL;
+	// guarded by conn.proc.
+	qos2 map[uint16]struct{}
+
+	mu   sync.Mutex
+	subs map[string]mqttSub
+	// nextID is the last outbound packet id.
+	nextID uint16
+	will   *mqttWill
+	// byClient is set once the client sent DISCONNECT: no DISCONNECT is
+	// sent back.
+	byClient bool
+	// code, when not 0, is the reason code of the DISCONNECT the
+	// connection's close sends (MQTT 5).
+	code byte
+}
+
+// subscription returns the subscription of topic.
+func (s *mqttSession) subscription(topic string) (mqttSub, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub, ok := s.subs[topic]
+	return sub, ok
+}
+
+// nextPacketID returns the next outbound packet id, never 0.
+func (s *mqttSession) nextPacketID() uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	if s.nextID == 0 {
+		s.nextID = 1
+	}
+	return s.nextID
+}
+
+// setCode records the reason code the close will send, unless one was
+// recorded already.
+func (s *mqttSession) setCode(code byte) {
+	s.mu.Lock()
+	if s.code == 0 {
+		s.code = code
+	}
+	s.mu.Unlock()
+}
+
+// disconnectPacket returns the DISCONNECT an MQTT 5 connection is sent
+// when the emulator closes it, nil for MQTT 3.1.1 (which has no server
+// DISCONNECT) or after the client's own DISCONNECT. Without a recorded
+// code the close status chooses it: a normal close is an administrative
+// action, going away a shutdown, a policy violation a quota exceeded.
+func (s *mqttSession) disconnectPacket(status websocket.StatusCode, reason string) []byte {
+	s.mu.Lock()
+	byClient, code := s.byClient, s.code
+	s.mu.Unlock()
+	if s.version != mqttV5 || byClient {
+		return nil
+	}
+	if code == 0 {
+		switch status {
+		case websocket.StatusNormalClosure:
+			code = mqttAdministrativeAction
+		case websocket.StatusGoingAway:
+			code = mqttShuttingDown
+		case websocket.StatusPolicyViolation:
+			code = mqttQuotaExceeded
+		case websocket.StatusMessageTooBig:
+			code = mqttPacketTooLarge
+		case websocket.StatusProtocolError:
+			code = mqttProtocolError
+		default:
+			code = mqttUnspecified
+		}
+	}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: code}
+	pk.Properties.ReasonString = reason
+	return encodeMQTT(&pk)
+}
+
+// serveMQTT is the MQTT endpoint /clients/mqtt/hubs/{hub}: the same
+// handshake checks and token as the client endpoint, the WebSocket
+// subprotocol mqtt, then a CONNECT packet that names the protocol level
+// and the client id, which becomes the connection id.
+func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName string) {
+	if !e.track() {
+		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
+		return
+	}
+	defer e.wg.Done()
+	if !checkUpgrade(w, r) {
+		return
+	}
+	if !e.applyFault(w, r, OperationConnect, false) {
+		return
+	}
+	if names.Hub(hubName) != "" {
+		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
+		return
+	}
+	hubName = strings.ToLower(hubName)
+	offered := offeredSubprotocols(r.Header)
+	if !slices.ContainsFunc(offered, func(p string) bool { return strings.EqualFold(p, protocol.SubprotocolMQTT) }) {
+		plainError(w, http.StatusBadRequest, "The MQTT endpoint requires the WebSocket subprotocol 'mqtt'.")
+		return
+	}
+	id, ok := e.authenticateClient(w, r, r.URL.Query(), hubName)
+	if !ok {
+		return
+	}
+	var tr *transport
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+		Subprotocols:       []string{protocol.SubprotocolMQTT},
+		OnPongReceived: func(context.Context, []byte) {
+			if tr != nil {
+				tr.received()
+			}
+		},
+	})
+	if err != nil {
+		return // Accept has answered
+	}
+	pk, rest, ok := e.readConnect(ws)
+	if !ok {
+		return
+	}
+	s := &mqttSession{version: pk.ProtocolVersion}
+	clientID, code := validateConnect(&pk)
+	if code != mqttSuccess {
+		refuseMQTT(ws, s.version, code)
+		return
+	}
+	s.assigned = clientID == ""
+	if s.assigned {
+		clientID = newConnectionID()
+	}
+	s.askedExpiry = s.version == mqttV5 && pk.Properties.SessionExpiryInterval > 0
+	if pk.Connect.WillFlag {
+		s.will = newWill(&pk)
+	}
+	c := newConn(e, hubName, clientID, id.userID, kindMQTT, ws.Subprotocol())
+	c.mqtt = s
+	c.setCodec()
+	c.origin = requestOrigin(e.publicEndpoint(r))
+	c.handlers = e.handlersFor(hubName)
+	if h := c.systemHandler(SystemEventConnect); h != nil {
+		res, status, _ := e.connectUpstream(c, h, r, id, offered)
+		if status != 0 {
+			c.endLife()
+			refuseMQTT(ws, s.version, connackOfStatus(s.version, status))
+			return
+		}
+		res.subprotocol = "" // an MQTT connection stays one
+		res.apply(c, &id, offered)
+	}
+	c.mu.Lock()
+	c.upstream = true
+	c.mu.Unlock()
+	s.inbuf = rest
+	tr = newTransport(c, ws, r)
+	e.takeOver(hubName, clientID)
+	if !e.register(c, tr, id) {
+		tr.cancel()
+		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
+		c.OnEnded(reasonShutdown)
+		return
+	}
+	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", "mqtt")
+	e.event(ConnectionConnected, c, "")
+	c.connectedUpstream()
+	tr.start()
+}
+
+// connack is the successful CONNACK of c. An MQTT 5 client learns which
+// features the service lacks (retained messages, wildcard and shared
+// subscriptions), its assigned client id, and that its session ends with
+// the connection.
+func (c *conn) connack() core.Frame {
+	s := c.mqtt
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: s.version}
+	if s.version == mqttV5 {
+		p := &pk.Properties
+		if s.assigned {
+			p.AssignedClientID = c.ID
+		}
+		p.RetainAvailable, p.RetainAvailableFlag = 0, true
+		p.WildcardSubAvailable, p.WildcardSubAvailableFlag = 0, true
+		p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
+		p.SubIDAvailable, p.SubIDAvailableFlag = 1, true
+		if s.askedExpiry {
+			// Sessions end with their connection.
+			p.SessionExpiryInterval, p.SessionExpiryIntervalFlag = 0, true
+		}
+	}
+	return mqttFrame(&pk)
+}
+
+// checkUpgrade answers a request that is not a WebSocket version 13
+// upgrade and reports false.
+func checkUpgrade(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		plainError(w, http.StatusMethodNotAllowed, "The client endpoint accepts only GET.")
+		return false
+	}
+	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
+		plainError(w, http.StatusBadRequest, "The client endpoint accepts only WebSocket upgrade requests.")
+		return false
+	}
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		plainError(w, http.StatusUpgradeRequired, "Only WebSocket version 13 is supported.")
+		return false
+	}
+	return true
+}
+
+// readConnect reads the first packet, which must be a CONNECT, and
+// returns it with the bytes that followed it in its WebSocket message.
+// On failure the WebSocket is closed (without CONNACK for a packet that
+// is not a CONNECT, as the protocol asks) and ok is false.
+func (e *Emulator) readConnect(ws *websocket.Conn) (pk packets.Packet, rest []byte, ok bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), mqttConnectTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-e.shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ws.SetReadLimit(protocol.MaxFrameSize)
+	var buf []byte
+	for {
+		typ, b, err := ws.Read(ctx)
+		if err != nil {
+			_ = ws.CloseNow()
+			return pk, nil, false
+		}
+		if typ != websocket.MessageBinary {
+			_ = ws.Close(websocket.StatusUnsupportedData, reasonMQTTTextFrame)
+			return pk, nil, false
+		}
+		buf = append(buf, b...)
+		if len(buf) > protocol.MaxFrameSize {
+			_ = ws.Close(websocket.StatusMessageTooBig, reasonTooLarge)
+			return pk, nil, false
+		}
+		var n int
+		pk, n, err = decodeMQTT(buf, 0)
+		if err != nil || (n > 0 && pk.FixedHeader.Type != packets.Connect) {
+			_ = ws.Close(websocket.StatusProtocolError, reasonMQTTMalformed)
+			return pk, nil, false
+		}
+		if n > 0 {
+			return pk, bytes.Clone(buf[n:]), true
+		}
+	}
+}
+
+// validateConnect checks a CONNECT against the protocol and the
+// service's limits. It returns the client id ("" when an MQTT 5 client
+// asked for one to be assigned) and mqttSuccess, or the code of the
+// refusal. A refusal 3.1.1 has no return code for is 0xFF: the
+// connection closes without a CONNACK, as that protocol asks.
+func validateConnect(pk *packets.Packet) (string, byte) {
+	v := pk.ProtocolVersion
+	if string(pk.Connect.ProtocolName) != "MQTT" || (v != mqttV311 && v != mqttV5) {
+		return "", mqttV311BadProtocol
+	}
+	if pk.ConnectValidate() != packets.CodeSuccess {
+		return "", refusal(v, 0xFF, mqttProtocolError)
+	}
+	id := pk.Connect.ClientIdentifier
+	if id == "" && v == mqttV5 {
+		return "", mqttSuccess
+	}
+	if !validClientID(id) {
+		return "", refusal(v, mqttV311IDRejected, mqttClientIDInvalid)
+	}
+	if v == mqttV311 && (pk.Connect.Keepalive < mqttMinKeepAlive || pk.Connect.Keepalive > mqttMaxKeepAlive) {
+		return "", refusal(v, 0xFF, 0)
+	}
+	if pk.Connect.WillFlag {
+		t := pk.Connect.WillTopic
+		switch {
+		case strings.IndexFunc(t, func(r rune) bool { return !unicode.IsSpace(r) }) < 0, utf8.RuneCountInString(t) > mqttMaxWillTopic,
+			strings.ContainsAny(t, "+#"), names.Group(t) != "":
+			return "", refusal(v, 0xFF, mqttTopicNameInvalid)
+		case len(pk.Connect.WillPayload) > mqttMaxWillMessage:
+			return "", refusal(v, 0xFF, mqttPacketTooLarge)
+		case pk.Connect.WillRetain:
+			return "", refusal(v, 0xFF, mqttRetainNotSupported)
+		}
+	}
+	return id, mqttSuccess
+}
+
+// refusal picks the code of a refusal by protocol level.
+func refusal(v, v311, v5 byte) byte {
+	if v == mqttV5 {
+		return v5
+	}
+	return v311
+}
+
+// validClientID reports whether id has 1 to 128 characters of 0-9, a-z
+// and A-Z.
+func validClientID(id string) bool {
+	if id == "" || len(id) > mqttMaxClientID {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// connackOfStatus maps the HTTP status of a failed connect event (or of a
+// refused registration) to a CONNACK code: 401 and 403 are not
+// authorized, 503 server unavailable, anything else unspecified (3.1.1:
+// server unavailable).
+func connackOfStatus(v byte, status int) byte {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return refusal(v, mqttV311NotAuthorized, mqttNotAuthorized)
+	case http.StatusServiceUnavailable:
+		return refusal(v, mqttV311Unavailable, mqttServerUnavailable)
+	}
+	return refusal(v, mqttV311Unavailable, mqttUnspecified)
+}
+
+// refuseMQTT sends a CONNACK with code (none for 0xFF) and closes ws.
+func refuseMQTT(ws *websocket.Conn, v byte, code byte) {
+	if code != 0xFF {
+		if v != mqttV5 {
+			v = mqttV311
+		}
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: v, ReasonCode: code}
+		ctx, cancel := context.WithTimeout(context.Background(), closeHandshakeTimeout)
+		err := ws.Write(ctx, websocket.MessageBinary, encodeMQTT(&pk))
+		cancel()
+		if err != nil {
+			_ = ws.CloseNow()
+			return
+		}
+	}
+	closeAfter := time.AfterFunc(closeHandshakeTimeout, func() { _ = ws.CloseNow() })
+	defer closeAfter.Stop()
+	_ = ws.Close(websocket.StatusNormalClosure, "")
+}
+
+// newWill keeps the will of a CONNECT.
+func newWill(pk *packets.Packet) *mqttWill {
+	w := &mqttWill{topic: pk.Connect.WillTopic, payload: bytes.Clone(pk.Connect.WillPayload), dt: protocol.DataTypeBinary}
+	w.pub.QoS = pk.Connect.WillQos
+	if pk.ProtocolVersion == mqttV5 {
+		p := &pk.Connect.WillProperties
+		w.dt = dataTypeOfContent(p.ContentType)
+		w.pub.ContentType = p.ContentType
+		w.pub.UserProperties = userProperties(p.User)
+		w.pub.ResponseTopic, w.pub.CorrelationData = p.ResponseTopic, bytes.Clone(p.CorrelationData)
+		w.pub.ExpirySeconds = p.MessageExpiryInterval
+	}
+	return w
+}
+
+func userProperties(in []packets.UserProperty) []core.KeyValue {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]core.KeyValue, len(in))
+	for i, u := range in {
+		out[i] = core.KeyValue{Key: u.Key, Value: u.Val}
+	}
+	return out
+}
+
+// takeOver ends the connection of hub that has the client id, as MQTT
+// does when a client connects again with the same id.
+func (e *Emulator) takeOver(hubName, id string) {
+	h := e.core.Hub(hubName)
+	if h == nil {
+		return
+	}
+	h.Lock()
+	defer h.Unlock()
+	old := h.ConnLocked(id)
+	if old == nil {
+		return
+	}
+	if oc := ownerOf(old); oc.mqtt != nil {
+		oc.mqtt.setCode(mqttSessionTakenOver)
+	}
+	old.EndLocked(core.Ending{Code: int(websocket.StatusNormalClosure), Reason: reasonMQTTTakenOver})
+}
+
+// handleMQTT handles one WebSocket message of an MQTT connection: the
+// packets it completes, in order.
+func (c *conn) handleMQTT(typ websocket.MessageType, b []byte) {
+	s := c.mqtt
+	if typ != websocket.MessageBinary {
+		c.mqttFail(mqttMalformed, websocket.StatusUnsupportedData, reasonMQTTTextFrame)
+		return
+	}
+	s.inbuf = append(s.inbuf, b...)
+	for len(s.inbuf) > 0 {
+		pk, n, err := decodeMQTT(s.inbuf, s.version)
+		if err == errMQTTTooLarge || (err == nil && n == 0 && len(s.inbuf) > protocol.MaxFrameSize) {
+			c.mqttFail(mqttPacketTooLarge, websocket.StatusMessageTooBig, reasonTooLarge)
+			return
+		}
+		if err != nil {
+			c.mqttFail(mqttMalformed, websocket.StatusProtocolError, reasonMQTTMalformed)
+			return
+		}
+		if n == 0 {
+			break
+		}
+		next := s.inbuf[n:]
+		if !c.mqttPacket(&pk) {
+			s.inbuf = nil
+			return
+		}
+		s.inbuf = next
+	}
+	if len(s.inbuf) == 0 {
+		s.inbuf = nil
+	} else {
+		s.inbuf = bytes.Clone(s.inbuf)
+	}
+}
+
+// mqttFail ends the connection after a protocol error, with code as the
+// reason of the DISCONNECT (MQTT 5).
+func (c *conn) mqttFail(code byte, status websocket.StatusCode, reason string) {
+	c.mqtt.setCode(code)
+	c.terminate(status, reason, false)
+}
+
+// mqttReply queues pk, a reply to the client's own packet.
+func (c *conn) mqttReply(pk *packets.Packet) {
+	pk.ProtocolVersion = c.mqtt.version
+	c.Reply(mqttFrame(pk))
+}
+
+// mqttPacket handles one packet after the CONNECT. It reports false when
+// the connection ended.
+func (c *conn) mqttPacket(pk *packets.Packet) bool {
+	s := c.mqtt
+	switch pk.FixedHeader.Type {
+	case packets.Publish:
+		return c.mqttPublish(pk)
+	case packets.Puback, packets.Pubcomp:
+		// Outbound messages are not retransmitted: nothing to release.
+	case packets.Pubrec:
+		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID})
+	case packets.Pubrel:
+		delete(s.qos2, pk.PacketID)
+		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: pk.PacketID})
+	case packets.Subscribe:
+		if pk.SubscribeValidate() != packets.CodeSuccess {
+			c.mqttFail(mqttProtocolError, websocket.StatusProtocolError, reasonMQTTMalformed)
+			return false
+		}
+		c.mqttSubscribe(pk)
+	case packets.Unsubscribe:
+		if pk.UnsubscribeValidate() != packets.CodeSuccess {
+			c.mqttFail(mqttProtocolError, websocket.StatusProtocolError, reasonMQTTMalformed)
+			return false
+		}
+		c.mqttUnsubscribe(pk)
+	case packets.Pingreq:
+		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingresp}})
+	case packets.Disconnect:
+		s.mu.Lock()
+		s.byClient = true
+		if !(s.version == mqttV5 && pk.ReasonCode == mqttDisconnectWithWill) {
+			s.will = nil
+		}
+		s.mu.Unlock()
+		c.terminate(websocket.StatusNormalClosure, reasonMQTTDisconnected, false)
+		return false
+	case packets.Connect:
+		c.mqttFail(mqttProtocolError, websocket.StatusProtocolError, reasonMQTTSecondConn)
+		return false
+	case packets.Auth:
+		c.mqttFail(mqttBadAuthenticationMethod, websocket.StatusProtocolError, reasonMQTTAuth)
+		return false
+	default:
+		c.mqttFail(mqttProtocolError, websocket.StatusProtocolError, reasonMQTTUnexpected)
+		return false
+	}
+	return true
+}
+
+// mqttPublish publishes a client's PUBLISH to the group of its topic and
+// acknowledges it as its quality of service asks. A PUBLISH the client
+// may not send (no send permission, a topic that is no group name, a
+// payload that does not match its JSON or text content type) is dropped;
+// MQTT 5 says why in its PUBACK or PUBREC, MQTT 3.1.1, which has no way
+// to, acknowledges it as if delivered.
+func (c *conn) mqttPublish(pk *packets.Packet) bool {
+	s := c.mqtt
+	if pk.FixedHeader.Retain {
+		c.mqttFail(mqttRetainNotSupported, websocket.StatusProtocolError, reasonMQTTRetain)
+		return false
+	}
+	if pk.Properties.TopicAlias > 0 || pk.Properties.TopicAliasFlag {
+		c.mqttFail(mqttTopicAliasInvalid, websocket.StatusProtocolError, reasonMQTTTopicAlias)
+		return false
+	}
+	if pk.PublishValidate(0) != packets.CodeSuccess {
+		c.mqttFail(mqttProtocolError, websocket.StatusProtocolError, reasonMQTTMalformed)
+		return false
+	}
+	qos, topic := pk.FixedHeader.Qos, pk.TopicName
+	code := mqttSuccess
+	dt := protocol.DataTypeBinary
+	if s.version == mqttV5 {
+		dt = dataTypeOfContent(pk.Properties.ContentType)
+	}
+	switch {
+	case names.Group(topic) != "":
+		code = mqttTopicNameInvalid
+	case !c.Allowed(core.PermSendToGroup, topic):
+		code = mqttNotAuthorized
+	case dt == protocol.DataTypeJSON && !json.Valid(pk.Payload), dt == protocol.DataTypeText && !utf8.Valid(pk.Payload):
+		code = mqttPayloadFormatInvalid
+	}
+	duplicate := false
+	if qos == 2 {
+		_, duplicate = s.qos2[pk.PacketID]
+	}
+	if code == mqttSuccess && !duplicate {
+		pub := &core.Published{QoS: qos}
+		if s.version == mqttV5 {
+			p := &pk.Properties
+			pub.ContentType = p.ContentType
+			pub.UserProperties = userProperties(p.User)
+			pub.ResponseTopic, pub.CorrelationData = p.ResponseTopic, bytes.Clone(p.CorrelationData)
+			pub.ExpirySeconds = p.MessageExpiryInterval
+		}
+		c.publishToGroup(topic, dt, bytes.Clone(pk.Payload), pub)
+		if qos == 2 {
+			if s.qos2 == nil {
+				s.qos2 = map[uint16]struct{}{}
+			}
+			s.qos2[pk.PacketID] = struct{}{}
+		}
+	}
+	if s.version != mqttV5 {
+		code = mqttSuccess
+	}
+	switch qos {
+	case 1:
+		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: pk.PacketID, ReasonCode: code})
+	case 2:
+		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID, ReasonCode: code})
+	}
+	return true
+}
+
+// publishToGroup fans a message of c out to the members of group. An
+// MQTT subscription of c with no-local leaves c out.
+func (c *conn) publishToGroup(group string, dt protocol.DataType, data []byte, pub *core.Published) {
+	m := newMessage(group, c.UserID, dt, data)
+	m.Source, m.Target = c.ID, "group"
+	m.Published = pub
+	if pub.ExpirySeconds > 0 {
+		m.TTL = time.Duration(pub.ExpirySeconds) * time.Second
+	}
+	sel := core.Selector{}
+	if sub, ok := c.mqtt.subscription(group); ok && sub.noLocal {
+		sel.Except = c.Conn
+	}
+	c.Hub().Fanout(m, func(h *core.Hub) []*core.Conn { return h.SelectGroupLocked(group, sel) })
+}
+
+// mqttSubscribe joins the groups of a SUBSCRIBE's topic filters and
+// answers with a SUBACK. A filter is refused when it is a shared
+// subscription, has a wildcard, is no group name, lacks the join
+// permission or would exceed the limit of groups; MQTT 3.1.1 has one
+// failure code for all of them.
+func (c *conn) mqttSubscribe(pk *packets.Packet) {
+	s := c.mqtt
+	id := 0
+	if len(pk.Properties.SubscriptionIdentifier) > 0 {
+		id = pk.Properties.SubscriptionIdentifier[0]
+	}
+	codes := make([]byte, len(pk.Filters))
+	h := c.Hub()
+	for i, f := range pk.Filters {
+		code := mqttSuccess
+		switch {
+		case strings.HasPrefix(f.Filter, "$share/"):
+			code = mqttSharedNotSupported
+		case strings.ContainsAny(f.Filter, "+#"):
+			code = mqttWildcardNotSupported
+		case names.Group(f.Filter) != "":
+			code = mqttTopicFilterInvalid
+		case !c.Allowed(core.PermJoinLeaveGroup, f.Filter):
+			code = mqttNotAuthorized
+		}
+		if code == mqttSuccess {
+			granted := min(f.Qos, 2)
+			h.Lock()
+			s.mu.Lock()
+			old, had := s.subs[f.Filter]
+			if s.subs == nil {
+				s.subs = map[string]mqttSub{}
+			}
+			s.subs[f.Filter] = mqttSub{qos: granted, id: id, noLocal: f.NoLocal}
+			s.mu.Unlock()
+			if !h.JoinIfRegisteredLocked(c.Conn, f.Filter) {
+				code = mqttQuotaExceeded
+				s.mu.Lock()
+				if had {
+					s.subs[f.Filter] = old
+				} else {
+					delete(s.subs, f.Filter)
+				}
+				s.mu.Unlock()
+			}
+			h.Unlock()
+			if code == mqttSuccess {
+				code = granted
+			}
+		}
+		if s.version != mqttV5 && code > 2 {
+			code = mqttV311SubscribeFailure
+		}
+		codes[i] = code
+	}
+	c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Suback}, PacketID: pk.PacketID, ReasonCodes: codes})
+}
+
+// mqttUnsubscribe leaves the groups of an UNSUBSCRIBE's topic filters
+// and answers with an UNSUBACK; leaving needs the join permission too.
+func (c *conn) mqttUnsubscribe(pk *packets.Packet) {
+	codes := make([]byte, len(pk.Filters))
+	h := c.Hub()
+	for i, f := range pk.Filters {
+		if !c.Allowed(core.PermJoinLeaveGroup, f.Filter) {
+			codes[i] = mqttNotAuthorized
+			continue
+		}
+		h.Lock()
+		in := slices.Contains(c.GroupsLocked(), f.Filter)
+		h.LeaveLocked(c.Conn, f.Filter)
+		h.Unlock()
+		if !in {
+			codes[i] = mqttNoSubscriptionExisted
+		}
+	}
+	c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsuback}, PacketID: pk.PacketID, ReasonCodes: codes})
+}
+
+// mqttGroup keeps the subscriptions in step with the membership: leaving
+// a group, by UNSUBSCRIBE or REST, drops its subscription. It runs with
+// the hub lock held.
+func (c *conn) mqttGroup(group string, joined bool) {
+	if joined {
+		return
+	}
+	s := c.mqtt
+	s.mu.Lock()
+	delete(s.subs, group)
+	s.mu.Unlock()
+}
+
+// publishWill publishes the will of an MQTT connection that ended
+// without DISCONNECT (or with the MQTT 5 "disconnect with will" reason),
+// when the connection may send to its topic. It runs in the background:
+// the caller may hold the hub lock.
+func (c *conn) publishWill() {
+	s := c.mqtt
+	s.mu.Lock()
+	w := s.will
+	s.will = nil
+	s.mu.Unlock()
+	if w == nil || !c.Allowed(core.PermSendToGroup, w.topic) || c.Hub() == nil {
+		return
+	}
+	if !c.e.track() {
+		return
+	}
+	go func() {
+		defer c.e.wg.Done()
+		pub := w.pub
+		c.publishToGroup(w.topic, w.dt, w.payload, &pub)
+		c.e.log.Debug("will published", "hub", c.HubName(), "connectionId", c.ID, "topic", redact.Preview(w.topic, redact.MaxLogField))
+	}()
+}

@@ -1,0 +1,446 @@
+package emulator
+
+import (
+	"bytes"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+const restAPI = "?api-version=2024-12-01"
+
+func TestMQTTHandshake(t *testing.T) {
+	te := startEmulator(t, Options{})
+	tests := []struct {
+		name         string
+		hub, token   string
+		bearer       bool
+		subprotocols []string
+		status       int
+	}{
+		{name: "query token", hub: "chat", token: te.mqttToken("chat", nil), subprotocols: []string{"mqtt"}, status: http.StatusSwitchingProtocols},
+		{name: "bearer token", hub: "chat", token: te.mqttToken("chat", nil), bearer: true, subprotocols: []string{"mqtt"}, status: http.StatusSwitchingProtocols},
+		{name: "client endpoint token", hub: "chat", token: te.clientToken("chat", nil), subprotocols: []string{"mqtt"}, status: http.StatusSwitchingProtocols},
+		{name: "no subprotocol", hub: "chat", token: te.mqttToken("chat", nil), status: http.StatusBadRequest},
+		{name: "other subprotocol", hub: "chat", token: te.mqttToken("chat", nil), subprotocols: []string{"json.webpubsub.azure.v1"}, status: http.StatusBadRequest},
+		{name: "no token", hub: "chat", subprotocols: []string{"mqtt"}, status: http.StatusUnauthorized},
+		{name: "token of another hub", hub: "chat", token: te.mqttToken("other", nil), subprotocols: []string{"mqtt"}, status: http.StatusUnauthorized},
+		{name: "invalid hub", hub: "9chat", token: te.mqttToken("9chat", nil), subprotocols: []string{"mqtt"}, status: http.StatusBadRequest},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ws, resp, err := te.with(t).mqttDial(tc.hub, tc.token, tc.bearer, tc.subprotocols...)
+			if resp == nil {
+				t.Fatalf("no response: %v", err)
+			}
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d; want %d (%v)", resp.StatusCode, tc.status, err)
+			}
+			if ws != nil {
+				if ws.Subprotocol() != "mqtt" {
+					t.Errorf("subprotocol %q; want mqtt", ws.Subprotocol())
+				}
+				_ = ws.CloseNow()
+			}
+		})
+	}
+}
+
+func TestMQTTConnect(t *testing.T) {
+	te := startEmulator(t, Options{})
+	const noConnack = -1
+	tests := []struct {
+		name     string
+		id       string
+		edit     func(*packets.Packet)
+		v311, v5 int // CONNACK code per version; noConnack: closed without one
+	}{
+		{name: "accepted", id: "device1"},
+		{name: "longest id", id: strings.Repeat("a", 128)},
+		{name: "id too long", id: strings.Repeat("a", 129), v311: 0x02, v5: 0x85},
+		{name: "id with underscore", id: "mqttjs_1", v311: 0x02, v5: 0x85},
+		{name: "empty id", id: "", v311: 0x02, v5: 0},
+		{name: "keep-alive 0", id: "k0", edit: func(p *packets.Packet) { p.Connect.Keepalive = 0 }, v311: noConnack, v5: 0},
+		{name: "keep-alive 180", id: "k180", edit: func(p *packets.Packet) { p.Connect.Keepalive = 180 }},
+		{name: "keep-alive 181", id: "k181", edit: func(p *packets.Packet) { p.Connect.Keepalive = 181 }, v311: noConnack, v5: 0},
+		{name: "will", id: "w1", edit: will("status", []byte("gone"))},
+		{name: "blank will topic", id: "w2", edit: will(" \t", []byte("gone")), v311: noConnack, v5: 0x90},
+		{name: "will topic too long", id: "w3", edit: will(strings.Repeat("t", 1025), []byte("gone")), v311: noConnack, v5: 0x90},
+		{name: "will message too large", id: "w4", edit: will("status", make([]byte, 2001)), v311: noConnack, v5: 0x95},
+		{name: "will message at the limit", id: "w5", edit: will("status", make([]byte, 2000))},
+		{name: "retained will", id: "w6", edit: func(p *packets.Packet) { will("status", []byte("x"))(p); p.Connect.WillRetain = true }, v311: noConnack, v5: 0x9A},
+		{name: "protocol level 3", id: "old", edit: func(p *packets.Packet) { p.ProtocolVersion = 3; p.Connect.ProtocolName = []byte("MQIsdp") }, v311: 0x01, v5: 0x01},
+	}
+	for _, v := range mqttVersions {
+		for _, tc := range tests {
+			t.Run(v.name+"/"+tc.name, func(t *testing.T) {
+				te := te.with(t)
+				c, ack, ok := te.mqttConnect(v.version, tc.id, nil, tc.edit)
+				want := tc.v311
+				if v.version == mqttV5 {
+					want = tc.v5
+				}
+				if want == noConnack {
+					if ok {
+						t.Fatalf("got %s; want the connection closed without CONNACK", packets.PacketNames[ack.FixedHeader.Type])
+					}
+					return
+				}
+				if !ok || ack.FixedHeader.Type != packets.Connack {
+					t.Fatalf("got %+v (ok %v); want CONNACK", ack.FixedHeader, ok)
+				}
+				if int(ack.ReasonCode) != want {
+					t.Fatalf("CONNACK code %#x; want %#x", ack.ReasonCode, want)
+				}
+				if want != 0 {
+					if more := c.expectClosed(); len(more) != 0 {
+						t.Fatalf("after a refusal got %d packets", len(more))
+					}
+					return
+				}
+				id := te.waitRegistered()
+				if tc.id != "" && id != tc.id {
+					t.Fatalf("connection id %s; want the client id %s", id, tc.id)
+				}
+				if tc.id == "" && ack.Properties.AssignedClientID != id {
+					t.Fatalf("assigned client id %q; want the connection id %s", ack.Properties.AssignedClientID, id)
+				}
+				if v.version == mqttV5 {
+					p := ack.Properties
+					if !p.RetainAvailableFlag || p.RetainAvailable != 0 || !p.WildcardSubAvailableFlag || p.WildcardSubAvailable != 0 ||
+						!p.SharedSubAvailableFlag || p.SharedSubAvailable != 0 {
+						t.Errorf("CONNACK properties %+v; want retain, wildcard and shared subscriptions unavailable", p)
+					}
+				}
+				if r := te.rest("HEAD", "/api/hubs/chat/connections/"+id+restAPI, "", nil); r.status != http.StatusOK {
+					t.Fatalf("ConnectionExists: %d", r.status)
+				}
+				c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+				c.expectClosed()
+				te.waitEnded(id)
+			})
+		}
+	}
+}
+
+// will sets the will of a CONNECT.
+func will(topic string, payload []byte) func(*packets.Packet) {
+	return func(p *packets.Packet) {
+		p.Connect.WillFlag, p.Connect.WillTopic, p.Connect.WillPayload = true, topic, payload
+	}
+}
+
+func TestMQTTSubscribe(t *testing.T) {
+	te := startEmulator(t, Options{})
+	roles := jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup.g1", "webpubsub.joinLeaveGroups.team-*"}}
+	tests := []struct {
+		filter   string
+		qos      byte
+		v311, v5 byte
+	}{
+		{filter: "g1", qos: 0, v311: 0, v5: 0},
+		{filter: "g1", qos: 1, v311: 1, v5: 1},
+		{filter: "g1", qos: 2, v311: 2, v5: 2},
+		{filter: "team-red", qos: 1, v311: 1, v5: 1},
+		{filter: "g2", qos: 1, v311: 0x80, v5: 0x87},
+		{filter: "g1/+", qos: 1, v311: 0x80, v5: 0xA2},
+		{filter: "#", qos: 1, v311: 0x80, v5: 0xA2},
+		{filter: "$share/s/g1", qos: 1, v311: 0x80, v5: 0x9E},
+		{filter: " ", qos: 1, v311: 0x80, v5: 0x8F},
+	}
+	for _, v := range mqttVersions {
+		t.Run(v.name, func(t *testing.T) {
+			te := te.with(t)
+			c := te.mqtt(v.version, "sub"+strings.ReplaceAll(v.name, ".", ""), roles)
+			for _, tc := range tests {
+				want := tc.v311
+				if v.version == mqttV5 {
+					want = tc.v5
+				}
+				if got := c.subscribe(tc.qos, tc.filter); len(got) != 1 || got[0] != want {
+					t.Errorf("SUBSCRIBE %q QoS %d: codes %#v; want %#x", tc.filter, tc.qos, got, want)
+				}
+			}
+			// The accepted subscriptions are group memberships.
+			for g, want := range map[string]bool{"g1": true, "team-red": true, "g2": false} {
+				if got := slices.Contains(te.GroupMembers("chat", g), c.id); got != want {
+					t.Errorf("in group %s: %v; want %v", g, got, want)
+				}
+			}
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Unsubscribe, Qos: 1}, PacketID: c.packetID(),
+				Filters: packets.Subscriptions{{Filter: "g1"}, {Filter: "g1"}}}
+			c.send(&pk)
+			ack := c.expect(packets.Unsuback)
+			if v.version == mqttV5 && !bytes.Equal(ack.ReasonCodes, []byte{0, 0x11}) {
+				t.Errorf("UNSUBACK codes %#v; want success, then no subscription existed", ack.ReasonCodes)
+			}
+			if slices.Contains(te.GroupMembers("chat", "g1"), c.id) {
+				t.Error("still in g1 after UNSUBSCRIBE")
+			}
+		})
+	}
+}
+
+func TestMQTTPubSub(t *testing.T) {
+	te := startEmulator(t, Options{})
+	all := jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}}
+	v3 := te.mqtt(mqttV311, "old", all)
+	v5 := te.mqtt(mqttV5, "new", all)
+	js := te.pubsub(all)
+	for _, c := range []*mqttClient{v3, v5} {
+		if got := c.subscribe(1, "room"); !bytes.Equal(got, []byte{1}) {
+			t.Fatalf("SUBSCRIBE: %#v", got)
+		}
+	}
+	js.JoinGroup("room")
+
+	// read checks the next PUBLISH of c.
+	read := func(t testing.TB, c *mqttClient, topic string, qos byte, payload, contentType string) packets.Packet {
+		t.Helper()
+		pk := c.readPublish()
+		if pk.TopicName != topic || pk.FixedHeader.Qos != qos || string(pk.Payload) != payload {
+			t.Fatalf("%s got PUBLISH %q QoS %d %q; want %q QoS %d %q", c.id, pk.TopicName, pk.FixedHeader.Qos, pk.Payload, topic, qos, payload)
+		}
+		if c.version == mqttV5 && pk.Properties.ContentType != contentType {
+			t.Fatalf("%s got content type %q; want %q", c.id, pk.Properties.ContentType, contentType)
+		}
+		return pk
+	}
+
+	t.Run("3.1.1 publish", func(t *testing.T) {
+		if code := v3.publish("room", 1, []byte("from 3"), nil); code != 0 {
+			t.Fatalf("PUBACK %#x", code)
+		}
+		read(t, v3, "room", 1, "from 3", "")
+		read(t, v5, "room", 1, "from 3", "")
+		js.ExpectMessage(protocol.DataTypeBinary, "from 3")
+	})
+	t.Run("5.0 publish with content type and user properties", func(t *testing.T) {
+		props := &packets.Properties{ContentType: "text/plain", User: []packets.UserProperty{{Key: "k", Val: "v"}}}
+		v5.publish("room", 0, []byte("from 5"), props)
+		read(t, v3, "room", 0, "from 5", "")
+		pk := read(t, v5, "room", 0, "from 5", "text/plain")
+		if len(pk.Properties.User) != 1 || pk.Properties.User[0] != (packets.UserProperty{Key: "k", Val: "v"}) {
+			t.Errorf("user properties %+v; want k=v", pk.Properties.User)
+		}
+		f := js.ExpectMessage(protocol.DataTypeText, "from 5")
+		if f.FromUserID != "" || f.Group != "room" {
+			t.Errorf("JSON frame %+v; want group room", f)
+		}
+	})
+	t.Run("5.0 publish of invalid JSON", func(t *testing.T) {
+		if code := v5.publish("room", 1, []byte("{"), &packets.Properties{ContentType: "application/json"}); code != 0x99 {
+			t.Fatalf("PUBACK %#x; want payload format invalid", code)
+		}
+	})
+	t.Run("JSON client to MQTT", func(t *testing.T) {
+		if r := js.SendToGroup("room", protocol.DataTypeJSON, []byte(`{"a":1}`), true); r.ErrorName() != "" {
+			t.Fatalf("sendToGroup: %s", r.ErrorName())
+		}
+		read(t, v3, "room", 1, `{"a":1}`, "")
+		read(t, v5, "room", 1, `{"a":1}`, "application/json")
+	})
+	t.Run("REST to group, all, user and connection", func(t *testing.T) {
+		if r := te.rest("POST", "/api/hubs/chat/groups/room/:send"+restAPI, "text/plain", []byte("to group")); r.status != 202 {
+			t.Fatalf("send to group: %d", r.status)
+		}
+		read(t, v3, "room", 1, "to group", "")
+		read(t, v5, "room", 1, "to group", "text/plain")
+		js.ExpectMessage(protocol.DataTypeText, "to group")
+		if r := te.rest("POST", "/api/hubs/chat/:send"+restAPI, "application/octet-stream", []byte{1, 2}); r.status != 202 {
+			t.Fatalf("send to all: %d", r.status)
+		}
+		read(t, v3, mqttServerTopic, 1, "\x01\x02", "")
+		read(t, v5, mqttServerTopic, 1, "\x01\x02", "application/octet-stream")
+		js.ExpectMessage(protocol.DataTypeBinary, "\x01\x02")
+		if r := te.rest("POST", "/api/hubs/chat/connections/new/:send"+restAPI, "text/plain", []byte("to you")); r.status != 202 {
+			t.Fatalf("send to connection: %d", r.status)
+		}
+		read(t, v5, mqttServerTopic, 1, "to you", "text/plain")
+		v3.ping()
+	})
+	t.Run("QoS follows the subscription", func(t *testing.T) {
+		v3.subscribe(0, "room")
+		te.rest("POST", "/api/hubs/chat/groups/room/:send"+restAPI, "text/plain", []byte("downgraded"))
+		read(t, v3, "room", 0, "downgraded", "")
+		read(t, v5, "room", 1, "downgraded", "text/plain")
+		js.ExpectMessage(protocol.DataTypeText, "downgraded")
+	})
+	t.Run("QoS 2 publish", func(t *testing.T) {
+		v5.subscribe(2, "room")
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: 2}, TopicName: "room", PacketID: 77, Payload: []byte("once")}
+		v3.send(&pk)
+		v3.expect(packets.Pubrec)
+		pk.FixedHeader.Dup = true
+		v3.send(&pk) // a retransmission is not delivered again
+		v3.expect(packets.Pubrec)
+		v3.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: 77})
+		if got := v3.expect(packets.Pubcomp); got.PacketID != 77 {
+			t.Fatalf("PUBCOMP for %d", got.PacketID)
+		}
+		read(t, v3, "room", 0, "once", "")
+		read(t, v5, "room", 2, "once", "")
+		js.ExpectMessage(protocol.DataTypeBinary, "once")
+		v5.ping()
+	})
+}
+
+func TestMQTTPermissionsAndRefusals(t *testing.T) {
+	te := startEmulator(t, Options{})
+	for _, v := range mqttVersions {
+		t.Run(v.name, func(t *testing.T) {
+			te := te.with(t)
+			name := strings.ReplaceAll(v.name, ".", "")
+			listener := te.mqtt(mqttV5, "listener"+name, jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}})
+			listener.subscribe(1, "locked"+name)
+			c := te.mqtt(v.version, "limited"+name, nil)
+
+			// No permission: 5.0 learns why, 3.1.1 gets a positive ack.
+			want := byte(0x87)
+			if v.version == mqttV311 {
+				want = 0
+			}
+			if code := c.publish("locked"+name, 1, []byte("no"), nil); code != want {
+				t.Fatalf("PUBACK %#x; want %#x", code, want)
+			}
+			if got := c.subscribe(1, "locked"+name); got[0] < 0x80 {
+				t.Fatalf("SUBSCRIBE without permission: %#x", got[0])
+			}
+
+			// A REST grant makes both work.
+			for _, p := range []string{"sendToGroup", "joinLeaveGroup"} {
+				if r := te.rest("PUT", "/api/hubs/chat/permissions/"+p+"/connections/"+c.id+restAPI+"&targetName=locked"+name, "", nil); r.status != 200 {
+					t.Fatalf("grant %s: %d %s", p, r.status, r.body)
+				}
+			}
+			if code := c.publish("locked"+name, 1, []byte("yes"), nil); code != 0 {
+				t.Fatalf("PUBACK after grant %#x", code)
+			}
+			if pk := listener.readPublish(); string(pk.Payload) != "yes" {
+				t.Fatalf("listener got %q; want only the permitted publish", pk.Payload)
+			}
+			if got := c.subscribe(1, "locked"+name); got[0] != 1 {
+				t.Fatalf("SUBSCRIBE after grant: %#x", got[0])
+			}
+
+			// REST membership: adding is a subscription, removing ends it.
+			if r := te.rest("PUT", "/api/hubs/chat/groups/extra/connections/"+c.id+restAPI, "", nil); r.status != 200 {
+				t.Fatalf("add to group: %d", r.status)
+			}
+			te.rest("POST", "/api/hubs/chat/groups/extra/:send"+restAPI, "text/plain", []byte("extra"))
+			if pk := c.readPublish(); pk.TopicName != "extra" || pk.FixedHeader.Qos != 1 {
+				t.Fatalf("got %q QoS %d; want extra QoS 1", pk.TopicName, pk.FixedHeader.Qos)
+			}
+
+			// A retained PUBLISH ends the connection.
+			pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish, Retain: true}, TopicName: "locked" + name, Payload: []byte("r")}
+			c.send(&pk)
+			got := c.expectClosed()
+			if v.version == mqttV5 && (len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x9A) {
+				t.Fatalf("after a retained PUBLISH got %+v; want DISCONNECT 0x9A", got)
+			}
+			if v.version == mqttV311 && len(got) != 0 {
+				t.Fatalf("after a retained PUBLISH got %d packets", len(got))
+			}
+			te.waitEnded(c.id)
+		})
+	}
+}
+
+func TestMQTTCloseAndTakeOver(t *testing.T) {
+	te := startEmulator(t, Options{})
+	c := te.mqtt(mqttV5, "dev", nil)
+	if r := te.rest("DELETE", "/api/hubs/chat/connections/dev"+restAPI+"&reason=maintenance", "", nil); r.status != 204 && r.status != 200 {
+		t.Fatalf("CloseConnection: %d", r.status)
+	}
+	got := c.expectClosed()
+	if len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect || got[0].ReasonCode != 0x98 || got[0].Properties.ReasonString != "maintenance" {
+		t.Fatalf("got %+v; want DISCONNECT 0x98 'maintenance'", got)
+	}
+	te.waitEnded("dev")
+	if r := te.rest("HEAD", "/api/hubs/chat/connections/dev"+restAPI, "", nil); r.status != http.StatusNotFound {
+		t.Fatalf("ConnectionExists after close: %d", r.status)
+	}
+
+	first := te.mqtt(mqttV5, "same", nil)
+	second := te.mqtt(mqttV311, "same", nil)
+	got = first.expectClosed()
+	if len(got) != 1 || got[0].ReasonCode != 0x8E {
+		t.Fatalf("taken-over connection got %+v; want DISCONNECT 0x8E", got)
+	}
+	second.ping()
+	if r := te.rest("HEAD", "/api/hubs/chat/connections/same"+restAPI, "", nil); r.status != http.StatusOK {
+		t.Fatalf("the new connection does not exist: %d", r.status)
+	}
+}
+
+func TestMQTTWill(t *testing.T) {
+	te := startEmulator(t, Options{})
+	watcher := te.mqtt(mqttV5, "watcher", jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}})
+	watcher.subscribe(1, "status")
+	send := jwt.MapClaims{"role": []string{"webpubsub.sendToGroup.status"}}
+	for _, v := range mqttVersions {
+		for _, cut := range []bool{true, false} {
+			name := "clean"
+			if cut {
+				name = "cut"
+			}
+			t.Run(v.name+"/"+name, func(t *testing.T) {
+				te := te.with(t)
+				id := "dev" + name + strings.ReplaceAll(v.name, ".", "")
+				c, ack, ok := te.mqttConnect(v.version, id, send, will("status", []byte(id+" gone")))
+				if !ok || ack.ReasonCode != 0 {
+					t.Fatalf("connect: %+v", ack)
+				}
+				te.waitRegistered()
+				if cut {
+					_ = c.ws.CloseNow()
+				} else {
+					c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+				}
+				te.waitEnded(id)
+				// A REST send after the end is a barrier: the will, if
+				// any, was published before it.
+				te.rest("POST", "/api/hubs/chat/groups/status/:send"+restAPI, "text/plain", []byte("barrier"))
+				pk := watcher.readPublish()
+				if cut {
+					if string(pk.Payload) != id+" gone" {
+						t.Fatalf("got %q; want the will", pk.Payload)
+					}
+					pk = watcher.readPublish()
+				}
+				if string(pk.Payload) != "barrier" {
+					t.Fatalf("got %q; want the barrier", pk.Payload)
+				}
+			})
+		}
+	}
+}
+
+func TestMQTTSplitAndCoalescedPackets(t *testing.T) {
+	te := startEmulator(t, Options{})
+	for _, v := range mqttVersions {
+		t.Run(v.name, func(t *testing.T) {
+			te := te.with(t)
+			c := te.mqtt(v.version, "split"+strings.ReplaceAll(v.name, ".", ""), nil)
+			ping := encodeMQTT(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}})
+			two := append(append([]byte{}, ping...), ping...)
+			c.sendRaw(two[:1])
+			c.sendRaw(two[1:3])
+			c.sendRaw(two[3:])
+			c.expect(packets.Pingresp)
+			c.expect(packets.Pingresp)
+			c.sendRaw([]byte{0xF0, 0x00}) // AUTH is not supported
+			got := c.expectClosed()
+			if v.version == mqttV5 && (len(got) != 1 || got[0].FixedHeader.Type != packets.Disconnect) {
+				t.Fatalf("got %+v; want DISCONNECT", got)
+			}
+		})
+	}
+}

@@ -1,0 +1,260 @@
+package emulator
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"mime"
+	"strings"
+
+	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
+)
+
+// MQTT protocol levels the endpoint accepts: 4 is MQTT 3.1.1, 5 is 5.0.
+const (
+	mqttV311 byte = 4
+	mqttV5   byte = 5
+)
+
+// mqttServerTopic is the topic of messages sent to all, a user or a
+// connection: they are not group messages.
+const mqttServerTopic = "$webpubsub/server/messages"
+
+// MQTT content types and the data types they map to.
+const (
+	mqttContentJSON     = "application/json"
+	mqttContentText     = "text/plain"
+	mqttContentProtobuf = "application/x-protobuf"
+	mqttContentBinary   = "application/octet-stream"
+)
+
+// errMQTTTooLarge is returned for a packet beyond the frame size limit.
+var errMQTTTooLarge = errors.New("the MQTT packet is too large")
+
+// errMQTTMalformed is returned for bytes that are not an MQTT packet.
+var errMQTTMalformed = errors.New("the MQTT packet is malformed")
+
+// decodeMQTT reads the first packet of buf for a client of the protocol
+// level version (any for a CONNECT, which names its own). n is the
+// number of bytes the packet took; 0 (with a nil error) means buf holds
+// only the start of a packet. The packet's byte slices alias buf.
+func decodeMQTT(buf []byte, version byte) (pk packets.Packet, n int, err error) {
+	if len(buf) < 2 {
+		return pk, 0, nil
+	}
+	remaining, used, err := packets.DecodeLength(bytes.NewReader(buf[1:]))
+	if err != nil {
+		if len(buf)-1 < 4 {
+			return pk, 0, nil // the length itself is incomplete
+		}
+		return pk, 0, errMQTTMalformed
+	}
+	if remaining > protocol.MaxFrameSize {
+		return pk, 0, errMQTTTooLarge
+	}
+	total := 1 + used + remaining
+	if len(buf) < total {
+		return pk, 0, nil
+	}
+	if err := pk.FixedHeader.Decode(buf[0]); err != nil {
+		return pk, 0, errMQTTMalformed
+	}
+	pk.FixedHeader.Remaining = remaining
+	pk.ProtocolVersion = version
+	if err := decodeBody(&pk, buf[1+used:total]); err != nil {
+		return pk, 0, errMQTTMalformed
+	}
+	return pk, total, nil
+}
+
+// decodeBody decodes the variable header and payload with the codec's
+// decoder of the packet's type, turning a panic on hostile input into an
+// error.
+func decodeBody(pk *packets.Packet, body []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", errMQTTMalformed, r)
+		}
+	}()
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		return pk.ConnectDecode(body)
+	case packets.Publish:
+		return pk.PublishDecode(body)
+	case packets.Puback:
+		return pk.PubackDecode(body)
+	case packets.Pubrec:
+		return pk.PubrecDecode(body)
+	case packets.Pubrel:
+		return pk.PubrelDecode(body)
+	case packets.Pubcomp:
+		return pk.PubcompDecode(body)
+	case packets.Subscribe:
+		return pk.SubscribeDecode(body)
+	case packets.Unsubscribe:
+		return pk.UnsubscribeDecode(body)
+	case packets.Pingreq:
+		return pk.PingreqDecode(body)
+	case packets.Disconnect:
+		return pk.DisconnectDecode(body)
+	case packets.Auth:
+		return pk.AuthDecode(body)
+	case packets.Connack:
+		return pk.ConnackDecode(body)
+	case packets.Suback:
+		return pk.SubackDecode(body)
+	case packets.Unsuback:
+		return pk.UnsubackDecode(body)
+	case packets.Pingresp:
+		return pk.PingrespDecode(body)
+	}
+	return errMQTTMalformed
+}
+
+// encodeMQTT encodes pk with the codec's encoder of its type.
+func encodeMQTT(pk *packets.Packet) []byte {
+	var buf bytes.Buffer
+	var err error
+	switch pk.FixedHeader.Type {
+	case packets.Connect:
+		err = pk.ConnectEncode(&buf)
+	case packets.Connack:
+		err = pk.ConnackEncode(&buf)
+	case packets.Publish:
+		err = pk.PublishEncode(&buf)
+	case packets.Puback:
+		err = pk.PubackEncode(&buf)
+	case packets.Pubrec:
+		err = pk.PubrecEncode(&buf)
+	case packets.Pubrel:
+		err = pk.PubrelEncode(&buf)
+	case packets.Pubcomp:
+		err = pk.PubcompEncode(&buf)
+	case packets.Subscribe:
+		err = pk.SubscribeEncode(&buf)
+	case packets.Suback:
+		err = pk.SubackEncode(&buf)
+	case packets.Unsubscribe:
+		err = pk.UnsubscribeEncode(&buf)
+	case packets.Unsuback:
+		err = pk.UnsubackEncode(&buf)
+	case packets.Pingreq:
+		err = pk.PingreqEncode(&buf)
+	case packets.Pingresp:
+		err = pk.PingrespEncode(&buf)
+	case packets.Disconnect:
+		err = pk.DisconnectEncode(&buf)
+	default:
+		err = errMQTTMalformed
+	}
+	if err != nil {
+		// Only a QoS>0 PUBLISH or a SUBSCRIBE without a packet id fails,
+		// and the emulator never builds one.
+		panic("emulator: encoding an MQTT packet: " + err.Error())
+	}
+	return buf.Bytes()
+}
+
+// mqttFrame is pk as a binary frame.
+func mqttFrame(pk *packets.Packet) core.Frame {
+	return core.Frame{Binary: true, Data: encodeMQTT(pk)}
+}
+
+// dataTypeOfContent maps an MQTT 5 content type to a data type: JSON,
+// text, and binary for anything else or none. The emulator has no
+// protobuf clients, so application/x-protobuf is binary too.
+func dataTypeOfContent(ct string) protocol.DataType {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt = strings.ToLower(strings.TrimSpace(ct))
+	}
+	switch mt {
+	case mqttContentJSON:
+		return protocol.DataTypeJSON
+	case mqttContentText:
+		return protocol.DataTypeText
+	}
+	return protocol.DataTypeBinary
+}
+
+// mqttContentTypeOf is the MQTT 5 content type of a data type.
+func mqttContentTypeOf(dt string) string {
+	switch dt {
+	case core.DataTypeJSON:
+		return mqttContentJSON
+	case core.DataTypeText:
+		return mqttContentText
+	case core.DataTypeProtobuf:
+		return mqttContentProtobuf
+	}
+	return mqttContentBinary
+}
+
+// mqttCodecKey caches the shared QoS 0 encoding of a message per
+// protocol level.
+type mqttCodecKey struct{ version byte }
+
+// mqttCodec encodes messages as PUBLISH packets for one MQTT connection:
+// the topic is the group, or the server topic for other messages; the
+// quality of service is the publisher's (1 for messages not published by
+// an MQTT client) lowered to the subscription's.
+type mqttCodec struct{ s *mqttSession }
+
+func (k mqttCodec) Encode(m *core.Message) core.Frame {
+	s := k.s
+	topic := m.Group
+	if topic == "" {
+		topic = mqttServerTopic
+	}
+	qos := byte(1)
+	if m.Published != nil {
+		qos = m.Published.QoS
+	}
+	subID := 0
+	if m.Group != "" {
+		if sub, ok := s.subscription(m.Group); ok {
+			qos, subID = min(qos, sub.qos), sub.id
+		}
+	}
+	if qos == 0 && (subID == 0 || s.version != mqttV5) {
+		return m.Encoded(mqttCodecKey{s.version}, func() core.Frame { return s.publishFrame(m, topic, 0, 0, 0) })
+	}
+	return s.publishFrame(m, topic, qos, s.nextPacketID(), subID)
+}
+
+// EncodeSequenced is Encode: MQTT connections are never reliable in the
+// Web PubSub sense.
+func (k mqttCodec) EncodeSequenced(m *core.Message, _ uint64) core.Frame { return k.Encode(m) }
+
+// publishFrame builds the PUBLISH of m.
+func (s *mqttSession) publishFrame(m *core.Message, topic string, qos byte, id uint16, subID int) core.Frame {
+	pk := packets.Packet{
+		FixedHeader:     packets.FixedHeader{Type: packets.Publish, Qos: qos},
+		ProtocolVersion: s.version,
+		TopicName:       topic,
+		PacketID:        id,
+		Payload:         m.Data,
+		Mods:            packets.Mods{AllowResponseInfo: true},
+	}
+	if s.version == mqttV5 {
+		p := &pk.Properties
+		if pub := m.Published; pub != nil {
+			p.ContentType = pub.ContentType
+			for _, kv := range pub.UserProperties {
+				p.User = append(p.User, packets.UserProperty{Key: kv.Key, Val: kv.Value})
+			}
+			p.ResponseTopic = pub.ResponseTopic
+			p.CorrelationData = pub.CorrelationData
+			p.MessageExpiryInterval = pub.ExpirySeconds
+		} else {
+			p.ContentType = mqttContentTypeOf(m.DataType)
+		}
+		if subID > 0 {
+			p.SubscriptionIdentifier = []int{subID}
+		}
+	}
+	return mqttFrame(&pk)
+}
