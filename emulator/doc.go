@@ -244,6 +244,22 @@
 // publisher. JSON-subprotocol clients in a group get what MQTT clients
 // publish to its topic, and the other way round.
 //
+// The upstream connect, connected and disconnected events of an MQTT
+// connection carry ce-subprotocol mqtt and a ce-physicalConnectionId (and,
+// after connect, a ce-sessionId). The connect event's body has an "mqtt"
+// object with the CONNECT's protocolVersion, cleanStart, username,
+// password (base64) and userProperties; the disconnected event's says
+// whether the client ended the connection (initiatedByClient) and holds
+// its DISCONNECT packet's code and user properties (disconnectPacket, null
+// when none came). A connect handler's success may add CONNACK user
+// properties ({"mqtt":{"userProperties":[{"name","value"}]}}) and apply
+// userId, roles and groups as for other clients; its failure
+// ({"mqtt":{"code","reason"}} with a 4xx or 5xx status) refuses the
+// CONNECT with that code and, for MQTT 5, that reason string: a code that
+// is no refusal of the client's level becomes 0x80 (MQTT 3.1.1: 0x03), and
+// a failure without that body is mapped from its status (401 and 403: not
+// authorized, else unspecified or, for 3.1.1, server unavailable).
+//
 // CloseConnection and the other closes end an MQTT connection (MQTT 5:
 // DISCONNECT 0x98, administrative action, with the close reason; 0x8B
 // at shutdown); a connection that ends without DISCONNECT publishes its

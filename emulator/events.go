@@ -33,6 +33,8 @@ type connectBody struct {
 	Headers            map[string][]string `json:"headers"`
 	Subprotocols       []string            `json:"subprotocols"`
 	ClientCertificates []struct{}          `json:"clientCertificates"`
+	// MQTT holds the CONNECT packet's fields for an MQTT connection.
+	MQTT *mqttConnectInfo `json:"mqtt,omitempty"`
 }
 
 // connectResult is what a connect handler's 2xx answer asks for.
@@ -42,6 +44,8 @@ type connectResult struct {
 	hasRoles    bool
 	groups      []string // replaces the token's groups when non-empty
 	subprotocol string   // "" keeps the default selection
+	// mqttUserProperties are the user properties of an MQTT CONNACK.
+	mqttUserProperties []core.KeyValue
 }
 
 // connectUpstream sends the blocking connect event for c and reads the
@@ -56,6 +60,9 @@ func (e *Emulator) connectUpstream(c *conn, h *eventHandler, r *http.Request, id
 		Headers:            map[string][]string{},
 		Subprotocols:       append([]string{}, offered...),
 		ClientCertificates: []struct{}{},
+	}
+	if c.mqtt != nil {
+		body.MQTT = c.mqtt.connectInfo
 	}
 	for k, v := range r.URL.Query() {
 		body.Query[k] = v
@@ -133,6 +140,17 @@ func parseConnectResponse(b []byte) (connectResult, error) {
 	}
 	if roles != nil {
 		res.roles, res.hasRoles = *roles, true
+	}
+	if raw, ok := fields["mqtt"]; ok {
+		var m struct {
+			UserProperties []mqttUserProperty `json:"userProperties"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return res, errors.New("the field \"mqtt\" has the wrong type")
+		}
+		for _, u := range m.UserProperties {
+			res.mqttUserProperties = append(res.mqttUserProperties, core.KeyValue{Key: u.Name, Value: u.Value})
+		}
 	}
 	if groups != nil {
 		for _, g := range *groups {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -126,6 +127,86 @@ type mqttSession struct {
 	// code, when not 0, is the reason code of the DISCONNECT the
 	// connection's close sends (MQTT 5).
 	code byte
+	// serverEnded is set when the emulator closed the connection;
+	// disconnect is the client's DISCONNECT, nil when none came.
+	serverEnded bool
+	disconnect  *mqttDisconnectInfo
+
+	// physicalID and sessionID are the ce-physicalConnectionId and
+	// ce-sessionId of the upstream events; connectInfo is the "mqtt"
+	// object of the connect event; connackProps are the user properties
+	// a connect handler asked the CONNACK to carry. All are set before
+	// registration.
+	physicalID, sessionID string
+	connectInfo           *mqttConnectInfo
+	connackProps          []core.KeyValue
+}
+
+// mqttUserProperty is a user property in an upstream body.
+type mqttUserProperty struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// mqttConnectInfo is the "mqtt" object of a connect event: the CONNECT
+// packet's protocol level, clean start flag, user name, password
+// (base64) and user properties.
+type mqttConnectInfo struct {
+	ProtocolVersion int                `json:"protocolVersion"`
+	CleanStart      bool               `json:"cleanStart"`
+	Username        *string            `json:"username"`
+	Password        *string            `json:"password"`
+	UserProperties  []mqttUserProperty `json:"userProperties"`
+}
+
+// mqttDisconnectInfo is the client's DISCONNECT in a disconnected event.
+type mqttDisconnectInfo struct {
+	Code           int                `json:"code"`
+	UserProperties []mqttUserProperty `json:"userProperties"`
+}
+
+// newConnectInfo is the connect event's view of a CONNECT.
+func newConnectInfo(pk *packets.Packet) *mqttConnectInfo {
+	in := &mqttConnectInfo{ProtocolVersion: int(pk.ProtocolVersion), CleanStart: pk.Connect.Clean, UserProperties: []mqttUserProperty{}}
+	if pk.Connect.UsernameFlag {
+		u := string(pk.Connect.Username)
+		in.Username = &u
+	}
+	if pk.Connect.PasswordFlag {
+		p := base64.StdEncoding.EncodeToString(pk.Connect.Password)
+		in.Password = &p
+	}
+	in.UserProperties = upstreamProperties(pk.Properties.User)
+	return in
+}
+
+func upstreamProperties(in []packets.UserProperty) []mqttUserProperty {
+	out := make([]mqttUserProperty, 0, len(in))
+	for _, u := range in {
+		out = append(out, mqttUserProperty{Name: u.Key, Value: u.Val})
+	}
+	return out
+}
+
+// disconnectedJSON is the "mqtt" object of the disconnected event:
+// whether the client ended the connection (by DISCONNECT or by closing
+// it) and its DISCONNECT packet, if any.
+func (s *mqttSession) disconnectedJSON() []byte {
+	s.mu.Lock()
+	v := struct {
+		InitiatedByClient bool                `json:"initiatedByClient"`
+		DisconnectPacket  *mqttDisconnectInfo `json:"disconnectPacket"`
+	}{s.byClient || !s.serverEnded, s.disconnect}
+	s.mu.Unlock()
+	b, _ := json.Marshal(v) // strings and numbers always encode
+	return b
+}
+
+// markServerEnded records that the emulator closed the connection.
+func (s *mqttSession) markServerEnded() {
+	s.mu.Lock()
+	s.serverEnded = true
+	s.mu.Unlock()
 }
 
 // subscription returns the subscription of topic.
@@ -238,7 +319,7 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	if !ok {
 		return
 	}
-	s := &mqttSession{version: pk.ProtocolVersion}
+	s := &mqttSession{version: pk.ProtocolVersion, physicalID: newConnectionID(), sessionID: newConnectionID()}
 	clientID, code := validateConnect(&pk)
 	if code != mqttSuccess {
 		refuseMQTT(ws, s.version, code)
@@ -252,20 +333,23 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	if pk.Connect.WillFlag {
 		s.will = newWill(&pk)
 	}
+	s.connectInfo = newConnectInfo(&pk)
 	c := newConn(e, hubName, clientID, id.userID, kindMQTT, ws.Subprotocol())
 	c.mqtt = s
 	c.setCodec()
 	c.origin = requestOrigin(e.publicEndpoint(r))
 	c.handlers = e.handlersFor(hubName)
 	if h := c.systemHandler(SystemEventConnect); h != nil {
-		res, status, _ := e.connectUpstream(c, h, r, id, offered)
+		res, status, body := e.connectUpstream(c, h, r, id, offered)
 		if status != 0 {
 			c.endLife()
-			refuseMQTT(ws, s.version, connackOfStatus(s.version, status))
+			code, reason := connectFailure(s.version, status, body)
+			refuseMQTTWith(ws, s.version, code, reason)
 			return
 		}
 		res.subprotocol = "" // an MQTT connection stays one
 		res.apply(c, &id, offered)
+		s.connackProps = res.mqttUserProperties
 	}
 	c.mu.Lock()
 	c.upstream = true
@@ -304,6 +388,9 @@ func (c *conn) connack() core.Frame {
 		if s.askedExpiry {
 			// Sessions end with their connection.
 			p.SessionExpiryInterval, p.SessionExpiryIntervalFlag = 0, true
+		}
+		for _, kv := range s.connackProps {
+			p.User = append(p.User, packets.UserProperty{Key: kv.Key, Val: kv.Value})
 		}
 	}
 	return mqttFrame(&pk)
@@ -447,13 +534,45 @@ func connackOfStatus(v byte, status int) byte {
 	return refusal(v, mqttV311Unavailable, mqttUnspecified)
 }
 
+// connectFailure is the CONNACK code and reason of a connect event that
+// failed with status and body: the handler's {"mqtt":{"code","reason"}}
+// when it names a refusal code of the client's protocol level (an
+// invalid code is "unspecified error", 0x80, or 0x03 for 3.1.1), else
+// the code of the status.
+func connectFailure(v byte, status int, body string) (byte, string) {
+	var answer struct {
+		MQTT *struct {
+			Code   *int   `json:"code"`
+			Reason string `json:"reason"`
+		} `json:"mqtt"`
+	}
+	if json.Unmarshal([]byte(body), &answer) != nil || answer.MQTT == nil || answer.MQTT.Code == nil {
+		return connackOfStatus(v, status), ""
+	}
+	code, reason := *answer.MQTT.Code, answer.MQTT.Reason
+	if v == mqttV5 {
+		if code < 0x80 || code > 0x9F {
+			return mqttUnspecified, reason
+		}
+		return byte(code), reason
+	}
+	if code < 1 || code > 5 {
+		return mqttV311Unavailable, ""
+	}
+	return byte(code), ""
+}
+
 // refuseMQTT sends a CONNACK with code (none for 0xFF) and closes ws.
-func refuseMQTT(ws *websocket.Conn, v byte, code byte) {
+func refuseMQTT(ws *websocket.Conn, v byte, code byte) { refuseMQTTWith(ws, v, code, "") }
+
+// refuseMQTTWith is refuseMQTT with a reason string for MQTT 5.
+func refuseMQTTWith(ws *websocket.Conn, v byte, code byte, reason string) {
 	if code != 0xFF {
 		if v != mqttV5 {
 			v = mqttV311
 		}
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: v, ReasonCode: code}
+		pk.Properties.ReasonString = reason
 		ctx, cancel := context.WithTimeout(context.Background(), closeHandshakeTimeout)
 		err := ws.Write(ctx, websocket.MessageBinary, encodeMQTT(&pk))
 		cancel()
@@ -595,6 +714,7 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 		if !(s.version == mqttV5 && pk.ReasonCode == mqttDisconnectWithWill) {
 			s.will = nil
 		}
+		s.disconnect = &mqttDisconnectInfo{Code: int(pk.ReasonCode), UserProperties: upstreamProperties(pk.Properties.User)}
 		s.mu.Unlock()
 		c.terminate(websocket.StatusNormalClosure, reasonMQTTDisconnected, false)
 		return false

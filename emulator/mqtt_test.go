@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
@@ -442,5 +443,134 @@ func TestMQTTSplitAndCoalescedPackets(t *testing.T) {
 				t.Fatalf("got %+v; want DISCONNECT", got)
 			}
 		})
+	}
+}
+
+func TestMQTTUpstream(t *testing.T) {
+	for _, v := range mqttVersions {
+		t.Run(v.name, func(t *testing.T) {
+			fu := newFakeUpstream(t, func(r *recordedRequest) fakeResponse {
+				if r.ceType() == ceTypeConnect {
+					return fakeResponse{status: 200, body: []byte(`{"userId":"u1","roles":["webpubsub.joinLeaveGroup"],"mqtt":{"userProperties":[{"name":"a","value":"b"}]}}`)}
+				}
+				return fakeResponse{}
+			})
+			te := startEmulator(t, fu.handlerOptions("", "connect", "connected", "disconnected"))
+			c, ack, ok := te.mqttConnect(v.version, "dev1", nil, func(p *packets.Packet) {
+				p.Connect.UsernameFlag, p.Connect.Username = true, []byte("user")
+				p.Connect.PasswordFlag, p.Connect.Password = true, []byte("pw")
+				p.Properties.User = []packets.UserProperty{{Key: "k", Val: "v"}}
+			})
+			if !ok || ack.ReasonCode != 0 {
+				t.Fatalf("CONNACK %+v (ok %v)", ack.FixedHeader, ok)
+			}
+			if v.version == mqttV5 && (len(ack.Properties.User) != 1 || ack.Properties.User[0] != (packets.UserProperty{Key: "a", Val: "b"})) {
+				t.Errorf("CONNACK user properties %+v; want the handler's a=b", ack.Properties.User)
+			}
+			te.waitRegistered()
+
+			connect := fu.next(t, ceTypeConnect)
+			if sp, phys, sess := connect.header.Get("ce-subprotocol"), connect.header.Get("ce-physicalConnectionId"), connect.header.Get("ce-sessionId"); sp != "mqtt" || phys == "" || sess != "" {
+				t.Errorf("connect headers: subprotocol %q, physicalConnectionId %q, sessionId %q; want mqtt, an id, none", sp, phys, sess)
+			}
+			var body struct {
+				MQTT struct {
+					ProtocolVersion int                `json:"protocolVersion"`
+					CleanStart      bool               `json:"cleanStart"`
+					Username        string             `json:"username"`
+					Password        string             `json:"password"`
+					UserProperties  []mqttUserProperty `json:"userProperties"`
+				} `json:"mqtt"`
+			}
+			if err := json.Unmarshal(connect.body, &body); err != nil {
+				t.Fatal(err)
+			}
+			m := body.MQTT
+			wantProps := []mqttUserProperty{}
+			if v.version == mqttV5 {
+				wantProps = []mqttUserProperty{{Name: "k", Value: "v"}}
+			}
+			if m.ProtocolVersion != int(v.version) || !m.CleanStart || m.Username != "user" || m.Password != "cHc=" || !slices.Equal(m.UserProperties, wantProps) {
+				t.Errorf("connect mqtt object %+v", m)
+			}
+			connected := fu.next(t, ceTypeConnected)
+			if connected.header.Get("ce-sessionId") == "" || connected.header.Get("ce-userId") != "u1" {
+				t.Errorf("connected headers %v; want a session id and the handler's user", connected.header)
+			}
+			// The handler's roles apply.
+			if got := c.subscribe(1, "room"); got[0] != 1 {
+				t.Errorf("SUBSCRIBE with the handler's role: %#x", got[0])
+			}
+			dis := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}}
+			dis.Properties.User = []packets.UserProperty{{Key: "bye", Val: "now"}}
+			c.send(&dis)
+			c.expectClosed()
+			var gone struct {
+				MQTT struct {
+					InitiatedByClient bool                `json:"initiatedByClient"`
+					DisconnectPacket  *mqttDisconnectInfo `json:"disconnectPacket"`
+				} `json:"mqtt"`
+			}
+			if err := json.Unmarshal(fu.next(t, ceTypeDisconnected).body, &gone); err != nil {
+				t.Fatal(err)
+			}
+			if !gone.MQTT.InitiatedByClient || gone.MQTT.DisconnectPacket == nil || gone.MQTT.DisconnectPacket.Code != 0 {
+				t.Errorf("disconnected mqtt object %+v; want initiated by the client, with its packet", gone.MQTT)
+			}
+			if v.version == mqttV5 && !slices.Equal(gone.MQTT.DisconnectPacket.UserProperties, []mqttUserProperty{{Name: "bye", Value: "now"}}) {
+				t.Errorf("DISCONNECT user properties %+v", gone.MQTT.DisconnectPacket.UserProperties)
+			}
+
+			// A REST close is not initiated by the client.
+			c2 := te.mqtt(v.version, "dev2", nil)
+			fu.next(t, ceTypeConnect)
+			fu.next(t, ceTypeConnected)
+			te.rest("DELETE", "/api/hubs/chat/connections/dev2"+restAPI, "", nil)
+			c2.expectClosed()
+			gone.MQTT.DisconnectPacket = nil
+			if err := json.Unmarshal(fu.next(t, ceTypeDisconnected).body, &gone); err != nil {
+				t.Fatal(err)
+			}
+			if gone.MQTT.InitiatedByClient || gone.MQTT.DisconnectPacket != nil {
+				t.Errorf("disconnected mqtt object after CloseConnection %+v; want initiated by the service, no packet", gone.MQTT)
+			}
+		})
+	}
+}
+
+func TestMQTTConnectRejectedByHandler(t *testing.T) {
+	tests := []struct {
+		name     string
+		status   int
+		body     string
+		v311, v5 byte
+		reason   string // of the 5.0 CONNACK
+	}{
+		{name: "handler code", status: 401, body: `{"mqtt":{"code":4,"reason":"nope"}}`, v311: 4, v5: 0x80, reason: "nope"},
+		{name: "5.0 code", status: 401, body: `{"mqtt":{"code":134,"reason":"bad password"}}`, v311: 3, v5: 0x86, reason: "bad password"},
+		{name: "no mqtt body, 401", status: 401, body: "no", v311: 5, v5: 0x87},
+		{name: "no mqtt body, 500", status: 500, v311: 3, v5: 0x80},
+	}
+	for _, tc := range tests {
+		for _, v := range mqttVersions {
+			t.Run(tc.name+"/"+v.name, func(t *testing.T) {
+				fu := newFakeUpstream(t, func(r *recordedRequest) fakeResponse {
+					return fakeResponse{status: tc.status, body: []byte(tc.body)}
+				})
+				te := startEmulator(t, fu.handlerOptions("", "connect"))
+				c, ack, ok := te.mqttConnect(v.version, "dev", nil, nil)
+				want := tc.v311
+				if v.version == mqttV5 {
+					want = tc.v5
+				}
+				if !ok || ack.ReasonCode != want {
+					t.Fatalf("CONNACK %#x (ok %v); want %#x", ack.ReasonCode, ok, want)
+				}
+				if v.version == mqttV5 && ack.Properties.ReasonString != tc.reason {
+					t.Errorf("reason %q; want %q", ack.Properties.ReasonString, tc.reason)
+				}
+				c.expectClosed()
+			})
+		}
 	}
 }

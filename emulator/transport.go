@@ -212,6 +212,9 @@ func (tr *transport) closing() bool {
 // Close asks the writer to close the transport as end says, after a
 // disconnected frame on a PubSub connection.
 func (tr *transport) Close(end core.Ending) {
+	if tr.c.mqtt != nil {
+		tr.c.mqtt.markServerEnded()
+	}
 	tr.request(&closeRequest{code: websocket.StatusCode(end.Code), reason: end.Reason,
 		notify: tr.c.kind == kindPubSub, peerGone: end.PeerGone}, end.DropQueue)
 }

@@ -68,9 +68,11 @@ type upstreamEvent struct {
 	hub, connID      string
 	userID           string
 	subprotocol      string
-	state            string
-	origin           string
-	time             time.Time
+	// physicalID and sessionID are the MQTT attributes; "" otherwise.
+	physicalID, sessionID string
+	state                 string
+	origin                string
+	time                  time.Time
 }
 
 // newEvent creates the next event of c; connect passes its fixed id "0".
@@ -82,11 +84,15 @@ func (c *conn) newEvent(ceType, name, contentType string, body []byte, fixedID s
 	c.mu.Lock()
 	state := c.state
 	c.mu.Unlock()
-	return &upstreamEvent{
+	ev := &upstreamEvent{
 		ceType: ceType, name: name, id: id, contentType: contentType, body: body,
 		hub: c.HubName(), connID: c.ID, userID: c.UserID, subprotocol: c.subprotocol,
 		state: state, origin: c.origin, time: c.e.now(),
 	}
+	if s := c.mqtt; s != nil {
+		ev.physicalID, ev.sessionID = s.physicalID, s.sessionID
+	}
+	return ev
 }
 
 // upstreamResponse is a handler's answer, body included.
@@ -176,6 +182,14 @@ func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent)
 	if ev.ceType != cloudevents.TypeConnect {
 		// No subprotocol is negotiated yet, and no state set, on connect.
 		attrs.Subprotocol, attrs.ConnectionState = ev.subprotocol, ev.state
+	}
+	if ev.physicalID != "" {
+		// An MQTT connection: its subprotocol is known on connect too, and
+		// its session has an id from the connected event on.
+		attrs.Subprotocol, attrs.PhysicalConnectionID = ev.subprotocol, ev.physicalID
+		if ev.ceType != cloudevents.TypeConnect {
+			attrs.SessionID = ev.sessionID
+		}
 	}
 	attrs.SetHeaders(req.Header)
 	resp, err = e.do(ctx, req)
@@ -423,5 +437,9 @@ func (c *conn) disconnectedUpstream(reason string) {
 	}
 	r, _ := json.Marshal(reason) // a string always encodes
 	body := append(append([]byte(`{"reason":`), r...), '}')
+	if c.mqtt != nil {
+		body = append(append(body[:len(body)-1], `,"mqtt":`...), c.mqtt.disconnectedJSON()...)
+		body = append(body, '}')
+	}
 	c.dispatchNonBlocking(h, c.newEvent(cloudevents.TypeDisconnected, SystemEventDisconnected, contentTypeSystem, body, ""))
 }
