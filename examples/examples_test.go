@@ -18,7 +18,7 @@ import (
 
 // programs are the example directories. client and chat are skipped while
 // they do not exist.
-var programs = []string{"quickstart", "broadcast", "send-to-user", "groups", "connections", "permissions", "tokens", "client", "invoke", "stream", "chat"}
+var programs = []string{"quickstart", "broadcast", "send-to-user", "groups", "connections", "permissions", "tokens", "client", "invoke", "stream", "mqtt", "chat"}
 
 // programArgs are the arguments of the programs that need some to end on
 // their own: chat serves until interrupted, unless it runs its demo.
