@@ -186,6 +186,7 @@ func (c *conn) OnEnded(reason string) {
 		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", redact.Preview(reason, redact.MaxLogField))
 		c.e.event(ConnectionDisconnected, c, reason)
 		if c.mqtt != nil {
+			c.mqtt.mqttEnded()
 			c.publishWill()
 		}
 		c.mu.Lock()

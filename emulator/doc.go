@@ -213,7 +213,9 @@
 // size or retain flag; MQTT 3.1.1 has no code for the keep-alive and will
 // limits, so such a connection closes without CONNACK, as that protocol
 // asks. A second connection with the same client id takes over: the first
-// one ends (MQTT 5: DISCONNECT 0x8E).
+// one ends (MQTT 5: DISCONNECT 0x8E). A connection that sends no packet
+// for one and a half times its keep-alive is closed (MQTT 5: DISCONNECT
+// 0x8D), timed on Options.Clock.
 //
 // A topic is a group. SUBSCRIBE joins the group and needs the join
 // permission for it (webpubsub.joinLeaveGroup, .{group} or a wildcard
@@ -241,7 +243,8 @@
 // none (and every MQTT 3.1.1 payload) binary; an MQTT 5 subscriber is
 // told the content type of what it gets, with the user properties,
 // response topic, correlation data and message expiry of an MQTT 5
-// publisher. JSON-subprotocol clients in a group get what MQTT clients
+// publisher, and with the subscription identifier of its SUBSCRIBE; a
+// no-local subscription keeps a client's own publishes from it. JSON-subprotocol clients in a group get what MQTT clients
 // publish to its topic, and the other way round.
 //
 // The upstream connect, connected and disconnected events of an MQTT

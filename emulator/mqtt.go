@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -71,6 +72,7 @@ const (
 	mqttSharedNotSupported      byte = 0x9E
 	mqttWildcardNotSupported    byte = 0xA2
 	mqttBadAuthenticationMethod byte = 0x8C
+	mqttKeepAliveTimeout        byte = 0x8D
 )
 
 // Close reasons of MQTT connections.
@@ -84,6 +86,7 @@ const (
 	reasonMQTTSecondConn   = "A second CONNECT packet is a protocol error."
 	reasonMQTTUnexpected   = "The client sent a packet only a server sends."
 	reasonMQTTAuth         = "Enhanced authentication is not supported."
+	reasonMQTTKeepAlive    = "The MQTT keep-alive expired."
 )
 
 // mqttSub is one subscription of an MQTT connection.
@@ -116,8 +119,19 @@ type mqttSession struct {
 	// guarded by conn.proc.
 	qos2 map[uint16]struct{}
 
+	// keepAlive is one and a half times the CONNECT's keep-alive, the
+	// silence after which the connection is closed; 0 for none.
+	// lastPacket is the emulator clock's Unix nanoseconds of the last
+	// packet received.
+	keepAlive  time.Duration
+	lastPacket atomic.Int64
+
 	mu   sync.Mutex
 	subs map[string]mqttSub
+	// stopKeepAlive cancels the keep-alive timer; ended is set when the
+	// connection ended, so that no timer is armed again.
+	stopKeepAlive func() bool
+	ended         bool
 	// nextID is the last outbound packet id.
 	nextID uint16
 	will   *mqttWill
@@ -334,6 +348,7 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		s.will = newWill(&pk)
 	}
 	s.connectInfo = newConnectInfo(&pk)
+	s.keepAlive = time.Duration(pk.Connect.Keepalive) * 1500 * time.Millisecond
 	c := newConn(e, hubName, clientID, id.userID, kindMQTT, ws.Subprotocol())
 	c.mqtt = s
 	c.setCodec()
@@ -362,6 +377,10 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
 		c.OnEnded(reasonShutdown)
 		return
+	}
+	s.lastPacket.Store(e.now().UnixNano())
+	if s.keepAlive > 0 {
+		c.armKeepAlive(s.keepAlive)
 	}
 	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", "mqtt")
 	e.event(ConnectionConnected, c, "")
@@ -654,6 +673,7 @@ func (c *conn) handleMQTT(typ websocket.MessageType, b []byte) {
 			break
 		}
 		next := s.inbuf[n:]
+		s.lastPacket.Store(c.e.now().UnixNano())
 		if !c.mqttPacket(&pk) {
 			s.inbuf = nil
 			return
@@ -665,6 +685,40 @@ func (c *conn) handleMQTT(typ websocket.MessageType, b []byte) {
 	} else {
 		s.inbuf = bytes.Clone(s.inbuf)
 	}
+}
+
+// armKeepAlive arms the keep-alive check for d on the emulator's clock.
+func (c *conn) armKeepAlive(d time.Duration) {
+	s := c.mqtt
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.ended {
+		s.stopKeepAlive = c.e.clock.AfterFunc(d, c.keepAliveTick)
+	}
+}
+
+// keepAliveTick closes a connection that sent no packet for one and a
+// half keep-alive periods, as MQTT asks (MQTT 5: DISCONNECT 0x8D), and
+// otherwise checks again when that time would be up.
+func (c *conn) keepAliveTick() {
+	s := c.mqtt
+	silence := time.Duration(c.e.now().UnixNano() - s.lastPacket.Load())
+	if silence >= s.keepAlive {
+		c.mqttFail(mqttKeepAliveTimeout, websocket.StatusPolicyViolation, reasonMQTTKeepAlive)
+		return
+	}
+	c.armKeepAlive(s.keepAlive - silence)
+}
+
+// mqttEnded stops the keep-alive of an ended connection.
+func (s *mqttSession) mqttEnded() {
+	s.mu.Lock()
+	s.ended = true
+	if s.stopKeepAlive != nil {
+		s.stopKeepAlive()
+		s.stopKeepAlive = nil
+	}
+	s.mu.Unlock()
 }
 
 // mqttFail ends the connection after a protocol error, with code as the

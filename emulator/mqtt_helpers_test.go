@@ -231,6 +231,7 @@ func (c *mqttClient) publish(topic string, qos byte, payload []byte, props *pack
 	}
 	if props != nil {
 		pk.Properties = *props
+		pk.Mods.AllowResponseInfo = true // or the encoder leaves out the response topic and correlation data
 	}
 	c.send(&pk)
 	switch qos {
