@@ -237,6 +237,10 @@ func (c *conn) OnGroup(group string, joined bool) {
 
 // OnDetached reports the detach of a reliable connection.
 func (c *conn) OnDetached() {
+	if c.mqtt != nil {
+		c.mqtt.mqttEnded()
+		c.publishWill()
+	}
 	c.e.log.Debug("connection detached", "hub", c.HubName(), "connectionId", c.ID)
 	c.e.event(ConnectionDetached, c, "")
 }

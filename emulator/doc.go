@@ -266,9 +266,21 @@
 // CloseConnection and the other closes end an MQTT connection (MQTT 5:
 // DISCONNECT 0x98, administrative action, with the close reason; 0x8B
 // at shutdown); a connection that ends without DISCONNECT publishes its
-// will, if it may send to the will's topic. Sessions end with their
-// connection: the CONNACK's session present flag is never set, and an
-// outbound QoS 1 or 2 message is not sent again.
+// will, if it may send to the will's topic.
+//
+// A persistent session (MQTT 3.1.1 without Clean Session, MQTT 5 with a
+// session expiry interval) outlives a lost network connection, a
+// keep-alive timeout and a DISCONNECT for Options.ReliableRetention (30
+// seconds by default, the service's guarantee; MQTT 5 is told the shorter
+// of that and what it asked for): the connection stays in its groups, the
+// will is published when the network connection ends, and what arrives
+// meanwhile is kept. A CONNECT with the same client id and protocol level
+// that does not start clean resumes it: the CONNACK says the session is
+// present, the kept messages follow, QoS 1 and 2 ones again until
+// acknowledged, and the session keeps its identity, permissions and
+// subscriptions. A clean CONNECT, a CloseConnection, a protocol error or
+// the end of the retention ends the session. Outbound QoS 1 and 2
+// messages of a session that is not persistent are not sent again.
 //
 // # Layout
 //

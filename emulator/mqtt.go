@@ -154,6 +154,24 @@ type mqttSession struct {
 	physicalID, sessionID string
 	connectInfo           *mqttConnectInfo
 	connackProps          []core.KeyValue
+	// present is set when the CONNECT resumed a persistent session.
+	present bool
+	// expiry is the session expiry an MQTT 5 CONNECT asked for, in
+	// seconds; retention is how long the emulator keeps a session.
+	expiry    uint32
+	retention time.Duration
+	// unacked maps the packet ids of a persistent session's outbound
+	// QoS 1 and 2 messages to their sequence ids; guarded by mu.
+	unacked map[uint16]uint64
+}
+
+// takeUnacked returns and forgets the sequence id of packet id.
+func (s *mqttSession) takeUnacked(id uint16) (uint64, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq, ok := s.unacked[id]
+	delete(s.unacked, id)
+	return seq, ok
 }
 
 // mqttUserProperty is a user property in an upstream body.
@@ -370,6 +388,18 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	c.upstream = true
 	c.mu.Unlock()
 	s.inbuf = rest
+	s.expiry, s.retention = pk.Properties.SessionExpiryInterval, e.retention
+	persist := (s.version == mqttV311 && !pk.Connect.Clean) || (s.version == mqttV5 && s.expiry > 0)
+	if !pk.Connect.Clean {
+		if old := e.resumable(hubName, clientID, s.version); old != nil {
+			c.endLife() // the new connection is not used
+			e.resumeMQTT(old, s, ws, r)
+			return
+		}
+	}
+	if persist {
+		c.Reliable, c.ReconnectionToken = true, core.NewReconnectionToken()
+	}
 	tr = newTransport(c, ws, r)
 	e.takeOver(hubName, clientID)
 	if !e.register(c, tr, id) {
@@ -388,13 +418,68 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	tr.start()
 }
 
+// resumable returns the persistent session of hub with the client id that
+// a CONNECT of protocol level version may resume, or nil.
+func (e *Emulator) resumable(hubName, id string, version byte) *conn {
+	h := e.core.Hub(hubName)
+	if h == nil {
+		return nil
+	}
+	h.RLock()
+	cc := h.ConnLocked(id)
+	h.RUnlock()
+	if cc == nil {
+		return nil
+	}
+	old := ownerOf(cc)
+	if old.mqtt == nil || !old.Reliable || old.mqtt.version != version {
+		return nil
+	}
+	// FindRecoverable ends a session whose retention ran out.
+	if e.core.FindRecoverable(hubName, id, old.ReconnectionToken) == nil {
+		return nil
+	}
+	return old
+}
+
+// resumeMQTT attaches the WebSocket of a CONNECT to the persistent
+// session old: the CONNACK says the session is present, then the
+// messages buffered while it was away follow, and its subscriptions,
+// permissions and identity are those of the session. next holds what the
+// CONNECT brought: its will, keep-alive and the bytes after it.
+func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, r *http.Request) {
+	s := old.mqtt
+	s.mu.Lock()
+	s.will, s.byClient, s.code, s.serverEnded, s.disconnect, s.ended = next.will, false, 0, false, nil, false
+	s.present, s.assigned, s.askedExpiry, s.expiry = true, false, next.askedExpiry, next.expiry
+	s.keepAlive, s.physicalID, s.connectInfo = next.keepAlive, next.physicalID, next.connectInfo
+	s.mu.Unlock()
+	old.proc.Lock()
+	s.inbuf = next.inbuf
+	old.proc.Unlock()
+	tr := newTransport(old, ws, r)
+	tr.Enqueue(old.connack())
+	if !old.Attach(tr) {
+		tr.cancel()
+		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
+		return
+	}
+	s.lastPacket.Store(e.now().UnixNano())
+	if s.keepAlive > 0 {
+		old.armKeepAlive(s.keepAlive)
+	}
+	e.log.Debug("MQTT session resumed", "hub", old.HubName(), "connectionId", old.ID)
+	e.event(ConnectionRecovered, old, "")
+	tr.start()
+}
+
 // connack is the successful CONNACK of c. An MQTT 5 client learns which
 // features the service lacks (retained messages, wildcard and shared
 // subscriptions), its assigned client id, and that its session ends with
 // the connection.
 func (c *conn) connack() core.Frame {
 	s := c.mqtt
-	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: s.version}
+	pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Connack}, ProtocolVersion: s.version, SessionPresent: s.present}
 	if s.version == mqttV5 {
 		p := &pk.Properties
 		if s.assigned {
@@ -405,8 +490,9 @@ func (c *conn) connack() core.Frame {
 		p.SharedSubAvailable, p.SharedSubAvailableFlag = 0, true
 		p.SubIDAvailable, p.SubIDAvailableFlag = 1, true
 		if s.askedExpiry {
-			// Sessions end with their connection.
-			p.SessionExpiryInterval, p.SessionExpiryIntervalFlag = 0, true
+			// A session outlives its connection for the service's
+			// retention at most.
+			p.SessionExpiryInterval, p.SessionExpiryIntervalFlag = min(s.expiry, uint32(s.retention/time.Second)), true
 		}
 		for _, kv := range s.connackProps {
 			p.User = append(p.User, packets.UserProperty{Key: kv.Key, Val: kv.Value})
@@ -703,6 +789,13 @@ func (c *conn) armKeepAlive(d time.Duration) {
 func (c *conn) keepAliveTick() {
 	s := c.mqtt
 	silence := time.Duration(c.e.now().UnixNano() - s.lastPacket.Load())
+	if silence >= s.keepAlive && c.Reliable {
+		// A lost network connection: the session stays.
+		if tr, ok := c.Endpoint().(*transport); ok {
+			tr.abort()
+		}
+		return
+	}
 	if silence >= s.keepAlive {
 		c.mqttFail(mqttKeepAliveTimeout, websocket.StatusPolicyViolation, reasonMQTTKeepAlive)
 		return
@@ -719,6 +812,18 @@ func (s *mqttSession) mqttEnded() {
 		s.stopKeepAlive = nil
 	}
 	s.mu.Unlock()
+}
+
+// mqttAcknowledged releases, in a persistent session, the buffered
+// messages up to the one the client acknowledged with packet id (MQTT
+// acknowledges in order).
+func (c *conn) mqttAcknowledged(id uint16) {
+	if !c.Reliable {
+		return
+	}
+	if seq, ok := c.mqtt.takeUnacked(id); ok {
+		c.Acknowledge(seq)
+	}
 }
 
 // mqttFail ends the connection after a protocol error, with code as the
@@ -742,8 +847,9 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 	case packets.Publish:
 		return c.mqttPublish(pk)
 	case packets.Puback, packets.Pubcomp:
-		// Outbound messages are not retransmitted: nothing to release.
+		c.mqttAcknowledged(pk.PacketID)
 	case packets.Pubrec:
+		c.mqttAcknowledged(pk.PacketID)
 		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID})
 	case packets.Pubrel:
 		delete(s.qos2, pk.PacketID)
@@ -770,6 +876,12 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 		}
 		s.disconnect = &mqttDisconnectInfo{Code: int(pk.ReasonCode), UserProperties: upstreamProperties(pk.Properties.User)}
 		s.mu.Unlock()
+		endSession := pk.Properties.SessionExpiryIntervalFlag && pk.Properties.SessionExpiryInterval == 0
+		if ep := c.Endpoint(); c.Reliable && !endSession && ep != nil {
+			// The session stays for a later CONNECT.
+			c.EndpointLost(ep, reasonMQTTDisconnected)
+			return false
+		}
 		c.terminate(websocket.StatusNormalClosure, reasonMQTTDisconnected, false)
 		return false
 	case packets.Connect:

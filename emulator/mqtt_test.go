@@ -645,3 +645,94 @@ func TestMQTTKeepAlive(t *testing.T) {
 		})
 	}
 }
+
+func TestMQTTPersistentSession(t *testing.T) {
+	te := startEmulator(t, Options{})
+	join := jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}}
+	persistent := func(p *packets.Packet) {
+		p.Connect.Clean = false
+		if p.ProtocolVersion == mqttV5 {
+			p.Properties.SessionExpiryInterval, p.Properties.SessionExpiryIntervalFlag = 60, true
+		}
+	}
+	for _, v := range mqttVersions {
+		t.Run(v.name, func(t *testing.T) {
+			te := te.with(t)
+			id := "session" + strings.ReplaceAll(v.name, ".", "")
+			group := "news" + id
+			c, ack, ok := te.mqttConnect(v.version, id, join, persistent)
+			if !ok || ack.ReasonCode != 0 || ack.SessionPresent {
+				t.Fatalf("first CONNACK %+v present %v", ack.FixedHeader, ack.SessionPresent)
+			}
+			te.waitRegistered()
+			if v.version == mqttV5 && (!ack.Properties.SessionExpiryIntervalFlag || ack.Properties.SessionExpiryInterval != 30) {
+				t.Errorf("CONNACK session expiry %d; want the 30 s the emulator keeps", ack.Properties.SessionExpiryInterval)
+			}
+			c.subscribe(1, group)
+			if code := c.subscribe(0, group+"-qos0"); code[0] != 0 {
+				t.Fatalf("SUBSCRIBE QoS 0: %#x", code[0])
+			}
+			te.rest("POST", "/api/hubs/chat/groups/"+group+"-qos0/:send"+restAPI, "text/plain", []byte("online qos0"))
+			if pk := c.readPublish(); string(pk.Payload) != "online qos0" {
+				t.Fatalf("got %q", pk.Payload)
+			}
+
+			// A cut keeps the session: messages wait for the next CONNECT.
+			_ = c.ws.CloseNow()
+			te.waitDetached(id)
+			te.rest("POST", "/api/hubs/chat/groups/"+group+"/:send"+restAPI, "text/plain", []byte("while away"))
+			c, ack, ok = te.mqttConnect(v.version, id, join, persistent)
+			if !ok || ack.ReasonCode != 0 || !ack.SessionPresent {
+				t.Fatalf("resuming CONNACK %+v present %v; want the session present", ack.FixedHeader, ack.SessionPresent)
+			}
+			if pk := c.readPublish(); string(pk.Payload) != "while away" || pk.FixedHeader.Qos != 1 {
+				t.Fatalf("got %q QoS %d; want the message sent while away", pk.Payload, pk.FixedHeader.Qos)
+			}
+			te.rest("POST", "/api/hubs/chat/groups/"+group+"/:send"+restAPI, "text/plain", []byte("back"))
+			if pk := c.readPublish(); string(pk.Payload) != "back" {
+				t.Fatalf("got %q; want the subscription kept", pk.Payload)
+			}
+
+			// A DISCONNECT keeps it too; a clean CONNECT discards it.
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}})
+			c.expectClosed()
+			te.waitDetached(id)
+			c, ack, ok = te.mqttConnect(v.version, id, join, nil)
+			if !ok || ack.ReasonCode != 0 || ack.SessionPresent {
+				t.Fatalf("clean CONNACK %+v present %v; want a new session", ack.FixedHeader, ack.SessionPresent)
+			}
+			te.waitEnded(id)
+			te.waitRegistered()
+			if slices.Contains(te.GroupMembers("chat", group), id) {
+				t.Fatal("the clean session kept the old subscription")
+			}
+			c.ping()
+		})
+	}
+}
+
+func TestMQTTSessionExpires(t *testing.T) {
+	clock := NewFakeClock(time.Unix(1_700_000_000, 0))
+	te := startEmulator(t, Options{Clock: clock})
+	keep := func(p *packets.Packet) { p.Connect.Clean = false }
+	c, _, _ := te.mqttConnect(mqttV311, "brief", jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}}, keep)
+	te.waitRegistered()
+	c.subscribe(1, "g")
+	_ = c.ws.CloseNow()
+	te.waitDetached("brief")
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	if err := clock.WaitTimers(ctx, DefaultReliableRetention, 1); err != nil {
+		t.Fatal("no retention timer")
+	}
+	clock.Advance(DefaultReliableRetention)
+	te.waitEnded("brief")
+	_, ack, ok := te.mqttConnect(mqttV311, "brief", nil, keep)
+	if !ok || ack.ReasonCode != 0 || ack.SessionPresent {
+		t.Fatalf("CONNACK %+v present %v; want a new session after the retention", ack.FixedHeader, ack.SessionPresent)
+	}
+	te.waitRegistered()
+	if slices.Contains(te.GroupMembers("chat", "g"), "brief") {
+		t.Fatal("the expired session's subscription is back")
+	}
+}

@@ -203,7 +203,15 @@ type mqttCodecKey struct{ version byte }
 // an MQTT client) lowered to the subscription's.
 type mqttCodec struct{ s *mqttSession }
 
-func (k mqttCodec) Encode(m *core.Message) core.Frame {
+func (k mqttCodec) Encode(m *core.Message) core.Frame { return k.encode(m, 0) }
+
+// EncodeSequenced is Encode for a persistent session, whose messages the
+// core buffers: the packet id of a QoS 1 or 2 message is remembered with
+// seq so that its acknowledgement releases it, and a QoS 0 message is
+// marked as never acknowledged.
+func (k mqttCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame { return k.encode(m, seq) }
+
+func (k mqttCodec) encode(m *core.Message, seq uint64) core.Frame {
 	s := k.s
 	topic := m.Group
 	if topic == "" {
@@ -219,15 +227,27 @@ func (k mqttCodec) Encode(m *core.Message) core.Frame {
 			qos, subID = min(qos, sub.qos), sub.id
 		}
 	}
-	if qos == 0 && (subID == 0 || s.version != mqttV5) {
-		return m.Encoded(mqttCodecKey{s.version}, func() core.Frame { return s.publishFrame(m, topic, 0, 0, 0) })
+	var f core.Frame
+	switch {
+	case qos == 0 && (subID == 0 || s.version != mqttV5):
+		f = m.Encoded(mqttCodecKey{s.version}, func() core.Frame { return s.publishFrame(m, topic, 0, 0, 0) })
+	case qos == 0:
+		f = s.publishFrame(m, topic, 0, 0, subID)
+	default:
+		id := s.nextPacketID()
+		if seq > 0 {
+			s.mu.Lock()
+			if s.unacked == nil {
+				s.unacked = map[uint16]uint64{}
+			}
+			s.unacked[id] = seq
+			s.mu.Unlock()
+		}
+		return s.publishFrame(m, topic, qos, id, subID)
 	}
-	return s.publishFrame(m, topic, qos, s.nextPacketID(), subID)
+	f.NoAck = seq > 0
+	return f
 }
-
-// EncodeSequenced is Encode: MQTT connections are never reliable in the
-// Web PubSub sense.
-func (k mqttCodec) EncodeSequenced(m *core.Message, _ uint64) core.Frame { return k.Encode(m) }
 
 // publishFrame builds the PUBLISH of m.
 func (s *mqttSession) publishFrame(m *core.Message, topic string, qos byte, id uint16, subID int) core.Frame {

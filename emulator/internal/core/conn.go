@@ -37,6 +37,11 @@ type Frame struct {
 	// Sequenced marks a message of a reliable connection: the reliable
 	// buffer holds it, and it does not count against queue limits.
 	Sequenced bool
+	// NoAck marks a message of a reliable connection that its client
+	// never acknowledges (an MQTT QoS 0 message): it is queued like any
+	// other frame while the connection has an endpoint, and buffered only
+	// while it is detached, until the next Attach replays it.
+	NoAck bool
 }
 
 // Ending says how a connection's endpoint is closed.

@@ -432,3 +432,50 @@ func TestFanoutDoesNotHoldTheHubLock(t *testing.T) {
 		}
 	}
 }
+
+// noAckCodec marks messages whose data starts with "q0" as never
+// acknowledged.
+type noAckCodec struct{ codec }
+
+func (c noAckCodec) EncodeSequenced(m *Message, seq uint64) Frame {
+	f := c.codec.EncodeSequenced(m, seq)
+	f.NoAck = len(m.Data) >= 2 && string(m.Data[:2]) == "q0"
+	return f
+}
+
+// TestNoAckFrames: a never-acknowledged frame of a reliable connection is
+// queued but not buffered while the connection has an endpoint, buffered
+// while it is detached, and replayed once by Attach.
+func TestNoAckFrames(t *testing.T) {
+	fx := newFixture()
+	c, ep, _ := fx.conn(t, "r", "u", true, "g")
+	c.Codec = noAckCodec{codec{builds: &fx.builds}}
+	c.DeliverTo(&Message{Data: []byte("q0-a")})
+	c.DeliverTo(&Message{Data: []byte("q1-b")})
+	if got := ep.data(); !slices.Equal(got, []string{"connected", "q0-a#1", "q1-b#2"}) {
+		t.Fatalf("frames %v", got)
+	}
+	c.mu.Lock()
+	buffered := len(c.buf)
+	c.mu.Unlock()
+	if buffered != 1 {
+		t.Fatalf("%d messages buffered; want only the acknowledged kind", buffered)
+	}
+	c.Acknowledge(2)
+	c.EndpointLost(ep, ReasonEndedAbruptly)
+	c.DeliverTo(&Message{Data: []byte("q0-c")})
+	c.DeliverTo(&Message{Data: []byte("q1-d")})
+	ep2 := &endpoint{}
+	if !c.Attach(ep2) {
+		t.Fatal("Attach failed")
+	}
+	if got := ep2.data(); !slices.Equal(got, []string{"q0-c#3", "q1-d#4"}) {
+		t.Fatalf("replayed %v", got)
+	}
+	c.mu.Lock()
+	buffered, bytes := len(c.buf), c.bufBytes
+	c.mu.Unlock()
+	if buffered != 1 || bytes != len("q1-d#4") {
+		t.Fatalf("after Attach %d messages (%d bytes) buffered; want only q1-d", buffered, bytes)
+	}
+}

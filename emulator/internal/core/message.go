@@ -134,6 +134,14 @@ func (c *Conn) deliver(m *Message) string {
 	}
 	seq := c.seq + 1
 	f := c.Codec.EncodeSequenced(m, seq)
+	if f.NoAck && c.ep != nil {
+		c.seq = seq
+		if !c.ep.Enqueue(f) {
+			return ReasonQueueFull
+		}
+		c.delivered(m, seq)
+		return ""
+	}
 	f.Sequenced = true
 	if n := len(f.Data) + len(f.Tail); !c.bufferFits(n) {
 		c.pruneExpiredLocked()

@@ -162,9 +162,21 @@ func (c *Conn) Attach(ep Endpoint) bool {
 		c.stopDetach = nil
 	}
 	c.pruneExpiredLocked()
+	kept := c.buf[:0]
+	var dropped []buffered
 	for _, b := range c.buf {
 		ep.Enqueue(b.f)
+		if b.f.NoAck {
+			// Replayed once; never acknowledged.
+			dropped = append(dropped, b)
+			c.bufBytes -= b.size
+			continue
+		}
+		kept = append(kept, b)
 	}
+	clear(c.buf[len(kept):])
+	c.buf = kept
+	c.releaseLocked(dropped)
 	c.mu.Unlock()
 	c.hub.mu.Unlock()
 	if old != nil {
