@@ -443,7 +443,9 @@ func (tr *transport) readLoop() {
 	for {
 		var typ websocket.MessageType
 		var r io.Reader
-		typ, r, err = tr.ws.Reader(tr.ctx)
+		// No context: abort closes the WebSocket, which ends the read,
+		// and a read without a context registers nothing with one.
+		typ, r, err = tr.ws.Reader(context.Background())
 		if err != nil {
 			break
 		}
