@@ -16,9 +16,10 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// transport is one WebSocket of a connection. Its reader runs in the HTTP
-// handler goroutine that accepted it; its writer is a goroutine of its
-// own. The writer alone writes to and closes the WebSocket.
+// transport is one WebSocket of a connection. Its reader runs on a
+// goroutine of its own; its writes run on the emulator's writerPool, one
+// worker at a time, and then its close procedure. The writer alone
+// writes to and closes the WebSocket.
 type transport struct {
 	c  *conn
 	ws *websocket.Conn
@@ -32,8 +33,9 @@ type transport struct {
 	// room is signalled, on qmu, when the writer has taken the queue or
 	// the transport is closing: replies waiting for room try again.
 	room *sync.Cond
-	// writing is set while a writer goroutine runs; one runs only while
-	// there is something to write, so an idle transport has none.
+	// writing is set while the transport is with the writerPool, which
+	// holds it only while there is something to write: an idle transport
+	// costs no goroutine.
 	// finished is set once the writer has closed the WebSocket. Both are
 	// guarded by qmu.
 	writing, finished bool
@@ -111,18 +113,19 @@ func (tr *transport) held() (paused bool, queued int) {
 	return tr.paused, len(tr.queue)
 }
 
-// kickLocked starts a writer when there is something to write (queued
-// frames while not paused, or a close) and none runs. qmu must be held.
-// The writer counts as the emulator's work from here on, which is safe
-// because the transport's reader, also counted, is still running or a
-// close request is what starts it.
+// kickLocked hands the transport to the emulator's writers when there is
+// something to write (queued frames while not paused, or a close) and it
+// is not with them already. qmu must be held. The write counts as the
+// emulator's work from here on, which is safe because the transport's
+// reader, also counted, is still running or a close request is what
+// starts it.
 func (tr *transport) kickLocked() {
 	if !tr.started || tr.writing || tr.finished || tr.ws == nil || (tr.closeReq == nil && (tr.paused || len(tr.queue) == 0)) {
 		return // (a transport without a WebSocket, in tests, only queues)
 	}
 	tr.writing = true
 	tr.c.e.wg.Add(1)
-	go tr.write()
+	tr.c.e.writers.submit(tr)
 }
 
 // cut resets the TCP connection (no close frame, no FIN handshake) when
@@ -266,8 +269,10 @@ func (tr *transport) start() {
 }
 
 // write delivers queued frames in order until the queue is empty, then
-// ends; a close request makes it perform the close procedure instead.
-// While the transport is paused, and not closing, it writes nothing.
+// ends; a close request makes it start the close procedure, on a
+// goroutine of its own since it waits for the client, instead. While the
+// transport is paused, and not closing, it writes nothing. It runs on a
+// worker of the emulator's writerPool.
 func (tr *transport) write() {
 	defer tr.c.e.wg.Done()
 	var batch []core.Frame
@@ -293,8 +298,10 @@ func (tr *transport) write() {
 		}
 		clear(batch)
 		if req != nil {
-			tr.closeTransport(req)
-			tr.finish()
+			tr.c.e.goTracked(func() {
+				tr.closeTransport(req)
+				tr.finish()
+			})
 			return
 		}
 	}
