@@ -27,6 +27,7 @@ type writerPool struct {
 	taken    uint64 // transports taken by workers, ever
 	watching bool   // a check is armed
 	seen     uint64 // taken at the last check
+	rescued  uint64 // workers started by a check, ever
 }
 
 // stallCheck is how long waiting transports may go without any worker
@@ -93,6 +94,7 @@ func (p *writerPool) check() {
 		return
 	}
 	if p.taken == p.seen {
+		p.rescued++
 		p.startLocked()
 	}
 	p.seen = p.taken
