@@ -268,6 +268,9 @@ func (tr *transport) start() {
 	}()
 }
 
+// keptQueueCap is the largest queue capacity an idle transport keeps.
+const keptQueueCap = 2
+
 // write delivers queued frames in order until the queue is empty, then
 // ends; a close request makes it start the close procedure, on a
 // goroutine of its own since it waits for the client, instead. While the
@@ -281,6 +284,11 @@ func (tr *transport) write() {
 		req := tr.closeReq
 		if req == nil && (tr.paused || len(tr.queue) == 0) {
 			tr.writing = false
+			if cap(tr.queue) == 0 && cap(batch) <= keptQueueCap {
+				// The next frame needs no allocation; a burst's larger
+				// queue is not kept by an idle transport.
+				tr.queue = batch[:0]
+			}
 			tr.qmu.Unlock()
 			return
 		}

@@ -35,7 +35,7 @@ type writerPool struct {
 const stallCheck = 5 * time.Millisecond
 
 func newWriterPool(e *Emulator) *writerPool {
-	return &writerPool{e: e, max: max(2, 2*runtime.GOMAXPROCS(0))}
+	return &writerPool{e: e, max: max(2, runtime.GOMAXPROCS(0))}
 }
 
 // submit queues tr, which must be counted in e.wg until its write ends,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 )
 
 // An idle WebSocket connection costs mostly its buffers: net/http hands a
@@ -16,7 +17,8 @@ import (
 // larger than the read buffer is read straight into the caller's memory.
 // Writes lose nothing: frameWriter sends each frame, header and payload,
 // with one system call, as the 4 KiB buffer did for frames that fit in it
-// (and better for larger ones).
+// (and better for larger ones), joining the pieces in a buffer shared by
+// all connections or sending them with one vectored write.
 const (
 	// readBufferSize is the read buffer of an accepted WebSocket: room
 	// for a frame header and a small frame.
@@ -113,16 +115,34 @@ func (w *frameWriter) Write(p []byte) (int, error) {
 		}
 		return w.conn.Write(p)
 	}
-	w.bufs = [2][]byte{w.held[:w.nheld], p}
-	w.nb = w.bufs[:]
-	_, err := w.nb.WriteTo(w.conn)
+	var err error
+	if n := w.nheld + len(p); n <= joinBufferSize {
+		// A small frame is copied into one buffer: one write costs less
+		// than a vectored write of two pieces.
+		buf := joinBuffers.Get().(*[joinBufferSize]byte)
+		copy(buf[copy(buf[:], w.held[:w.nheld]):], p)
+		_, err = w.conn.Write(buf[:n])
+		joinBuffers.Put(buf)
+	} else {
+		w.bufs = [2][]byte{w.held[:w.nheld], p}
+		w.nb = w.bufs[:]
+		_, err = w.nb.WriteTo(w.conn)
+		w.bufs = [2][]byte{}
+	}
 	w.nheld = 0
-	w.bufs = [2][]byte{}
 	if err != nil {
 		return 0, err
 	}
 	return len(p), nil
 }
+
+// joinBufferSize is the largest frame frameWriter joins by copying; a
+// larger one goes out in one vectored write.
+const joinBufferSize = 4096
+
+// joinBuffers are the buffers of the frames frameWriter joins, shared by
+// every connection, so that an idle one holds none.
+var joinBuffers = sync.Pool{New: func() any { return new([joinBufferSize]byte) }}
 
 // advance moves the position in the stream of frames over p. A header cut
 // between two writes loses the boundaries: rest becomes -1 and nothing is
