@@ -33,6 +33,8 @@ type transport struct {
 	// room is signalled, on qmu, when the writer has taken the queue or
 	// the transport is closing: replies waiting for room try again.
 	room *sync.Cond
+	// roomWaiters counts the replies waiting on room; guarded by qmu.
+	roomWaiters int
 	// writing is set while the transport is with the writerPool, which
 	// holds it only while there is something to write: an idle transport
 	// costs no goroutine.
@@ -115,16 +117,15 @@ func (tr *transport) held() (paused bool, queued int) {
 
 // kickLocked hands the transport to the emulator's writers when there is
 // something to write (queued frames while not paused, or a close) and it
-// is not with them already. qmu must be held. The write counts as the
-// emulator's work from here on, which is safe because the transport's
-// reader, also counted, is still running or a close request is what
-// starts it.
+// is not with them already. qmu must be held. The pool's workers count as
+// the emulator's work; starting one is safe because the transport's
+// reader, also counted, is still running or a close request, made before
+// Close waits, is what kicks it.
 func (tr *transport) kickLocked() {
 	if !tr.started || tr.writing || tr.finished || tr.ws == nil || (tr.closeReq == nil && (tr.paused || len(tr.queue) == 0)) {
 		return // (a transport without a WebSocket, in tests, only queues)
 	}
 	tr.writing = true
-	tr.c.e.wg.Add(1)
 	tr.c.e.writers.submit(tr)
 }
 
@@ -194,7 +195,9 @@ func (tr *transport) appendLocked(f core.Frame) {
 func (tr *transport) EnqueueReply(f core.Frame) {
 	tr.qmu.Lock()
 	for tr.closeReq == nil && tr.queueLen > 0 && !tr.fitsLocked(len(f.Data)) {
+		tr.roomWaiters++
 		tr.room.Wait()
+		tr.roomWaiters--
 	}
 	if tr.closeReq != nil {
 		tr.qmu.Unlock()
@@ -277,7 +280,6 @@ const keptQueueCap = 2
 // transport is paused, and not closing, it writes nothing. It runs on a
 // worker of the emulator's writerPool.
 func (tr *transport) write() {
-	defer tr.c.e.wg.Done()
 	var batch []core.Frame
 	for {
 		tr.qmu.Lock()
@@ -294,7 +296,9 @@ func (tr *transport) write() {
 		}
 		batch, tr.queue = tr.queue, batch[:0]
 		tr.queueLen, tr.queueBytes = 0, 0
-		tr.room.Broadcast()
+		if tr.roomWaiters > 0 {
+			tr.room.Broadcast()
+		}
 		tr.qmu.Unlock()
 
 		if len(batch) > 0 {

@@ -38,9 +38,8 @@ func newWriterPool(e *Emulator) *writerPool {
 	return &writerPool{e: e, max: max(2, runtime.GOMAXPROCS(0))}
 }
 
-// submit queues tr, which must be counted in e.wg until its write ends,
-// and starts a worker or the stall check if needed. It may be called
-// with tr.qmu held.
+// submit queues tr and starts a worker or the stall check if needed. It
+// may be called with tr.qmu held, by a goroutine that e.wg counts.
 func (p *writerPool) submit(tr *transport) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -56,8 +55,8 @@ func (p *writerPool) submit(tr *transport) {
 	}
 }
 
-// startLocked starts a worker. The waiting transports are counted in
-// e.wg, so the counter is not zero here.
+// startLocked starts a worker, which e.wg counts. Its caller is counted
+// too (submit's), or waiting transports mean that workers are running.
 func (p *writerPool) startLocked() {
 	p.workers++
 	p.e.wg.Add(1)
