@@ -35,11 +35,11 @@ func dialSmallBuffer(t *testing.T, te *testEmulator) (*websocket.Conn, string) {
 	t.Cleanup(func() { _ = ws.CloseNow() })
 	ws.SetReadLimit(-1)
 	id := te.waitRegistered()
-	server, err := te.transportOf("chat", id)
-	if err != nil {
+	if err := te.withTransport("chat", id, func(server *transport) {
+		_ = server.netConn.(*net.TCPConn).SetWriteBuffer(4096)
+	}); err != nil {
 		t.Fatal(err)
 	}
-	_ = server.netConn.(*net.TCPConn).SetWriteBuffer(4096)
 	return ws, id
 }
 
