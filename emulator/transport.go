@@ -22,6 +22,7 @@ import (
 // writes to and closes the WebSocket.
 type transport struct {
 	c  *conn
+	e  *Emulator // c.e, one pointer nearer
 	ws *websocket.Conn
 
 	qmu        sync.Mutex
@@ -74,7 +75,7 @@ type netConnKey struct{}
 
 func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &transport{c: c, ws: ws, ctx: ctx, cancel: cancel}
+	tr := &transport{c: c, e: c.e, ws: ws, ctx: ctx, cancel: cancel}
 	// abort also closes the connection, so that a write blocked on a
 	// client that does not read fails, and with it the transport.
 	tr.abort = func() {
@@ -103,8 +104,8 @@ func (tr *transport) setPaused(p bool) {
 
 // received notes that a frame or a Pong arrived.
 func (tr *transport) received() {
-	tr.lastRecv.Store(tr.c.e.now().UnixNano())
-	tr.c.e.changes.Signal()
+	tr.lastRecv.Store(tr.e.now().UnixNano())
+	tr.e.changes.Signal()
 }
 
 // held reports whether the transport is paused and how many frames wait
@@ -126,7 +127,7 @@ func (tr *transport) kickLocked() {
 		return // (a transport without a WebSocket, in tests, only queues)
 	}
 	tr.writing = true
-	tr.c.e.writers.submit(tr)
+	tr.e.writers.submit(tr)
 }
 
 // cut resets the TCP connection (no close frame, no FIN handshake) when
@@ -183,7 +184,7 @@ func (tr *transport) appendLocked(f core.Frame) {
 	tr.queue = append(tr.queue, f)
 	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.c.e.changes.Signal()
+	tr.e.changes.Signal()
 }
 
 // EnqueueReply queues a reply to the client's own request, waiting while
@@ -238,7 +239,7 @@ func (tr *transport) request(req *closeRequest, dropQueue bool) bool {
 		tr.queueLen, tr.queueBytes = 0, 0
 	}
 	if !req.peerGone {
-		tr.closeTimer = time.AfterFunc(tr.c.e.closeFlush, tr.abort)
+		tr.closeTimer = time.AfterFunc(tr.e.closeFlush, tr.abort)
 	}
 	tr.room.Broadcast()
 	tr.kickLocked()
@@ -261,12 +262,12 @@ func (tr *transport) Drop(reason string) {
 func (tr *transport) start() {
 	tr.qmu.Lock()
 	tr.started = true
-	tr.armPingLocked(tr.c.e.pingInterval)
+	tr.armPingLocked(tr.e.pingInterval)
 	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.c.e.wg.Add(1)
+	tr.e.wg.Add(1)
 	go func() {
-		defer tr.c.e.wg.Done()
+		defer tr.e.wg.Done()
 		tr.readLoop()
 	}()
 }
@@ -302,7 +303,7 @@ func (tr *transport) write() {
 		tr.qmu.Unlock()
 
 		if len(batch) > 0 {
-			tr.c.e.changes.Signal() // Queued changed
+			tr.e.changes.Signal() // Queued changed
 		}
 		if !tr.writeBatch(batch, req) {
 			tr.finish()
@@ -310,7 +311,7 @@ func (tr *transport) write() {
 		}
 		clear(batch)
 		if req != nil {
-			tr.c.e.goTracked(func() {
+			tr.e.goTracked(func() {
 				tr.closeTransport(req)
 				tr.finish()
 			})
@@ -335,14 +336,14 @@ func (tr *transport) armPingLocked(d time.Duration) {
 	if tr.finished || tr.closeReq != nil {
 		return
 	}
-	tr.stopPing = tr.c.e.clock.AfterFunc(d, tr.pingTick)
+	tr.stopPing = tr.e.clock.AfterFunc(d, tr.pingTick)
 }
 
 // pingTick runs when the keep-alive timer fires: after pingInterval of
 // outbound silence it checks the inbound silence and sends a Ping (see
 // keepAlive); otherwise it waits for the rest of the interval.
 func (tr *transport) pingTick() {
-	e := tr.c.e
+	e := tr.e
 	tr.qmu.Lock()
 	if tr.finished || tr.closeReq != nil {
 		tr.qmu.Unlock()
@@ -369,7 +370,7 @@ func (tr *transport) writeBatch(batch []core.Frame, req *closeRequest) bool {
 	}
 	// The batch counts as sent when it was taken, before any client can
 	// have seen it.
-	taken := tr.c.e.now().UnixNano()
+	taken := tr.e.now().UnixNano()
 	for i := range batch {
 		if req != nil && req.peerGone {
 			return true
@@ -435,7 +436,7 @@ func (tr *transport) closeTransport(req *closeRequest) {
 // false; otherwise, unless it is paused, it sends a Ping and waits for
 // the Pong in the background.
 func (tr *transport) keepAlive(paused bool) bool {
-	e := tr.c.e
+	e := tr.e
 	if time.Duration(e.now().UnixNano()-tr.lastRecv.Load()) > e.idleTimeout {
 		tr.abort()
 		return false

@@ -78,8 +78,18 @@ func (w smallBufferWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	} else {
 		br = bufio.NewReaderSize(conn, readBufferSize)
 	}
-	bw := bufio.NewWriterSize(&frameWriter{conn: conn}, writeBufferSize)
-	return conn, bufio.NewReadWriter(br, bw), nil
+	// The write buffer and its frameWriter are one allocation, which a
+	// write touches as one.
+	w2 := &bufferedFrameWriter{fw: frameWriter{conn: conn}}
+	w2.bw = *bufio.NewWriterSize(&w2.fw, writeBufferSize)
+	return conn, bufio.NewReadWriter(br, &w2.bw), nil
+}
+
+// bufferedFrameWriter is a WebSocket's write buffer with the frameWriter
+// it flushes to.
+type bufferedFrameWriter struct {
+	bw bufio.Writer
+	fw frameWriter
 }
 
 // frameWriter writes to conn what a WebSocket library's small write
