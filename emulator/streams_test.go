@@ -159,10 +159,17 @@ func TestStreamRules(t *testing.T) {
 			pub.ExpectJSON(`{"type":"ack","ackId":7,"success":true}`)
 		}},
 	}
-	for _, tt := range tests {
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			te := te.with(t)
-			pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
+			// A hub of its own: the cancellation of an earlier subtest's
+			// stream, sent once its publisher has gone, must not reach
+			// this subtest's group.
+			hub := fmt.Sprint("rules", i)
+			dial := func(claims jwt.MapClaims) *wsClient {
+				return te.dial(dialOptions{hub: hub, subprotocols: []string{"json.webpubsub.azure.v1"}, token: te.clientToken(hub, claims)})
+			}
+			pub, sub := dial(streamPublisher), dial(streamReader)
 			joinRoom(pub, "room")
 			joinRoom(sub, "room")
 			tt.run(t, pub, sub)
