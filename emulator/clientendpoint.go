@@ -125,7 +125,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	if c.subprotocol != "" {
 		opts.Subprotocols = []string{c.subprotocol}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(smallBuffers(w), r, opts)
 	if err != nil {
 		// Accept has written the error response; the client is gone.
 		c.OnEnded(reasonEndedAbruptly)

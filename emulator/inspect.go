@@ -328,11 +328,12 @@ func (e *Emulator) logDelivery(cc *core.Conn, m *core.Message, seq uint64) {
 // event reports a connection event to Options.OnConnectionEvent and wakes
 // Wait. No emulator lock may be held.
 func (e *Emulator) event(kind ConnectionEventKind, c *conn, reason string) {
-	e.changes.Signal()
 	e.trace.connection(string(kind), c.HubName(), c.ID, reason)
 	if e.onEvent != nil {
 		e.onEvent(ConnectionEvent{Kind: kind, Hub: c.HubName(), ConnectionID: c.ID, Reason: reason})
 	}
+	// After the callback, so that a Wait woken here sees what it did.
+	e.changes.Signal()
 }
 
 // messageLog is a ring of the most recent delivered messages.

@@ -262,6 +262,14 @@ func TestNewTestOptions(t *testing.T) {
 	if err != nil || !ci.ConnectedAt.Equal(clock.Now()) {
 		t.Fatalf("connection %+v, %v", ci, err)
 	}
+	// The event follows the registration that WaitConnection saw.
+	if err := e.Wait(ctx, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(seen, []ConnectionEventKind{ConnectionConnected}) {

@@ -36,7 +36,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 		return
 	}
 	var tr *transport
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers(w), r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
 		Subprotocols:       []string{c.subprotocol},
@@ -72,7 +72,7 @@ func (e *Emulator) refuseRecovery(w http.ResponseWriter, r *http.Request, offere
 	if selected != "" {
 		opts.Subprotocols = []string{selected}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(smallBuffers(w), r, opts)
 	if err != nil {
 		return
 	}

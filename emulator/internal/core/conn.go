@@ -128,6 +128,9 @@ type Conn struct {
 	svc     *Service
 	hubName string
 	hub     *Hub // set when registered
+	// order is the connection's place in its hub's order of
+	// registration; set when registered.
+	order uint64
 
 	// ID is the connection id; set before registration, then fixed.
 	ID string
