@@ -29,6 +29,7 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 		// Ignored on a non-reliable connection.
 		if c.Reliable {
 			c.Acknowledge(f.SequenceID)
+			c.e.changes.Signal() // ConnectionInfo.Unacknowledged changed
 		}
 	case protocol.TypeCancelInvocation:
 		c.cancelInvocation(f.InvocationID)

@@ -256,6 +256,14 @@ func (c *Conn) Endpoint() Endpoint {
 	return c.ep
 }
 
+// Unacknowledged is the number of messages in the reliable buffer: sent,
+// or waiting for a recovery, and not yet acknowledged by a sequenceAck.
+func (c *Conn) Unacknowledged() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.buf)
+}
+
 // Detached reports whether the connection waits for a recovery.
 func (c *Conn) Detached() bool {
 	c.mu.Lock()
