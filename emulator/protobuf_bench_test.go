@@ -61,8 +61,17 @@ func newRelay(b *testing.B) *relay {
 		}
 		r.mu.Unlock()
 		if !first {
-			_, _, _ = ws.Read(context.Background()) // until closed
-			return
+			// Reads only to see the close; CloseRead would answer a
+			// data frame with a close of its own.
+			for {
+				_, rd, err := ws.Reader(context.Background())
+				if err != nil {
+					return
+				}
+				if _, err := io.Copy(io.Discard, rd); err != nil {
+					return
+				}
+			}
 		}
 		<-r.both
 		for {
