@@ -2,6 +2,7 @@ package webpubsubclient
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/eventhandler"
 )
 
 // unpackString decodes the data of a DataTypeProtobuf message holding a
@@ -158,4 +160,36 @@ func TestProtobufRecovery(t *testing.T) {
 		t.Errorf("after recovery: connection %s (want %s), %d credential calls", got, id, calls.Load())
 	}
 	expectEmpty(t, rec.group, "group message")
+}
+
+// TestProtobufEventToHandler: a ProtobufMessage event reaches an
+// eventhandler.Handler as DataTypeProtobuf with the encoded Any, and its
+// Protobuf reply comes back as a DataTypeProtobuf server message, to a
+// protobuf client and (as the base64 the protocol decodes) to a JSON one.
+func TestProtobufEventToHandler(t *testing.T) {
+	got := make(chan *eventhandler.UserEventRequest, 4)
+	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{
+		"pb": func(_ context.Context, r *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			got <- r
+			return eventhandler.Protobuf(wrapperspb.String("reply"))
+		},
+	})
+	ctx := testContext(t)
+	for _, p := range []Protocol{ProtocolReliableProtobuf, ProtocolProtobuf, ProtocolJSON} {
+		c, rec, _ := e.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "u"}, nil)
+		msg := TextMessage("t")
+		if p.protobuf() {
+			msg = ProtobufMessage(wrapperspb.String("event"))
+		}
+		if _, err := c.SendEvent(ctx, "pb", msg, nil); err != nil {
+			t.Fatalf("%s: SendEvent: %v", p, err)
+		}
+		r := next(t, got, "user event")
+		if r.DataType != eventhandler.DataType(msg.DataType()) || !bytes.Equal(r.Data, msg.Bytes()) {
+			t.Fatalf("%s: the handler got %s %x", p, r.DataType, r.Data)
+		}
+		if m := next(t, rec.server, "reply"); m.DataType != DataTypeProtobuf || unpackString(t, m.Data) != "reply" {
+			t.Fatalf("%s: reply %+v", p, m)
+		}
+	}
 }

@@ -65,6 +65,9 @@ const (
 	MediaTypeText   = "text/plain"
 	MediaTypeJSON   = "application/json"
 	MediaTypeBinary = "application/octet-stream"
+	// MediaTypeProtobuf is the media type of DataTypeProtobuf in the
+	// upstream calls and replies of the protobuf subprotocols' events.
+	MediaTypeProtobuf = "application/x-protobuf"
 )
 
 // PossibleDataTypeValues returns every DataType: text, JSON, binary.
