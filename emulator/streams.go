@@ -196,10 +196,11 @@ func (c *conn) publishStream(s *groupStream, m *core.Message) {
 			return to
 		}
 		// The terminal message has no payload, which is all a simple
-		// WebSocket client could be given: it gets nothing.
+		// WebSocket client, or a protobuf client (whose schema has no
+		// stream fields), could be given: they get nothing.
 		kept := to[:0]
 		for _, r := range to {
-			if ownerOf(r).kind != kindRaw {
+			if o := ownerOf(r); o.kind != kindRaw && !o.pbuf {
 				kept = append(kept, r)
 			}
 		}

@@ -420,8 +420,12 @@ func (tr *transport) closeTransport(req *closeRequest) {
 		return
 	}
 	if req.notify {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: req.reason}
-		if err := tr.ws.Write(context.Background(), websocket.MessageText, f.AppendJSON(nil)); err != nil {
+		f := tr.c.frameOf(&protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: req.reason})
+		typ := websocket.MessageText
+		if f.Binary {
+			typ = websocket.MessageBinary
+		}
+		if err := tr.ws.Write(context.Background(), typ, f.Data); err != nil {
 			_ = tr.ws.CloseNow()
 			return
 		}
@@ -497,7 +501,9 @@ func (tr *transport) readLoop() {
 		// A frame that arrives after the connection ended, or on a
 		// transport that a recovery replaced, is not processed.
 		if !tr.closing() {
-			if c.kind == kindPubSub {
+			if c.pbuf {
+				c.handleProtobuf(typ, buf.Bytes())
+			} else if c.kind == kindPubSub {
 				c.handleJSON(typ, buf.Bytes())
 			} else {
 				c.handleRaw(typ, buf.Bytes())
