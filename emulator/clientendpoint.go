@@ -70,14 +70,14 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		return
 	}
 
-	kind, reliable, selected, unsupported := selectSubprotocol(offered)
+	neg, selected, unsupported := selectSubprotocol(offered)
 	if unsupported != "" {
 		plainError(w, http.StatusBadRequest, "Subprotocol '"+unsupported+"' is not supported by this emulator.")
 		return
 	}
 
-	c := newConn(e, hubName, newConnectionID(), id.userID, kind, selected)
-	c.Reliable = reliable
+	c := newConn(e, hubName, newConnectionID(), id.userID, neg.kind, selected)
+	c.setSubprotocol(neg)
 	c.origin = requestOrigin(e.publicEndpoint(r))
 	c.handlers = e.handlersFor(hubName)
 	if h := c.systemHandler(SystemEventConnect); h != nil {
@@ -114,7 +114,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	if c.subprotocol != "" {
 		opts.Subprotocols = []string{c.subprotocol}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(smallBuffers(w), r, opts)
 	if err != nil {
 		// Accept has written the error response; the client is gone.
 		c.OnEnded(reasonEndedAbruptly)
@@ -226,7 +226,8 @@ func (e *Emulator) register(c *conn, tr *transport, id clientIdentity) bool {
 	case kindPubSub:
 		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventConnected, UserID: c.UserID,
 			ConnectionID: c.ID, ReconnectionToken: c.ReconnectionToken}
-		first = &core.Frame{Data: f.AppendJSON(nil)}
+		fr := c.frameOf(&f)
+		first = &fr
 	case kindMQTT:
 		f := c.connack()
 		first = &f
@@ -248,22 +249,43 @@ func offeredSubprotocols(h http.Header) []string {
 	return out
 }
 
+// negotiated is what a subprotocol makes of a connection.
+type negotiated struct {
+	kind     connKind
+	pbuf     bool
+	reliable bool
+}
+
+// pubSubSubprotocol reports what the PubSub subprotocol p is (its name
+// matched case-insensitively); ok is false for any other name.
+func pubSubSubprotocol(p string) (n negotiated, ok bool) {
+	switch {
+	case strings.EqualFold(p, protocol.SubprotocolJSON):
+		return negotiated{kind: kindPubSub}, true
+	case strings.EqualFold(p, protocol.SubprotocolReliableJSON):
+		return negotiated{kind: kindPubSub, reliable: true}, true
+	case strings.EqualFold(p, protocol.SubprotocolProtobuf):
+		return negotiated{kind: kindPubSub, pbuf: true}, true
+	case strings.EqualFold(p, protocol.SubprotocolReliableProtobuf):
+		return negotiated{kind: kindPubSub, pbuf: true, reliable: true}, true
+	}
+	return negotiated{}, false
+}
+
 // selectSubprotocol picks the subprotocol as the service does: the first
-// offered json.webpubsub.azure.v1 or json.reliable.webpubsub.azure.v1,
-// echoed as spelled, makes a PubSub client (reliable for the second);
-// otherwise the client is raw with no subprotocol. The unsupported
-// predefined subprotocols (protobuf, MQTT) are skipped, and when only such
-// entries are offered the handshake fails with 400 naming the first of
-// them.
-func selectSubprotocol(offered []string) (kind connKind, reliable bool, selected, unsupported string) {
+// offered PubSub subprotocol (json.webpubsub.azure.v1,
+// json.reliable.webpubsub.azure.v1, protobuf.webpubsub.azure.v1,
+// protobuf.reliable.webpubsub.azure.v1), echoed as spelled, makes a
+// PubSub client; otherwise the client is raw with no subprotocol. The
+// unsupported predefined subprotocol (MQTT) is skipped, and when only
+// such entries are offered the handshake fails with 400 naming the first
+// of them.
+func selectSubprotocol(offered []string) (n negotiated, selected, unsupported string) {
 	onlyUnsupported := len(offered) > 0
 	first := ""
 	for _, p := range offered {
-		if strings.EqualFold(p, protocol.SubprotocolJSON) {
-			return kindPubSub, false, p, ""
-		}
-		if strings.EqualFold(p, protocol.SubprotocolReliableJSON) {
-			return kindPubSub, true, p, ""
+		if n, ok := pubSubSubprotocol(p); ok {
+			return n, p, ""
 		}
 		if isUnsupportedPredefined(p) {
 			if first == "" {
@@ -274,18 +296,13 @@ func selectSubprotocol(offered []string) (kind connKind, reliable bool, selected
 		onlyUnsupported = false
 	}
 	if onlyUnsupported {
-		return kindRaw, false, "", first
+		return negotiated{kind: kindRaw}, "", first
 	}
-	return kindRaw, false, "", ""
+	return negotiated{kind: kindRaw}, "", ""
 }
 
 func isUnsupportedPredefined(p string) bool {
-	for _, u := range []string{protocol.SubprotocolProtobuf, protocol.SubprotocolReliableProtobuf, protocol.SubprotocolMQTT} {
-		if strings.EqualFold(p, u) {
-			return true
-		}
-	}
-	return false
+	return strings.EqualFold(p, protocol.SubprotocolMQTT)
 }
 
 // newConnectionID returns 32 lower-case hex characters from 128 random

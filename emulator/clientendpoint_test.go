@@ -129,11 +129,22 @@ func TestHandshake(t *testing.T) {
 			t.Fatalf("reconnectionToken %q; want 43 base64url characters", c.reconnectionToken)
 		}
 	})
-	t.Run("protobuf only", func(t *testing.T) {
+	t.Run("mqtt only", func(t *testing.T) {
 		te := te.with(t)
-		_, resp, err := te.dialRaw(dialOptions{token: good, subprotocols: []string{"protobuf.reliable.webpubsub.azure.v1", "mqtt"}})
+		_, resp, err := te.dialRaw(dialOptions{token: good, subprotocols: []string{"mqtt"}})
 		if err == nil || resp.StatusCode != 400 {
-			t.Fatalf("protobuf-only offer: %v", err)
+			t.Fatalf("mqtt-only offer: %v", err)
+		}
+	})
+	t.Run("protobuf before mqtt", func(t *testing.T) {
+		te := te.with(t)
+		ws, _, err := te.dialRaw(dialOptions{token: good, subprotocols: []string{"mqtt", "Protobuf.reliable.webpubsub.azure.v1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ws.CloseNow()
+		if ws.Subprotocol() != "Protobuf.reliable.webpubsub.azure.v1" {
+			t.Fatalf("subprotocol %q; want the protobuf offer as spelled", ws.Subprotocol())
 		}
 	})
 	t.Run("recovery refused", func(t *testing.T) {

@@ -26,7 +26,8 @@ const (
 	// kindRaw is a "simple" WebSocket client: frames are payloads.
 	kindRaw connKind = iota
 	// kindPubSub speaks json.webpubsub.azure.v1 or, when the connection
-	// is reliable, json.reliable.webpubsub.azure.v1.
+	// is reliable, json.reliable.webpubsub.azure.v1; with conn.pbuf set,
+	// protobuf.webpubsub.azure.v1 or protobuf.reliable.webpubsub.azure.v1.
 	kindPubSub
 	// kindMQTT speaks MQTT 3.1.1 or 5.0 on the MQTT endpoint.
 	kindMQTT
@@ -68,6 +69,8 @@ const (
 	reasonDefaultClose   = "Closed by the application server."
 	reasonInvalidMessage = "The client message is not a valid JSON protocol message."
 	reasonBinaryOnJSON   = "The JSON subprotocol requires text messages."
+	reasonInvalidProto   = "The client message is not a valid protobuf protocol message."
+	reasonTextOnProtobuf = "The protobuf subprotocol requires binary messages."
 	reasonTooLarge       = "The client message is too large."
 	reasonQueueFull      = core.ReasonQueueFull
 	reasonShutdown       = "The emulator is shutting down."
@@ -89,7 +92,10 @@ type conn struct {
 	e    *Emulator
 	kind connKind
 	// mqtt is the MQTT state of a kindMQTT connection, else nil.
-	mqtt        *mqttSession
+	mqtt *mqttSession
+	// pbuf marks a PubSub connection of a protobuf subprotocol: binary
+	// frames of the pb schema instead of JSON text frames.
+	pbuf        bool
 	subprotocol string
 	// origin is the WebHook-Request-Origin of upstream calls.
 	origin string
@@ -153,9 +159,18 @@ func (c *conn) setCodec() {
 		c.Codec = rawCodec{}
 	case c.kind == kindMQTT && c.mqtt != nil:
 		c.Codec = mqttCodec{c.mqtt}
+	case c.pbuf:
+		c.Codec = protobufCodec{}
 	default:
 		c.Codec = jsonCodec{}
 	}
+}
+
+// setSubprotocol applies a negotiated subprotocol's kind, encoding and
+// reliability, and picks the codec.
+func (c *conn) setSubprotocol(n negotiated) {
+	c.kind, c.pbuf, c.Reliable = n.kind, n.pbuf, n.reliable
+	c.setCodec()
 }
 
 // ownerOf returns the client endpoint's view of a core connection.
@@ -168,7 +183,36 @@ func textFrame(data []byte) core.Frame { return core.Frame{Data: data} }
 // connection when its queue is full. It must not be called with the hub
 // lock held.
 func (c *conn) reply(f *protocol.ServiceFrame) {
-	c.Reply(textFrame(f.AppendJSON(nil)))
+	c.Reply(c.frameOf(f))
+}
+
+// frameOf encodes a service frame in the connection's subprotocol: a
+// JSON text frame, or a protobuf binary frame. The frames a protobuf
+// client can cause all have a protobuf form (acks, messages, connected
+// and disconnected); any other is written as an ack failure naming its
+// type, so that the client is told rather than left waiting.
+func (c *conn) frameOf(f *protocol.ServiceFrame) core.Frame {
+	if !c.pbuf {
+		return textFrame(f.AppendJSON(nil))
+	}
+	return protobufFrame(f)
+}
+
+// protobufFrame is the binary frame of f in the protobuf subprotocols.
+func protobufFrame(f *protocol.ServiceFrame) core.Frame {
+	b, err := f.AppendProtobuf(nil)
+	if err != nil && f.Type == protocol.TypeMessage {
+		// Protobuf data that is not an encoded Any: its bytes as binary.
+		g := *f
+		g.DataType = protocol.DataTypeBinary
+		b, err = g.AppendProtobuf(nil)
+	}
+	if err != nil {
+		g := protocol.ServiceFrame{Type: protocol.TypeAck, AckID: f.AckID,
+			Error: &protocol.ErrorDetail{Name: protocol.ErrorNameBadRequest, Message: "The protobuf subprotocol cannot carry a " + string(f.Type) + " frame."}}
+		b, _ = g.AppendProtobuf(nil) // an ack always encodes
+	}
+	return core.Frame{Binary: true, Data: b}
 }
 
 // terminate ends the connection with code and reason.
@@ -279,14 +323,58 @@ func (j jsonCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame {
 	return core.Frame{Data: f[: len(f)-1 : len(f)-1], Tail: append(tail, '}')}
 }
 
+// protobufCodec encodes messages as DownstreamMessage frames of the
+// protobuf subprotocols. A group stream's fragments reach protobuf
+// clients as ordinary group messages (the schema has no stream fields);
+// the fan-out leaves them out of the terminal message, which has no
+// payload.
+type protobufCodec struct{}
+
+func (protobufCodec) Encode(m *core.Message) core.Frame {
+	return m.Encoded(protobufCodec{}, func() core.Frame {
+		f := protobufServiceFrame(m)
+		return protobufFrame(&f)
+	})
+}
+
+// EncodeSequenced encodes the whole frame per recipient: the sequence id
+// sits inside the length-prefixed DataMessage, so no prefix can be
+// shared. The frame is the Tail, so that the budget counts it once per
+// buffer.
+func (protobufCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame {
+	f := protobufServiceFrame(m)
+	f.SequenceID = seq
+	fr := protobufFrame(&f)
+	return core.Frame{Binary: true, Data: []byte{}, Tail: fr.Data}
+}
+
+// protobufServiceFrame is the frame of m that protobufFrame encodes.
+func protobufServiceFrame(m *core.Message) protocol.ServiceFrame {
+	if f, ok := m.Reply.(*protocol.ServiceFrame); ok {
+		return *f
+	}
+	f := protocol.ServiceFrame{Type: protocol.TypeMessage, From: protocol.FromServer, Group: m.Group,
+		DataType: protocol.DataType(m.DataType), Data: m.Data}
+	if m.Group != "" {
+		f.From = protocol.FromGroup
+	}
+	return f
+}
+
 // rawCodec gives raw clients the payload itself: text for text and JSON,
-// bytes for binary.
+// bytes for binary and protobuf.
 type rawCodec struct{}
 
 func (rawCodec) Encode(m *core.Message) core.Frame {
 	return m.Encoded(rawCodec{}, func() core.Frame {
-		return core.Frame{Binary: m.DataType == core.DataTypeBinary, Data: append([]byte(nil), m.Data...)}
+		return core.Frame{Binary: isBinary(protocol.DataType(m.DataType)), Data: append([]byte(nil), m.Data...)}
 	})
+}
+
+// isBinary reports whether a raw client gets data of type dt as a binary
+// frame.
+func isBinary(dt protocol.DataType) bool {
+	return dt == protocol.DataTypeBinary || dt == protocol.DataTypeProtobuf
 }
 
 func (r rawCodec) EncodeSequenced(m *core.Message, _ uint64) core.Frame { return r.Encode(m) }

@@ -1,8 +1,10 @@
 // Package emulator is a local, in-memory Azure Web PubSub service for
 // development and tests: the REST data plane of api-version 2024-12-01
 // (all 25 operations, including runtime permissions), the client
-// WebSocket endpoint with raw clients and the json.webpubsub.azure.v1 and
-// json.reliable.webpubsub.azure.v1 subprotocols, and upstream event
+// WebSocket endpoint with raw clients, the json.webpubsub.azure.v1 and
+// json.reliable.webpubsub.azure.v1 subprotocols and the
+// protobuf.webpubsub.azure.v1 and protobuf.reliable.webpubsub.azure.v1
+// subprotocols, and upstream event
 // handlers called with the CloudEvents HTTP binding. The official Web
 // PubSub SDKs of every language, this module's service client, event
 // handler and WebSocket client, and any WebSocket client talk to it as
@@ -192,7 +194,42 @@
 //	e := emulator.NewTest(t)
 //	e.FailNext(emulator.OperationSendToAll, 2, emulator.Failure{Status: 429, RetryAfter: time.Second})
 //
-// Protobuf and Socket.IO clients are not supported.
+// # Protobuf clients
+//
+// A client that offers protobuf.webpubsub.azure.v1 or
+// protobuf.reliable.webpubsub.azure.v1 (or whose connect handler picks
+// one) sends one UpstreamMessage per binary frame and receives one
+// DownstreamMessage per binary frame. Its requests (join and leave group,
+// send to group with no_echo, user events, sequence acks) take the same
+// path as those of JSON clients: the same acks, permissions, duplicate
+// ack ids, upstream events and, on the reliable subprotocol, sequence
+// ids, reconnection token and recovery. Message data maps between the
+// subprotocols as the service maps it:
+//
+//   - text_data is dataType text for JSON clients, a text frame for raw
+//     clients, and text/plain upstream;
+//   - json_data is dataType json, a text frame, and application/json
+//     upstream; JSON data from anyone reaches protobuf clients as
+//     json_data;
+//   - binary_data is dataType binary (base64), a binary frame, and
+//     application/octet-stream upstream;
+//   - protobuf_data (a google.protobuf.Any) reaches JSON clients as
+//     dataType protobuf with the base64 of the encoded Any, raw clients
+//     as a binary frame of it, and event handlers as
+//     application/x-protobuf with it as the body; an event handler may
+//     reply with application/x-protobuf and an encoded Any.
+//
+// The protobuf schema has no ping, invoke, stream or group-state
+// messages and no metadata, ttlSeconds or fromUserId fields: a frame of
+// another message is refused as an unknown JSON frame is, and group
+// stream fragments reach protobuf clients as ordinary group messages
+// (without the terminal message). A text frame ends a protobuf
+// connection with 1003 and a frame that is not a well-formed
+// UpstreamMessage (or lacks the data of a send or an event, or whose
+// json_data is not JSON) with 1007, each after a disconnected message,
+// as the JSON subprotocols do for a binary or malformed frame.
+//
+// Socket.IO clients are not supported.
 //
 // # MQTT clients
 //
@@ -293,8 +330,8 @@
 //
 //   - REST: the data plane at /api (the rest* files);
 //   - the client endpoint: the WebSocket handshake, the transports, raw
-//     clients and the JSON subprotocols with their acks (clientendpoint,
-//     transport, conn, requests, recovery);
+//     clients and the JSON and protobuf subprotocols with their acks
+//     (clientendpoint, transport, conn, requests, recovery);
 //   - upstream: the CloudEvents calls to event handlers (upstream,
 //     events, handlers);
 //   - operations: the test double's inspection and fault injection
@@ -303,9 +340,10 @@
 //
 // An adapter gives each connection a codec (how a message becomes its
 // frame) and an endpoint (where frames go) and hears the connection's end
-// and detach; the MQTT endpoint (mqtt, mqttcodec) is one such adapter:
-// its codec encodes messages as PUBLISH packets, its connections use the
-// client endpoint's transports.
+// and detach; that small interface is where the protobuf clients and a
+// traffic trace join, and the MQTT endpoint (mqtt, mqttcodec) is one such
+// adapter: its codec encodes messages as PUBLISH packets, its connections
+// use the client endpoint's transports.
 //
 // No message the emulator logs or returns contains the access key, a
 // token, a reconnection token, a URL with an access_token, or an event

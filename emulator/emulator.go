@@ -73,6 +73,8 @@ type Emulator struct {
 	messages messageLog
 	// changes wakes Wait when the emulator's state changes.
 	changes core.Notifier
+	// writers run the transports' writes.
+	writers *writerPool
 
 	// hubsMu guards opts.Hubs and handlers, which SetHubs replaces.
 	hubsMu sync.RWMutex
@@ -110,6 +112,7 @@ func New(opts Options) (*Emulator, error) {
 		handlerTimeout: opts.EventHandlerTimeout,
 		validated:      map[validationKey]bool{},
 	}
+	e.writers = newWriterPool(e)
 	if e.key == "" {
 		e.key = DefaultAccessKey
 	}

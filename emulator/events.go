@@ -183,18 +183,17 @@ func (res connectResult) apply(c *conn, id *clientIdentity, offered []string) (i
 	if !slices.Contains(offered, res.subprotocol) {
 		return http.StatusInternalServerError, "The connect event handler selected a subprotocol the client did not offer."
 	}
-	switch sp := res.subprotocol; {
-	case strings.EqualFold(sp, protocol.SubprotocolJSON):
-		c.kind, c.Reliable = kindPubSub, false
-	case strings.EqualFold(sp, protocol.SubprotocolReliableJSON):
-		c.kind, c.Reliable = kindPubSub, true
+	sp := res.subprotocol
+	n, ok := pubSubSubprotocol(sp)
+	switch {
+	case ok:
 	case isUnsupportedPredefined(sp):
 		return http.StatusInternalServerError, "The connect event handler selected a subprotocol this emulator does not support."
 	default:
-		c.kind, c.Reliable = kindRaw, false
+		n = negotiated{kind: kindRaw}
 	}
-	c.subprotocol = res.subprotocol
-	c.setCodec()
+	c.subprotocol = sp
+	c.setSubprotocol(n)
 	return 0, ""
 }
 
@@ -291,6 +290,11 @@ func replyOf(resp *upstreamResponse, strictJSON bool) (eventReply, string) {
 		return eventReply{has: true, dt: protocol.DataTypeJSON, data: resp.body}, ""
 	case "application/octet-stream", "":
 		return eventReply{has: true, dt: protocol.DataTypeBinary, data: resp.body}, ""
+	case contentTypeProtobuf:
+		if !protocol.ValidProtobufData(resp.body) {
+			return eventReply{}, "The event handler returned a body that is not an encoded google.protobuf.Any."
+		}
+		return eventReply{has: true, dt: protocol.DataTypeProtobuf, data: resp.body}, ""
 	default:
 		return eventReply{}, "The event handler returned an unsupported content type."
 	}
@@ -330,6 +334,8 @@ func contentTypeOf(dt protocol.DataType) string {
 		return contentTypeText
 	case protocol.DataTypeBinary:
 		return contentTypeBinary
+	case protocol.DataTypeProtobuf:
+		return contentTypeProtobuf
 	}
 	return contentTypeJSON
 }
@@ -383,5 +389,5 @@ func (c *conn) handleRaw(typ websocket.MessageType, b []byte) {
 	if !reply.has {
 		return
 	}
-	c.Reply(core.Frame{Binary: reply.dt == protocol.DataTypeBinary, Data: reply.data})
+	c.Reply(core.Frame{Binary: isBinary(reply.dt), Data: reply.data})
 }

@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // fuzzHub builds an emulator with a hub of three connections whose
@@ -278,4 +280,68 @@ func checkStreamOrder(t *testing.T, tr *transport) {
 		}
 		next[s.StreamID] = want + 1
 	}
+}
+
+// FuzzProtobufClientFrame feeds one binary frame to a protobuf client in
+// group common. A frame that does not decode ends the connection with
+// 1007, as a malformed JSON frame does; any other frame leaves it open,
+// and everything queued for any connection is a well-formed protobuf
+// DownstreamMessage in a binary frame (JSON bystanders get valid JSON).
+func FuzzProtobufClientFrame(f *testing.F) {
+	for _, s := range []string{
+		"3206 0a02 6731 1001", "0a0e 0a02 636f 6d6d 6f6e 1003 1a04 0a02 6869 2001", "4203 08ac02",
+		"2a0a 0a02 6576 1204 0a02 6869", "0a0d 0a06 636f6d6d6f6e 1a03 2201 31", "", "4a00", "ff",
+	} {
+		b, err := hex.DecodeString(strings.ReplaceAll(s, " ", ""))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	e, h := fuzzHub(f)
+	f.Fuzz(func(t *testing.T, frame []byte) {
+		c := fuzzConn(t, e, "fuzz", "fuzzer", len(frame)%2 == 1,
+			[]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, "common")
+		c.pbuf = true
+		c.setCodec()
+		tr := transportOf(c.Conn)
+		_, perr := protocol.ParseProtobufClientFrame(frame)
+		c.proc.Lock()
+		c.handleProtobuf(2, frame) // websocket.MessageBinary
+		c.proc.Unlock()
+		tr.qmu.Lock()
+		req := tr.closeReq
+		for _, q := range tr.queue {
+			b := append(append([]byte(nil), q.Data...), q.Tail...)
+			if _, err := protocol.ParseProtobufServiceFrame(b); err != nil || !q.Binary {
+				t.Fatalf("queued %x (binary %v), not a DownstreamMessage: %v", b, q.Binary, err)
+			}
+		}
+		tr.qmu.Unlock()
+		switch {
+		case perr != nil && (req == nil || req.code != 1007):
+			t.Fatalf("a frame that does not decode (%v) did not close with 1007 (%+v)", perr, req)
+		case perr == nil && req != nil:
+			t.Fatalf("a decodable frame closed the connection: %+v", req)
+		}
+		h.RLock()
+		member := h.ConnLocked("conn0")
+		h.RUnlock()
+		mt := transportOf(member)
+		mt.qmu.Lock()
+		for _, q := range mt.queue {
+			if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
+				t.Fatalf("a JSON member got invalid JSON %q", b)
+			}
+		}
+		mt.qmu.Unlock()
+		queued(h)
+		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
+		tr.abort()
+		tr.qmu.Lock()
+		if tr.closeTimer != nil {
+			tr.closeTimer.Stop()
+		}
+		tr.qmu.Unlock()
+	})
 }

@@ -52,6 +52,11 @@ type ConnectionInfo struct {
 	// Queued is the number of frames waiting in the outbound queue of
 	// the connection's transport, not yet written to the client.
 	Queued int
+	// Unacknowledged is, on a reliable connection, the number of messages
+	// the emulator keeps for a replay until the client acknowledges them
+	// with a sequenceAck (at most 1,000: a client that lets more pile up
+	// is closed with 1008); 0 otherwise.
+	Unacknowledged int
 	// LastReceived is when the emulator last received a frame or a Pong
 	// on the connection's transport, on the emulator's clock; zero when
 	// detached.
@@ -236,7 +241,8 @@ func (e *Emulator) ClearMessages() {
 // called at once and again after every change of the emulator's state
 // that inspection can see (a connection registered, detached, recovered
 // or ended, a group joined or left, a permission changed, a message
-// logged or written, a pause, a frame or Pong received), with no emulator lock held, so it may call any
+// logged or written, a pause, a frame or Pong received, a sequenceAck
+// applied), with no emulator lock held, so it may call any
 // inspection method. It lets tests wait for a condition without sleeping.
 func (e *Emulator) Wait(ctx context.Context, cond func() bool) error {
 	for {
@@ -290,7 +296,7 @@ func (c *conn) infoLocked() ConnectionInfo {
 	info := ConnectionInfo{
 		Hub: c.HubName(), ID: c.ID, UserID: c.UserID, Subprotocol: c.subprotocol,
 		Reliable: c.Reliable, Roles: slices.Clone(c.Roles()), ConnectedAt: c.ConnectedAt(),
-		Groups: c.GroupsLocked(), Detached: c.Detached(),
+		Groups: c.GroupsLocked(), Detached: c.Detached(), Unacknowledged: c.Unacknowledged(),
 	}
 	if tr, ok := c.Endpoint().(*transport); ok {
 		info.Paused, info.Queued = tr.held()
@@ -328,11 +334,12 @@ func (e *Emulator) logDelivery(cc *core.Conn, m *core.Message, seq uint64) {
 // event reports a connection event to Options.OnConnectionEvent and wakes
 // Wait. No emulator lock may be held.
 func (e *Emulator) event(kind ConnectionEventKind, c *conn, reason string) {
-	e.changes.Signal()
 	e.trace.connection(string(kind), c.HubName(), c.ID, reason)
 	if e.onEvent != nil {
 		e.onEvent(ConnectionEvent{Kind: kind, Hub: c.HubName(), ConnectionID: c.ID, Reason: reason})
 	}
+	// After the callback, so that a Wait woken here sees what it did.
+	e.changes.Signal()
 }
 
 // messageLog is a ring of the most recent delivered messages.

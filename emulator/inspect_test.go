@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -262,9 +263,48 @@ func TestNewTestOptions(t *testing.T) {
 	if err != nil || !ci.ConnectedAt.Equal(clock.Now()) {
 		t.Fatalf("connection %+v, %v", ci, err)
 	}
+	// The event follows the registration that WaitConnection saw.
+	if err := e.Wait(ctx, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) > 0
+	}); err != nil {
+		t.Fatal(err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if !slices.Equal(seen, []ConnectionEventKind{ConnectionConnected}) {
 		t.Fatalf("events %v", seen)
+	}
+}
+
+// TestInspectUnacknowledged: ConnectionInfo.Unacknowledged counts the
+// messages a reliable connection has not acknowledged, and Wait sees it
+// fall when a sequenceAck is applied.
+func TestInspectUnacknowledged(t *testing.T) {
+	te := startEmulator(t, Options{})
+	c := te.reliable(jwt.MapClaims{"sub": "u"})
+	for i := range 3 {
+		expectStatus(t, te.rest("POST", "/api/hubs/chat/connections/"+c.id+"/:send"+v, "text/plain", []byte(fmt.Sprint("m", i))), 202)
+	}
+	for range 3 {
+		c.ReadFrame()
+	}
+	info, err := te.Connection("chat", c.id)
+	if err != nil || info.Unacknowledged != 3 {
+		t.Fatalf("Connection = %+v, %v; want 3 unacknowledged", info, err)
+	}
+	c.SendText(`{"type":"sequenceAck","sequenceId":2}`)
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	if err := te.Wait(ctx, func() bool {
+		info, err := te.Connection("chat", c.id)
+		return err == nil && info.Unacknowledged == 1
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := te.pubsub(jwt.MapClaims{"sub": "p"})
+	if info, _ := te.Connection("chat", p.id); info.Unacknowledged != 0 {
+		t.Errorf("a non-reliable connection has %d unacknowledged", info.Unacknowledged)
 	}
 }

@@ -36,7 +36,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 		return
 	}
 	var tr *transport
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBuffers(w), r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
 		Subprotocols:       []string{c.subprotocol},
@@ -50,7 +50,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 	tr = newTransport(c, ws, r)
 	if !c.Attach(tr) {
 		tr.cancel() // never started: refuseOn writes and closes
-		refuseOn(ws, e.closeFlush, true)
+		refuseOn(ws, e.closeFlush, notifyOf(c))
 		return
 	}
 	e.log.Debug("connection recovered", "hub", hubName, "connectionId", c.ID)
@@ -59,12 +59,14 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 }
 
 // refuseRecovery accepts a recovery request and closes it with 1008,
-// after a disconnected frame when a JSON subprotocol was negotiated.
+// after a disconnected frame when a PubSub subprotocol (JSON or
+// protobuf) was negotiated.
 func (e *Emulator) refuseRecovery(w http.ResponseWriter, r *http.Request, offered []string) {
 	var selected string
+	var neg negotiated
 	for _, p := range offered {
-		if strings.EqualFold(p, protocol.SubprotocolJSON) || strings.EqualFold(p, protocol.SubprotocolReliableJSON) {
-			selected = p
+		if n, ok := pubSubSubprotocol(p); ok {
+			selected, neg = p, n
 			break
 		}
 	}
@@ -72,21 +74,52 @@ func (e *Emulator) refuseRecovery(w http.ResponseWriter, r *http.Request, offere
 	if selected != "" {
 		opts.Subprotocols = []string{selected}
 	}
-	ws, err := websocket.Accept(w, r, opts)
+	ws, err := websocket.Accept(smallBuffers(w), r, opts)
 	if err != nil {
 		return
 	}
-	refuseOn(ws, e.closeFlush, selected != "")
+	notify := notifyNone
+	if selected != "" {
+		notify = notifyJSON
+		if neg.pbuf {
+			notify = notifyProtobuf
+		}
+	}
+	refuseOn(ws, e.closeFlush, notify)
 }
 
-// refuseOn sends the disconnected frame (when notify) and closes ws with
-// 1008, within flush.
-func refuseOn(ws *websocket.Conn, flush time.Duration, notify bool) {
+// notifyHow says whether, and in which encoding, refuseOn sends the
+// disconnected frame.
+type notifyHow uint8
+
+const (
+	notifyNone notifyHow = iota
+	notifyJSON
+	notifyProtobuf
+)
+
+// notifyOf is the notification of c's subprotocol.
+func notifyOf(c *conn) notifyHow {
+	switch {
+	case c.kind != kindPubSub:
+		return notifyNone
+	case c.pbuf:
+		return notifyProtobuf
+	}
+	return notifyJSON
+}
+
+// refuseOn sends the disconnected frame (unless notify is notifyNone)
+// and closes ws with 1008, within flush.
+func refuseOn(ws *websocket.Conn, flush time.Duration, notify notifyHow) {
 	ctx, cancel := context.WithTimeout(context.Background(), flush)
 	defer cancel()
-	if notify {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: reasonNotRecoverable}
+	f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: reasonNotRecoverable}
+	switch notify {
+	case notifyJSON:
 		_ = ws.Write(ctx, websocket.MessageText, f.AppendJSON(nil))
+	case notifyProtobuf:
+		_ = ws.Write(ctx, websocket.MessageBinary, protobufFrame(&f).Data)
 	}
 	// Read in the background so the client's close frame is seen (Close
 	// waits for it), discarding data frames: a reliable client sends a

@@ -29,6 +29,7 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 		// Ignored on a non-reliable connection.
 		if c.Reliable {
 			c.Acknowledge(f.SequenceID)
+			c.e.changes.Signal() // ConnectionInfo.Unacknowledged changed
 		}
 	case protocol.TypeCancelInvocation:
 		c.cancelInvocation(f.InvocationID)
@@ -51,6 +52,32 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 	default: // joinGroup, leaveGroup, event
 		c.handleRequest(&f)
 	}
+}
+
+// handleProtobuf handles one frame of a protobuf PubSub client. The
+// frame is decoded into the ClientFrame its JSON equivalent gives and
+// takes the same path: a sequence ack, or a request with ack
+// idempotency. A text frame ends the connection with 1003, a frame that
+// is not a valid UpstreamMessage with 1007, as the JSON subprotocols do
+// for a binary or malformed frame.
+func (c *conn) handleProtobuf(typ websocket.MessageType, b []byte) {
+	if typ != websocket.MessageBinary {
+		c.terminate(websocket.StatusUnsupportedData, reasonTextOnProtobuf, false)
+		return
+	}
+	f, err := protocol.ParseProtobufClientFrame(b)
+	if err != nil {
+		c.terminate(websocket.StatusInvalidFramePayloadData, reasonInvalidProto, false)
+		return
+	}
+	if f.Type == protocol.TypeSequenceAck {
+		// Ignored on a non-reliable connection.
+		if c.Reliable {
+			c.Acknowledge(f.SequenceID)
+		}
+		return
+	}
+	c.handleRequest(&f) // joinGroup, leaveGroup, sendToGroup, event
 }
 
 // handleRequest runs a request that takes part in ack idempotency: the
@@ -138,13 +165,13 @@ func (c *conn) answer(fault *ackFault, a *protocol.ServiceFrame) {
 		c.reply(a)
 	case fault.drop:
 	case fault.delay > 0:
-		data := a.AppendJSON(nil)
+		fr := c.frameOf(a)
 		c.e.clock.AfterFunc(fault.delay, func() {
 			if !c.e.track() {
 				return
 			}
 			defer c.e.wg.Done()
-			c.Reply(textFrame(data))
+			c.Reply(fr)
 		})
 	default:
 		c.reply(a)

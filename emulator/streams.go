@@ -196,11 +196,11 @@ func (c *conn) publishStream(s *groupStream, m *core.Message) {
 			return to
 		}
 		// The terminal message has no payload, which is all a simple
-		// WebSocket client could be given: it gets nothing, and neither
-		// does an MQTT client.
+		// WebSocket client, a protobuf client (whose schema has no stream
+		// fields) or an MQTT client could be given: they get nothing.
 		kept := to[:0]
 		for _, r := range to {
-			if ownerOf(r).kind == kindPubSub {
+			if o := ownerOf(r); o.kind == kindPubSub && !o.pbuf {
 				kept = append(kept, r)
 			}
 		}

@@ -16,11 +16,13 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// transport is one WebSocket of a connection. Its reader runs in the HTTP
-// handler goroutine that accepted it; its writer is a goroutine of its
-// own. The writer alone writes to and closes the WebSocket.
+// transport is one WebSocket of a connection. Its reader runs on a
+// goroutine of its own; its writes run on the emulator's writerPool, one
+// worker at a time, and then its close procedure. The writer alone
+// writes to and closes the WebSocket.
 type transport struct {
 	c  *conn
+	e  *Emulator // c.e, one pointer nearer
 	ws *websocket.Conn
 
 	qmu        sync.Mutex
@@ -32,8 +34,11 @@ type transport struct {
 	// room is signalled, on qmu, when the writer has taken the queue or
 	// the transport is closing: replies waiting for room try again.
 	room *sync.Cond
-	// writing is set while a writer goroutine runs; one runs only while
-	// there is something to write, so an idle transport has none.
+	// roomWaiters counts the replies waiting on room; guarded by qmu.
+	roomWaiters int
+	// writing is set while the transport is with the writerPool, which
+	// holds it only while there is something to write: an idle transport
+	// costs no goroutine.
 	// finished is set once the writer has closed the WebSocket. Both are
 	// guarded by qmu.
 	writing, finished bool
@@ -70,7 +75,7 @@ type netConnKey struct{}
 
 func newTransport(c *conn, ws *websocket.Conn, r *http.Request) *transport {
 	ctx, cancel := context.WithCancel(context.Background())
-	tr := &transport{c: c, ws: ws, ctx: ctx, cancel: cancel}
+	tr := &transport{c: c, e: c.e, ws: ws, ctx: ctx, cancel: cancel}
 	// abort also closes the connection, so that a write blocked on a
 	// client that does not read fails, and with it the transport.
 	tr.abort = func() {
@@ -99,8 +104,8 @@ func (tr *transport) setPaused(p bool) {
 
 // received notes that a frame or a Pong arrived.
 func (tr *transport) received() {
-	tr.lastRecv.Store(tr.c.e.now().UnixNano())
-	tr.c.e.changes.Signal()
+	tr.lastRecv.Store(tr.e.now().UnixNano())
+	tr.e.changes.Signal()
 }
 
 // held reports whether the transport is paused and how many frames wait
@@ -111,18 +116,18 @@ func (tr *transport) held() (paused bool, queued int) {
 	return tr.paused, len(tr.queue)
 }
 
-// kickLocked starts a writer when there is something to write (queued
-// frames while not paused, or a close) and none runs. qmu must be held.
-// The writer counts as the emulator's work from here on, which is safe
-// because the transport's reader, also counted, is still running or a
-// close request is what starts it.
+// kickLocked hands the transport to the emulator's writers when there is
+// something to write (queued frames while not paused, or a close) and it
+// is not with them already. qmu must be held. The pool's workers count as
+// the emulator's work; starting one is safe because the transport's
+// reader, also counted, is still running or a close request, made before
+// Close waits, is what kicks it.
 func (tr *transport) kickLocked() {
 	if !tr.started || tr.writing || tr.finished || tr.ws == nil || (tr.closeReq == nil && (tr.paused || len(tr.queue) == 0)) {
 		return // (a transport without a WebSocket, in tests, only queues)
 	}
 	tr.writing = true
-	tr.c.e.wg.Add(1)
-	go tr.write()
+	tr.e.writers.submit(tr)
 }
 
 // cut resets the TCP connection (no close frame, no FIN handshake) when
@@ -179,7 +184,7 @@ func (tr *transport) appendLocked(f core.Frame) {
 	tr.queue = append(tr.queue, f)
 	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.c.e.changes.Signal()
+	tr.e.changes.Signal()
 }
 
 // EnqueueReply queues a reply to the client's own request, waiting while
@@ -191,7 +196,9 @@ func (tr *transport) appendLocked(f core.Frame) {
 func (tr *transport) EnqueueReply(f core.Frame) {
 	tr.qmu.Lock()
 	for tr.closeReq == nil && tr.queueLen > 0 && !tr.fitsLocked(len(f.Data)) {
+		tr.roomWaiters++
 		tr.room.Wait()
+		tr.roomWaiters--
 	}
 	if tr.closeReq != nil {
 		tr.qmu.Unlock()
@@ -235,7 +242,7 @@ func (tr *transport) request(req *closeRequest, dropQueue bool) bool {
 		tr.queueLen, tr.queueBytes = 0, 0
 	}
 	if !req.peerGone {
-		tr.closeTimer = time.AfterFunc(tr.c.e.closeFlush, tr.abort)
+		tr.closeTimer = time.AfterFunc(tr.e.closeFlush, tr.abort)
 	}
 	tr.room.Broadcast()
 	tr.kickLocked()
@@ -258,37 +265,48 @@ func (tr *transport) Drop(reason string) {
 func (tr *transport) start() {
 	tr.qmu.Lock()
 	tr.started = true
-	tr.armPingLocked(tr.c.e.pingInterval)
+	tr.armPingLocked(tr.e.pingInterval)
 	tr.kickLocked()
 	tr.qmu.Unlock()
-	tr.c.e.wg.Add(1)
+	tr.e.wg.Add(1)
 	go func() {
-		defer tr.c.e.wg.Done()
+		defer tr.e.wg.Done()
 		tr.readLoop()
 	}()
 }
 
+// keptQueueCap is the largest queue capacity an idle transport keeps.
+const keptQueueCap = 2
+
 // write delivers queued frames in order until the queue is empty, then
-// ends; a close request makes it perform the close procedure instead.
-// While the transport is paused, and not closing, it writes nothing.
+// ends; a close request makes it start the close procedure, on a
+// goroutine of its own since it waits for the client, instead. While the
+// transport is paused, and not closing, it writes nothing. It runs on a
+// worker of the emulator's writerPool.
 func (tr *transport) write() {
-	defer tr.c.e.wg.Done()
 	var batch []core.Frame
 	for {
 		tr.qmu.Lock()
 		req := tr.closeReq
 		if req == nil && (tr.paused || len(tr.queue) == 0) {
 			tr.writing = false
+			if cap(tr.queue) == 0 && cap(batch) <= keptQueueCap {
+				// The next frame needs no allocation; a burst's larger
+				// queue is not kept by an idle transport.
+				tr.queue = batch[:0]
+			}
 			tr.qmu.Unlock()
 			return
 		}
 		batch, tr.queue = tr.queue, batch[:0]
 		tr.queueLen, tr.queueBytes = 0, 0
-		tr.room.Broadcast()
+		if tr.roomWaiters > 0 {
+			tr.room.Broadcast()
+		}
 		tr.qmu.Unlock()
 
 		if len(batch) > 0 {
-			tr.c.e.changes.Signal() // Queued changed
+			tr.e.changes.Signal() // Queued changed
 		}
 		if !tr.writeBatch(batch, req) {
 			tr.finish()
@@ -296,8 +314,10 @@ func (tr *transport) write() {
 		}
 		clear(batch)
 		if req != nil {
-			tr.closeTransport(req)
-			tr.finish()
+			tr.e.goTracked(func() {
+				tr.closeTransport(req)
+				tr.finish()
+			})
 			return
 		}
 	}
@@ -319,14 +339,14 @@ func (tr *transport) armPingLocked(d time.Duration) {
 	if tr.finished || tr.closeReq != nil {
 		return
 	}
-	tr.stopPing = tr.c.e.clock.AfterFunc(d, tr.pingTick)
+	tr.stopPing = tr.e.clock.AfterFunc(d, tr.pingTick)
 }
 
 // pingTick runs when the keep-alive timer fires: after pingInterval of
 // outbound silence it checks the inbound silence and sends a Ping (see
 // keepAlive); otherwise it waits for the rest of the interval.
 func (tr *transport) pingTick() {
-	e := tr.c.e
+	e := tr.e
 	tr.qmu.Lock()
 	if tr.finished || tr.closeReq != nil {
 		tr.qmu.Unlock()
@@ -353,7 +373,7 @@ func (tr *transport) writeBatch(batch []core.Frame, req *closeRequest) bool {
 	}
 	// The batch counts as sent when it was taken, before any client can
 	// have seen it.
-	taken := tr.c.e.now().UnixNano()
+	taken := tr.e.now().UnixNano()
 	for i := range batch {
 		if req != nil && req.peerGone {
 			return true
@@ -411,8 +431,12 @@ func (tr *transport) closeTransport(req *closeRequest) {
 		}
 	}
 	if req.notify {
-		f := protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: req.reason}
-		if err := tr.ws.Write(context.Background(), websocket.MessageText, f.AppendJSON(nil)); err != nil {
+		f := tr.c.frameOf(&protocol.ServiceFrame{Type: protocol.TypeSystem, Event: protocol.EventDisconnected, Message: req.reason})
+		typ := websocket.MessageText
+		if f.Binary {
+			typ = websocket.MessageBinary
+		}
+		if err := tr.ws.Write(context.Background(), typ, f.Data); err != nil {
 			_ = tr.ws.CloseNow()
 			return
 		}
@@ -427,7 +451,7 @@ func (tr *transport) closeTransport(req *closeRequest) {
 // false; otherwise, unless it is paused, it sends a Ping and waits for
 // the Pong in the background.
 func (tr *transport) keepAlive(paused bool) bool {
-	e := tr.c.e
+	e := tr.e
 	if time.Duration(e.now().UnixNano()-tr.lastRecv.Load()) > e.idleTimeout {
 		tr.abort()
 		return false
@@ -460,7 +484,9 @@ func (tr *transport) readLoop() {
 	for {
 		var typ websocket.MessageType
 		var r io.Reader
-		typ, r, err = tr.ws.Reader(tr.ctx)
+		// No context: abort closes the WebSocket, which ends the read,
+		// and a read without a context registers nothing with one.
+		typ, r, err = tr.ws.Reader(context.Background())
 		if err != nil {
 			break
 		}
@@ -492,10 +518,12 @@ func (tr *transport) readLoop() {
 		// A frame that arrives after the connection ended, or on a
 		// transport that a recovery replaced, is not processed.
 		if !tr.closing() {
-			switch c.kind {
-			case kindPubSub:
+			switch {
+			case c.pbuf:
+				c.handleProtobuf(typ, buf.Bytes())
+			case c.kind == kindPubSub:
 				c.handleJSON(typ, buf.Bytes())
-			case kindMQTT:
+			case c.kind == kindMQTT:
 				c.handleMQTT(typ, buf.Bytes())
 			default:
 				c.handleRaw(typ, buf.Bytes())

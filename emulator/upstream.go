@@ -38,6 +38,9 @@ const (
 	contentTypeText   = "text/plain"
 	contentTypeJSON   = "application/json"
 	contentTypeBinary = "application/octet-stream"
+	// contentTypeProtobuf carries the encoded google.protobuf.Any of a
+	// protobuf client's protobuf_data, and of a handler's reply.
+	contentTypeProtobuf = "application/x-protobuf"
 )
 
 // newUpstreamClient returns the HTTP client of upstream calls: no proxy,

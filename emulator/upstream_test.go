@@ -297,7 +297,7 @@ func TestUpstreamConnectResponses(t *testing.T) {
 			{jsonAnswer(200, `{"roles":"r"}`), 500, "", nil},
 			{jsonAnswer(200, `{"groups":["ok","\n"]}`), 500, "", nil},
 			{jsonAnswer(200, `{"subprotocol":"JSON.webpubsub.azure.v1"}`), 500, "", []string{"json.webpubsub.azure.v1"}},
-			{jsonAnswer(200, `{"subprotocol":"protobuf.webpubsub.azure.v1"}`), 500, "", []string{"json.webpubsub.azure.v1", "protobuf.webpubsub.azure.v1"}},
+			{jsonAnswer(200, `{"subprotocol":"mqtt"}`), 500, "", []string{"json.webpubsub.azure.v1", "mqtt"}},
 			{jsonAnswer(200, `{}`, strings.Repeat("s", 16<<10+1)), 500, "", nil},
 		} {
 			answer.Store(tc.answer)

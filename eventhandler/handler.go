@@ -141,7 +141,8 @@ type Options struct {
 //     ce-connectionId, a ce-type that is not a Web PubSub event type, or a
 //     body that is not the expected JSON: 400. A missing or wrong signature, when keys are configured: 401.
 //     A body over the limit: 413. A user event whose Content-Type is not
-//     text/plain, application/json or application/octet-stream: 415.
+//     text/plain, application/json, application/octet-stream or
+//     application/x-protobuf: 415.
 //   - connect: 204 (accepted, defaults), 200 with a JSON ConnectResponse, or
 //     the rejection status with a text/plain detail.
 //   - connected, disconnected, group presence (gp.joined, gp.left): 200

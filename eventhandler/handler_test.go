@@ -1,6 +1,7 @@
 package eventhandler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/names"
@@ -817,5 +822,43 @@ func TestConcurrentRequests(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestUserEventProtobuf: a protobuf client's protobuf_data arrives as
+// DataTypeProtobuf with the encoded Any, and a Protobuf reply is written
+// as application/x-protobuf.
+func TestUserEventProtobuf(t *testing.T) {
+	a, err := anypb.New(wrapperspb.String("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := proto.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *UserEventRequest
+	h, _ := mustNew(t, &Options{UserEvent: func(_ context.Context, r *UserEventRequest) (*UserEventResponse, error) {
+		got = r
+		return Protobuf(wrapperspb.String("reply"))
+	}})
+	resp := serve(h, eventRequest(TypeUserPrefix+"e", "application/x-protobuf", string(body)))
+	if got == nil || got.DataType != DataTypeProtobuf || !bytes.Equal(got.Data, body) {
+		t.Fatalf("got %+v", got)
+	}
+	reply := readBody(t, resp)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/x-protobuf" {
+		t.Fatalf("reply %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var back anypb.Any
+	var s wrapperspb.StringValue
+	if err := proto.Unmarshal([]byte(reply), &back); err != nil || back.UnmarshalTo(&s) != nil || s.GetValue() != "reply" {
+		t.Fatalf("reply body %x: %v", reply, err)
+	}
+	if r, err := Protobuf(nil); r != nil || !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Protobuf(nil) = %v, %v", r, err)
+	}
+	if resp := serve(h, eventRequest(TypeUserPrefix+"e", "application/xml", "x")); resp.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("application/xml: %d", resp.StatusCode)
 	}
 }

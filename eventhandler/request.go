@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
@@ -63,6 +65,12 @@ const (
 	DataTypeJSON DataType = "json"
 	// DataTypeBinary is raw bytes: Content-Type application/octet-stream.
 	DataTypeBinary DataType = "binary"
+	// DataTypeProtobuf is an encoded google.protobuf.Any: Content-Type
+	// application/x-protobuf. Only clients of the protobuf subprotocols
+	// send it; reply with Protobuf. It is not one of the REST media
+	// types: MediaType returns "" for it and PossibleDataTypeValues
+	// leaves it out.
+	DataTypeProtobuf DataType = payload.DataTypeProtobuf
 )
 
 // PossibleDataTypeValues returns every DataType: text, JSON, binary.
@@ -430,10 +438,13 @@ func parseDisconnected(cc ConnectionContext, body []byte) (*DisconnectedRequest,
 
 func parseUserEvent(cc ConnectionContext, contentType string, body []byte) (*UserEventRequest, error) {
 	unsupported := &requestError{status: http.StatusUnsupportedMediaType,
-		msg: "a user event's Content-Type must be text/plain, application/json or application/octet-stream"}
+		msg: "a user event's Content-Type must be text/plain, application/json, application/octet-stream or application/x-protobuf"}
 	dt, ok := payload.ParseContentType(contentType)
 	if !ok {
-		return nil, unsupported
+		if mt, _, err := mime.ParseMediaType(contentType); err != nil || !strings.EqualFold(mt, payload.MediaTypeProtobuf) {
+			return nil, unsupported
+		}
+		dt = DataTypeProtobuf
 	}
 	if dt == DataTypeJSON && !json.Valid(body) {
 		return nil, badRequest("the body of a JSON user event is not valid JSON")

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"net/http"
 
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
 	"github.com/gowebpubsub/webpubsub/internal/payload"
 )
 
@@ -34,7 +37,7 @@ func (r *ConnectResponse) isEmpty() bool {
 }
 
 // UserEventResponse is a reply to a user event: a message for the client
-// that sent it. Build one with Text, JSON or Binary. A nil
+// that sent it. Build one with Text, JSON, Binary or Protobuf. A nil
 // *UserEventResponse, the zero UserEventResponse and a reply with an empty
 // payload all mean no reply: the handler answers 204 and the client gets
 // no message (the service delivers no empty messages). A UserEventResponse
@@ -75,6 +78,27 @@ func JSON(v any) (*UserEventResponse, error) {
 	return &UserEventResponse{p}, nil
 }
 
+// Protobuf returns a protobuf reply: 200 with Content-Type
+// application/x-protobuf and m packed in an encoded google.protobuf.Any.
+// A protobuf client receives it as protobuf_data, a JSON client as
+// dataType protobuf (the base64 of the encoded Any). A nil m, or one that
+// cannot be encoded, is a *ValidationError named "reply" with a nil
+// response.
+func Protobuf(m proto.Message) (*UserEventResponse, error) {
+	reason := "is a nil protobuf message"
+	if m != nil {
+		a, err := anypb.New(m)
+		if err == nil {
+			var b []byte
+			if b, err = (proto.MarshalOptions{Deterministic: true}).Marshal(a); err == nil {
+				return &UserEventResponse{payload.Protobuf(b, "")}, nil
+			}
+		}
+		reason = "cannot be encoded as protobuf: " + err.Error()
+	}
+	return nil, payload.Protobuf(nil, reason).Check("reply")
+}
+
 // DataType returns the reply's data type ("" for the zero
 // UserEventResponse).
 func (r *UserEventResponse) DataType() DataType {
@@ -99,10 +123,14 @@ func (r *UserEventResponse) contentType() string {
 	if r == nil || r.p.Check("reply") != nil {
 		return ""
 	}
-	if dt := r.p.DataType(); dt != DataTypeBinary {
+	switch dt := r.p.DataType(); dt {
+	case DataTypeBinary:
+		return payload.MediaTypeBinary
+	case DataTypeProtobuf:
+		return payload.MediaTypeProtobuf
+	default:
 		return dt.MediaType() + "; charset=utf-8"
 	}
-	return payload.MediaTypeBinary
 }
 
 // RejectError is an error a callback returns to reject an event with a

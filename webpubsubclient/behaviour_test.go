@@ -891,7 +891,7 @@ func TestIgnoresUnknownFrames(t *testing.T) {
 			`{"type":"futureThing","x":1}`,
 			`{"type":"system","event":"somethingNew"}`,
 			`{"type":"message","from":"elsewhere","dataType":"text","data":"x"}`,
-			`{"type":"message","from":"group","group":"g","dataType":"protobuf","data":"AA=="}`,
+			`{"type":"message","from":"group","group":"g","dataType":"xml","data":"AA=="}`,
 			`{"type":"message","from":"group","group":"g","dataType":"text","data":5}`,
 			`{"type":"ack","ackId":99999,"success":true}`,
 			`{"type":"invokeResponse","invocationId":"a1","success":true,"dataType":"json","data":{}}`,

@@ -159,10 +159,10 @@ func (r *run) awaitConnected(ctx context.Context, t *transport) (connInfo, error
 			return connInfo{}, newConnectError("waiting for the connected message", err)
 		}
 		t.lastRecv.Store(r.c.clock.Now().UnixNano())
-		if typ != websocket.MessageText {
+		if typ != r.c.cfg.messageType() {
 			continue
 		}
-		f, err := protocol.ParseServiceFrame(b)
+		f, err := r.c.cfg.parseFrame(b)
 		if err != nil || f.Type != protocol.TypeSystem || f.Event != protocol.EventConnected {
 			continue
 		}
@@ -173,10 +173,38 @@ func (r *run) awaitConnected(ctx context.Context, t *transport) (connInfo, error
 	}
 }
 
-// write sends one text frame on t. The transport's context is used, not
-// the caller's: canceling a write closes the socket.
+// messageType is the WebSocket message type of the subprotocol's frames:
+// text for JSON, binary for protobuf.
+func (c *config) messageType() websocket.MessageType {
+	if c.pbuf {
+		return websocket.MessageBinary
+	}
+	return websocket.MessageText
+}
+
+// parseFrame parses one frame of the service in the subprotocol.
+func (c *config) parseFrame(b []byte) (protocol.ServiceFrame, error) {
+	if c.pbuf {
+		return protocol.ParseProtobufServiceFrame(b)
+	}
+	return protocol.ParseServiceFrame(b)
+}
+
+// appendFrame appends f encoded in the subprotocol. Only the protobuf
+// encoding can fail: a frame it has no form for, which the callers
+// refuse before (see UnsupportedError).
+func (c *config) appendFrame(dst []byte, f *protocol.ClientFrame) ([]byte, error) {
+	if c.pbuf {
+		return f.AppendProtobuf(dst)
+	}
+	return f.AppendJSON(dst), nil
+}
+
+// write sends one frame on t, of the subprotocol's message type. The
+// transport's context is used, not the caller's: canceling a write
+// closes the socket.
 func (r *run) write(t *transport, b []byte) error {
-	if err := t.ws.Write(t.ctx, websocket.MessageText, b); err != nil {
+	if err := t.ws.Write(t.ctx, r.c.cfg.messageType(), b); err != nil {
 		return err
 	}
 	t.lastSend.Store(r.c.clock.Now().UnixNano())
@@ -201,7 +229,7 @@ func (r *run) readLoop(t *transport) {
 			return
 		}
 		t.lastRecv.Store(r.c.clock.Now().UnixNano())
-		if typ == websocket.MessageText {
+		if typ == r.c.cfg.messageType() {
 			r.handleFrame(t, buf.Bytes())
 		}
 		if buf.Cap() > 1<<20 {
@@ -230,7 +258,7 @@ func (r *run) observeSequence(t *transport, seq uint64) bool {
 // handleFrame handles one frame from the service. Frames it does not know
 // are ignored.
 func (r *run) handleFrame(t *transport, b []byte) {
-	f, err := protocol.ParseServiceFrame(b)
+	f, err := r.c.cfg.parseFrame(b)
 	if err != nil {
 		r.protocolError("", err.Error())
 		return
@@ -246,7 +274,7 @@ func (r *run) handleFrame(t *transport, b []byte) {
 		switch dt {
 		case "":
 			dt = DataTypeJSON
-		case DataTypeJSON, DataTypeText, DataTypeBinary:
+		case DataTypeJSON, DataTypeText, DataTypeBinary, DataTypeProtobuf:
 		default:
 			r.protocolError(string(f.Type), "the message has the unknown dataType "+strconv.Quote(string(dt)))
 			return
@@ -342,7 +370,9 @@ func (r *run) keepAlive(t *transport) {
 				t.abort()
 				return
 			}
-			if cfg.keepAliveInterval > 0 && now.Sub(time.Unix(0, t.lastSend.Load())) >= cfg.keepAliveInterval {
+			// The protobuf schema has no ping: there the service's
+			// WebSocket pings keep the connection seen as alive.
+			if cfg.keepAliveInterval > 0 && !cfg.pbuf && now.Sub(time.Unix(0, t.lastSend.Load())) >= cfg.keepAliveInterval {
 				_ = r.write(t, pingFrame)
 			}
 			pt.Reset(r.nextKeepAlive(t))
@@ -380,7 +410,10 @@ func (r *run) flushSequenceAck(t *transport) {
 	}
 	f := protocol.ClientFrame{Type: protocol.TypeSequenceAck, SequenceID: id}
 	var b [64]byte
-	err := r.write(t, f.AppendJSON(b[:0]))
+	frame, err := r.c.cfg.appendFrame(b[:0], &f)
+	if err == nil {
+		err = r.write(t, frame)
+	}
 	r.seq.done(id, err == nil)
 }
 

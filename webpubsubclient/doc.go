@@ -4,7 +4,19 @@
 // @azure/web-pubsub-client. A client joins and leaves groups, publishes to
 // groups, sends events to the application server, and receives group and
 // server messages, over the json.reliable.webpubsub.azure.v1 subprotocol
-// (the default) or json.webpubsub.azure.v1.
+// (the default), json.webpubsub.azure.v1, or the binary protobuf
+// subprotocols protobuf.reliable.webpubsub.azure.v1 and
+// protobuf.webpubsub.azure.v1 (Options.Protocol).
+//
+// The protobuf protocols carry the same joins, leaves, sends, events,
+// acks, no-echo, recovery and rejoins as the JSON ones, with binary
+// payloads as raw bytes and a fourth payload kind, ProtobufMessage (a
+// protobuf message packed in a google.protobuf.Any). Their schema has no
+// invocations, group streams or publisher ids: InvokeEvent and
+// OpenGroupStream return an *UnsupportedError, group stream fragments
+// arrive as GroupMessages, and GroupMessage.FromUserID is empty. The
+// keep-alive sends no ping there (the schema has none); the service's
+// WebSocket pings count as traffic.
 //
 //	cred := webpubsubclient.URLFunc(func(ctx context.Context) (string, error) {
 //		// Called for every new connection, so the token is always fresh.

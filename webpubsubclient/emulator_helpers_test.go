@@ -60,12 +60,26 @@ func (e *testEnv) cred(opts webpubsub.GetClientAccessTokenOptions) (URLFunc, *at
 
 var allRoles = []string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}
 
-// protocols runs f once per protocol. The reliable variant is skipped when
-// the emulator does not support the reliable subprotocol yet.
+// protocols runs f once per protocol: the JSON and the protobuf ones.
+// A variant is skipped when the emulator does not support its
+// subprotocol.
 func protocols(t *testing.T, f func(t *testing.T, p Protocol)) {
+	for _, p := range PossibleProtocolValues() {
+		t.Run(string(p), func(t *testing.T) { f(t, p) })
+	}
+}
+
+// jsonProtocols runs f once per JSON protocol, for the features the
+// protobuf protocols cannot carry (invocations, group streams).
+func jsonProtocols(t *testing.T, f func(t *testing.T, p Protocol)) {
 	for _, p := range []Protocol{ProtocolJSON, ProtocolReliableJSON} {
 		t.Run(string(p), func(t *testing.T) { f(t, p) })
 	}
+}
+
+// reliableProtocol reports whether p numbers messages.
+func reliableProtocol(p Protocol) bool {
+	return p == ProtocolReliableJSON || p == ProtocolReliableProtobuf
 }
 
 // skipIfUnsupported skips the test when err says the service does not

@@ -94,10 +94,11 @@ func TestEmulatorGroupRoundTrip(t *testing.T) {
 		}
 		for _, rec := range []*recorder{recA, recB} {
 			m := nextData(t, rec.group, "hello")
-			if m.Group != "room" || m.FromUserID != "alice" || m.DataType != DataTypeText {
+			// The protobuf schema has no fromUserId.
+			if m.Group != "room" || (m.FromUserID != "alice") != p.protobuf() || m.DataType != DataTypeText {
 				t.Errorf("group message = %+v", m)
 			}
-			if (p == ProtocolReliableJSON) != (m.SequenceID != 0) {
+			if reliableProtocol(p) != (m.SequenceID != 0) {
 				t.Errorf("SequenceID = %d with %s", m.SequenceID, p)
 			}
 		}

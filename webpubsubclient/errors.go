@@ -47,7 +47,32 @@ var (
 	// value in every package of this module (webpubsub, eventhandler,
 	// emulator).
 	ErrInvalidArgument = exported.ErrInvalidArgument
+	// ErrUnsupportedByProtocol is wrapped by every *UnsupportedError: the
+	// client's Protocol cannot carry the call.
+	ErrUnsupportedByProtocol = errors.New("webpubsubclient: the protocol cannot carry this call")
 )
+
+// UnsupportedError is returned, before anything is sent, by a call that
+// the client's Options.Protocol cannot carry: InvokeEvent and
+// OpenGroupStream on the protobuf protocols (their schema has no invoke
+// or stream messages), and a ProtobufMessage sent on the JSON protocols.
+// It wraps ErrUnsupportedByProtocol.
+type UnsupportedError struct {
+	// Feature names the call or payload: "InvokeEvent",
+	// "OpenGroupStream" or "ProtobufMessage".
+	Feature string
+	// Protocol is the client's protocol.
+	Protocol Protocol
+}
+
+// Error returns "webpubsubclient: <Feature> is not supported by
+// <Protocol>".
+func (e *UnsupportedError) Error() string {
+	return "webpubsubclient: " + e.Feature + " is not supported by " + string(e.Protocol)
+}
+
+// Unwrap returns ErrUnsupportedByProtocol.
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupportedByProtocol }
 
 // Ack error names the service uses. Other names may appear; every name
 // other than ErrorNameDuplicate is a failure.

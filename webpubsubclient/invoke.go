@@ -68,13 +68,21 @@ type invokeOutcome struct {
 // recovery. When ctx ends, the client sends cancelInvocation (the service
 // stops waiting and sends nothing more) and returns ctx.Err(). A failure
 // the service reports is an *InvocationError; other errors are those of
-// SendEvent.
+// SendEvent. The protobuf protocols cannot carry an invocation, nor can
+// any protocol carry a ProtobufMessage in one: both return an
+// *UnsupportedError before anything is sent.
 func (c *Client) InvokeEvent(ctx context.Context, event string, msg Message, options *InvokeEventOptions) (InvokeResult, error) {
 	if r := names.Event(event); r != "" {
 		return InvokeResult{}, &ValidationError{Name: "event", Value: event, Reason: r}
 	}
 	if err := msg.validate(); err != nil {
 		return InvokeResult{}, err
+	}
+	if c.cfg.pbuf {
+		return InvokeResult{}, &UnsupportedError{Feature: "InvokeEvent", Protocol: c.cfg.protocol}
+	}
+	if msg.DataType() == DataTypeProtobuf {
+		return InvokeResult{}, &UnsupportedError{Feature: "ProtobufMessage", Protocol: c.cfg.protocol}
 	}
 	if options == nil {
 		options = &InvokeEventOptions{}

@@ -54,7 +54,7 @@ func TestInvokeEvent(t *testing.T) {
 		},
 	})
 	defer close(release)
-	protocols(t, func(t *testing.T, p Protocol) {
+	jsonProtocols(t, func(t *testing.T, p Protocol) {
 		c, _, _ := e.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "u"}, nil)
 		ctx := testContext(t)
 		res, err := c.InvokeEvent(ctx, "echo", TextMessage("hi"), &InvokeEventOptions{InvocationID: "id-1"})

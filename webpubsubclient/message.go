@@ -1,14 +1,19 @@
 package webpubsubclient
 
-import "github.com/gowebpubsub/webpubsub/internal/payload"
+import (
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/gowebpubsub/webpubsub/internal/payload"
+)
 
 // DataType is how a message's payload is encoded on the wire: the dataType
 // of the JSON subprotocols. It is the same type as eventhandler.DataType.
 // Its MediaType method returns the matching HTTP media type, which is the
 // value of the service client's ContentType for the same data: text/plain,
-// application/json or application/octet-stream. Other values, such as
-// "protobuf", are not supported; messages of such a type are not delivered
-// to the handlers.
+// application/json or application/octet-stream; DataTypeProtobuf has no
+// such media type and returns "". Messages of any other type are not
+// delivered to the handlers.
 type DataType = payload.DataType
 
 const (
@@ -20,9 +25,18 @@ const (
 	// DataTypeBinary is arbitrary bytes (base64 on the wire). Data holds
 	// the decoded bytes.
 	DataTypeBinary DataType = "binary"
+	// DataTypeProtobuf is a protobuf message packed in a
+	// google.protobuf.Any. Data holds the encoded Any: decode it with
+	// proto.Unmarshal into an anypb.Any, then UnmarshalTo the message.
+	// Clients of every protocol receive it (a protobuf client sent it, or
+	// an event handler replied with application/x-protobuf); only the
+	// protobuf protocols can send it (see ProtobufMessage).
+	DataTypeProtobuf DataType = payload.DataTypeProtobuf
 )
 
-// PossibleDataTypeValues returns every DataType: text, JSON, binary.
+// PossibleDataTypeValues returns the DataTypes of TextMessage,
+// JSONMessage and BinaryMessage: text, JSON, binary. DataTypeProtobuf,
+// which only the protobuf protocols can send, is not among them.
 func PossibleDataTypeValues() []DataType {
 	return payload.PossibleDataTypeValues()
 }
@@ -60,6 +74,28 @@ func BinaryMessage(b []byte) Message {
 // the message is sent, as a *ValidationError.
 func JSONMessage(v any) Message {
 	return Message{payload.JSON(v)}
+}
+
+// ProtobufMessage returns a protobuf message holding m packed in a
+// google.protobuf.Any (type URL type.googleapis.com/ and m's full name).
+// Only ProtocolProtobuf and ProtocolReliableProtobuf can send it: on the
+// JSON protocols SendToGroup and SendEvent return an *UnsupportedError.
+// Recipients get DataTypeProtobuf: protobuf clients the Any itself, JSON
+// clients the base64 of the encoded Any, event handlers the encoded Any
+// as application/x-protobuf. A nil m, or one that cannot be encoded, is
+// reported when the message is sent, as a *ValidationError.
+func ProtobufMessage(m proto.Message) Message {
+	if m == nil {
+		return Message{payload.Protobuf(nil, "is a nil protobuf message")}
+	}
+	a, err := anypb.New(m)
+	if err == nil {
+		var b []byte
+		if b, err = (proto.MarshalOptions{Deterministic: true}).Marshal(a); err == nil {
+			return Message{payload.Protobuf(b, "")}
+		}
+	}
+	return Message{payload.Protobuf(nil, "cannot be encoded as protobuf: "+err.Error())}
 }
 
 // DataType returns the message's data type ("" for the zero Message).

@@ -106,7 +106,7 @@ func (c *Client) SendToGroup(ctx context.Context, group string, msg Message, opt
 	if err := validateGroup(group); err != nil {
 		return AckResult{}, err
 	}
-	if err := msg.validate(); err != nil {
+	if err := c.checkMessage(msg); err != nil {
 		return AckResult{}, err
 	}
 	o := orZero(options)
@@ -124,12 +124,24 @@ func (c *Client) SendEvent(ctx context.Context, event string, msg Message, optio
 	if r := names.Event(event); r != "" {
 		return AckResult{}, &ValidationError{Name: "event", Value: event, Reason: r}
 	}
-	if err := msg.validate(); err != nil {
+	if err := c.checkMessage(msg); err != nil {
 		return AckResult{}, err
 	}
 	o := orZero(options)
 	f := newEventFrame(event, msg)
 	return c.call(ctx, &f, o.AckID, o.FireAndForget, nil)
+}
+
+// checkMessage validates msg and refuses a ProtobufMessage on the JSON
+// protocols.
+func (c *Client) checkMessage(msg Message) error {
+	if err := msg.validate(); err != nil {
+		return err
+	}
+	if msg.DataType() == DataTypeProtobuf && !c.cfg.pbuf {
+		return &UnsupportedError{Feature: "ProtobufMessage", Protocol: c.cfg.protocol}
+	}
+	return nil
 }
 
 // newGroupFrame returns a joinGroup or leaveGroup frame, without ack id.
@@ -218,7 +230,10 @@ func (r *run) invoke(ctx context.Context, f *protocol.ClientFrame, ackID uint64,
 		f.AckID, f.HasAckID = ackID, true
 	}
 	bp := framePool.Get().(*[]byte)
-	frame := f.AppendJSON((*bp)[:0])
+	frame, err := c.cfg.appendFrame((*bp)[:0], f)
+	if err != nil {
+		return AckResult{}, &ValidationError{Name: "message", Reason: "cannot be encoded for " + string(c.cfg.protocol) + ": " + err.Error()}
+	}
 	defer func() {
 		if cap(frame) <= 64<<10 {
 			*bp = frame[:0]

@@ -18,12 +18,26 @@ const (
 	// ProtocolJSON is json.webpubsub.azure.v1: messages sent while the
 	// connection is down are lost, and every drop means a new connection.
 	ProtocolJSON Protocol = "json.webpubsub.azure.v1"
+	// ProtocolReliableProtobuf is protobuf.reliable.webpubsub.azure.v1:
+	// ProtocolReliableJSON's guarantees (sequence ids, acknowledgements,
+	// recovery) with every frame a binary protobuf message, so binary
+	// payloads travel without base64 and ProtobufMessage payloads can be
+	// sent. Its schema has no invoke, group stream or metadata: InvokeEvent
+	// and OpenGroupStream return an *UnsupportedError, and no group stream
+	// arrives (fragments published to a group arrive as GroupMessages).
+	ProtocolReliableProtobuf Protocol = "protobuf.reliable.webpubsub.azure.v1"
+	// ProtocolProtobuf is protobuf.webpubsub.azure.v1: ProtocolJSON's
+	// behaviour with ProtocolReliableProtobuf's encoding and limits.
+	ProtocolProtobuf Protocol = "protobuf.webpubsub.azure.v1"
 )
 
 // PossibleProtocolValues returns every Protocol.
 func PossibleProtocolValues() []Protocol {
-	return []Protocol{ProtocolReliableJSON, ProtocolJSON}
+	return []Protocol{ProtocolReliableJSON, ProtocolJSON, ProtocolReliableProtobuf, ProtocolProtobuf}
 }
+
+// protobuf reports whether p is one of the protobuf subprotocols.
+func (p Protocol) protobuf() bool { return p == ProtocolProtobuf || p == ProtocolReliableProtobuf }
 
 // RetryMode says how the delay grows between retries.
 type RetryMode int
@@ -168,6 +182,7 @@ type Options struct {
 type config struct {
 	protocol            Protocol
 	reliable            bool
+	pbuf                bool // a protobuf subprotocol
 	autoReconnect       bool
 	autoRejoin          bool
 	reconnect           retryPolicy
@@ -263,11 +278,13 @@ func resolveOptions(o *Options) (config, error) {
 	switch c.protocol {
 	case "":
 		c.protocol = ProtocolReliableJSON
-	case ProtocolReliableJSON, ProtocolJSON:
+	case ProtocolReliableJSON, ProtocolJSON, ProtocolReliableProtobuf, ProtocolProtobuf:
 	default:
-		return c, &ValidationError{Name: "Protocol", Value: string(c.protocol), Reason: "must be " + string(ProtocolReliableJSON) + " or " + string(ProtocolJSON)}
+		return c, &ValidationError{Name: "Protocol", Value: string(c.protocol), Reason: "must be " + string(ProtocolReliableJSON) + ", " +
+			string(ProtocolJSON) + ", " + string(ProtocolReliableProtobuf) + " or " + string(ProtocolProtobuf)}
 	}
-	c.reliable = c.protocol == ProtocolReliableJSON
+	c.reliable = c.protocol == ProtocolReliableJSON || c.protocol == ProtocolReliableProtobuf
+	c.pbuf = c.protocol.protobuf()
 	var err error
 	if c.reconnect, err = resolveRetry("ReconnectRetry", o.ReconnectRetry, -1); err != nil {
 		return c, err

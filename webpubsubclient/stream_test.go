@@ -98,7 +98,7 @@ func TestGroupStreamRoundTrip(t *testing.T) {
 		{"binary", 20, func(i int) Message { return BinaryMessage([]byte{byte(i), 0}) }, func(i int) string { return string([]byte{byte(i), 0}) }},
 	}
 	e := newEnv(t)
-	protocols(t, func(t *testing.T, p Protocol) {
+	jsonProtocols(t, func(t *testing.T, p Protocol) {
 		pub, _, subRec, streams := streamPair(t, e, p, "room", nil)
 		ctx := testContext(t)
 		for _, tt := range tests {
@@ -159,7 +159,7 @@ func TestGroupStreamRoundTrip(t *testing.T) {
 // its name; invalid arguments are *ValidationErrors.
 func TestOpenGroupStreamRefused(t *testing.T) {
 	e := newEnv(t)
-	protocols(t, func(t *testing.T, p Protocol) {
+	jsonProtocols(t, func(t *testing.T, p Protocol) {
 		ctx := testContext(t)
 		noSend, _, _ := e.startClient(t, p, subscriberToken, nil)
 		_, err := noSend.OpenGroupStream(ctx, "room", &OpenGroupStreamOptions{StreamID: "s1"})
@@ -219,7 +219,7 @@ func TestOpenGroupStreamRefused(t *testing.T) {
 // receivers as a *StreamError named UserError with the message and code.
 func TestGroupStreamCloseWithError(t *testing.T) {
 	e := newEnv(t)
-	protocols(t, func(t *testing.T, p Protocol) {
+	jsonProtocols(t, func(t *testing.T, p Protocol) {
 		pub, _, subRec, streams := streamPair(t, e, p, "room", nil)
 		ctx := testContext(t)
 		w, err := pub.OpenGroupStream(ctx, "room", nil)

@@ -156,10 +156,15 @@ type GroupStreamWriter struct {
 // service's answer, ctx.Err() when ctx ends first (the client then ends
 // the stream on the service's side), ErrStopped when the client stops,
 // ErrNotStarted when it is not started, and a *ValidationError for an
-// invalid group, option, or a stream id already open on this client.
+// invalid group, option, or a stream id already open on this client. The
+// protobuf protocols cannot carry a stream: there it returns an
+// *UnsupportedError.
 func (c *Client) OpenGroupStream(ctx context.Context, group string, options *OpenGroupStreamOptions) (*GroupStreamWriter, error) {
 	if err := validateGroup(group); err != nil {
 		return nil, err
+	}
+	if c.cfg.pbuf {
+		return nil, &UnsupportedError{Feature: "OpenGroupStream", Protocol: c.cfg.protocol}
 	}
 	var o OpenGroupStreamOptions
 	if options != nil {

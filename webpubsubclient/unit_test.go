@@ -56,7 +56,7 @@ func TestResolveOptions(t *testing.T) {
 				t.Errorf("autoReconnect %v autoRejoin %v", c.autoReconnect, c.autoRejoin)
 			}
 		}},
-		{name: "unknown protocol", opts: &Options{Protocol: "protobuf.webpubsub.azure.v1"}, wantErr: "invalid Protocol"},
+		{name: "unknown protocol", opts: &Options{Protocol: "mqtt"}, wantErr: "invalid Protocol"},
 		{name: "negative delay", opts: &Options{MessageRetry: RetryOptions{Delay: -1}}, wantErr: "invalid MessageRetry.Delay"},
 		{name: "negative max delay", opts: &Options{ReconnectRetry: RetryOptions{MaxDelay: -1}}, wantErr: "invalid ReconnectRetry.MaxDelay"},
 		{name: "unknown mode", opts: &Options{ReconnectRetry: RetryOptions{Mode: 7}}, wantErr: "invalid ReconnectRetry.Mode"},

@@ -52,6 +52,11 @@ const (
 	// DataTypeBinary is arbitrary bytes: media type
 	// application/octet-stream.
 	DataTypeBinary DataType = "binary"
+	// DataTypeProtobuf is an encoded google.protobuf.Any, which only the
+	// protobuf client subprotocols can send. It is not one of the REST
+	// media types, so MediaType and ParseContentType do not know it, and
+	// PossibleDataTypeValues leaves it out.
+	DataTypeProtobuf DataType = "protobuf"
 )
 
 // The HTTP media types of the data types: the three the service accepts in
@@ -60,6 +65,9 @@ const (
 	MediaTypeText   = "text/plain"
 	MediaTypeJSON   = "application/json"
 	MediaTypeBinary = "application/octet-stream"
+	// MediaTypeProtobuf is the media type of DataTypeProtobuf in the
+	// upstream calls and replies of the protobuf subprotocols' events.
+	MediaTypeProtobuf = "application/x-protobuf"
 )
 
 // PossibleDataTypeValues returns every DataType: text, JSON, binary.
@@ -122,6 +130,13 @@ type Message struct {
 // start a valid UTF-8 sequence replaced by U+FFFD.
 func Text(s string) Message {
 	return Message{dataType: DataTypeText, data: ValidUTF8(s)}
+}
+
+// Protobuf returns a protobuf payload holding the encoded Any b (not
+// copied: the caller hands it over), or, when reason is not "", one that
+// Check refuses with reason.
+func Protobuf(b []byte, reason string) Message {
+	return Message{dataType: DataTypeProtobuf, data: b, reason: reason}
 }
 
 // Binary returns a binary payload holding a copy of b.

@@ -43,8 +43,9 @@ type ClientFrame struct {
 	// when HasData is true (an omitted dataType reads as DataTypeJSON).
 	DataType DataType
 	// Data is the decoded payload: the UTF-8 bytes of a text string, the
-	// decoded bytes of binary data, or the verbatim JSON text of json (and
-	// protobuf) data. After ParseClientFrame it may alias the parsed buffer:
+	// decoded bytes of binary data, the encoded google.protobuf.Any of
+	// protobuf data (frames of ParseProtobufClientFrame), or the verbatim
+	// JSON text of json data. After ParseClientFrame it may alias the parsed buffer:
 	// copy it before reusing that buffer.
 	Data []byte
 	// HasData reports whether the frame carried a data field.
@@ -84,6 +85,9 @@ type ClientFrame struct {
 	// badMetadata records a metadata entry whose value was not a string;
 	// Validate reports it.
 	badMetadata bool
+	// viaProtobuf marks a frame of the protobuf subprotocols, which may
+	// carry DataTypeProtobuf.
+	viaProtobuf bool
 }
 
 // spans are the raw values of a frame's members, of either direction,

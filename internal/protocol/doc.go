@@ -33,6 +33,16 @@
 //	b := (&protocol.ServiceFrame{Type: protocol.TypeAck, AckID: 1, Success: true}).AppendJSON(nil)
 //	// {"type":"ack","ackId":1,"success":true}
 //
+// # Protobuf subprotocols
+//
+// protobuf.webpubsub.azure.v1 and protobuf.reliable.webpubsub.azure.v1
+// carry one message of the schema in package pb per binary frame.
+// [ParseProtobufClientFrame] and [ParseProtobufServiceFrame] decode them
+// into the same ClientFrame and ServiceFrame values the JSON frames give,
+// and the AppendProtobuf methods encode them, so that both sides handle
+// requests one way whatever the subprotocol. Frames the schema has no
+// message for (ping, invoke, streams, group state) have no protobuf form.
+//
 // Nothing in this package keeps state; every function is safe for
 // concurrent use.
 package protocol

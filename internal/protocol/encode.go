@@ -125,8 +125,9 @@ func appendBoolField(dst []byte, name string, v bool) []byte {
 }
 
 // appendData writes `"dataType":…,"data":…` for the decoded payload data.
-// JSON (and protobuf) payloads are written verbatim and must already be
-// valid JSON; an empty JSON payload is written as null.
+// JSON payloads are written verbatim and must already be valid JSON (an
+// empty one is written as null); binary payloads and protobuf ones (the
+// encoded google.protobuf.Any) are written as standard base64.
 func appendData(dst []byte, dt DataType, data []byte) []byte {
 	dt = dt.orDefault()
 	dst = appendStringField(dst, "dataType", string(dt))
@@ -134,7 +135,7 @@ func appendData(dst []byte, dt DataType, data []byte) []byte {
 	switch dt {
 	case DataTypeText:
 		return appendString(dst, data)
-	case DataTypeBinary:
+	case DataTypeBinary, DataTypeProtobuf:
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, data)
 		return append(dst, '"')

@@ -60,7 +60,8 @@ type ServiceFrame struct {
 	FromUserID string
 	// DataType is the encoding of Data; empty reads as DataTypeJSON.
 	DataType DataType
-	// Data is the decoded payload: text bytes, binary bytes or verbatim
+	// Data is the decoded payload: text bytes, binary bytes, the encoded
+	// google.protobuf.Any of protobuf data (base64 in JSON) or verbatim
 	// JSON text (see [ClientFrame.Data]). After ParseServiceFrame it may
 	// alias the parsed buffer.
 	Data []byte
@@ -261,9 +262,9 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 			}
 			d, _ := stringBytes(sp.data)
 			f.Data = d
-		case DataTypeBinary:
+		case DataTypeBinary, DataTypeProtobuf:
 			if kindOf(sp.data) != kindString {
-				return structural("data", "must be a base64 string when dataType is binary")
+				return structural("data", "must be a base64 string when dataType is "+string(f.DataType))
 			}
 			s, _ := stringBytes(sp.data)
 			d, derr := base64.StdEncoding.AppendDecode(nil, s)

@@ -13,8 +13,9 @@ const (
 	// service numbers every message with a sequenceId and the client
 	// acknowledges them with sequenceAck.
 	SubprotocolReliableJSON = "json.reliable.webpubsub.azure.v1"
-	// SubprotocolProtobuf and SubprotocolReliableProtobuf are predefined
-	// protobuf subprotocols. This module does not implement them.
+	// SubprotocolProtobuf and SubprotocolReliableProtobuf are the protobuf
+	// subprotocols: one binary frame per message of the schema in package
+	// pb (see ParseProtobufClientFrame and ServiceFrame.AppendProtobuf).
 	SubprotocolProtobuf         = "protobuf.webpubsub.azure.v1"
 	SubprotocolReliableProtobuf = "protobuf.reliable.webpubsub.azure.v1"
 	// SubprotocolMQTT is the predefined MQTT subprotocol. This module does
@@ -112,8 +113,9 @@ const (
 	DataTypeText DataType = "text"
 	// DataTypeBinary carries standard base64 with padding.
 	DataTypeBinary DataType = "binary"
-	// DataTypeProtobuf is recognised but not supported: a client frame that
-	// uses it fails [ClientFrame.Validate].
+	// DataTypeProtobuf carries an encoded google.protobuf.Any: standard
+	// base64 in JSON frames. Only protobuf clients may send it; a JSON
+	// client frame that uses it fails [ClientFrame.Validate].
 	DataTypeProtobuf DataType = "protobuf"
 )
 

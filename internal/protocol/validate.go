@@ -9,7 +9,8 @@ import (
 // Validate runs the semantic checks of class V on
 // a structurally valid frame: group names for joinGroup, leaveGroup
 // and sendToGroup, the event name of event and invoke, ttlSeconds in 0–300, dataType
-// protobuf (event, invoke, sendToGroup), and the metadata rules. It returns nil or an [*Error]
+// protobuf (event, invoke, sendToGroup: accepted only on a frame of
+// [ParseProtobufClientFrame]), and the metadata rules. It returns nil or an [*Error]
 // of class [ClassValidation]. Other frame types always pass.
 func (f *ClientFrame) Validate() error {
 	switch f.Type {
@@ -29,7 +30,7 @@ func (f *ClientFrame) Validate() error {
 				return validation("stream.idleTimeoutMs", "must be greater than 0")
 			}
 		}
-		if f.DataType == DataTypeProtobuf {
+		if f.DataType == DataTypeProtobuf && !f.viaProtobuf {
 			return validation("dataType", "protobuf is not supported")
 		}
 		if f.HasTTL && (f.TTLSeconds < 0 || f.TTLSeconds > MaxTTLSeconds) {
@@ -40,7 +41,7 @@ func (f *ClientFrame) Validate() error {
 		if names.Event(f.Event) != "" {
 			return validation("event", "is not a valid event name")
 		}
-		if f.DataType == DataTypeProtobuf {
+		if f.DataType == DataTypeProtobuf && !f.viaProtobuf {
 			return validation("dataType", "protobuf is not supported")
 		}
 		return f.validateMetadata()

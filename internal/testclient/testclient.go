@@ -1,8 +1,10 @@
 // Package testclient is the WebSocket client that this module's tests use
 // to play a client of a Web PubSub service (Azure or the emulator) frame by
 // frame: the JSON subprotocols json.webpubsub.azure.v1 and
-// json.reliable.webpubsub.azure.v1, and raw WebSocket connections without
-// a subprotocol.
+// json.reliable.webpubsub.azure.v1, the protobuf subprotocols
+// protobuf.webpubsub.azure.v1 and protobuf.reliable.webpubsub.azure.v1
+// (the same frames, encoded as binary protobuf messages), and raw
+// WebSocket connections without a subprotocol.
 //
 // A [Conn] is bound to a test: its methods fail the test (t.Fatalf) when
 // the service does not do what they expect, and every wait is bounded by a
@@ -41,10 +43,13 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// The subprotocols of the JSON client protocols, for Options.Subprotocols.
+// The subprotocols of the PubSub client protocols, for
+// Options.Subprotocols.
 const (
-	JSON         = protocol.SubprotocolJSON
-	ReliableJSON = protocol.SubprotocolReliableJSON
+	JSON             = protocol.SubprotocolJSON
+	ReliableJSON     = protocol.SubprotocolReliableJSON
+	Protobuf         = protocol.SubprotocolProtobuf
+	ReliableProtobuf = protocol.SubprotocolReliableProtobuf
 )
 
 // DefaultTimeout bounds each wait of a Conn unless Options.Timeout says
@@ -117,6 +122,8 @@ type state struct {
 	timeout   time.Duration
 	connected protocol.ServiceFrame
 	lastAckID uint64
+	// pbuf is set when a protobuf subprotocol was negotiated.
+	pbuf bool
 }
 
 // Dial connects to url (a client access URL, ws:// or wss://) with opts and
@@ -161,7 +168,9 @@ func Wrap(t testing.TB, ws *websocket.Conn, resp *http.Response, opts *Options) 
 	o := opts.withDefaults()
 	ws.SetReadLimit(-1)
 	t.Cleanup(func() { _ = ws.CloseNow() })
-	c := &Conn{t: t, state: &state{ws: ws, resp: resp, timeout: o.Timeout}}
+	sp := ws.Subprotocol()
+	c := &Conn{t: t, state: &state{ws: ws, resp: resp, timeout: o.Timeout,
+		pbuf: strings.EqualFold(sp, Protobuf) || strings.EqualFold(sp, ReliableProtobuf)}}
 	if ws.Subprotocol() == "" || o.SkipConnected {
 		return c, nil
 	}
@@ -249,12 +258,27 @@ func (c *Conn) Read() (websocket.MessageType, []byte) {
 	return typ, b
 }
 
-// TryReadFrame reads the next message as a frame of the JSON subprotocols
-// and returns it parsed, with its text.
+// Protobuf reports whether the connection speaks a protobuf
+// subprotocol: its frames are then binary protobuf messages.
+func (c *Conn) Protobuf() bool { return c.pbuf }
+
+// TryReadFrame reads the next message as a frame of the negotiated
+// subprotocol (a JSON text frame, or a protobuf binary frame) and returns
+// it parsed, with its bytes.
 func (c *Conn) TryReadFrame() (protocol.ServiceFrame, []byte, error) {
 	typ, b, err := c.TryRead()
 	if err != nil {
 		return protocol.ServiceFrame{}, nil, err
+	}
+	if c.pbuf {
+		if typ != websocket.MessageBinary {
+			return protocol.ServiceFrame{}, b, fmt.Errorf("testclient: got a text message %q, not a protobuf frame", b)
+		}
+		f, err := protocol.ParseProtobufServiceFrame(b)
+		if err != nil {
+			return protocol.ServiceFrame{}, b, fmt.Errorf("testclient: protobuf frame %x: %w", b, err)
+		}
+		return f, b, nil
 	}
 	if typ != websocket.MessageText {
 		return protocol.ServiceFrame{}, b, fmt.Errorf("testclient: got a binary message (%d bytes), not a frame", len(b))
@@ -376,9 +400,19 @@ func (c *Conn) SendBinary(b []byte) {
 	}
 }
 
-// Send sends f, encoded as the service expects it.
+// Send sends f, encoded as the service expects it: a JSON text frame, or
+// a protobuf binary frame on a protobuf subprotocol (where a frame with
+// no protobuf form fails the test).
 func (c *Conn) Send(f *protocol.ClientFrame) {
 	c.t.Helper()
+	if c.pbuf {
+		b, err := f.AppendProtobuf(nil)
+		if err != nil {
+			c.t.Fatalf("testclient: %s frame: %v", f.Type, err)
+		}
+		c.SendBinary(b)
+		return
+	}
 	c.SendText(string(f.AppendJSON(nil)))
 }
 
@@ -472,14 +506,28 @@ func (c *Conn) SequenceAck(sequenceID uint64) {
 
 // Barrier sends a ping and fails the test unless the next frame is the
 // pong: since the service answers in order, it proves that nothing else
-// was queued for the connection.
+// was queued for the connection. The protobuf subprotocols have no ping:
+// there the barrier is a leaveGroup with an ack, of a group the
+// connection never joins, and the next frame must be its ack (a
+// success, or Forbidden without the permission).
 func (c *Conn) Barrier() {
 	c.t.Helper()
+	if c.pbuf {
+		id := c.NextAckID()
+		c.Send(&protocol.ClientFrame{Type: protocol.TypeLeaveGroup, Group: BarrierGroup, AckID: id, HasAckID: true})
+		if f := c.ReadFrame(); f.Type != protocol.TypeAck || f.AckID != id {
+			c.t.Fatalf("testclient: got %s/%s %q before the barrier's ack", f.Type, f.Event, f.Data)
+		}
+		return
+	}
 	c.Send(&protocol.ClientFrame{Type: protocol.TypePing})
 	if f := c.ReadFrame(); f.Type != protocol.TypePong {
 		c.t.Fatalf("testclient: got %s/%s %q before the pong", f.Type, f.Event, f.Data)
 	}
 }
+
+// BarrierGroup is the group a protobuf connection's Barrier leaves.
+const BarrierGroup = "testclient-barrier"
 
 // Close closes the connection with code and reason and waits for the
 // service's close frame.

@@ -133,6 +133,9 @@ type Conn struct {
 	svc     *Service
 	hubName string
 	hub     *Hub // set when registered
+	// order is the connection's place in its hub's order of
+	// registration; set when registered.
+	order uint64
 
 	// ID is the connection id; set before registration, then fixed.
 	ID string
@@ -256,6 +259,14 @@ func (c *Conn) Endpoint() Endpoint {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.ep
+}
+
+// Unacknowledged is the number of messages in the reliable buffer: sent,
+// or waiting for a recovery, and not yet acknowledged by a sequenceAck.
+func (c *Conn) Unacknowledged() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.buf)
 }
 
 // Detached reports whether the connection waits for a recovery.

@@ -433,6 +433,32 @@ func TestFanoutDoesNotHoldTheHubLock(t *testing.T) {
 	}
 }
 
+// A fan-out to all reaches the connections in the order they registered,
+// whatever their ids, also after some left.
+func TestSelectAllInRegistrationOrder(t *testing.T) {
+	fx := newFixture()
+	ids := []string{"m", "z", "a", "q", "b", "y", "c", "x"}
+	conns := map[string]*Conn{}
+	for _, id := range ids {
+		conns[id], _, _ = fx.conn(t, id, "", false)
+	}
+	h := fx.svc.Hub("chat")
+	conns["q"].Terminate(Ending{Code: CodeNormal})
+	want := slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return id == "q" })
+	for range 5 { // map order would differ between calls
+		h.RLock()
+		got := h.SelectAllLocked(Selector{})
+		h.RUnlock()
+		var order []string
+		for _, c := range got {
+			order = append(order, c.ID)
+		}
+		if !slices.Equal(order, want) {
+			t.Fatalf("order %v, want %v", order, want)
+		}
+	}
+}
+
 // noAckCodec marks messages whose data starts with "q0" as never
 // acknowledged.
 type noAckCodec struct{ codec }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"sync"
@@ -22,9 +23,11 @@ type Hub struct {
 	// sendMu orders the hub's fan-outs; it is taken before mu.
 	sendMu sync.Mutex
 	mu     sync.RWMutex
-	conns  map[string]*Conn              // by connection id
-	users  map[string]map[*Conn]struct{} // by user id; anonymous connections are absent
-	groups map[string]map[*Conn]struct{} // by group name; a group exists while non-empty
+	conns  map[string]*Conn // by connection id
+	// nextOrder numbers the connections in the order they registered.
+	nextOrder uint64
+	users     map[string]map[*Conn]struct{} // by user id; anonymous connections are absent
+	groups    map[string]map[*Conn]struct{} // by group name; a group exists while non-empty
 
 	changes *Notifier
 	// maxGroups bounds the groups of one connection; 0 means no bound.
@@ -63,6 +66,8 @@ func (h *Hub) RUnlock() { h.mu.RUnlock() }
 
 // addLocked registers c and joins its initial groups.
 func (h *Hub) addLocked(c *Conn, groups []string) {
+	h.nextOrder++
+	c.order = h.nextOrder
 	h.conns[c.ID] = c
 	if c.UserID != "" {
 		set := h.users[c.UserID]
@@ -227,6 +232,7 @@ func (h *Hub) SelectAllLocked(sel Selector) []*Conn {
 			out = append(out, c)
 		}
 	}
+	slices.SortFunc(out, func(a, b *Conn) int { return cmp.Compare(a.order, b.order) })
 	return out
 }
 

@@ -1,0 +1,195 @@
+package webpubsubclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/gowebpubsub/webpubsub"
+	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/eventhandler"
+)
+
+// unpackString decodes the data of a DataTypeProtobuf message holding a
+// StringValue.
+func unpackString(t *testing.T, data []byte) string {
+	t.Helper()
+	var a anypb.Any
+	if err := proto.Unmarshal(data, &a); err != nil {
+		t.Fatalf("the data is not an encoded Any: %v", err)
+	}
+	var s wrapperspb.StringValue
+	if err := a.UnmarshalTo(&s); err != nil {
+		t.Fatalf("the Any holds %s: %v", a.GetTypeUrl(), err)
+	}
+	return s.GetValue()
+}
+
+// TestProtobufMessageRoundTrip: a ProtobufMessage sent by a protobuf
+// client reaches protobuf and JSON clients as DataTypeProtobuf holding
+// the encoded Any; the other payloads keep their types across the two
+// encodings; no_echo keeps the message from the sender.
+func TestProtobufMessageRoundTrip(t *testing.T) {
+	for _, p := range []Protocol{ProtocolProtobuf, ProtocolReliableProtobuf} {
+		t.Run(string(p), func(t *testing.T) {
+			env := newEnv(t)
+			ctx := testContext(t)
+			pub, pubRec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "pub", Roles: allRoles}, nil)
+			pbSub, pbRec, _ := env.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "pb", Roles: allRoles}, nil)
+			jsSub, jsRec, _ := env.startClient(t, ProtocolReliableJSON, webpubsub.GetClientAccessTokenOptions{UserID: "js", Roles: allRoles}, nil)
+			for _, c := range []*Client{pub, pbSub, jsSub} {
+				if _, err := c.JoinGroup(ctx, "room", nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := pub.SendToGroup(ctx, "room", ProtobufMessage(wrapperspb.String("hi")), &SendToGroupOptions{NoEcho: true}); err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range []*recorder{pbRec, jsRec} {
+				m := next(t, rec.group, "protobuf message")
+				if m.DataType != DataTypeProtobuf || m.Group != "room" || unpackString(t, m.Data) != "hi" {
+					t.Fatalf("got %+v", m)
+				}
+				if (m.SequenceID != 0) != (rec == jsRec || p == ProtocolReliableProtobuf) {
+					t.Errorf("sequence id %d", m.SequenceID)
+				}
+			}
+			for _, msg := range []Message{TextMessage("t"), JSONMessage(map[string]int{"n": 1}), BinaryMessage([]byte{0, 0xff})} {
+				if _, err := pub.SendToGroup(ctx, "room", msg, nil); err != nil {
+					t.Fatal(err)
+				}
+				for _, rec := range []*recorder{pubRec, pbRec, jsRec} {
+					m := next(t, rec.group, string(msg.DataType()))
+					if m.DataType != msg.DataType() || !bytes.Equal(m.Data, msg.Bytes()) {
+						t.Fatalf("sent %s %q, got %+v", msg.DataType(), msg.Bytes(), m)
+					}
+				}
+			}
+			// And from the JSON client to the protobuf ones.
+			if _, err := jsSub.SendToGroup(ctx, "room", JSONMessage([]int{1, 2}), &SendToGroupOptions{NoEcho: true}); err != nil {
+				t.Fatal(err)
+			}
+			for _, rec := range []*recorder{pubRec, pbRec} {
+				if m := next(t, rec.group, "json"); m.DataType != DataTypeJSON || string(m.Data) != "[1,2]" {
+					t.Fatalf("got %+v", m)
+				}
+			}
+			// Server messages reach protobuf clients too.
+			if _, err := env.svc.SendToConnection(ctx, pbSub.ConnectionID(), webpubsub.BinaryMessage([]byte{7}), nil); err != nil {
+				t.Fatal(err)
+			}
+			if m := next(t, pbRec.server, "server message"); m.DataType != DataTypeBinary || !bytes.Equal(m.Data, []byte{7}) {
+				t.Fatalf("got %+v", m)
+			}
+		})
+	}
+}
+
+// TestProtobufUnsupported: what a protocol cannot carry fails before
+// anything is sent, with an *UnsupportedError.
+func TestProtobufUnsupported(t *testing.T) {
+	env := newEnv(t)
+	ctx := testContext(t)
+	pb, _, _ := env.startClient(t, ProtocolReliableProtobuf, aliceTok, nil)
+	js, _, _ := env.startClient(t, ProtocolJSON, aliceTok, nil)
+	check := func(name string, err error, feature string, p Protocol) {
+		t.Helper()
+		var ue *UnsupportedError
+		if !errors.As(err, &ue) || !errors.Is(err, ErrUnsupportedByProtocol) || ue.Feature != feature || ue.Protocol != p {
+			t.Errorf("%s: err = %v, want an *UnsupportedError for %s on %s", name, err, feature, p)
+		}
+	}
+	_, err := pb.InvokeEvent(ctx, "e", TextMessage("x"), nil)
+	check("InvokeEvent", err, "InvokeEvent", ProtocolReliableProtobuf)
+	_, err = pb.OpenGroupStream(ctx, "g", nil)
+	check("OpenGroupStream", err, "OpenGroupStream", ProtocolReliableProtobuf)
+	pm := ProtobufMessage(wrapperspb.String("x"))
+	_, err = js.SendToGroup(ctx, "g", pm, nil)
+	check("SendToGroup", err, "ProtobufMessage", ProtocolJSON)
+	_, err = js.SendEvent(ctx, "e", pm, nil)
+	check("SendEvent", err, "ProtobufMessage", ProtocolJSON)
+	_, err = js.InvokeEvent(ctx, "e", pm, nil)
+	check("InvokeEvent", err, "ProtobufMessage", ProtocolJSON)
+	if _, err := pb.SendToGroup(ctx, "g", ProtobufMessage(nil), nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Errorf("a nil protobuf message: %v", err)
+	}
+	if s := pb.State(); s != StateConnected {
+		t.Errorf("State = %s after refused calls", s)
+	}
+}
+
+// TestProtobufRecovery: a reliable protobuf client whose connection is
+// cut recovers it (same connection id, no new credential call) and gets
+// every message exactly once and in order, those sent while it was cut
+// included; its group membership survives.
+func TestProtobufRecovery(t *testing.T) {
+	evOpt, events := connEvents()
+	env := newEnv(t, evOpt)
+	ctx := testContext(t)
+	c, rec, calls := env.startClient(t, ProtocolReliableProtobuf, aliceTok, &Options{RecoveryInterval: 5 * time.Millisecond})
+	id := next(t, rec.connected, "Connected").ConnectionID
+	nextConnEvent(t, events, id, emulator.ConnectionConnected)
+	if _, err := c.JoinGroup(ctx, "g", nil); err != nil {
+		t.Fatal(err)
+	}
+	bob := env.startBob(t)
+	sendAll(t, bob, "g", "m1", "m2")
+	nextData(t, rec.group, "m1")
+	nextData(t, rec.group, "m2")
+	if err := env.emu.CutConnection(env.hub, id); err != nil {
+		t.Fatal(err)
+	}
+	sendAll(t, bob, "g", "m3")
+	nextRecovery(t, events, id)
+	sendAll(t, bob, "g", "m4")
+	var seq uint64
+	for _, want := range []string{"m3", "m4"} {
+		m := nextData(t, rec.group, want)
+		if m.SequenceID <= seq {
+			t.Fatalf("%s has sequence id %d after %d", want, m.SequenceID, seq)
+		}
+		seq = m.SequenceID
+	}
+	if got := c.ConnectionID(); got != id || calls.Load() != 1 {
+		t.Errorf("after recovery: connection %s (want %s), %d credential calls", got, id, calls.Load())
+	}
+	expectEmpty(t, rec.group, "group message")
+}
+
+// TestProtobufEventToHandler: a ProtobufMessage event reaches an
+// eventhandler.Handler as DataTypeProtobuf with the encoded Any, and its
+// Protobuf reply comes back as a DataTypeProtobuf server message, to a
+// protobuf client and (as the base64 the protocol decodes) to a JSON one.
+func TestProtobufEventToHandler(t *testing.T) {
+	got := make(chan *eventhandler.UserEventRequest, 4)
+	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{
+		"pb": func(_ context.Context, r *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			got <- r
+			return eventhandler.Protobuf(wrapperspb.String("reply"))
+		},
+	})
+	ctx := testContext(t)
+	for _, p := range []Protocol{ProtocolReliableProtobuf, ProtocolProtobuf, ProtocolJSON} {
+		c, rec, _ := e.startClient(t, p, webpubsub.GetClientAccessTokenOptions{UserID: "u"}, nil)
+		msg := TextMessage("t")
+		if p.protobuf() {
+			msg = ProtobufMessage(wrapperspb.String("event"))
+		}
+		if _, err := c.SendEvent(ctx, "pb", msg, nil); err != nil {
+			t.Fatalf("%s: SendEvent: %v", p, err)
+		}
+		r := next(t, got, "user event")
+		if r.DataType != eventhandler.DataType(msg.DataType()) || !bytes.Equal(r.Data, msg.Bytes()) {
+			t.Fatalf("%s: the handler got %s %x", p, r.DataType, r.Data)
+		}
+		if m := next(t, rec.server, "reply"); m.DataType != DataTypeProtobuf || unpackString(t, m.Data) != "reply" {
+			t.Fatalf("%s: reply %+v", p, m)
+		}
+	}
+}
