@@ -150,7 +150,8 @@ type mqttSession struct {
 	// ce-sessionId of the upstream events; connectInfo is the "mqtt"
 	// object of the connect event; connackProps are the user properties
 	// a connect handler asked the CONNACK to carry. All are set before
-	// registration.
+	// registration, and changed under mu when a CONNECT resumes the
+	// session (as are the will, keep-alive and the fields above).
 	physicalID, sessionID string
 	connectInfo           *mqttConnectInfo
 	connackProps          []core.KeyValue
@@ -773,11 +774,16 @@ func (c *conn) handleMQTT(typ websocket.MessageType, b []byte) {
 	}
 }
 
-// armKeepAlive arms the keep-alive check for d on the emulator's clock.
+// armKeepAlive arms the keep-alive check for d on the emulator's clock,
+// replacing the one armed before.
 func (c *conn) armKeepAlive(d time.Duration) {
 	s := c.mqtt
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.stopKeepAlive != nil {
+		s.stopKeepAlive() // a resumed session's earlier timer; a no-op when it fired
+	}
+	s.stopKeepAlive = nil
 	if !s.ended {
 		s.stopKeepAlive = c.e.clock.AfterFunc(d, c.keepAliveTick)
 	}
@@ -788,19 +794,22 @@ func (c *conn) armKeepAlive(d time.Duration) {
 // otherwise checks again when that time would be up.
 func (c *conn) keepAliveTick() {
 	s := c.mqtt
+	s.mu.Lock()
+	keepAlive := s.keepAlive // a resumed session changes it
+	s.mu.Unlock()
 	silence := time.Duration(c.e.now().UnixNano() - s.lastPacket.Load())
-	if silence >= s.keepAlive && c.Reliable {
+	if silence >= keepAlive && c.Reliable {
 		// A lost network connection: the session stays.
 		if tr, ok := c.Endpoint().(*transport); ok {
 			tr.abort()
 		}
 		return
 	}
-	if silence >= s.keepAlive {
+	if silence >= keepAlive {
 		c.mqttFail(mqttKeepAliveTimeout, websocket.StatusPolicyViolation, reasonMQTTKeepAlive)
 		return
 	}
-	c.armKeepAlive(s.keepAlive - silence)
+	c.armKeepAlive(keepAlive - silence)
 }
 
 // mqttEnded stops the keep-alive of an ended connection.

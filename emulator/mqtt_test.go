@@ -736,3 +736,39 @@ func TestMQTTSessionExpires(t *testing.T) {
 		t.Fatal("the expired session's subscription is back")
 	}
 }
+
+// TestMQTTSessionSurvivesKeepAliveAndTakeOver: a keep-alive timeout of a
+// persistent session is a lost network connection (the session waits),
+// and a CONNECT that resumes a session whose connection is still open
+// takes the session over.
+func TestMQTTSessionSurvivesKeepAliveAndTakeOver(t *testing.T) {
+	clock := NewFakeClock(time.Unix(1_700_000_000, 0))
+	te := startEmulator(t, Options{Clock: clock})
+	keep := func(p *packets.Packet) { p.Connect.Clean, p.Connect.Keepalive = false, 10 }
+	join := jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}}
+	c, _, _ := te.mqttConnect(mqttV311, "idle", join, keep)
+	te.waitRegistered()
+	c.subscribe(1, "g")
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	if err := clock.WaitTimers(ctx, 15*time.Second, 1); err != nil {
+		t.Fatal("no keep-alive timer")
+	}
+	clock.Advance(15 * time.Second)
+	c.expectClosed()
+	te.waitDetached("idle")
+
+	first, ack, _ := te.mqttConnect(mqttV311, "idle", nil, keep)
+	if !ack.SessionPresent {
+		t.Fatal("the session did not survive the keep-alive timeout")
+	}
+	second, ack, _ := te.mqttConnect(mqttV311, "idle", nil, keep)
+	if !ack.SessionPresent {
+		t.Fatal("the second CONNECT did not resume the session")
+	}
+	first.expectClosed()
+	te.rest("POST", "/api/hubs/chat/groups/g/:send"+restAPI, "text/plain", []byte("to the new one"))
+	if pk := second.readPublish(); string(pk.Payload) != "to the new one" {
+		t.Fatalf("got %q", pk.Payload)
+	}
+}

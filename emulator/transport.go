@@ -475,10 +475,12 @@ func (tr *transport) readLoop() {
 	c := tr.c
 	tr.ws.SetReadLimit(-1) // the 1 MiB limit is enforced below, so that the close is ours
 	var err error
-	if c.kind == kindMQTT && len(c.mqtt.inbuf) > 0 {
+	if c.kind == kindMQTT {
 		// Packets that followed the CONNECT in its WebSocket message.
 		c.proc.Lock()
-		c.handleMQTT(websocket.MessageBinary, nil)
+		if len(c.mqtt.inbuf) > 0 {
+			c.handleMQTT(websocket.MessageBinary, nil)
+		}
 		c.proc.Unlock()
 	}
 	for {

@@ -93,7 +93,9 @@ func (c *conn) newEvent(ceType, name, contentType string, body []byte, fixedID s
 		state: state, origin: c.origin, time: c.e.now(),
 	}
 	if s := c.mqtt; s != nil {
+		s.mu.Lock() // a resumed session changes its physical connection
 		ev.physicalID, ev.sessionID = s.physicalID, s.sessionID
+		s.mu.Unlock()
 	}
 	return ev
 }
