@@ -282,8 +282,7 @@ func (c *conn) OnGroup(group string, joined bool) {
 // OnDetached reports the detach of a reliable connection.
 func (c *conn) OnDetached() {
 	if c.mqtt != nil {
-		c.mqtt.mqttEnded()
-		c.publishWill()
+		c.mqttDetached()
 	}
 	c.e.log.Debug("connection detached", "hub", c.HubName(), "connectionId", c.ID)
 	c.e.event(ConnectionDetached, c, "")

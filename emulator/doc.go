@@ -310,7 +310,8 @@
 // keep-alive timeout and a DISCONNECT for Options.ReliableRetention (30
 // seconds by default, the service's guarantee; MQTT 5 is told the shorter
 // of that and what it asked for): the connection stays in its groups, the
-// will is published when the network connection ends, and what arrives
+// will is published when the network connection ends (with an MQTT 5 will
+// delay, when the delay ends without a resume), and what arrives
 // meanwhile is kept. A CONNECT with the same client id and protocol level
 // that does not start clean resumes it: the CONNACK says the session is
 // present, the kept messages follow, QoS 1 and 2 ones again until

@@ -103,6 +103,9 @@ type mqttWill struct {
 	payload []byte
 	pub     core.Published
 	dt      protocol.DataType
+	// delay is the MQTT 5 will delay interval: how long a persistent
+	// session waits for a resume before it publishes the will.
+	delay time.Duration
 }
 
 // mqttSession is what an MQTT connection keeps beyond the core
@@ -129,8 +132,10 @@ type mqttSession struct {
 	mu   sync.Mutex
 	subs map[string]mqttSub
 	// stopKeepAlive cancels the keep-alive timer; ended is set when the
-	// connection ended, so that no timer is armed again.
+	// connection ended, so that no timer is armed again. stopWill cancels
+	// the timer of a delayed will.
 	stopKeepAlive func() bool
+	stopWill      func() bool
 	ended         bool
 	// nextID is the last outbound packet id.
 	nextID uint16
@@ -451,6 +456,10 @@ func (e *Emulator) resumable(hubName, id string, version byte) *conn {
 func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, r *http.Request) {
 	s := old.mqtt
 	s.mu.Lock()
+	if s.stopWill != nil {
+		s.stopWill() // resumed within the will delay: no will
+		s.stopWill = nil
+	}
 	s.will, s.byClient, s.code, s.serverEnded, s.disconnect, s.ended = next.will, false, 0, false, nil, false
 	s.present, s.assigned, s.askedExpiry, s.expiry = true, false, next.askedExpiry, next.expiry
 	s.keepAlive, s.physicalID, s.connectInfo = next.keepAlive, next.physicalID, next.connectInfo
@@ -703,6 +712,7 @@ func newWill(pk *packets.Packet) *mqttWill {
 		w.pub.UserProperties = userProperties(p.User)
 		w.pub.ResponseTopic, w.pub.CorrelationData = p.ResponseTopic, bytes.Clone(p.CorrelationData)
 		w.pub.ExpirySeconds = p.MessageExpiryInterval
+		w.delay = time.Duration(p.WillDelayInterval) * time.Second
 	}
 	return w
 }
@@ -1081,6 +1091,34 @@ func (c *conn) mqttGroup(group string, joined bool) {
 	s.mu.Unlock()
 }
 
+// mqttDetached handles the loss of a persistent session's network
+// connection: keep-alive stops, and the will is published, at once or,
+// with an MQTT 5 will delay, when the delay (at most the retention) ends
+// without a resume.
+func (c *conn) mqttDetached() {
+	s := c.mqtt
+	s.mqttEnded()
+	s.mu.Lock()
+	w := s.will
+	if w != nil && w.delay > 0 {
+		if s.stopWill != nil {
+			s.stopWill()
+		}
+		s.stopWill = c.e.clock.AfterFunc(min(w.delay, s.retention), func() {
+			s.mu.Lock()
+			due := s.will == w // not replaced by a resume
+			s.mu.Unlock()
+			if due {
+				c.publishWill()
+			}
+		})
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	c.publishWill()
+}
+
 // publishWill publishes the will of an MQTT connection that ended
 // without DISCONNECT (or with the MQTT 5 "disconnect with will" reason),
 // when the connection may send to its topic. It runs in the background:
@@ -1090,6 +1128,10 @@ func (c *conn) publishWill() {
 	s.mu.Lock()
 	w := s.will
 	s.will = nil
+	if s.stopWill != nil {
+		s.stopWill()
+		s.stopWill = nil
+	}
 	s.mu.Unlock()
 	if w == nil || !c.Allowed(core.PermSendToGroup, w.topic) || c.Hub() == nil {
 		return

@@ -772,3 +772,60 @@ func TestMQTTSessionSurvivesKeepAliveAndTakeOver(t *testing.T) {
 		t.Fatalf("got %q", pk.Payload)
 	}
 }
+
+// TestMQTTWillDelay: a persistent MQTT 5 session publishes its will when
+// the will delay ends without a resume, and not at all when it is resumed
+// in time.
+func TestMQTTWillDelay(t *testing.T) {
+	clock := NewFakeClock(time.Unix(1_700_000_000, 0))
+	te := startEmulator(t, Options{Clock: clock})
+	watcher := te.mqtt(mqttV5, "watcher", jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}})
+	watcher.subscribe(1, "status")
+	delayed := func(p *packets.Packet) {
+		p.Connect.Clean = false
+		p.Properties.SessionExpiryInterval, p.Properties.SessionExpiryIntervalFlag = 60, true
+		will("status", []byte("gone"))(p)
+		p.Connect.WillProperties.WillDelayInterval = 10
+	}
+	send := jwt.MapClaims{"role": []string{"webpubsub.sendToGroup"}}
+	ctx, cancel := contextWithTimeout()
+	defer cancel()
+	for _, resume := range []bool{true, false} {
+		c, _, _ := te.mqttConnect(mqttV5, "late", send, delayed)
+		te.waitRegistered()
+		_ = c.ws.CloseNow()
+		te.waitDetached("late")
+		if err := clock.WaitTimers(ctx, 10*time.Second, 1); err != nil {
+			t.Fatal("no will delay timer")
+		}
+		clock.Advance(5 * time.Second)
+		if resume {
+			c, ack, _ := te.mqttConnect(mqttV5, "late", send, func(p *packets.Packet) {
+				p.Connect.Clean = false
+				p.Properties.SessionExpiryInterval, p.Properties.SessionExpiryIntervalFlag = 60, true
+			})
+			if !ack.SessionPresent {
+				t.Fatal("not resumed")
+			}
+			clock.Advance(10 * time.Second) // past the delay: nothing
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, Properties: packets.Properties{SessionExpiryIntervalFlag: true}})
+			c.expectClosed()
+			te.waitEnded("late")
+			continue
+		}
+		clock.Advance(5 * time.Second)
+		te.rest("POST", "/api/hubs/chat/groups/status/:send"+restAPI, "text/plain", []byte("barrier"))
+		want := map[string]bool{"gone": true, "barrier": true}
+		for len(want) > 0 {
+			pk := watcher.readPublish()
+			if !want[string(pk.Payload)] {
+				t.Fatalf("got %q; want one of %v (no will after the resume)", pk.Payload, want)
+			}
+			delete(want, string(pk.Payload))
+		}
+	}
+	watcher.ping()
+	if len(watcher.pending) != 0 {
+		t.Fatalf("the watcher got %d more messages; want one will in all", len(watcher.pending))
+	}
+}
