@@ -11,15 +11,34 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
-// handleJSON handles one frame of a PubSub client.
+// handleJSON handles one frame of a JSON PubSub client. A binary frame
+// ends the connection with 1003, a malformed one with 1007.
 func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
-	if typ != websocket.MessageText {
-		c.terminate(websocket.StatusUnsupportedData, reasonBinaryOnJSON, false)
+	c.handleFrame(typ, b, websocket.MessageText, reasonBinaryOnJSON, protocol.ParseClientFrame, reasonInvalidMessage)
+}
+
+// handleProtobuf handles one frame of a protobuf PubSub client. The
+// frame is decoded into the ClientFrame its JSON equivalent gives and
+// takes the same path (its schema only has sequence acks and requests
+// with ack idempotency). A text frame ends the connection with 1003, a
+// frame that is not a valid UpstreamMessage with 1007, as the JSON
+// subprotocols do for a binary or malformed frame.
+func (c *conn) handleProtobuf(typ websocket.MessageType, b []byte) {
+	c.handleFrame(typ, b, websocket.MessageBinary, reasonTextOnProtobuf, protocol.ParseProtobufClientFrame, reasonInvalidProto)
+}
+
+// handleFrame handles one frame of a PubSub client, which must be of
+// type want (else the connection ends with 1003 and wrongType) and parse
+// (else it ends with 1007 and malformed).
+func (c *conn) handleFrame(typ websocket.MessageType, b []byte, want websocket.MessageType, wrongType string,
+	parse func([]byte) (protocol.ClientFrame, error), malformed string) {
+	if typ != want {
+		c.terminate(websocket.StatusUnsupportedData, wrongType, false)
 		return
 	}
-	f, err := protocol.ParseClientFrame(b)
+	f, err := parse(b)
 	if err != nil {
-		c.terminate(websocket.StatusInvalidFramePayloadData, reasonInvalidMessage, false)
+		c.terminate(websocket.StatusInvalidFramePayloadData, malformed, false)
 		return
 	}
 	switch f.Type {
@@ -52,32 +71,6 @@ func (c *conn) handleJSON(typ websocket.MessageType, b []byte) {
 	default: // joinGroup, leaveGroup, event
 		c.handleRequest(&f)
 	}
-}
-
-// handleProtobuf handles one frame of a protobuf PubSub client. The
-// frame is decoded into the ClientFrame its JSON equivalent gives and
-// takes the same path: a sequence ack, or a request with ack
-// idempotency. A text frame ends the connection with 1003, a frame that
-// is not a valid UpstreamMessage with 1007, as the JSON subprotocols do
-// for a binary or malformed frame.
-func (c *conn) handleProtobuf(typ websocket.MessageType, b []byte) {
-	if typ != websocket.MessageBinary {
-		c.terminate(websocket.StatusUnsupportedData, reasonTextOnProtobuf, false)
-		return
-	}
-	f, err := protocol.ParseProtobufClientFrame(b)
-	if err != nil {
-		c.terminate(websocket.StatusInvalidFramePayloadData, reasonInvalidProto, false)
-		return
-	}
-	if f.Type == protocol.TypeSequenceAck {
-		// Ignored on a non-reliable connection.
-		if c.Reliable {
-			c.Acknowledge(f.SequenceID)
-		}
-		return
-	}
-	c.handleRequest(&f) // joinGroup, leaveGroup, sendToGroup, event
 }
 
 // handleRequest runs a request that takes part in ack idempotency: the

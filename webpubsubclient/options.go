@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // Protocol is the WebSocket subprotocol the client speaks with the service.
@@ -14,10 +16,10 @@ const (
 	// ProtocolReliableJSON is json.reliable.webpubsub.azure.v1, the default:
 	// the service numbers every message, the client acknowledges them, and a
 	// dropped connection is recovered without losing or repeating messages.
-	ProtocolReliableJSON Protocol = "json.reliable.webpubsub.azure.v1"
+	ProtocolReliableJSON Protocol = protocol.SubprotocolReliableJSON
 	// ProtocolJSON is json.webpubsub.azure.v1: messages sent while the
 	// connection is down are lost, and every drop means a new connection.
-	ProtocolJSON Protocol = "json.webpubsub.azure.v1"
+	ProtocolJSON Protocol = protocol.SubprotocolJSON
 	// ProtocolReliableProtobuf is protobuf.reliable.webpubsub.azure.v1:
 	// ProtocolReliableJSON's guarantees (sequence ids, acknowledgements,
 	// recovery) with every frame a binary protobuf message, so binary
@@ -25,10 +27,10 @@ const (
 	// sent. Its schema has no invoke, group stream or metadata: InvokeEvent
 	// and OpenGroupStream return an *UnsupportedError, and no group stream
 	// arrives (fragments published to a group arrive as GroupMessages).
-	ProtocolReliableProtobuf Protocol = "protobuf.reliable.webpubsub.azure.v1"
+	ProtocolReliableProtobuf Protocol = protocol.SubprotocolReliableProtobuf
 	// ProtocolProtobuf is protobuf.webpubsub.azure.v1: ProtocolJSON's
 	// behaviour with ProtocolReliableProtobuf's encoding and limits.
-	ProtocolProtobuf Protocol = "protobuf.webpubsub.azure.v1"
+	ProtocolProtobuf Protocol = protocol.SubprotocolProtobuf
 )
 
 // PossibleProtocolValues returns every Protocol.

@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// The WebSocket subprotocol names of the JSON protocols.
+// The WebSocket subprotocol names of the client protocols.
 const (
 	// SubprotocolJSON is the PubSub JSON subprotocol.
 	SubprotocolJSON = "json.webpubsub.azure.v1"
