@@ -22,28 +22,38 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
+// admitHandshake runs the checks every WebSocket handshake starts with:
+// the emulator is not shutting down (else 503), the request is an
+// upgrade, and no injected fault answers operation op. It returns false
+// when it answered the request; otherwise the caller must call e.wg.Done
+// when the connection is over.
+func (e *Emulator) admitHandshake(w http.ResponseWriter, r *http.Request, op Operation) bool {
+	if !e.track() {
+		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
+		return false
+	}
+	if !checkUpgrade(w, r) || !e.applyFault(w, r, op, false) {
+		e.wg.Done()
+		return false
+	}
+	return true
+}
+
 // serveClient is the WebSocket endpoint: /client/hubs/{hub} and
 // /client?hub={hub}. It runs the handshake checks in the service's order (a recovery request goes to recoverConnection), calls the
 // connect event handler if the hub has one, upgrades, registers the
 // connection, sends the connected event and then reads its frames until
 // the transport ends.
 func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub string) {
-	if !e.track() {
-		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
-		return
-	}
-	defer e.wg.Done()
-	if !checkUpgrade(w, r) {
-		return
-	}
 	query := r.URL.Query()
 	op := OperationConnect
 	if query.Has("awps_connection_id") {
 		op = OperationRecover
 	}
-	if !e.applyFault(w, r, op, false) {
+	if !e.admitHandshake(w, r, op) {
 		return
 	}
+	defer e.wg.Done()
 	hubName := pathHub
 	if hubName == "" {
 		hubName = query.Get("hub")

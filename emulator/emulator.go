@@ -574,25 +574,32 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 	case path == "/client" || path == "/client/":
 		e.serveClient(w, r, "")
 	case strings.HasPrefix(path, "/client/hubs/"):
-		seg := strings.TrimPrefix(path, "/client/hubs/")
-		seg = strings.TrimSuffix(seg, "/")
-		hubName, err := url.PathUnescape(seg)
-		if err != nil || hubName == "" || strings.Contains(seg, "/") {
+		if hubName, ok := hubSegment(path, "/client/hubs/"); ok {
+			e.serveClient(w, r, hubName)
+		} else {
 			http.NotFound(w, r)
-			return
 		}
-		e.serveClient(w, r, hubName)
 	case strings.HasPrefix(path, "/clients/mqtt/hubs/"):
-		seg := strings.TrimSuffix(strings.TrimPrefix(path, "/clients/mqtt/hubs/"), "/")
-		hubName, err := url.PathUnescape(seg)
-		if err != nil || hubName == "" || strings.Contains(seg, "/") {
+		if hubName, ok := hubSegment(path, "/clients/mqtt/hubs/"); ok {
+			e.serveMQTT(w, r, hubName)
+		} else {
 			http.NotFound(w, r)
-			return
 		}
-		e.serveMQTT(w, r, hubName)
 	case strings.HasPrefix(path, "/clients/socketio/hubs/"):
 		plainError(w, http.StatusNotImplemented, "Socket.IO clients are not supported by this emulator.")
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// hubSegment returns the unescaped hub name of a client endpoint path
+// prefix + "{hub}" (with or without a trailing slash); ok is false when
+// the path has no such single segment.
+func hubSegment(path, prefix string) (hub string, ok bool) {
+	seg := strings.TrimSuffix(strings.TrimPrefix(path, prefix), "/")
+	hub, err := url.PathUnescape(seg)
+	if err != nil || hub == "" || strings.Contains(seg, "/") {
+		return "", false
+	}
+	return hub, true
 }

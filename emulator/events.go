@@ -34,7 +34,7 @@ type connectBody struct {
 	Subprotocols       []string            `json:"subprotocols"`
 	ClientCertificates []struct{}          `json:"clientCertificates"`
 	// MQTT holds the CONNECT packet's fields for an MQTT connection.
-	MQTT *mqttConnectInfo `json:"mqtt,omitempty"`
+	MQTT *cloudevents.MQTTConnect `json:"mqtt,omitempty"`
 }
 
 // connectResult is what a connect handler's 2xx answer asks for.
@@ -143,7 +143,7 @@ func parseConnectResponse(b []byte) (connectResult, error) {
 	}
 	if raw, ok := fields["mqtt"]; ok {
 		var m struct {
-			UserProperties []mqttUserProperty `json:"userProperties"`
+			UserProperties []cloudevents.MQTTUserProperty `json:"userProperties"`
 		}
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return res, errors.New("the field \"mqtt\" has the wrong type")

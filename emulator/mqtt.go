@@ -18,6 +18,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 	"github.com/gowebpubsub/webpubsub/internal/redact"
@@ -158,7 +159,7 @@ type mqttSession struct {
 	// registration, and changed under mu when a CONNECT resumes the
 	// session (as are the will, keep-alive and the fields above).
 	physicalID, sessionID string
-	connectInfo           *mqttConnectInfo
+	connectInfo           *cloudevents.MQTTConnect
 	connackProps          []core.KeyValue
 	// present is set when the CONNECT resumed a persistent session.
 	present bool
@@ -180,32 +181,15 @@ func (s *mqttSession) takeUnacked(id uint16) (uint64, bool) {
 	return seq, ok
 }
 
-// mqttUserProperty is a user property in an upstream body.
-type mqttUserProperty struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
-}
-
-// mqttConnectInfo is the "mqtt" object of a connect event: the CONNECT
-// packet's protocol level, clean start flag, user name, password
-// (base64) and user properties.
-type mqttConnectInfo struct {
-	ProtocolVersion int                `json:"protocolVersion"`
-	CleanStart      bool               `json:"cleanStart"`
-	Username        *string            `json:"username"`
-	Password        *string            `json:"password"`
-	UserProperties  []mqttUserProperty `json:"userProperties"`
-}
-
 // mqttDisconnectInfo is the client's DISCONNECT in a disconnected event.
 type mqttDisconnectInfo struct {
-	Code           int                `json:"code"`
-	UserProperties []mqttUserProperty `json:"userProperties"`
+	Code           int                            `json:"code"`
+	UserProperties []cloudevents.MQTTUserProperty `json:"userProperties"`
 }
 
 // newConnectInfo is the connect event's view of a CONNECT.
-func newConnectInfo(pk *packets.Packet) *mqttConnectInfo {
-	in := &mqttConnectInfo{ProtocolVersion: int(pk.ProtocolVersion), CleanStart: pk.Connect.Clean, UserProperties: []mqttUserProperty{}}
+func newConnectInfo(pk *packets.Packet) *cloudevents.MQTTConnect {
+	in := &cloudevents.MQTTConnect{ProtocolVersion: int(pk.ProtocolVersion), CleanStart: pk.Connect.Clean, UserProperties: []cloudevents.MQTTUserProperty{}}
 	if pk.Connect.UsernameFlag {
 		u := string(pk.Connect.Username)
 		in.Username = &u
@@ -218,10 +202,10 @@ func newConnectInfo(pk *packets.Packet) *mqttConnectInfo {
 	return in
 }
 
-func upstreamProperties(in []packets.UserProperty) []mqttUserProperty {
-	out := make([]mqttUserProperty, 0, len(in))
+func upstreamProperties(in []packets.UserProperty) []cloudevents.MQTTUserProperty {
+	out := make([]cloudevents.MQTTUserProperty, 0, len(in))
 	for _, u := range in {
-		out = append(out, mqttUserProperty{Name: u.Key, Value: u.Val})
+		out = append(out, cloudevents.MQTTUserProperty{Name: u.Key, Value: u.Val})
 	}
 	return out
 }
@@ -314,17 +298,10 @@ func (s *mqttSession) disconnectPacket(status websocket.StatusCode, reason strin
 // subprotocol mqtt, then a CONNECT packet that names the protocol level
 // and the client id, which becomes the connection id.
 func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName string) {
-	if !e.track() {
-		plainError(w, http.StatusServiceUnavailable, "The emulator is shutting down.")
+	if !e.admitHandshake(w, r, OperationConnect) {
 		return
 	}
 	defer e.wg.Done()
-	if !checkUpgrade(w, r) {
-		return
-	}
-	if !e.applyFault(w, r, OperationConnect, false) {
-		return
-	}
 	if names.Hub(hubName) != "" {
 		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mochi-mqtt/server/v2/packets"
 
+	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
@@ -480,20 +481,20 @@ func TestMQTTUpstream(t *testing.T) {
 			}
 			var body struct {
 				MQTT struct {
-					ProtocolVersion int                `json:"protocolVersion"`
-					CleanStart      bool               `json:"cleanStart"`
-					Username        string             `json:"username"`
-					Password        string             `json:"password"`
-					UserProperties  []mqttUserProperty `json:"userProperties"`
+					ProtocolVersion int                            `json:"protocolVersion"`
+					CleanStart      bool                           `json:"cleanStart"`
+					Username        string                         `json:"username"`
+					Password        string                         `json:"password"`
+					UserProperties  []cloudevents.MQTTUserProperty `json:"userProperties"`
 				} `json:"mqtt"`
 			}
 			if err := json.Unmarshal(connect.body, &body); err != nil {
 				t.Fatal(err)
 			}
 			m := body.MQTT
-			wantProps := []mqttUserProperty{}
+			wantProps := []cloudevents.MQTTUserProperty{}
 			if v.version == mqttV5 {
-				wantProps = []mqttUserProperty{{Name: "k", Value: "v"}}
+				wantProps = []cloudevents.MQTTUserProperty{{Name: "k", Value: "v"}}
 			}
 			if m.ProtocolVersion != int(v.version) || !m.CleanStart || m.Username != "user" || m.Password != "cHc=" || !slices.Equal(m.UserProperties, wantProps) {
 				t.Errorf("connect mqtt object %+v", m)
@@ -522,7 +523,7 @@ func TestMQTTUpstream(t *testing.T) {
 			if !gone.MQTT.InitiatedByClient || gone.MQTT.DisconnectPacket == nil || gone.MQTT.DisconnectPacket.Code != 0 {
 				t.Errorf("disconnected mqtt object %+v; want initiated by the client, with its packet", gone.MQTT)
 			}
-			if v.version == mqttV5 && !slices.Equal(gone.MQTT.DisconnectPacket.UserProperties, []mqttUserProperty{{Name: "bye", Value: "now"}}) {
+			if v.version == mqttV5 && !slices.Equal(gone.MQTT.DisconnectPacket.UserProperties, []cloudevents.MQTTUserProperty{{Name: "bye", Value: "now"}}) {
 				t.Errorf("DISCONNECT user properties %+v", gone.MQTT.DisconnectPacket.UserProperties)
 			}
 

@@ -1,5 +1,7 @@
 package eventhandler
 
+import "github.com/gowebpubsub/webpubsub/internal/cloudevents"
+
 // MQTTContext identifies an MQTT connection. ConnectionContext.MQTT is
 // non-nil only for MQTT connections.
 type MQTTContext struct {
@@ -11,14 +13,9 @@ type MQTTContext struct {
 	SessionID string
 }
 
-// MQTTUserProperty is one MQTT 5 user property (a name/value pair; names
-// may repeat).
-type MQTTUserProperty struct {
-	// Name is the property name.
-	Name string `json:"name"`
-	// Value is the property value.
-	Value string `json:"value"`
-}
+// MQTTUserProperty is one MQTT 5 user property: a Name and a Value
+// (names may repeat).
+type MQTTUserProperty = cloudevents.MQTTUserProperty
 
 // MQTTConnectProperties are the properties of an MQTT CONNECT packet, sent
 // in the "mqtt" object of a connect request.
@@ -62,13 +59,8 @@ type MQTTDisconnectPacket struct {
 	UserProperties []MQTTUserProperty `json:"userProperties"`
 }
 
-type mqttConnectBody struct {
-	ProtocolVersion int                `json:"protocolVersion"`
-	CleanStart      bool               `json:"cleanStart"`
-	Username        *string            `json:"username"`
-	Password        *string            `json:"password"`
-	UserProperties  []MQTTUserProperty `json:"userProperties"`
-}
+// mqttConnectBody is the "mqtt" object of a connect request.
+type mqttConnectBody cloudevents.MQTTConnect
 
 func (b *mqttConnectBody) properties() (*MQTTConnectProperties, error) {
 	p := &MQTTConnectProperties{
