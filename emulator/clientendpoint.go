@@ -39,6 +39,15 @@ func (e *Emulator) admitHandshake(w http.ResponseWriter, r *http.Request, op Ope
 	return true
 }
 
+// newEndpointConn is the connection a handshake on r opens, with the
+// origin of its upstream calls and its hub's event handlers.
+func (e *Emulator) newEndpointConn(r *http.Request, hubName, id, userID string, kind connKind, subprotocol string) *conn {
+	c := newConn(e, hubName, id, userID, kind, subprotocol)
+	c.origin = requestOrigin(e.publicEndpoint(r))
+	c.handlers = e.handlersFor(hubName)
+	return c
+}
+
 // serveClient is the WebSocket endpoint: /client/hubs/{hub} and
 // /client?hub={hub}. It runs the handshake checks in the service's order (a recovery request goes to recoverConnection), calls the
 // connect event handler if the hub has one, upgrades, registers the
@@ -86,10 +95,8 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		return
 	}
 
-	c := newConn(e, hubName, newConnectionID(), id.userID, neg.kind, selected)
+	c := e.newEndpointConn(r, hubName, newConnectionID(), id.userID, neg.kind, selected)
 	c.setSubprotocol(neg)
-	c.origin = requestOrigin(e.publicEndpoint(r))
-	c.handlers = e.handlersFor(hubName)
 	if h := c.systemHandler(SystemEventConnect); h != nil {
 		res, status, msg := e.connectUpstream(c, h, r, id, offered)
 		if status != 0 {

@@ -350,11 +350,9 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	}
 	s.connectInfo = newConnectInfo(&pk)
 	s.keepAlive = time.Duration(pk.Connect.Keepalive) * 1500 * time.Millisecond
-	c := newConn(e, hubName, clientID, id.userID, kindMQTT, ws.Subprotocol())
+	c := e.newEndpointConn(r, hubName, clientID, id.userID, kindMQTT, ws.Subprotocol())
 	c.mqtt = s
 	c.setCodec()
-	c.origin = requestOrigin(e.publicEndpoint(r))
-	c.handlers = e.handlersFor(hubName)
 	if h := c.systemHandler(SystemEventConnect); h != nil {
 		res, status, body := e.connectUpstream(c, h, r, id, offered)
 		if status != 0 {
