@@ -37,9 +37,10 @@ type Emulator struct {
 	mu      sync.RWMutex
 	closing bool
 	servers []*http.Server
-	// fresh holds the accepted connections that have not sent a request
-	// yet, which http.Server.Shutdown would wait for; guarded by mu.
-	fresh   map[net.Conn]struct{}
+	// fresh holds the accepted connections (net.Conn keys) that have not
+	// sent a request yet, which http.Server.Shutdown would wait for. A
+	// sync.Map, as every request's state change removes its connection.
+	fresh   sync.Map
 	url     string
 	started bool
 
@@ -302,16 +303,11 @@ func (e *Emulator) addServer(l net.Listener) (*http.Server, error) {
 // trackFresh keeps e.fresh: the connections accepted that have not sent
 // a request yet.
 func (e *Emulator) trackFresh(c net.Conn, state http.ConnState) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
 	if state == http.StateNew {
-		if e.fresh == nil {
-			e.fresh = map[net.Conn]struct{}{}
-		}
-		e.fresh[c] = struct{}{}
+		e.fresh.Store(c, struct{}{})
 		return
 	}
-	delete(e.fresh, c)
+	e.fresh.Delete(c)
 }
 
 // Close shuts the emulator down gracefully: it stops accepting requests
@@ -335,9 +331,10 @@ func (e *Emulator) Close() error {
 		servers := e.servers
 		// A connection that has not sent a request has nothing to finish,
 		// but Shutdown would wait for it: close it now.
-		for c := range e.fresh {
-			_ = c.Close()
-		}
+		e.fresh.Range(func(c, _ any) bool {
+			_ = c.(net.Conn).Close()
+			return true
+		})
 		e.mu.Unlock()
 		close(e.shutdown)
 		giveUp := time.AfterFunc(e.closeFlush, e.upstreamCancel)

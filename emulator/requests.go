@@ -120,7 +120,7 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 		}
 	case protocol.TypeSendToGroup:
 		if !c.Allowed(core.PermSendToGroup, f.Group) {
-			name, msg = protocol.ErrorNameForbidden, fmt.Sprintf("The client has no permission to send message to group '%s'.", f.Group)
+			name, msg = protocol.ErrorNameForbidden, sendForbidden(f.Group)
 			break
 		}
 		m := newMessage(f.Group, c.UserID, f.DataType, f.Data)
@@ -198,6 +198,12 @@ func badRequestMessage(f *protocol.ClientFrame, err error) string {
 		return "Invalid metadata: " + pe.Reason + "."
 	}
 	return "The request is invalid."
+}
+
+// sendForbidden is the service's text for a send to group without the
+// permission.
+func sendForbidden(group string) string {
+	return fmt.Sprintf("The client has no permission to send message to group '%s'.", group)
 }
 
 // groupLimitMessage is the error of a join past the limit of groups per

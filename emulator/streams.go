@@ -67,7 +67,7 @@ func (c *conn) streamStart(f *protocol.ClientFrame) {
 	}
 	c.streams[s.id] = s
 	c.armStreamTimer(s, idle)
-	c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: s.id, ExpectedSequenceID: 1})
+	c.streamAck(s)
 	if f.HasAckID {
 		c.reply(&protocol.ServiceFrame{Type: protocol.TypeAck, AckID: f.AckID, Success: true})
 	}
@@ -80,7 +80,7 @@ func (c *conn) checkStreamStart(f *protocol.ClientFrame) (string, string) {
 		return protocol.ErrorNameBadRequest, streamBadRequest(f, err)
 	}
 	if !c.Allowed(core.PermSendToGroup, f.Group) {
-		return protocol.ErrorNameForbidden, fmt.Sprintf("The client has no permission to send message to group '%s'.", f.Group)
+		return protocol.ErrorNameForbidden, sendForbidden(f.Group)
 	}
 	if _, open := c.streams[f.StreamID]; open {
 		return protocol.ErrorNameBadRequest, fmt.Sprintf("The stream '%s' is already open on this connection.", f.StreamID)
@@ -100,7 +100,7 @@ func (c *conn) streamData(f *protocol.ClientFrame) {
 		return
 	}
 	if !c.Allowed(core.PermSendToGroup, s.group) {
-		c.closeStream(s, protocol.ErrorNameForbidden, fmt.Sprintf("The client has no permission to send message to group '%s'.", s.group), true)
+		c.closeStream(s, protocol.ErrorNameForbidden, sendForbidden(s.group), true)
 		return
 	}
 	s.last = c.e.clock.Now()
@@ -116,9 +116,7 @@ func (c *conn) streamData(f *protocol.ClientFrame) {
 			c.flushStreamAck(s)
 		}
 	case f.StreamSequenceID < s.next:
-		// A duplicate: the client learns where the stream stands.
-		s.acked = s.next
-		c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: s.id, ExpectedSequenceID: s.next})
+		c.streamAck(s) // a duplicate: the client learns where the stream stands
 	default:
 		// A gap. The nack's expectedSequenceId acknowledges what came
 		// before it, as a streamAck would.
@@ -219,9 +217,13 @@ func (c *conn) publishEnd(s *groupStream, end *core.StreamPosition) {
 // flushStreamAck acknowledges the fragments of s accepted since its last
 // streamAck, if any.
 func (c *conn) flushStreamAck(s *groupStream) {
-	if s.acked == s.next {
-		return
+	if s.acked != s.next {
+		c.streamAck(s)
 	}
+}
+
+// streamAck tells the publisher the position s expects next.
+func (c *conn) streamAck(s *groupStream) {
 	s.acked = s.next
 	c.reply(&protocol.ServiceFrame{Type: protocol.TypeStreamAck, StreamID: s.id, ExpectedSequenceID: s.next})
 }
