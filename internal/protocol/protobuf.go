@@ -65,32 +65,19 @@ func ParseProtobufClientFrame(b []byte) (ClientFrame, error) {
 	return f, nil
 }
 
-// setProtobufData maps a MessageData onto DataType and Data.
+// setProtobufData maps a MessageData onto DataType and Data, as dataOf
+// does, refusing json_data that is not JSON.
 func (f *ClientFrame) setProtobufData(d *pb.MessageData) *Error {
-	f.HasData = true
-	switch x := d.GetData().(type) {
-	case *pb.MessageData_TextData:
-		f.DataType, f.Data = DataTypeText, []byte(x.TextData)
-	case *pb.MessageData_JsonData:
-		if !json.Valid([]byte(x.JsonData)) {
-			return structural("json_data", "is not valid JSON")
-		}
-		f.DataType, f.Data = DataTypeJSON, []byte(x.JsonData)
-	case *pb.MessageData_BinaryData:
-		f.DataType, f.Data = DataTypeBinary, x.BinaryData
-		if f.Data == nil {
-			f.Data = []byte{}
-		}
-	case *pb.MessageData_ProtobufData:
-		b, err := marshal.Marshal(x.ProtobufData)
-		if err != nil {
-			return structural("protobuf_data", "is not a valid google.protobuf.Any")
-		}
-		f.DataType, f.Data = DataTypeProtobuf, b
-	default:
-		f.HasData = false
+	dt, data, ok := dataOf(d)
+	switch {
+	case !ok && d.GetProtobufData() != nil:
+		return structural("protobuf_data", "is not a valid google.protobuf.Any")
+	case !ok:
 		return structural("data", "is required")
+	case dt == DataTypeJSON && !json.Valid(data):
+		return structural("json_data", "is not valid JSON")
 	}
+	f.DataType, f.Data, f.HasData = dt, data, true
 	return nil
 }
 
@@ -115,7 +102,8 @@ func messageData(dt DataType, data []byte) (*pb.MessageData, error) {
 	return nil, errors.New("protocol: unknown data type")
 }
 
-// dataOf is the inverse of messageData; ok is false when d sets no data.
+// dataOf is the inverse of messageData; ok is false when d sets no data
+// (or protobuf_data that does not encode).
 func dataOf(d *pb.MessageData) (dt DataType, data []byte, ok bool) {
 	switch x := d.GetData().(type) {
 	case *pb.MessageData_TextData:
