@@ -293,20 +293,7 @@ type jsonCodec struct{}
 
 func (jsonCodec) Encode(m *core.Message) core.Frame {
 	return m.Encoded(jsonCodec{}, func() core.Frame {
-		if f, ok := m.Reply.(*protocol.ServiceFrame); ok {
-			return textFrame(f.AppendJSON(nil))
-		}
-		f := protocol.ServiceFrame{Type: protocol.TypeMessage, From: protocol.FromServer, Group: m.Group,
-			FromUserID: m.FromUserID, DataType: protocol.DataType(m.DataType), Data: m.Data}
-		if m.Group != "" {
-			f.From = protocol.FromGroup
-		}
-		if p := m.Stream; p != nil {
-			f.Stream = &protocol.StreamInfo{StreamID: p.ID, StreamSequenceID: p.Sequence, EndOfStream: p.End}
-			if p.ErrName != "" {
-				f.Stream.Error = &protocol.ErrorDetail{Name: p.ErrName, Message: p.ErrMessage, UserErrorCode: p.ErrCode}
-			}
-		}
+		f := serviceFrameOf(m)
 		return textFrame(f.AppendJSON(nil))
 	})
 }
@@ -331,7 +318,7 @@ type protobufCodec struct{}
 
 func (protobufCodec) Encode(m *core.Message) core.Frame {
 	return m.Encoded(protobufCodec{}, func() core.Frame {
-		f := protobufServiceFrame(m)
+		f := serviceFrameOf(m)
 		return protobufFrame(&f)
 	})
 }
@@ -341,21 +328,28 @@ func (protobufCodec) Encode(m *core.Message) core.Frame {
 // shared. The frame is the Tail, so that the budget counts it once per
 // buffer.
 func (protobufCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame {
-	f := protobufServiceFrame(m)
+	f := serviceFrameOf(m)
 	f.SequenceID = seq
 	fr := protobufFrame(&f)
 	return core.Frame{Binary: true, Data: []byte{}, Tail: fr.Data}
 }
 
-// protobufServiceFrame is the frame of m that protobufFrame encodes.
-func protobufServiceFrame(m *core.Message) protocol.ServiceFrame {
+// serviceFrameOf is the service frame that carries m: its reply, or a
+// group or server message (with its stream position, if any).
+func serviceFrameOf(m *core.Message) protocol.ServiceFrame {
 	if f, ok := m.Reply.(*protocol.ServiceFrame); ok {
 		return *f
 	}
 	f := protocol.ServiceFrame{Type: protocol.TypeMessage, From: protocol.FromServer, Group: m.Group,
-		DataType: protocol.DataType(m.DataType), Data: m.Data}
+		FromUserID: m.FromUserID, DataType: protocol.DataType(m.DataType), Data: m.Data}
 	if m.Group != "" {
 		f.From = protocol.FromGroup
+	}
+	if p := m.Stream; p != nil {
+		f.Stream = &protocol.StreamInfo{StreamID: p.ID, StreamSequenceID: p.Sequence, EndOfStream: p.End}
+		if p.ErrName != "" {
+			f.Stream.Error = &protocol.ErrorDetail{Name: p.ErrName, Message: p.ErrMessage, UserErrorCode: p.ErrCode}
+		}
 	}
 	return f
 }
