@@ -132,6 +132,15 @@ func (c *Client) SendEvent(ctx context.Context, event string, msg Message, optio
 	return c.call(ctx, &f, o.AckID, o.FireAndForget, nil)
 }
 
+// checkFrameSize refuses a frame larger than the service accepts.
+func checkFrameSize(frame []byte) error {
+	if len(frame) > protocol.MaxFrameSize {
+		return &ValidationError{Name: "message", Reason: "makes a frame of " + strconv.Itoa(len(frame)) +
+			" bytes; the service accepts at most " + strconv.Itoa(protocol.MaxFrameSize)}
+	}
+	return nil
+}
+
 // checkMessage validates msg and refuses a ProtobufMessage on the JSON
 // protocols.
 func (c *Client) checkMessage(msg Message) error {
@@ -240,9 +249,8 @@ func (r *run) invoke(ctx context.Context, f *protocol.ClientFrame, ackID uint64,
 			framePool.Put(bp)
 		}
 	}()
-	if len(frame) > protocol.MaxFrameSize {
-		return AckResult{}, &ValidationError{Name: "message", Reason: "makes a frame of " + strconv.Itoa(len(frame)) +
-			" bytes; the service accepts at most " + strconv.Itoa(protocol.MaxFrameSize)}
+	if err := checkFrameSize(frame); err != nil {
+		return AckResult{}, err
 	}
 	if fireAndForget {
 		return AckResult{}, r.sendOnce(ctx, frame)

@@ -226,9 +226,7 @@ func (c *Client) OpenGroupStream(ctx context.Context, group string, options *Ope
 		return nil, w.err
 	case <-ctx.Done():
 		w.finish(ctx.Err())
-		end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id,
-			StreamError: &protocol.ErrorDetail{Message: "The publisher gave up opening the stream."}}
-		_ = r.write(t, end.AppendJSON(nil)) // best effort: the service may have opened it
+		_ = r.write(t, w.streamEnd(&protocol.ErrorDetail{Message: "The publisher gave up opening the stream."})) // best effort: the service may have opened it
 		return nil, ctx.Err()
 	}
 	w.mu.Lock()
@@ -306,9 +304,8 @@ func (w *GroupStreamWriter) Write(ctx context.Context, msg Message) error {
 	f := protocol.ClientFrame{Type: protocol.TypeStreamData, StreamID: w.id, StreamSequenceID: seq, HasStreamSequenceID: true,
 		DataType: protocol.DataType(msg.p.DataType()), Data: msg.p.Data(), HasData: true}
 	frame := f.AppendJSON(nil)
-	if len(frame) > protocol.MaxFrameSize {
-		return &ValidationError{Name: "message", Reason: "makes a frame of " + strconv.Itoa(len(frame)) +
-			" bytes; the service accepts at most " + strconv.Itoa(protocol.MaxFrameSize)}
+	if err := checkFrameSize(frame); err != nil {
+		return err
 	}
 	// Back-pressure: wait for room in the buffer.
 	err := w.await(ctx, func() (bool, error) {
@@ -391,8 +388,14 @@ func (w *GroupStreamWriter) KeepAlive(ctx context.Context) error {
 // or ctx.Err() when ctx ends first (the stream still ends in the
 // background). Calling Close or CloseWithError again waits for the same end.
 func (w *GroupStreamWriter) Close(ctx context.Context) error {
-	end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id}
-	return w.end(ctx, end.AppendJSON(nil))
+	return w.end(ctx, w.streamEnd(nil))
+}
+
+// streamEnd is the stream's streamEnd frame, with the error e when not
+// nil.
+func (w *GroupStreamWriter) streamEnd(e *protocol.ErrorDetail) []byte {
+	end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id, StreamError: e}
+	return end.AppendJSON(nil)
 }
 
 // CloseWithError ends the stream with an error once every fragment written before
@@ -401,9 +404,7 @@ func (w *GroupStreamWriter) Close(ctx context.Context) error {
 // may be empty). It waits for the service as Close does, and returns nil
 // when the service closed the stream.
 func (w *GroupStreamWriter) CloseWithError(ctx context.Context, message, userErrorCode string) error {
-	end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id,
-		StreamError: &protocol.ErrorDetail{Message: message, UserErrorCode: userErrorCode}}
-	frame := end.AppendJSON(nil)
+	frame := w.streamEnd(&protocol.ErrorDetail{Message: message, UserErrorCode: userErrorCode})
 	if len(frame) > protocol.MaxFrameSize {
 		return &ValidationError{Name: "message", Reason: "is too long for a frame"}
 	}
@@ -641,9 +642,7 @@ func (w *GroupStreamWriter) violation(t *transport, msg string) {
 	r := w.r
 	r.c.cfg.log.Warn("webpubsubclient: ending a stream after an invalid acknowledgement", "streamId", w.id, "reason", msg)
 	w.finish(&StreamError{Group: w.group, StreamID: w.id, Name: ErrorNameProtocolViolation, Message: msg})
-	end := protocol.ClientFrame{Type: protocol.TypeStreamEnd, StreamID: w.id,
-		StreamError: &protocol.ErrorDetail{Message: msg, UserErrorCode: ErrorNameProtocolViolation}}
-	_ = r.write(t, end.AppendJSON(nil)) // best effort; called on the reader, which may write small frames
+	_ = r.write(t, w.streamEnd(&protocol.ErrorDetail{Message: msg, UserErrorCode: ErrorNameProtocolViolation})) // best effort; called on the reader, which may write small frames
 }
 
 // handleClosed applies a streamClosed. A StreamNotFound answer after a
