@@ -116,6 +116,14 @@ func TestProtobufUnsupported(t *testing.T) {
 	check("SendEvent", err, "ProtobufMessage", ProtocolJSON)
 	_, err = js.InvokeEvent(ctx, "e", pm, nil)
 	check("InvokeEvent", err, "ProtobufMessage", ProtocolJSON)
+	w, err := js.OpenGroupStream(ctx, "g", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("GroupStreamWriter.Write", w.Write(ctx, pm), "ProtobufMessage", ProtocolJSON)
+	if err := w.Close(ctx); err != nil {
+		t.Errorf("Close after a refused Write: %v", err)
+	}
 	if _, err := pb.SendToGroup(ctx, "g", ProtobufMessage(nil), nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Errorf("a nil protobuf message: %v", err)
 	}

@@ -287,7 +287,7 @@ func (w *GroupStreamWriter) Err() error {
 // error (see Err) when it has failed, and with a *ValidationError for an
 // invalid message or one too large for a frame.
 func (w *GroupStreamWriter) Write(ctx context.Context, msg Message) error {
-	if err := msg.validate(); err != nil {
+	if err := w.r.c.checkMessage(msg); err != nil {
 		return err
 	}
 	if err := w.acquire(ctx); err != nil {
