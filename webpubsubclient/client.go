@@ -43,7 +43,6 @@ type Client struct {
 	cfg      config
 	clock    clock
 	handlers handlerSet
-	inbound  inboundStreams
 	ackIDs   atomic.Uint64 // the last ack id allocated
 
 	mu      sync.Mutex

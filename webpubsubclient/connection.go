@@ -301,7 +301,7 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			m := GroupMessage{Group: f.Group, FromUserID: f.FromUserID, DataType: dt, Data: data, SequenceID: f.SequenceID}
 			if f.Stream != nil {
 				m.Stream = newStreamInfo(f.Group, f.Stream)
-				r.c.inbound.route(r, m)
+				r.c.handlers.routeStream(r, m)
 			}
 			r.events.push(event{kind: evGroupMessage, group: m})
 		case protocol.FromServer:

@@ -125,6 +125,9 @@ type handlerLists struct {
 	group        []handlerEntry[GroupMessage]
 	rejoin       []handlerEntry[RejoinGroupFailedEvent]
 	protoErr     []handlerEntry[ProtocolErrorEvent]
+	// streams are the OnGroupStream registrations; they are called on
+	// the reader, not by the dispatcher (see routeStream).
+	streams []handlerEntry[streamEvent]
 }
 
 // addHandler registers fn in *list and returns the function that removes

@@ -255,7 +255,7 @@ func (r *run) endConnection() {
 	for _, w := range writers {
 		w.finish(streamErr)
 	}
-	c.inbound.endAll(streamErr)
+	c.handlers.endStreams(streamErr)
 	c.mu.Lock()
 	ev := DisconnectedEvent{ConnectionID: r.connectionID, Message: r.lastDisconnectMessage}
 	r.connectionID, r.userID, r.reconnectionToken, r.lastDisconnectMessage, r.url = "", "", "", "", ""

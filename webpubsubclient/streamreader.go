@@ -156,60 +156,45 @@ func (c *Client) OnGroupStream(h func(*GroupStream), options *OnGroupStreamOptio
 			sub.groups[g] = true
 		}
 	}
-	c.inbound.add(sub)
+	drop := addHandler(&c.handlers, &c.handlers.streams, func(ev streamEvent) {
+		if ev.end != nil {
+			sub.endAll(ev.end, false)
+		} else {
+			sub.handle(ev.r, ev.m)
+		}
+	})
 	var once sync.Once
 	return func() {
 		once.Do(func() {
-			c.inbound.remove(sub)
+			drop()
 			sub.endAll(ErrStreamClosed, true)
 		})
 	}
 }
 
-// inboundStreams holds the OnGroupStream registrations; the list is
-// copied on write so that routing reads a snapshot.
-type inboundStreams struct {
-	mu   sync.Mutex
-	subs []*streamSub
+// streamEvent is what a registration is given: a group message with
+// stream metadata of run r, or, when end is not nil, the end of the
+// connection that carried its open streams.
+type streamEvent struct {
+	r   *run
+	m   GroupMessage
+	end error
 }
 
-func (in *inboundStreams) add(s *streamSub) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	in.subs = append(append([]*streamSub(nil), in.subs...), s)
-}
+// routeStream hands a group message with stream metadata to every
+// OnGroupStream registration. It runs on the reader and never blocks.
+func (h *handlerSet) routeStream(r *run, m GroupMessage) { h.dispatchStream(streamEvent{r: r, m: m}) }
 
-func (in *inboundStreams) remove(s *streamSub) {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	next := make([]*streamSub, 0, len(in.subs))
-	for _, x := range in.subs {
-		if x != s {
-			next = append(next, x)
-		}
-	}
-	in.subs = next
-}
+// endStreams ends the open inbound streams of every registration with
+// err, for the end of a connection.
+func (h *handlerSet) endStreams(err error) { h.dispatchStream(streamEvent{end: err}) }
 
-func (in *inboundStreams) snapshot() []*streamSub {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	return in.subs
-}
-
-// route hands a group message with stream metadata to every
-// registration. It runs on the reader and never blocks.
-func (in *inboundStreams) route(r *run, m GroupMessage) {
-	for _, sub := range in.snapshot() {
-		sub.handle(r, m)
-	}
-}
-
-// endAll ends the open streams of every registration with err, for the
-// end of a connection.
-func (in *inboundStreams) endAll(err error) {
-	for _, sub := range in.snapshot() {
-		sub.endAll(err, false)
+func (h *handlerSet) dispatchStream(ev streamEvent) {
+	h.mu.RLock()
+	subs := h.streams
+	h.mu.RUnlock()
+	for _, e := range subs {
+		e.fn(ev)
 	}
 }
 
