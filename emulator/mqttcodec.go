@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"mime"
-	"strings"
 
 	"github.com/mochi-mqtt/server/v2/packets"
 
@@ -22,14 +20,6 @@ const (
 // mqttServerTopic is the topic of messages sent to all, a user or a
 // connection: they are not group messages.
 const mqttServerTopic = "$webpubsub/server/messages"
-
-// MQTT content types and the data types they map to.
-const (
-	mqttContentJSON     = "application/json"
-	mqttContentText     = "text/plain"
-	mqttContentProtobuf = "application/x-protobuf"
-	mqttContentBinary   = "application/octet-stream"
-)
 
 // errMQTTTooLarge is returned for a packet beyond the frame size limit.
 var errMQTTTooLarge = errors.New("the MQTT packet is too large")
@@ -167,30 +157,13 @@ func mqttFrame(pk *packets.Packet) core.Frame {
 // text, and binary for anything else or none. The emulator has no
 // protobuf clients, so application/x-protobuf is binary too.
 func dataTypeOfContent(ct string) protocol.DataType {
-	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil {
-		mt = strings.ToLower(strings.TrimSpace(ct))
-	}
-	switch mt {
-	case mqttContentJSON:
+	switch mediaTypeOf(ct) {
+	case contentTypeJSON:
 		return protocol.DataTypeJSON
-	case mqttContentText:
+	case contentTypeText:
 		return protocol.DataTypeText
 	}
 	return protocol.DataTypeBinary
-}
-
-// mqttContentTypeOf is the MQTT 5 content type of a data type.
-func mqttContentTypeOf(dt string) string {
-	switch dt {
-	case core.DataTypeJSON:
-		return mqttContentJSON
-	case core.DataTypeText:
-		return mqttContentText
-	case core.DataTypeProtobuf:
-		return mqttContentProtobuf
-	}
-	return mqttContentBinary
 }
 
 // mqttCodecKey caches the shared QoS 0 encoding of a message per
@@ -203,15 +176,29 @@ type mqttCodecKey struct{ version byte }
 // an MQTT client) lowered to the subscription's.
 type mqttCodec struct{ s *mqttSession }
 
-func (k mqttCodec) Encode(m *core.Message) core.Frame { return k.encode(m, 0) }
+func (k mqttCodec) Encode(m *core.Message) core.Frame {
+	f, _ := k.encode(m, 0)
+	return f
+}
 
 // EncodeSequenced is Encode for a persistent session, whose messages the
 // core buffers: the packet id of a QoS 1 or 2 message is remembered with
 // seq so that its acknowledgement releases it, and a QoS 0 message is
 // marked as never acknowledged.
-func (k mqttCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame { return k.encode(m, seq) }
+// A frame of this connection's own (a packet id or a subscription
+// identifier in it) is the Tail, so that the budget counts it once per
+// buffer, as for protobuf clients.
+func (k mqttCodec) EncodeSequenced(m *core.Message, seq uint64) core.Frame {
+	f, shared := k.encode(m, seq)
+	if !shared {
+		f.Data, f.Tail = []byte{}, f.Data
+	}
+	return f
+}
 
-func (k mqttCodec) encode(m *core.Message, seq uint64) core.Frame {
+// encode returns m's PUBLISH frame, and whether it is the encoding shared
+// by every recipient of m.
+func (k mqttCodec) encode(m *core.Message, seq uint64) (core.Frame, bool) {
 	s := k.s
 	topic := m.Group
 	if topic == "" {
@@ -228,9 +215,10 @@ func (k mqttCodec) encode(m *core.Message, seq uint64) core.Frame {
 		}
 	}
 	var f core.Frame
+	shared := false
 	switch {
 	case qos == 0 && (subID == 0 || s.version != mqttV5):
-		f = m.Encoded(mqttCodecKey{s.version}, func() core.Frame { return s.publishFrame(m, topic, 0, 0, 0) })
+		f, shared = m.Encoded(mqttCodecKey{s.version}, func() core.Frame { return s.publishFrame(m, topic, 0, 0, 0) }), true
 	case qos == 0:
 		f = s.publishFrame(m, topic, 0, 0, subID)
 	default:
@@ -243,10 +231,10 @@ func (k mqttCodec) encode(m *core.Message, seq uint64) core.Frame {
 			s.unacked[id] = seq
 			s.mu.Unlock()
 		}
-		return s.publishFrame(m, topic, qos, id, subID)
+		return s.publishFrame(m, topic, qos, id, subID), false
 	}
 	f.NoAck = seq > 0
-	return f
+	return f, shared
 }
 
 // publishFrame builds the PUBLISH of m.
@@ -270,7 +258,7 @@ func (s *mqttSession) publishFrame(m *core.Message, topic string, qos byte, id u
 			p.CorrelationData = pub.CorrelationData
 			p.MessageExpiryInterval = pub.ExpirySeconds
 		} else {
-			p.ContentType = mqttContentTypeOf(m.DataType)
+			p.ContentType = contentTypeOf(protocol.DataType(m.DataType))
 		}
 		if subID > 0 {
 			p.SubscriptionIdentifier = []int{subID}
