@@ -39,6 +39,26 @@ func (e *Emulator) admitHandshake(w http.ResponseWriter, r *http.Request, op Ope
 	return true
 }
 
+// acceptWebSocket upgrades r as the service does (any Origin, no
+// compression), with small buffers, selecting subprotocol unless it is
+// "". Pongs are reported to the transport *tr, which the caller sets
+// before any frame is read (pongs are only seen by reads).
+func acceptWebSocket(w http.ResponseWriter, r *http.Request, subprotocol string, tr **transport) (*websocket.Conn, error) {
+	opts := &websocket.AcceptOptions{
+		InsecureSkipVerify: true,
+		CompressionMode:    websocket.CompressionDisabled,
+		OnPongReceived: func(context.Context, []byte) {
+			if t := *tr; t != nil {
+				t.received()
+			}
+		},
+	}
+	if subprotocol != "" {
+		opts.Subprotocols = []string{subprotocol}
+	}
+	return websocket.Accept(smallBuffers(w), r, opts)
+}
+
 // newEndpointConn is the connection a handshake on r opens, with the
 // origin of its upstream calls and its hub's event handlers.
 func (e *Emulator) newEndpointConn(r *http.Request, hubName, id, userID string, kind connKind, subprotocol string) *conn {
@@ -119,19 +139,8 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	c.upstream = true
 	c.mu.Unlock()
 
-	// tr is set before any frame is read, and pongs are only seen by reads.
 	var tr *transport
-	opts := &websocket.AcceptOptions{
-		InsecureSkipVerify: true, // the service accepts any Origin
-		CompressionMode:    websocket.CompressionDisabled,
-		OnPongReceived: func(context.Context, []byte) {
-			tr.received()
-		},
-	}
-	if c.subprotocol != "" {
-		opts.Subprotocols = []string{c.subprotocol}
-	}
-	ws, err := websocket.Accept(smallBuffers(w), r, opts)
+	ws, err := acceptWebSocket(w, r, c.subprotocol, &tr)
 	if err != nil {
 		// Accept has written the error response; the client is gone.
 		c.OnEnded(reasonEndedAbruptly)

@@ -317,16 +317,7 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		return
 	}
 	var tr *transport
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-		Subprotocols:       []string{protocol.SubprotocolMQTT},
-		OnPongReceived: func(context.Context, []byte) {
-			if tr != nil {
-				tr.received()
-			}
-		},
-	})
+	ws, err := acceptWebSocket(w, r, protocol.SubprotocolMQTT, &tr)
 	if err != nil {
 		return // Accept has answered
 	}
@@ -374,7 +365,7 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	if !pk.Connect.Clean {
 		if old := e.resumable(hubName, clientID, s.version); old != nil {
 			c.endLife() // the new connection is not used
-			e.resumeMQTT(old, s, ws, r)
+			e.resumeMQTT(old, s, ws, r, &tr)
 			return
 		}
 	}
@@ -427,8 +418,9 @@ func (e *Emulator) resumable(hubName, id string, version byte) *conn {
 // session old: the CONNACK says the session is present, then the
 // messages buffered while it was away follow, and its subscriptions,
 // permissions and identity are those of the session. next holds what the
-// CONNECT brought: its will, keep-alive and the bytes after it.
-func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, r *http.Request) {
+// CONNECT brought: its will, keep-alive and the bytes after it. *trp is
+// set to the new transport, which the WebSocket's pongs reach.
+func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, r *http.Request, trp **transport) {
 	s := old.mqtt
 	s.mu.Lock()
 	if s.stopWill != nil {
@@ -443,6 +435,7 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, 
 	s.inbuf = next.inbuf
 	old.proc.Unlock()
 	tr := newTransport(old, ws, r)
+	*trp = tr // the WebSocket's pongs go to it
 	tr.Enqueue(old.connack())
 	if !old.Attach(tr) {
 		tr.cancel()

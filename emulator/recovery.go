@@ -36,14 +36,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 		return
 	}
 	var tr *transport
-	ws, err := websocket.Accept(smallBuffers(w), r, &websocket.AcceptOptions{
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-		Subprotocols:       []string{c.subprotocol},
-		OnPongReceived: func(context.Context, []byte) {
-			tr.received()
-		},
-	})
+	ws, err := acceptWebSocket(w, r, c.subprotocol, &tr)
 	if err != nil {
 		return // Accept has written the error response
 	}
