@@ -39,6 +39,16 @@ func (e *Emulator) admitHandshake(w http.ResponseWriter, r *http.Request, op Ope
 	return true
 }
 
+// validHub returns the canonical (lower-case) form of a handshake's hub
+// name, or answers 400 and returns false when the name is invalid.
+func validHub(w http.ResponseWriter, name string) (string, bool) {
+	if names.Hub(name) != "" {
+		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
+		return "", false
+	}
+	return strings.ToLower(name), true
+}
+
 // acceptWebSocket upgrades r as the service does (any Origin, no
 // compression), with small buffers, selecting subprotocol unless it is
 // "". Pongs are reported to the transport *tr, which the caller sets
@@ -91,11 +101,10 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		plainError(w, http.StatusBadRequest, "The hub is missing: use /client/hubs/{hub} or the hub query parameter.")
 		return
 	}
-	if names.Hub(hubName) != "" {
-		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
+	hubName, ok := validHub(w, hubName)
+	if !ok {
 		return
 	}
-	hubName = strings.ToLower(hubName)
 	offered := offeredSubprotocols(r.Header)
 
 	if query.Get("awps_connection_id") != "" {

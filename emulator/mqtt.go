@@ -56,7 +56,6 @@ const (
 	mqttUnspecified             byte = 0x80
 	mqttMalformed               byte = 0x81
 	mqttProtocolError           byte = 0x82
-	mqttUnsupportedVersion      byte = 0x84
 	mqttClientIDInvalid         byte = 0x85
 	mqttNotAuthorized           byte = 0x87
 	mqttServerUnavailable       byte = 0x88
@@ -302,11 +301,10 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		return
 	}
 	defer e.wg.Done()
-	if names.Hub(hubName) != "" {
-		plainError(w, http.StatusBadRequest, "The hub name is invalid: it must match ^[A-Za-z][A-Za-z0-9_`,.[\\]]{0,127}$.")
+	hubName, ok := validHub(w, hubName)
+	if !ok {
 		return
 	}
-	hubName = strings.ToLower(hubName)
 	offered := offeredSubprotocols(r.Header)
 	if !slices.ContainsFunc(offered, func(p string) bool { return strings.EqualFold(p, protocol.SubprotocolMQTT) }) {
 		plainError(w, http.StatusBadRequest, "The MQTT endpoint requires the WebSocket subprotocol 'mqtt'.")
@@ -472,9 +470,7 @@ func (c *conn) connack() core.Frame {
 			// retention at most.
 			p.SessionExpiryInterval, p.SessionExpiryIntervalFlag = min(s.expiry, uint32(s.retention/time.Second)), true
 		}
-		for _, kv := range s.connackProps {
-			p.User = append(p.User, packets.UserProperty{Key: kv.Key, Val: kv.Value})
-		}
+		p.User = packetProperties(s.connackProps)
 	}
 	return mqttFrame(&pk)
 }
@@ -685,6 +681,8 @@ func newWill(pk *packets.Packet) *mqttWill {
 	return w
 }
 
+// userProperties are a packet's MQTT 5 user properties as key/value
+// pairs; nil for none.
 func userProperties(in []packets.UserProperty) []core.KeyValue {
 	if len(in) == 0 {
 		return nil

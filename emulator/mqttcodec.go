@@ -166,6 +166,16 @@ func dataTypeOfContent(ct string) protocol.DataType {
 	return protocol.DataTypeBinary
 }
 
+// packetProperties are kvs as MQTT 5 user properties (the inverse of
+// userProperties); nil for none.
+func packetProperties(kvs []core.KeyValue) []packets.UserProperty {
+	var out []packets.UserProperty
+	for _, kv := range kvs {
+		out = append(out, packets.UserProperty{Key: kv.Key, Val: kv.Value})
+	}
+	return out
+}
+
 // mqttCodecKey caches the shared QoS 0 encoding of a message per
 // protocol level.
 type mqttCodecKey struct{ version byte }
@@ -251,9 +261,7 @@ func (s *mqttSession) publishFrame(m *core.Message, topic string, qos byte, id u
 		p := &pk.Properties
 		if pub := m.Published; pub != nil {
 			p.ContentType = pub.ContentType
-			for _, kv := range pub.UserProperties {
-				p.User = append(p.User, packets.UserProperty{Key: kv.Key, Val: kv.Value})
-			}
+			p.User = packetProperties(pub.UserProperties)
 			p.ResponseTopic = pub.ResponseTopic
 			p.CorrelationData = pub.CorrelationData
 			p.MessageExpiryInterval = pub.ExpirySeconds
