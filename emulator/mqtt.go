@@ -953,16 +953,12 @@ func (c *conn) mqttPublish(pk *packets.Packet) bool {
 // MQTT subscription of c with no-local leaves c out.
 func (c *conn) publishToGroup(group string, dt protocol.DataType, data []byte, pub *core.Published) {
 	m := newMessage(group, c.UserID, dt, data)
-	m.Source, m.Target = c.ID, "group"
 	m.Published = pub
 	if pub.ExpirySeconds > 0 {
 		m.TTL = time.Duration(pub.ExpirySeconds) * time.Second
 	}
-	sel := core.Selector{}
-	if sub, ok := c.mqtt.subscription(group); ok && sub.noLocal {
-		sel.Except = c.Conn
-	}
-	c.Hub().Fanout(m, func(h *core.Hub) []*core.Conn { return h.SelectGroupLocked(group, sel) })
+	sub, ok := c.mqtt.subscription(group)
+	c.sendToGroup(m, ok && sub.noLocal, nil)
 }
 
 // mqttSubscribe joins the groups of a SUBSCRIBE's topic filters and

@@ -124,15 +124,10 @@ func (c *conn) handleRequest(f *protocol.ClientFrame) {
 			break
 		}
 		m := newMessage(f.Group, c.UserID, f.DataType, f.Data)
-		m.Source, m.Target = c.ID, "group"
 		if f.HasTTL {
 			m.TTL = time.Duration(f.TTLSeconds) * time.Second
 		}
-		sel := core.Selector{}
-		if f.NoEcho {
-			sel.Except = c.Conn
-		}
-		c.Hub().Fanout(m, func(h *core.Hub) []*core.Conn { return h.SelectGroupLocked(f.Group, sel) })
+		c.sendToGroup(m, f.NoEcho, nil)
 	case protocol.TypeEvent:
 		if msg = c.userEvent(f); msg != "" {
 			name = protocol.ErrorNameInternalServerError
@@ -198,6 +193,30 @@ func badRequestMessage(f *protocol.ClientFrame, err error) string {
 		return "Invalid metadata: " + pe.Reason + "."
 	}
 	return "The request is invalid."
+}
+
+// sendToGroup fans m, a message c sends to the group m.Group, out to the
+// group's members: without c when noEcho, and only to those keep accepts
+// when keep is not nil.
+func (c *conn) sendToGroup(m *core.Message, noEcho bool, keep func(*core.Conn) bool) {
+	m.Source, m.Target = c.ID, "group"
+	sel := core.Selector{}
+	if noEcho {
+		sel.Except = c.Conn
+	}
+	c.Hub().Fanout(m, func(h *core.Hub) []*core.Conn {
+		to := h.SelectGroupLocked(m.Group, sel)
+		if keep == nil {
+			return to
+		}
+		kept := to[:0]
+		for _, r := range to {
+			if keep(r) {
+				kept = append(kept, r)
+			}
+		}
+		return kept
+	})
 }
 
 // sendForbidden is the service's text for a send to group without the

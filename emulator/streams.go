@@ -183,27 +183,14 @@ func (c *conn) dropStream(s *groupStream) {
 // publishStream fans a stream message out to the stream's group, without
 // the publisher when it asked for no echo.
 func (c *conn) publishStream(s *groupStream, m *core.Message) {
-	m.Source, m.Target = c.ID, "group"
-	sel := core.Selector{}
-	if s.noEcho {
-		sel.Except = c.Conn
-	}
-	c.Hub().Fanout(m, func(h *core.Hub) []*core.Conn {
-		to := h.SelectGroupLocked(s.group, sel)
-		if !m.Stream.End {
-			return to
-		}
+	var keep func(*core.Conn) bool
+	if m.Stream.End {
 		// The terminal message has no payload, which is all a simple
 		// WebSocket client, a protobuf client (whose schema has no stream
 		// fields) or an MQTT client could be given: they get nothing.
-		kept := to[:0]
-		for _, r := range to {
-			if o := ownerOf(r); o.kind == kindPubSub && !o.pbuf {
-				kept = append(kept, r)
-			}
-		}
-		return kept
-	})
+		keep = func(r *core.Conn) bool { o := ownerOf(r); return o.kind == kindPubSub && !o.pbuf }
+	}
+	c.sendToGroup(m, s.noEcho, keep)
 }
 
 // publishEnd publishes the terminal message of s: an empty text payload
