@@ -1048,3 +1048,26 @@ func (b *safeBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestConnectionLostLogsCloseReason checks that the log record of a lost
+// connection names the reason of the service's close frame, which is what
+// tells a 1008 "The outbound message queue is full." from another 1008.
+func TestConnectionLostLogsCloseReason(t *testing.T) {
+	evOpt, events := connEvents()
+	env := newEnv(t, evOpt)
+	var buf safeBuffer
+	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	c, _, _ := env.newClient(t, aliceTok, &Options{Logger: log, DisableAutoReconnect: true}, nil, nil)
+	mustStart(t, c)
+	id := c.ConnectionID()
+	nextConnEvent(t, events, id, emulator.ConnectionConnected)
+	if _, err := env.svc.CloseConnection(testContext(t), id, &webpubsub.CloseConnectionOptions{Reason: "maintenance window"}); err != nil {
+		t.Fatal(err)
+	}
+	nextConnEvent(t, events, id, emulator.ConnectionDisconnected)
+	stopClient(t, c)
+	out := buf.String()
+	if !strings.Contains(out, `msg="webpubsubclient: connection lost"`) || !strings.Contains(out, `closeReason="maintenance window"`) {
+		t.Errorf("the log of the lost connection lacks its close reason:\n%s", out)
+	}
+}

@@ -2,6 +2,7 @@ package webpubsubclient
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -152,7 +153,11 @@ func (r *run) supervise(t *transport) {
 			return
 		}
 		code := websocket.CloseStatus(t.err)
-		log.Info("webpubsubclient: connection lost", "connectionId", r.currentID(), "closeStatus", int(code))
+		if reason := closeReason(t.err); reason != "" {
+			log.Info("webpubsubclient: connection lost", "connectionId", r.currentID(), "closeStatus", int(code), "closeReason", reason)
+		} else {
+			log.Info("webpubsubclient: connection lost", "connectionId", r.currentID(), "closeStatus", int(code))
+		}
 		if r.recoverable(code) {
 			if nt := r.recover(); nt != nil {
 				r.c.mu.Lock()
@@ -343,4 +348,16 @@ func (r *run) rejoin(ctx context.Context, groups []string) {
 		}()
 	}
 	wg.Wait()
+}
+
+// closeReason is the reason of the close frame that ended a transport,
+// "" when it ended without one. The service writes it (a fixed sentence
+// such as "The outbound message queue is full."); it is at most 123 bytes
+// and carries no secret.
+func closeReason(err error) string {
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		return ce.Reason
+	}
+	return ""
 }

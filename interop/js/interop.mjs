@@ -27,6 +27,7 @@
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { inspect } from "node:util";
 import { createServer } from "node:http";
 import { WebPubSubServiceClient } from "@azure/web-pubsub";
 import { WebPubSubEventHandler } from "@azure/web-pubsub-express";
@@ -70,7 +71,9 @@ function log(line) {
 
 let currentStep = "start";
 function fail(err) {
-  const msg = err instanceof Error ? err.stack || err.message : String(err);
+  // Not every rejection is an Error: a stream's end, for one, is a plain
+  // object; inspect shows its fields where String would say [object Object].
+  const msg = err instanceof Error ? err.stack || err.message : inspect(err, { depth: 5 });
   process.stderr.write(redact(`FAIL in step "${currentStep}":\n${msg}\n`));
   process.exit(1);
 }
@@ -603,23 +606,52 @@ async function main() {
     const sub = streamer.client.onGroupStream((s) => inbound.push(s), { groupNames: ["from-go"] });
     await ack(streamer.client.joinGroup("from-go"), "streamer joinGroup(from-go)");
     const writer = await withTimeout(streamer.client.openGroupStream("to-go", { noEcho: true }), "openGroupStream(to-go)");
+    // The service acknowledges a fragment once it has taken it, not once
+    // every receiver has read it, and the client's write resolves once the
+    // fragment is on the socket: nothing end to end keeps a fast publisher
+    // from running 1,000 fragments ahead of a busy receiver, and a
+    // receiver that falls a whole reliable buffer (1,000 messages) behind
+    // is closed with 1008. Like an application that streams to a slower
+    // peer, the script keeps at most WINDOW fragments in flight: it writes
+    // fragment i only after the echo of fragment i - WINDOW came back.
+    const WINDOW = 100;
     const sent = [];
+    const got = [];
+    let echoed = () => {};
+    const readEcho = async () => {
+      const echo = await inbound.take("the Go client's echo stream");
+      assert.equal(echo.groupName, "from-go", "echo stream group");
+      for await (const m of echo) {
+        got.push(m);
+        echoed();
+      }
+    };
+    const reading = readEcho();
+    reading.catch(() => {}); // awaited below; this only keeps node from calling it unhandled meanwhile
+    const echoedAtLeast = (n) =>
+      got.length >= n
+        ? Promise.resolve()
+        : withTimeout(
+            Promise.race([
+              new Promise((resolve) => {
+                echoed = () => {
+                  if (got.length >= n) resolve();
+                };
+              }),
+              reading.then(() => {
+                throw new Error(`the echo stream ended after ${got.length} fragments`);
+              }),
+            ]),
+            `the echo of fragment ${n}`,
+          );
     for (let i = 1; i <= N; i++) {
+      if (i > WINDOW) await echoedAtLeast(i - WINDOW);
       const fragment = i % 3 === 0 ? { n: i, text: `fragment ${i}` } : `fragment ${i}`;
       sent.push(fragment);
       await writer.write(fragment, typeof fragment === "string" ? "text" : "json");
     }
     await withTimeout(writer.end(), "writer.end()");
-    const echo = await inbound.take("the Go client's echo stream");
-    assert.equal(echo.groupName, "from-go", "echo stream group");
-    const got = [];
-    await withTimeout(
-      (async () => {
-        for await (const m of echo) got.push(m);
-      })(),
-      "the echo stream to end",
-      30_000,
-    );
+    await withTimeout(reading, "the echo stream to end", 30_000);
     assert.equal(got.length, N, `the echo has ${got.length} fragments`);
     for (let i = 0; i < N; i++) {
       assert.equal(got[i].stream.streamSequenceId, i + 1, `fragment ${i + 1}: streamSequenceId`);
