@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/gowebpubsub/webpubsub"
@@ -483,47 +484,68 @@ func TestGroupStreamConnectionLost(t *testing.T) {
 // blocks once StreamBufferFragments fragments are unacknowledged, and
 // goes on when the acks arrive.
 func TestGroupStreamBackPressure(t *testing.T) {
-	e := newEnv(t)
-	pub, _, _, streams := streamPair(t, e, ProtocolReliableJSON, "room", nil)
-	ctx := testContext(t)
-	w, err := pub.OpenGroupStream(ctx, "room", nil)
-	if err != nil {
-		t.Fatal(err)
+	// fill is how many fragments of size bytes fit before a limit is hit.
+	big := StreamBufferBytes / 16 // with the frame around it, 16 such fragments pass StreamBufferBytes
+	cases := []struct {
+		name       string
+		size, fill int
+	}{
+		{"StreamBufferFragments", 1, StreamBufferFragments},
+		{"StreamBufferBytes", big, 16 - 1},
 	}
-	if err := e.emu.PauseOutbound("chat", pub.ConnectionID()); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= StreamBufferFragments; i++ {
-		if err := w.Write(ctx, TextMessage("f"+strconv.Itoa(i))); err != nil {
-			t.Fatalf("Write %d: %v", i, err)
-		}
-	}
-	w.mu.Lock()
-	buffered := len(w.frames)
-	w.mu.Unlock()
-	if buffered != StreamBufferFragments {
-		t.Fatalf("%d fragments buffered, want %d", buffered, StreamBufferFragments)
-	}
-	// The buffer is full: a Write waits, and gives up with its context
-	// without taking a position.
-	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	err = w.Write(short, TextMessage("refused"))
-	cancel()
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Write on a full buffer = %v; want it to block until its deadline", err)
-	}
-	if err := e.emu.ResumeOutbound("chat", pub.ConnectionID()); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Write(ctx, TextMessage("f"+strconv.Itoa(StreamBufferFragments+1))); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readAll(t, next(t, streams, "stream"))
-	if err != io.EOF || len(got) != StreamBufferFragments+1 || got[len(got)-1] != "f"+strconv.Itoa(StreamBufferFragments+1) {
-		t.Fatalf("read %d fragments, %v", len(got), err)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			pub, _, _, streams := streamPair(t, e, ProtocolReliableJSON, "room", nil)
+			ctx := testContext(t)
+			w, err := pub.OpenGroupStream(ctx, "room", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.emu.PauseOutbound("chat", pub.ConnectionID()); err != nil {
+				t.Fatal(err)
+			}
+			pad := strings.Repeat("x", tc.size)
+			fragment := func(i int) string { return strconv.Itoa(i) + ":" + pad }
+			for i := 1; i <= tc.fill; i++ {
+				if err := w.Write(ctx, TextMessage(fragment(i))); err != nil {
+					t.Fatalf("Write %d: %v", i, err)
+				}
+			}
+			w.mu.Lock()
+			buffered, bytes := len(w.frames), w.bytes
+			w.mu.Unlock()
+			if buffered != tc.fill || bytes > StreamBufferBytes {
+				t.Fatalf("%d fragments (%d bytes) buffered, want %d (at most %d bytes)", buffered, bytes, tc.fill, StreamBufferBytes)
+			}
+			// The buffer is full: a Write waits, and gives up with its
+			// context without taking a position. (The service holds the
+			// acknowledgements back, so nothing can make room meanwhile.)
+			short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+			err = w.Write(short, TextMessage("refused:"+pad))
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Write on a full buffer = %v; want it to block until its deadline", err)
+			}
+			if err := e.emu.ResumeOutbound("chat", pub.ConnectionID()); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Write(ctx, TextMessage(fragment(tc.fill+1))); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			got, err := readAll(t, next(t, streams, "stream"))
+			if err != io.EOF || len(got) != tc.fill+1 {
+				t.Fatalf("read %d fragments, %v; want %d, io.EOF", len(got), err, tc.fill+1)
+			}
+			for i, f := range got {
+				if f != fragment(i+1) {
+					t.Fatalf("fragment %d is %.20q…, want %.20q…", i+1, f, fragment(i+1))
+				}
+			}
+		})
 	}
 }
 
