@@ -207,9 +207,18 @@ func checkFrame(b []byte) *Error {
 // a zero frame. It does not run the semantic checks of
 // [ClientFrame.Validate]. Data in the result may alias b.
 func ParseClientFrame(b []byte) (ClientFrame, error) {
-	var f ClientFrame
-	if err := f.parse(b); err != nil {
-		return ClientFrame{}, err
+	return parseFrame(b, (*ClientFrame).parse)
+}
+
+// parseFrame is ParseClientFrame and ParseServiceFrame: parse fills a zero
+// F from b, which is returned only when it succeeded, else the zero F.
+// Called with a method expression it is inlined, so that the frame stays on
+// the caller's stack (TestParseClientFrameAllocations fails if it is not):
+// keep it to this one call.
+func parseFrame[F any](b []byte, parse func(*F, []byte) *Error) (F, error) {
+	var f F
+	if err := parse(&f, b); err != nil {
+		return *new(F), err
 	}
 	return f, nil
 }
@@ -407,18 +416,7 @@ func (f *ClientFrame) parseMetadata(v []byte) *Error {
 // integer).
 func (f *ClientFrame) parseStreamStart(stream []byte) *Error {
 	var id, idle []byte
-	_ = forEachMember(stream, func(key, value []byte) error {
-		if kindOf(value) == kindNull {
-			value = nil
-		}
-		switch {
-		case keyEquals(key, "streamId"):
-			id = value
-		case keyEquals(key, "idleTimeoutMs"):
-			idle = value
-		}
-		return nil
-	})
+	pickMembers(stream, []string{"streamId", "idleTimeoutMs"}, &id, &idle)
 	var err *Error
 	if f.StreamID, err = str(id, "stream.streamId", true); err != nil {
 		return err

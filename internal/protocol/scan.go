@@ -135,6 +135,25 @@ func forEachMember(obj []byte, fn func(key, value []byte) error) error {
 	}
 }
 
+// pickMembers sets *values[i] to the raw value of the member of the valid
+// JSON object obj named names[i] (compared as keyEquals does), or to nil
+// when that member is null; a member absent from obj leaves *values[i] as
+// it was, and of repeated members the last one counts.
+func pickMembers(obj []byte, names []string, values ...*[]byte) {
+	_ = forEachMember(obj, func(key, value []byte) error {
+		if kindOf(value) == kindNull {
+			value = nil
+		}
+		for i, name := range names {
+			if keyEquals(key, name) {
+				*values[i] = value
+				break
+			}
+		}
+		return nil
+	})
+}
+
 // keyEquals reports whether the raw key literal equals name. Keys written
 // with escapes are decoded first, so "typ\u0065" equals "type".
 func keyEquals(raw []byte, name string) bool {

@@ -178,11 +178,7 @@ var serviceTypes = [...]FrameType{TypeAck, TypeMessage, TypeSystem, TypePong, Ty
 // the wrong JSON type (including invalid base64 binary data). Data may
 // alias b.
 func ParseServiceFrame(b []byte) (ServiceFrame, error) {
-	var f ServiceFrame
-	if err := f.parse(b); err != nil {
-		return ServiceFrame{}, err
-	}
-	return f, nil
+	return parseFrame(b, (*ServiceFrame).parse)
 }
 
 func (f *ServiceFrame) parse(b []byte) *Error {
@@ -318,22 +314,7 @@ func streamInfoOf(v []byte) (*StreamInfo, *Error) {
 		return nil, structural("stream", "must be an object")
 	}
 	var id, seq, end, errObj []byte
-	_ = forEachMember(v, func(key, value []byte) error {
-		if kindOf(value) == kindNull {
-			value = nil
-		}
-		switch {
-		case keyEquals(key, "streamId"):
-			id = value
-		case keyEquals(key, "streamSequenceId"):
-			seq = value
-		case keyEquals(key, "endOfStream"):
-			end = value
-		case keyEquals(key, "error"):
-			errObj = value
-		}
-		return nil
-	})
+	pickMembers(v, []string{"streamId", "streamSequenceId", "endOfStream", "error"}, &id, &seq, &end, &errObj)
 	s := &StreamInfo{}
 	var err *Error
 	if s.StreamID, err = str(id, "stream.streamId", true); err != nil {
