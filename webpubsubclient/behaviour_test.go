@@ -1058,13 +1058,20 @@ func TestConnectionLostLogsCloseReason(t *testing.T) {
 	var buf safeBuffer
 	log := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, _, _ := env.newClient(t, aliceTok, &Options{Logger: log, DisableAutoReconnect: true}, nil, nil)
+	disconnected := make(chan DisconnectedEvent, 1)
+	c.OnDisconnected(func(ev DisconnectedEvent) { disconnected <- ev })
 	mustStart(t, c)
 	id := c.ConnectionID()
 	nextConnEvent(t, events, id, emulator.ConnectionConnected)
 	if _, err := env.svc.CloseConnection(testContext(t), id, &webpubsub.CloseConnectionOptions{Reason: "maintenance window"}); err != nil {
 		t.Fatal(err)
 	}
-	nextConnEvent(t, events, id, emulator.ConnectionDisconnected)
+	// The client logs the loss before it raises Disconnected.
+	select {
+	case <-disconnected:
+	case <-testContext(t).Done():
+		t.Fatal("no Disconnected event")
+	}
 	stopClient(t, c)
 	out := buf.String()
 	if !strings.Contains(out, `msg="webpubsubclient: connection lost"`) || !strings.Contains(out, `closeReason="maintenance window"`) {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/base64"
 	"strings"
 )
@@ -166,6 +167,9 @@ func appendStream(dst []byte, s *StreamInfo) []byte {
 	return append(dst, '}')
 }
 
+// fromValues are the values of a message frame's "from" field.
+var fromValues = [...]string{FromGroup, FromServer}
+
 var serviceTypes = [...]FrameType{TypeAck, TypeMessage, TypeSystem, TypePong, TypeInvokeResponse,
 	TypeStreamAck, TypeStreamNack, TypeStreamClosed}
 
@@ -186,15 +190,12 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 	if err := sp.collect(b); err != nil {
 		return err
 	}
-	typ, err := str(sp.typ, "type", true)
-	if err != nil {
+	var err *Error
+	if f.Type, err = knownStr(sp.typ, "type", true, serviceTypes[:], true); err != nil {
 		return err
 	}
-	f.Type = FrameType(typ)
-	for _, t := range serviceTypes {
-		if strings.EqualFold(typ, string(t)) {
-			f.Type = t
-		}
+	if f.From, err = knownStr(sp.from, "from", false, fromValues[:], false); err != nil {
+		return err
 	}
 	if f.AckID, _, err = uint64Field(sp.ackID, "ackId", false); err != nil {
 		return err
@@ -215,38 +216,30 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 	if f.ExpectedSequenceID, _, err = uint64Field(sp.expectedSequenceID, "expectedSequenceId", false); err != nil {
 		return err
 	}
-	for _, s := range [...]struct {
-		dst   *string
+	// The strings are read into an array, not through pointers to f's
+	// fields, which would move the frame to the heap.
+	var strs [10]string
+	for i, s := range [len(strs)]struct {
 		span  []byte
 		field string
 	}{
-		{&f.Event, sp.event, "event"},
-		{&f.UserID, sp.userID, "userId"},
-		{&f.ConnectionID, sp.connectionID, "connectionId"},
-		{&f.ReconnectionToken, sp.reconnectionToken, "reconnectionToken"},
-		{&f.Message, sp.message, "message"},
-		{&f.From, sp.from, "from"},
-		{&f.Group, sp.group, "group"},
-		{&f.FromUserID, sp.fromUserID, "fromUserId"},
-		{&f.InvocationID, sp.invocationID, "invocationId"},
-		{&f.StreamID, sp.streamID, "streamId"},
-		{&f.Name, sp.name, "name"},
+		{sp.event, "event"}, {sp.userID, "userId"}, {sp.connectionID, "connectionId"},
+		{sp.reconnectionToken, "reconnectionToken"}, {sp.message, "message"}, {sp.group, "group"},
+		{sp.fromUserID, "fromUserId"}, {sp.invocationID, "invocationId"}, {sp.streamID, "streamId"},
+		{sp.name, "name"},
 	} {
-		if *s.dst, err = str(s.span, s.field, false); err != nil {
+		if strs[i], err = str(s.span, s.field, false); err != nil {
 			return err
 		}
 	}
+	f.Event, f.UserID, f.ConnectionID, f.ReconnectionToken, f.Message = strs[0], strs[1], strs[2], strs[3], strs[4]
+	f.Group, f.FromUserID, f.InvocationID, f.StreamID, f.Name = strs[5], strs[6], strs[7], strs[8], strs[9]
 	if f.SequenceID, _, err = uint64Field(sp.sequenceID, "sequenceId", false); err != nil {
 		return err
 	}
 	if sp.dataType != nil {
-		dt, err := str(sp.dataType, "dataType", false)
-		if err != nil {
+		if f.DataType, err = knownStr(sp.dataType, "dataType", false, dataTypes[:], true); err != nil {
 			return err
-		}
-		f.DataType = DataType(dt)
-		if known, ok := lookupDataType(dt); ok {
-			f.DataType = known
 		}
 	}
 	if sp.data != nil {
@@ -332,4 +325,38 @@ func streamInfoOf(v []byte) (*StreamInfo, *Error) {
 		}
 	}
 	return s, nil
+}
+
+// knownStr reads a string field (required: one that must be present) whose
+// value is usually one of known. A value equal to one of them
+// (case-insensitively when fold is set) is returned as that constant, so
+// that the common frames allocate no string for the field; any other value
+// is decoded as str decodes it.
+func knownStr[T ~string](v []byte, field string, required bool, known []T, fold bool) (T, *Error) {
+	if v != nil && kindOf(v) == kindString {
+		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 {
+			if k, ok := match(string(inner), known, fold); ok {
+				return k, nil
+			}
+		}
+	}
+	s, err := str(v, field, required)
+	if err != nil {
+		return "", err
+	}
+	if k, ok := match(s, known, fold); ok {
+		return k, nil
+	}
+	return T(s), nil
+}
+
+// match returns the member of known that s equals, case-insensitively when
+// fold is set.
+func match[T ~string](s string, known []T, fold bool) (T, bool) {
+	for _, k := range known {
+		if s == string(k) || fold && strings.EqualFold(s, string(k)) {
+			return k, true
+		}
+	}
+	return "", false
 }

@@ -140,3 +140,31 @@ func TestParseServiceFrameRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestParseServiceFrameAllocations pins the allocations of the frames a
+// client parses most: the frame type, "from" and the data type are the
+// package's constants, so only the strings that vary (group, user id,
+// connection id) are allocated.
+func TestParseServiceFrameAllocations(t *testing.T) {
+	cases := []struct {
+		name string
+		in   string
+		max  float64
+	}{
+		{"group message", `{"type":"message","from":"group","group":"room1","fromUserId":"alice","dataType":"json","data":{"x":1}}`, 2},
+		{"reliable group message", `{"sequenceId":42,"type":"message","from":"group","group":"room1","dataType":"text","data":"hi"}`, 1},
+		{"server message", `{"type":"message","from":"server","dataType":"text","data":"hi"}`, 0},
+		{"ack", `{"type":"ack","ackId":7,"success":true}`, 0},
+	}
+	for _, tc := range cases {
+		in := []byte(tc.in)
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := ParseServiceFrame(in); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if allocs > tc.max {
+			t.Errorf("%s: %v allocations per parse; want at most %v", tc.name, allocs, tc.max)
+		}
+	}
+}

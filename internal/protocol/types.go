@@ -121,17 +121,14 @@ const (
 
 // PossibleDataTypeValues returns the data types in the protocol.
 func PossibleDataTypeValues() []DataType {
-	return []DataType{DataTypeJSON, DataTypeText, DataTypeBinary, DataTypeProtobuf}
+	out := dataTypes
+	return out[:]
 }
 
-func lookupDataType(s string) (DataType, bool) {
-	for _, t := range [...]DataType{DataTypeJSON, DataTypeText, DataTypeBinary, DataTypeProtobuf} {
-		if strings.EqualFold(s, string(t)) {
-			return t, true
-		}
-	}
-	return "", false
-}
+// dataTypes lists every DataType, for case-insensitive lookup.
+var dataTypes = [...]DataType{DataTypeJSON, DataTypeText, DataTypeBinary, DataTypeProtobuf}
+
+func lookupDataType(s string) (DataType, bool) { return match(s, dataTypes[:], true) }
 
 // orDefault returns d, or DataTypeJSON when d is empty.
 func (d DataType) orDefault() DataType {
