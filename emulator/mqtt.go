@@ -169,6 +169,19 @@ type mqttSession struct {
 	// unacked maps the packet ids of a persistent session's outbound
 	// QoS 1 and 2 messages to their sequence ids; guarded by mu.
 	unacked map[uint16]uint64
+
+	// The outbound flow of QoS 1 and 2 PUBLISH packets, guarded by mu.
+	// receiveMax is the MQTT 5 client's Receive Maximum and maxPacket its
+	// Maximum Packet Size, 0 for none. inflight holds the packet ids
+	// written and not yet acknowledged; waiting the frames held back
+	// while receiveMax are in flight, in order; resend the ids that were
+	// in flight when a persistent session lost its network connection,
+	// whose next PUBLISH carries the DUP flag.
+	receiveMax uint16
+	maxPacket  uint32
+	inflight   map[uint16]struct{}
+	waiting    []core.Frame
+	resend     map[uint16]struct{}
 }
 
 // takeUnacked returns and forgets the sequence id of packet id.
@@ -334,6 +347,9 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		clientID = newConnectionID()
 	}
 	s.askedExpiry = s.version == mqttV5 && pk.Properties.SessionExpiryInterval > 0
+	if s.version == mqttV5 {
+		s.receiveMax, s.maxPacket = pk.Properties.ReceiveMaximum, pk.Properties.MaximumPacketSize
+	}
 	if pk.Connect.WillFlag {
 		s.will = newWill(&pk)
 	}
@@ -358,17 +374,18 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	c.upstream = true
 	c.mu.Unlock()
 	s.inbuf = rest
-	s.expiry, s.retention = pk.Properties.SessionExpiryInterval, e.retention
+	s.expiry, s.retention = pk.Properties.SessionExpiryInterval, sessionRetention(s.version, pk.Properties.SessionExpiryInterval, e.retention)
 	persist := (s.version == mqttV311 && !pk.Connect.Clean) || (s.version == mqttV5 && s.expiry > 0)
 	if !pk.Connect.Clean {
 		if old := e.resumable(hubName, clientID, s.version); old != nil {
 			c.endLife() // the new connection is not used
-			e.resumeMQTT(old, s, ws, r, &tr)
+			e.resumeMQTT(old, s, id, ws, r, &tr)
 			return
 		}
 	}
 	if persist {
 		c.Reliable, c.ReconnectionToken = true, core.NewReconnectionToken()
+		c.SetRetention(s.retention)
 	}
 	tr = newTransport(c, ws, r)
 	e.takeOver(hubName, clientID)
@@ -386,6 +403,16 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
 	tr.start()
+}
+
+// sessionRetention is how long the emulator keeps the persistent session
+// of a CONNECT: its retention, or the MQTT 5 session expiry interval when
+// that is shorter.
+func sessionRetention(version byte, expiry uint32, retention time.Duration) time.Duration {
+	if version == mqttV5 && expiry > 0 {
+		return min(retention, time.Duration(expiry)*time.Second)
+	}
+	return retention
 }
 
 // resumable returns the persistent session of hub with the client id that
@@ -414,12 +441,24 @@ func (e *Emulator) resumable(hubName, id string, version byte) *conn {
 
 // resumeMQTT attaches the WebSocket of a CONNECT to the persistent
 // session old: the CONNACK says the session is present, then the
-// messages buffered while it was away follow, and its subscriptions,
-// permissions and identity are those of the session. next holds what the
-// CONNECT brought: its will, keep-alive and the bytes after it. *trp is
-// set to the new transport, which the WebSocket's pongs reach.
-func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, r *http.Request, trp **transport) {
+// messages buffered while it was away follow (those that were in flight
+// with the DUP flag), its subscriptions and identity are those of the
+// session, its permissions those of the new token (id). next holds what
+// the CONNECT brought: its will, keep-alive, flow limits, expiry and the
+// bytes after it. A network connection of the session that is still open
+// is taken over: MQTT 5 sends it DISCONNECT 0x8E first. *trp is set to
+// the new transport, which the WebSocket's pongs reach.
+func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, ws *websocket.Conn, r *http.Request, trp **transport) {
 	s := old.mqtt
+	if prev, ok := old.Endpoint().(*transport); ok && s.version == mqttV5 && prev.ws != nil {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: mqttSessionTakenOver}
+		pk.Properties.ReasonString = reasonMQTTTakenOver
+		ctx, cancel := context.WithTimeout(context.Background(), closeHandshakeTimeout)
+		_ = prev.ws.Write(ctx, websocket.MessageBinary, encodeMQTT(&pk)) // Attach closes it next
+		cancel()
+	}
+	old.SetRoles(id.roles, e.log)
+	old.SetRetention(next.retention)
 	s.mu.Lock()
 	if s.stopWill != nil {
 		s.stopWill() // resumed within the will delay: no will
@@ -428,6 +467,10 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, 
 	s.will, s.byClient, s.code, s.serverEnded, s.disconnect, s.ended = next.will, false, 0, false, nil, false
 	s.present, s.assigned, s.askedExpiry, s.expiry = true, false, next.askedExpiry, next.expiry
 	s.keepAlive, s.physicalID, s.connectInfo = next.keepAlive, next.physicalID, next.connectInfo
+	s.retention, s.receiveMax, s.maxPacket = next.retention, next.receiveMax, next.maxPacket
+	// The Receive Maximum counts anew on each network connection; what
+	// was in flight or waiting is replayed from the session's buffer.
+	s.resend, s.inflight, s.waiting = s.inflight, nil, nil
 	s.mu.Unlock()
 	old.proc.Lock()
 	s.inbuf = next.inbuf
@@ -833,8 +876,12 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 		return c.mqttPublish(pk)
 	case packets.Puback, packets.Pubcomp:
 		c.mqttAcknowledged(pk.PacketID)
+		c.mqttReleased(pk.PacketID)
 	case packets.Pubrec:
 		c.mqttAcknowledged(pk.PacketID)
+		if pk.ReasonCode >= 0x80 {
+			c.mqttReleased(pk.PacketID) // a refused QoS 2 message ends here
+		}
 		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID})
 	case packets.Pubrel:
 		delete(s.qos2, pk.PacketID)
@@ -956,6 +1003,7 @@ func (c *conn) publishToGroup(group string, dt protocol.DataType, data []byte, p
 	m.Published = pub
 	if pub.ExpirySeconds > 0 {
 		m.TTL = time.Duration(pub.ExpirySeconds) * time.Second
+		pub.ExpiresAt = c.e.now().Add(m.TTL)
 	}
 	sub, ok := c.mqtt.subscription(group)
 	c.sendToGroup(m, ok && sub.noLocal, nil)
