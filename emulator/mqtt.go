@@ -594,6 +594,10 @@ func validateConnect(pk *packets.Packet) (string, byte) {
 	if pk.ConnectValidate() != packets.CodeSuccess {
 		return "", refusal(v, 0xFF, mqttProtocolError)
 	}
+	if v == mqttV5 && pk.Properties.AuthenticationMethod != "" {
+		// Enhanced authentication (MQTT 5 §4.12) is not supported.
+		return "", mqttBadAuthenticationMethod
+	}
 	id := pk.Connect.ClientIdentifier
 	if id == "" && v == mqttV5 {
 		return "", mqttSuccess

@@ -78,6 +78,7 @@ func TestMQTTConnect(t *testing.T) {
 		{name: "will message too large", id: "w4", edit: will("status", make([]byte, 2001)), v311: noConnack, v5: 0x95},
 		{name: "will message at the limit", id: "w5", edit: will("status", make([]byte, 2000))},
 		{name: "retained will", id: "w6", edit: func(p *packets.Packet) { will("status", []byte("x"))(p); p.Connect.WillRetain = true }, v311: noConnack, v5: 0x9A},
+		{name: "enhanced authentication", id: "auth1", edit: func(p *packets.Packet) { p.Properties.AuthenticationMethod = "SCRAM-SHA-1" }, v311: 0, v5: 0x8C},
 		{name: "protocol level 3", id: "old", edit: func(p *packets.Packet) { p.ProtocolVersion = 3; p.Connect.ProtocolName = []byte("MQIsdp") }, v311: 0x01, v5: 0x01},
 	}
 	for _, v := range mqttVersions {
