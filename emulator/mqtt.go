@@ -855,6 +855,7 @@ func (c *conn) mqttAcknowledged(id uint16) {
 	}
 	if seq, ok := c.mqtt.takeUnacked(id); ok {
 		c.Acknowledge(seq)
+		c.e.changes.Signal() // ConnectionInfo.Unacknowledged changed
 	}
 }
 

@@ -397,24 +397,26 @@ func (c *client5) disconnect() { _ = c.c.Disconnect(&paho.Disconnect{}) }
 // serverDisconnect waits for the DISCONNECT the emulator sends.
 func (c *client5) serverDisconnect() *paho.Disconnect {
 	c.t.Helper()
-	select {
-	case d := <-c.disc:
-		return d
-	case <-time.After(mqttTimeout):
-		c.t.Fatal("no DISCONNECT from the emulator")
-		return nil
-	}
+	return receive(c.t, c.disc, "DISCONNECT from the emulator")
 }
 
 // nextMessage returns the next message of msgs.
 func nextMessage(t testing.TB, msgs chan received) received {
 	t.Helper()
+	return receive(t, msgs, "PUBLISH")
+}
+
+// receive returns the next value of ch, failing the test when none comes
+// in time; what names it in the failure.
+func receive[T any](t testing.TB, ch chan T, what string) T {
+	t.Helper()
 	select {
-	case m := <-msgs:
-		return m
+	case v := <-ch:
+		return v
 	case <-time.After(mqttTimeout):
-		t.Fatal("no PUBLISH arrived")
-		return received{}
+		t.Fatalf("no %s arrived", what)
+		var zero T
+		return zero
 	}
 }
 
@@ -483,13 +485,7 @@ func (env *mqttEnv) jsonMember(groups ...string) *jsonMember {
 
 func (m *jsonMember) next() webpubsubclient.GroupMessage {
 	m.t.Helper()
-	select {
-	case g := <-m.msgs:
-		return g
-	case <-time.After(mqttTimeout):
-		m.t.Fatal("no group message arrived")
-		return webpubsubclient.GroupMessage{}
-	}
+	return receive(m.t, m.msgs, "group message")
 }
 
 // idOf makes a client id of the test's name and the protocol level.
