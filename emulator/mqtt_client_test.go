@@ -879,45 +879,48 @@ func TestMQTTClientWill(t *testing.T) {
 
 // TestMQTTClientPersistentSession: a persistent session survives a cut;
 // what arrived meanwhile is delivered after the resume, and unacknowledged
-// QoS 1 messages come again, marked as duplicates.
+// QoS 1 and 2 messages come again, marked as duplicates.
 func TestMQTTClientPersistentSession(t *testing.T) {
 	env := newMQTTEnv(t)
+	publisher := env.mustConnect(5, "newsdesk", mqttOpts{roles: []string{roleSend}})
 	for _, l := range mqttLevels {
-		t.Run(l.name, func(t *testing.T) {
-			env := env.with(t)
-			id := idOf("session", l.name)
-			group := "news" + id
-			c := env.mustConnect(l.version, id, mqttOpts{roles: []string{roleJoin}, persistent: true, manualAck: true})
-			if code := c.subscribe(group, 1); code != 1 {
-				t.Fatalf("SUBACK %#x", code)
-			}
-			env.sendToGroup(group, webpubsub.TextMessage("unacked"))
-			if m := c.next(); m.payload != "unacked" || m.dup {
-				t.Fatalf("got %q dup %v", m.payload, m.dup)
-			}
-			if err := env.e.CutConnection(mqttHub, id); err != nil {
-				t.Fatal(err)
-			}
-			expectClosed(t, c)
-			env.waitState(id, true)
-			env.sendToGroup(group, webpubsub.TextMessage("while away"))
+		for _, qos := range []byte{1, 2} {
+			t.Run(fmt.Sprintf("%s/QoS %d", l.name, qos), func(t *testing.T) {
+				env := env.with(t)
+				id := idOf(fmt.Sprintf("session%d", qos), l.name)
+				group := "news" + id
+				c := env.mustConnect(l.version, id, mqttOpts{roles: []string{roleJoin}, persistent: true, manualAck: true})
+				if code := c.subscribe(group, qos); code != qos {
+					t.Fatalf("SUBACK %#x", code)
+				}
+				publisher.publish(group, qos, "unacked")
+				if m := c.next(); m.payload != "unacked" || m.dup || m.qos != qos {
+					t.Fatalf("got %q dup %v QoS %d", m.payload, m.dup, m.qos)
+				}
+				if err := env.e.CutConnection(mqttHub, id); err != nil {
+					t.Fatal(err)
+				}
+				expectClosed(t, c)
+				env.waitState(id, true)
+				publisher.publish(group, qos, "while away")
 
-			c, code := env.connect(l.version, id, mqttOpts{persistent: true})
-			if c == nil {
-				t.Fatalf("resuming CONNECT refused: %#x", code)
-			}
-			m := c.next()
-			if m.payload != "unacked" || !m.dup || m.qos != 1 {
-				t.Errorf("first after the resume: %q dup %v QoS %d; want the unacknowledged message again, DUP set", m.payload, m.dup, m.qos)
-			}
-			if m := c.next(); m.payload != "while away" || m.dup {
-				t.Errorf("then %q dup %v; want the message sent while away", m.payload, m.dup)
-			}
-			env.sendToGroup(group, webpubsub.TextMessage("back"))
-			if m := c.next(); m.payload != "back" {
-				t.Errorf("got %q; want the subscription kept", m.payload)
-			}
-		})
+				c, code := env.connect(l.version, id, mqttOpts{persistent: true})
+				if c == nil {
+					t.Fatalf("resuming CONNECT refused: %#x", code)
+				}
+				m := c.next()
+				if m.payload != "unacked" || !m.dup || m.qos != qos {
+					t.Errorf("first after the resume: %q dup %v QoS %d; want the unacknowledged message again, DUP set", m.payload, m.dup, m.qos)
+				}
+				if m := c.next(); m.payload != "while away" || m.dup {
+					t.Errorf("then %q dup %v; want the message sent while away", m.payload, m.dup)
+				}
+				env.sendToGroup(group, webpubsub.TextMessage("back"))
+				if m := c.next(); m.payload != "back" {
+					t.Errorf("got %q; want the subscription kept", m.payload)
+				}
+			})
+		}
 	}
 }
 
