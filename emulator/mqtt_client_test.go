@@ -12,7 +12,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -27,6 +31,7 @@ import (
 
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/emulator"
+	"github.com/gowebpubsub/webpubsub/eventhandler"
 	"github.com/gowebpubsub/webpubsub/webpubsubclient"
 )
 
@@ -141,6 +146,8 @@ type mqttOpts struct {
 	maxPacket  uint32
 	// keepAlive in seconds; 0 means 60.
 	keepAlive uint16
+	// username and password, sent when username is not "".
+	username, password string
 }
 
 type mqttWillOpts struct {
@@ -234,6 +241,9 @@ func (env *mqttEnv) connect311(version byte, id string, o mqttOpts) (*client311,
 		})
 	if o.will != nil {
 		opts.SetWill(o.will.topic, o.will.payload, o.will.qos, false)
+	}
+	if o.username != "" {
+		opts.SetUsername(o.username).SetPassword(o.password)
 	}
 	c.c = mqtt311.NewClient(opts)
 	tok := c.c.Connect()
@@ -351,6 +361,10 @@ func (env *mqttEnv) connect5(id string, o mqttOpts) (*client5, *paho.Connack) {
 	}
 	if o.will != nil {
 		cp.WillMessage = &paho.WillMessage{Topic: o.will.topic, Payload: []byte(o.will.payload), QoS: o.will.qos}
+	}
+	if o.username != "" {
+		cp.Username, cp.UsernameFlag = o.username, true
+		cp.Password, cp.PasswordFlag = []byte(o.password), true
 	}
 	ca, err := c.c.Connect(env.ctx(), cp)
 	if err != nil {
@@ -1242,4 +1256,67 @@ func TestMQTTClientTopicAlias(t *testing.T) {
 	}
 	expectClosed(t, c)
 	env.waitGone("alias")
+}
+
+// TestMQTTClientConnectHandler: with a connect event handler (an
+// eventhandler.Handler), the CONNECT's user name and password reach it,
+// its rejection reaches the client as the CONNACK code of its level (with
+// the reason for MQTT 5), and the roles it grants apply.
+func TestMQTTClientConnectHandler(t *testing.T) {
+	h, err := eventhandler.New(mqttHub, &eventhandler.Options{
+		AccessKeys: []string{emulator.DefaultAccessKey},
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Connect: func(_ context.Context, req *eventhandler.ConnectRequest) (*eventhandler.ConnectResponse, error) {
+			if p := req.MQTTProperties; p == nil || p.Username != "alice" || string(p.Password) != "secret" {
+				return nil, eventhandler.Reject(401, "wrong password")
+			}
+			return &eventhandler.ConnectResponse{Roles: []string{roleJoin}}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(eventhandler.DefaultPath(mqttHub), h)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close) // after the emulator's Close
+	env := newMQTTEnv(t, emulator.WithHub(mqttHub, emulator.HubOptions{EventHandlers: []emulator.EventHandler{{
+		URLTemplate: srv.URL + "/api/webpubsub/hubs/{hub}/", SystemEvents: []string{"connect"}, SkipValidation: true,
+	}}}))
+	tests := []struct {
+		name     string
+		password string
+		v311, v5 byte
+	}{
+		{name: "accepted", password: "secret"},
+		{name: "rejected", password: "guess", v311: 0x05, v5: 0x87},
+	}
+	for _, l := range mqttLevels {
+		for _, tc := range tests {
+			t.Run(l.name+"/"+tc.name, func(t *testing.T) {
+				env := env.with(t)
+				id := idOf("h"+tc.name, l.name)
+				o := mqttOpts{username: "alice", password: tc.password}
+				want := map[byte]byte{4: tc.v311, 5: tc.v5}[l.version]
+				if l.version == 5 && want != 0 {
+					c, ca := env.connect5(id, o)
+					if c != nil || ca == nil || ca.ReasonCode != want || ca.Properties == nil || ca.Properties.ReasonString != "wrong password" {
+						t.Fatalf("CONNACK %+v; want %#x with the handler's reason", ca, want)
+					}
+					return
+				}
+				c, code := env.connect(l.version, id, o)
+				if code != want {
+					t.Fatalf("CONNACK %#x; want %#x", code, want)
+				}
+				if want != 0 {
+					return
+				}
+				// The handler's role, not the token's (none), applies.
+				if got := c.subscribe("room", 1); got != 1 {
+					t.Errorf("SUBSCRIBE with the handler's role: %#x", got)
+				}
+			})
+		}
+	}
 }
