@@ -325,7 +325,8 @@
 // keep-alive timeout and a DISCONNECT for Options.ReliableRetention (30
 // seconds by default, the service's guarantee), or for the MQTT 5
 // session expiry interval when that is shorter (the CONNACK says which;
-// an interval of 0 ends the session with the network connection): the
+// an interval of 0 ends the session with the network connection, and the
+// interval of an MQTT 5 DISCONNECT replaces the CONNECT's): the
 // connection stays in its groups, the will is published when the network
 // connection ends (with an MQTT 5 will delay, when the delay ends
 // without a resume), and what arrives meanwhile is kept. A CONNECT with

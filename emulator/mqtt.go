@@ -914,6 +914,15 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 		s.disconnect = &mqttDisconnectInfo{Code: int(pk.ReasonCode), UserProperties: upstreamProperties(pk.Properties.User)}
 		s.mu.Unlock()
 		endSession := pk.Properties.SessionExpiryIntervalFlag && pk.Properties.SessionExpiryInterval == 0
+		if s.version == mqttV5 && pk.Properties.SessionExpiryIntervalFlag && !endSession && c.Reliable {
+			// MQTT 5 §3.14.2.2.2: the DISCONNECT sets the session's
+			// expiry anew (still within the retention).
+			r := sessionRetention(s.version, pk.Properties.SessionExpiryInterval, c.e.retention)
+			s.mu.Lock()
+			s.retention = r
+			s.mu.Unlock()
+			c.SetRetention(r)
+		}
 		if ep := c.Endpoint(); c.Reliable && !endSession && ep != nil {
 			// The session stays for a later CONNECT.
 			c.EndpointLost(ep, reasonMQTTDisconnected)

@@ -261,6 +261,9 @@ func (env *mqttEnv) connect311(version byte, id string, o mqttOpts) (*client311,
 	return c, 0
 }
 
+// ptr returns a pointer to v.
+func ptr[T any](v T) *T { return &v }
+
 // cmp returns v, or def when v is zero.
 func cmp[T comparable](v, def T) T {
 	var zero T
@@ -1143,12 +1146,18 @@ func TestMQTTClientSessionExpiry(t *testing.T) {
 	tests := []struct {
 		name   string
 		expiry uint32
-		acked  uint32 // in the CONNACK; 0 for none
-		kept   time.Duration
+		// disconnect, when not nil, is the expiry of a DISCONNECT that
+		// ends the connection instead of a cut.
+		disconnect *uint32
+		acked      uint32 // in the CONNACK; 0 for none
+		kept       time.Duration
 	}{
 		{name: "5 s", expiry: 5, acked: 5, kept: 5 * time.Second},
 		{name: "above the retention", expiry: 3600, acked: 30, kept: emulator.DefaultReliableRetention},
 		{name: "0", expiry: 0},
+		{name: "set by DISCONNECT", expiry: 60, disconnect: ptr(uint32(7)), acked: 30, kept: 7 * time.Second},
+		{name: "DISCONNECT above the retention", expiry: 10, disconnect: ptr(uint32(600)), acked: 10, kept: emulator.DefaultReliableRetention},
+		{name: "ended by DISCONNECT", expiry: 60, disconnect: ptr(uint32(0)), acked: 30},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1163,7 +1172,11 @@ func TestMQTTClientSessionExpiry(t *testing.T) {
 				t.Errorf("CONNACK session expiry %v; want %d", got, tc.acked)
 			}
 			env.waitState(id, false)
-			if err := env.e.CutConnection(mqttHub, id); err != nil {
+			if tc.disconnect != nil {
+				if err := c.c.Disconnect(&paho.Disconnect{Properties: &paho.DisconnectProperties{SessionExpiryInterval: tc.disconnect}}); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := env.e.CutConnection(mqttHub, id); err != nil {
 				t.Fatal(err)
 			}
 			if tc.kept == 0 {
