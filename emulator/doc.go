@@ -338,9 +338,10 @@
 // (or of the connect handler's), permission grants made by REST during
 // the earlier connection are gone. When the session's earlier network
 // connection is still open, it is taken over (MQTT 5: DISCONNECT 0x8E
-// first). A clean CONNECT, a CloseConnection, a protocol error or the
-// end of the retention ends the session. Outbound QoS 1 and 2 messages
-// of a session that is not persistent are not sent again.
+// first) and its will, unless it has a will delay, is published. A clean
+// CONNECT, a CloseConnection, a protocol error or the end of the
+// retention ends the session. Outbound QoS 1 and 2 messages of a session
+// that is not persistent are not sent again.
 //
 // # Layout
 //

@@ -446,8 +446,9 @@ func (e *Emulator) resumable(hubName, id string, version byte) *conn {
 // session, its permissions those of the new token (id). next holds what
 // the CONNECT brought: its will, keep-alive, flow limits, expiry and the
 // bytes after it. A network connection of the session that is still open
-// is taken over: MQTT 5 sends it DISCONNECT 0x8E first. *trp is set to
-// the new transport, which the WebSocket's pongs reach.
+// is taken over: MQTT 5 sends it DISCONNECT 0x8E first, and its will
+// (without a delay) is published. *trp is set to the new transport, which
+// the WebSocket's pongs reach.
 func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, ws *websocket.Conn, r *http.Request, trp **transport) {
 	s := old.mqtt
 	if prev, ok := old.Endpoint().(*transport); ok && s.version == mqttV5 && prev.ws != nil {
@@ -456,6 +457,17 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, w
 		ctx, cancel := context.WithTimeout(context.Background(), closeHandshakeTimeout)
 		_ = prev.ws.Write(ctx, websocket.MessageBinary, encodeMQTT(&pk)) // Attach closes it next
 		cancel()
+	}
+	if _, open := old.Endpoint().(*transport); open {
+		// The taken-over network connection ends without DISCONNECT: its
+		// will goes out, unless a will delay is still running, which the
+		// resume ends (MQTT 5 §3.1.3.2.2).
+		s.mu.Lock()
+		due := s.will != nil && s.will.delay == 0
+		s.mu.Unlock()
+		if due {
+			old.publishWill()
+		}
 	}
 	old.SetRoles(id.roles, e.log)
 	old.SetRetention(next.retention)

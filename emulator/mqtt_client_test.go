@@ -943,14 +943,18 @@ func TestMQTTClientPersistentSession(t *testing.T) {
 
 // TestMQTTClientTakeOver: a CONNECT with the client id of an open
 // connection takes over; MQTT 5 tells the old one with DISCONNECT 0x8E,
-// for a new session and for a resumed one.
+// for a new session and for a resumed one, and the old one's will is
+// published.
 func TestMQTTClientTakeOver(t *testing.T) {
 	env := newMQTTEnv(t)
+	watcher := env.mustConnect(5, "overseer", mqttOpts{roles: []string{roleJoin}})
+	watcher.subscribe("status", 1)
 	for _, persistent := range []bool{false, true} {
 		t.Run(fmt.Sprintf("persistent %v", persistent), func(t *testing.T) {
 			env := env.with(t)
 			id := fmt.Sprintf("same%v", persistent)
-			first, _ := env.connect5(id, mqttOpts{persistent: persistent})
+			first, _ := env.connect5(id, mqttOpts{persistent: persistent, roles: []string{roleSend},
+				will: &mqttWillOpts{topic: "status", payload: id + " taken over", qos: 1}})
 			if first == nil {
 				t.Fatal("CONNECT refused")
 			}
@@ -960,6 +964,9 @@ func TestMQTTClientTakeOver(t *testing.T) {
 				t.Errorf("DISCONNECT %#x; want 0x8E (session taken over)", d.ReasonCode)
 			}
 			expectClosed(t, first)
+			if m := watcher.next(); m.payload != id+" taken over" {
+				t.Errorf("watcher got %q; want the will of the taken-over connection", m.payload)
+			}
 			second.publish("nowhere", 0, "still open")
 			if ok, err := env.svc.ConnectionExists(env.ctx(), id, nil); err != nil || !ok {
 				t.Errorf("ConnectionExists: %v, %v", ok, err)
