@@ -333,15 +333,16 @@
 // the same client id and protocol level that does not start clean
 // resumes it: the CONNACK says the session is present, the kept messages
 // follow, QoS 1 and 2 ones again until acknowledged (with the DUP flag
-// when they had been sent before), and the session keeps its identity
-// and subscriptions; its permissions are those of the new token's roles
-// (or of the connect handler's), permission grants made by REST during
-// the earlier connection are gone. When the session's earlier network
-// connection is still open, it is taken over (MQTT 5: DISCONNECT 0x8E
-// first) and its will, unless it has a will delay, is published. A clean
-// CONNECT, a CloseConnection, a protocol error or the end of the
-// retention ends the session. Outbound QoS 1 and 2 messages of a session
-// that is not persistent are not sent again.
+// when they had been sent before; a QoS 2 exchange cut after the
+// client's PUBREC gets its PUBREL again), and the session keeps its
+// identity and subscriptions; its permissions are those of the new
+// token's roles (or of the connect handler's), permission grants made by
+// REST during the earlier connection are gone. When the session's
+// earlier network connection is still open, it is taken over (MQTT 5:
+// DISCONNECT 0x8E first) and its will, unless it has a will delay, is
+// published. A clean CONNECT, a CloseConnection, a protocol error or the
+// end of the retention ends the session. Outbound QoS 1 and 2 messages
+// of a session that is not persistent are not sent again.
 //
 // # Layout
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -182,6 +183,10 @@ type mqttSession struct {
 	inflight   map[uint16]struct{}
 	waiting    []core.Frame
 	resend     map[uint16]struct{}
+	// released holds the ids of a persistent session's QoS 2 messages
+	// that the client acknowledged with PUBREC and not yet completed with
+	// PUBCOMP: a resume sends their PUBREL again. Guarded by mu.
+	released map[uint16]struct{}
 }
 
 // takeUnacked returns and forgets the sequence id of packet id.
@@ -191,6 +196,15 @@ func (s *mqttSession) takeUnacked(id uint16) (uint64, bool) {
 	seq, ok := s.unacked[id]
 	delete(s.unacked, id)
 	return seq, ok
+}
+
+// releasedIDs returns the ids of released, in order.
+func (s *mqttSession) releasedIDs() []uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := slices.Collect(maps.Keys(s.released))
+	slices.Sort(ids)
+	return ids
 }
 
 // mqttDisconnectInfo is the client's DISCONNECT in a disconnected event.
@@ -255,11 +269,25 @@ func (s *mqttSession) subscription(topic string) (mqttSub, bool) {
 func (s *mqttSession) nextPacketID() uint16 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.nextID++
-	if s.nextID == 0 {
-		s.nextID = 1
-	}
+	for range 1 << 16 {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if !s.idInUseLocked(s.nextID) {
+			break
+		}
+	} // (with every id in use, the next one is reused)
 	return s.nextID
+}
+
+// idInUseLocked reports whether an outbound exchange still holds packet
+// id. mu must be held.
+func (s *mqttSession) idInUseLocked(id uint16) bool {
+	_, unacked := s.unacked[id]
+	_, inflight := s.inflight[id]
+	_, released := s.released[id]
+	return unacked || inflight || released
 }
 
 // setCode records the reason code the close will send, unless one was
@@ -490,6 +518,10 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, w
 	tr := newTransport(old, ws, r)
 	*trp = tr // the WebSocket's pongs go to it
 	tr.Enqueue(old.connack())
+	for _, id := range s.releasedIDs() {
+		// MQTT §4.4: the PUBREL of a QoS 2 exchange cut after PUBREC.
+		tr.Enqueue(mqttFrame(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, ProtocolVersion: s.version, PacketID: id}))
+	}
 	if !old.Attach(tr) {
 		tr.cancel()
 		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
@@ -894,10 +926,20 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 	case packets.Puback, packets.Pubcomp:
 		c.mqttAcknowledged(pk.PacketID)
 		c.mqttReleased(pk.PacketID)
+		s.mu.Lock()
+		delete(s.released, pk.PacketID)
+		s.mu.Unlock()
 	case packets.Pubrec:
 		c.mqttAcknowledged(pk.PacketID)
 		if pk.ReasonCode >= 0x80 {
 			c.mqttReleased(pk.PacketID) // a refused QoS 2 message ends here
+		} else if c.Reliable {
+			s.mu.Lock()
+			if s.released == nil {
+				s.released = map[uint16]struct{}{}
+			}
+			s.released[pk.PacketID] = struct{}{}
+			s.mu.Unlock()
 		}
 		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID})
 	case packets.Pubrel:
