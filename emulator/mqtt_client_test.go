@@ -1340,3 +1340,34 @@ func TestMQTTClientConnectHandler(t *testing.T) {
 		}
 	}
 }
+
+// TestMQTTClientKeepAlive: a connection silent for one and a half times
+// its keep-alive, on the emulator's clock, is closed (MQTT 5: DISCONNECT
+// 0x8D, keep alive timeout). The keep-alive of 10 s is well inside the
+// emulator's WebSocket ping interval, and Paho, which pings on the real
+// clock, sends nothing in the test's time.
+func TestMQTTClientKeepAlive(t *testing.T) {
+	for _, l := range mqttLevels {
+		t.Run(l.name, func(t *testing.T) {
+			clock := emulator.NewFakeClock(time.Unix(1_700_000_000, 0))
+			env := newMQTTEnv(t, emulator.WithClock(clock))
+			id := idOf("quiet", l.name)
+			c := env.mustConnect(l.version, id, mqttOpts{keepAlive: 10})
+			if err := clock.WaitTimers(env.ctx(), 15*time.Second, 1); err != nil {
+				t.Fatalf("no keep-alive timer of 15 s: %v", err)
+			}
+			clock.Advance(14 * time.Second)
+			if _, err := env.e.Connection(mqttHub, id); err != nil {
+				t.Fatalf("closed before 1.5 × the keep-alive: %v", err)
+			}
+			clock.Advance(time.Second)
+			if l.version == 5 {
+				if d := c.(*client5).serverDisconnect(); d.ReasonCode != 0x8D {
+					t.Errorf("DISCONNECT %#x; want 0x8D", d.ReasonCode)
+				}
+			}
+			expectClosed(t, c)
+			env.waitGone(id)
+		})
+	}
+}
