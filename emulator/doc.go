@@ -249,8 +249,13 @@
 // for another protocol level, 0x90, 0x95 and 0x9A (5.0) for a will topic,
 // size or retain flag; MQTT 3.1.1 has no code for the keep-alive and will
 // limits, so such a connection closes without CONNACK, as that protocol
-// asks. A second connection with the same client id takes over: the first
-// one ends (MQTT 5: DISCONNECT 0x8E). A connection that sends no packet
+// asks. Enhanced authentication (MQTT 5 §4.12) is not supported, as the
+// service lists no such feature: a CONNECT with an authentication method
+// is refused with 0x8C (bad authentication method), and an AUTH packet
+// ends the connection with DISCONNECT 0x8C; clients authenticate with
+// the token (and a connect event handler may check the username and
+// password). A second connection with the same client id takes over: the
+// first one ends (MQTT 5: DISCONNECT 0x8E). A connection that sends no packet
 // for one and a half times its keep-alive is closed (MQTT 5: DISCONNECT
 // 0x8D), timed on Options.Clock.
 //
@@ -281,8 +286,18 @@
 // told the content type of what it gets, with the user properties,
 // response topic, correlation data and message expiry of an MQTT 5
 // publisher, and with the subscription identifier of its SUBSCRIBE; a
-// no-local subscription keeps a client's own publishes from it. JSON-subprotocol clients in a group get what MQTT clients
-// publish to its topic, and the other way round.
+// no-local subscription keeps a client's own publishes from it.
+// JSON-subprotocol clients in a group get what MQTT clients publish to
+// its topic, and the other way round.
+//
+// The flow control of MQTT 5 is honoured: no more QoS 1 and 2 PUBLISH
+// packets than the CONNECT's Receive Maximum are unacknowledged at a time
+// (the others wait, in order, while QoS 0 ones pass), and a PUBLISH larger
+// than its Maximum Packet Size is not sent to it and counts as delivered
+// (§3.1.2.11.4). A message with an expiry interval that waits (for room in
+// the Receive Maximum, or for a persistent session to be resumed) goes
+// out with the interval it has left, counted on Options.Clock, and is
+// dropped once that ran out.
 //
 // The upstream connect, connected and disconnected events of an MQTT
 // connection carry ce-subprotocol mqtt and a ce-physicalConnectionId (and,
@@ -308,17 +323,26 @@
 // A persistent session (MQTT 3.1.1 without Clean Session, MQTT 5 with a
 // session expiry interval) outlives a lost network connection, a
 // keep-alive timeout and a DISCONNECT for Options.ReliableRetention (30
-// seconds by default, the service's guarantee; MQTT 5 is told the shorter
-// of that and what it asked for): the connection stays in its groups, the
-// will is published when the network connection ends (with an MQTT 5 will
-// delay, when the delay ends without a resume), and what arrives
-// meanwhile is kept. A CONNECT with the same client id and protocol level
-// that does not start clean resumes it: the CONNACK says the session is
-// present, the kept messages follow, QoS 1 and 2 ones again until
-// acknowledged, and the session keeps its identity, permissions and
-// subscriptions. A clean CONNECT, a CloseConnection, a protocol error or
-// the end of the retention ends the session. Outbound QoS 1 and 2
-// messages of a session that is not persistent are not sent again.
+// seconds by default, the service's guarantee), or for the MQTT 5
+// session expiry interval when that is shorter (the CONNACK says which;
+// an interval of 0 ends the session with the network connection, and the
+// interval of an MQTT 5 DISCONNECT replaces the CONNECT's): the
+// connection stays in its groups, the will is published when the network
+// connection ends (with an MQTT 5 will delay, when the delay ends
+// without a resume), and what arrives meanwhile is kept. A CONNECT with
+// the same client id and protocol level that does not start clean
+// resumes it: the CONNACK says the session is present, the kept messages
+// follow, QoS 1 and 2 ones again until acknowledged (with the DUP flag
+// when they had been sent before; a QoS 2 exchange cut after the
+// client's PUBREC gets its PUBREL again), and the session keeps its
+// identity and subscriptions; its permissions are those of the new
+// token's roles (or of the connect handler's), permission grants made by
+// REST during the earlier connection are gone. When the session's
+// earlier network connection is still open, it is taken over (MQTT 5:
+// DISCONNECT 0x8E first) and its will, unless it has a will delay, is
+// published. A clean CONNECT, a CloseConnection, a protocol error or the
+// end of the retention ends the session. Outbound QoS 1 and 2 messages
+// of a session that is not persistent are not sent again.
 //
 // # Layout
 //

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -169,6 +170,23 @@ type mqttSession struct {
 	// unacked maps the packet ids of a persistent session's outbound
 	// QoS 1 and 2 messages to their sequence ids; guarded by mu.
 	unacked map[uint16]uint64
+
+	// The outbound flow of QoS 1 and 2 PUBLISH packets, guarded by mu.
+	// receiveMax is the MQTT 5 client's Receive Maximum and maxPacket its
+	// Maximum Packet Size, 0 for none. inflight holds the packet ids
+	// written and not yet acknowledged; waiting the frames held back
+	// while receiveMax are in flight, in order; resend the ids that were
+	// in flight when a persistent session lost its network connection,
+	// whose next PUBLISH carries the DUP flag.
+	receiveMax uint16
+	maxPacket  uint32
+	inflight   map[uint16]struct{}
+	waiting    []core.Frame
+	resend     map[uint16]struct{}
+	// released holds the ids of a persistent session's QoS 2 messages
+	// that the client acknowledged with PUBREC and not yet completed with
+	// PUBCOMP: a resume sends their PUBREL again. Guarded by mu.
+	released map[uint16]struct{}
 }
 
 // takeUnacked returns and forgets the sequence id of packet id.
@@ -178,6 +196,15 @@ func (s *mqttSession) takeUnacked(id uint16) (uint64, bool) {
 	seq, ok := s.unacked[id]
 	delete(s.unacked, id)
 	return seq, ok
+}
+
+// releasedIDs returns the ids of released, in order.
+func (s *mqttSession) releasedIDs() []uint16 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := slices.Collect(maps.Keys(s.released))
+	slices.Sort(ids)
+	return ids
 }
 
 // mqttDisconnectInfo is the client's DISCONNECT in a disconnected event.
@@ -242,11 +269,25 @@ func (s *mqttSession) subscription(topic string) (mqttSub, bool) {
 func (s *mqttSession) nextPacketID() uint16 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.nextID++
-	if s.nextID == 0 {
-		s.nextID = 1
-	}
+	for range 1 << 16 {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if !s.idInUseLocked(s.nextID) {
+			break
+		}
+	} // (with every id in use, the next one is reused)
 	return s.nextID
+}
+
+// idInUseLocked reports whether an outbound exchange still holds packet
+// id. mu must be held.
+func (s *mqttSession) idInUseLocked(id uint16) bool {
+	_, unacked := s.unacked[id]
+	_, inflight := s.inflight[id]
+	_, released := s.released[id]
+	return unacked || inflight || released
 }
 
 // setCode records the reason code the close will send, unless one was
@@ -334,6 +375,9 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		clientID = newConnectionID()
 	}
 	s.askedExpiry = s.version == mqttV5 && pk.Properties.SessionExpiryInterval > 0
+	if s.version == mqttV5 {
+		s.receiveMax, s.maxPacket = pk.Properties.ReceiveMaximum, pk.Properties.MaximumPacketSize
+	}
 	if pk.Connect.WillFlag {
 		s.will = newWill(&pk)
 	}
@@ -358,17 +402,18 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	c.upstream = true
 	c.mu.Unlock()
 	s.inbuf = rest
-	s.expiry, s.retention = pk.Properties.SessionExpiryInterval, e.retention
+	s.expiry, s.retention = pk.Properties.SessionExpiryInterval, sessionRetention(s.version, pk.Properties.SessionExpiryInterval, e.retention)
 	persist := (s.version == mqttV311 && !pk.Connect.Clean) || (s.version == mqttV5 && s.expiry > 0)
 	if !pk.Connect.Clean {
 		if old := e.resumable(hubName, clientID, s.version); old != nil {
 			c.endLife() // the new connection is not used
-			e.resumeMQTT(old, s, ws, r, &tr)
+			e.resumeMQTT(old, s, id, ws, r, &tr)
 			return
 		}
 	}
 	if persist {
 		c.Reliable, c.ReconnectionToken = true, core.NewReconnectionToken()
+		c.SetRetention(s.retention)
 	}
 	tr = newTransport(c, ws, r)
 	e.takeOver(hubName, clientID)
@@ -386,6 +431,16 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
 	tr.start()
+}
+
+// sessionRetention is how long the emulator keeps the persistent session
+// of a CONNECT: its retention, or the MQTT 5 session expiry interval when
+// that is shorter.
+func sessionRetention(version byte, expiry uint32, retention time.Duration) time.Duration {
+	if version == mqttV5 && expiry > 0 {
+		return min(retention, time.Duration(expiry)*time.Second)
+	}
+	return retention
 }
 
 // resumable returns the persistent session of hub with the client id that
@@ -414,12 +469,36 @@ func (e *Emulator) resumable(hubName, id string, version byte) *conn {
 
 // resumeMQTT attaches the WebSocket of a CONNECT to the persistent
 // session old: the CONNACK says the session is present, then the
-// messages buffered while it was away follow, and its subscriptions,
-// permissions and identity are those of the session. next holds what the
-// CONNECT brought: its will, keep-alive and the bytes after it. *trp is
-// set to the new transport, which the WebSocket's pongs reach.
-func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, r *http.Request, trp **transport) {
+// messages buffered while it was away follow (those that were in flight
+// with the DUP flag), its subscriptions and identity are those of the
+// session, its permissions those of the new token (id). next holds what
+// the CONNECT brought: its will, keep-alive, flow limits, expiry and the
+// bytes after it. A network connection of the session that is still open
+// is taken over: MQTT 5 sends it DISCONNECT 0x8E first, and its will
+// (without a delay) is published. *trp is set to the new transport, which
+// the WebSocket's pongs reach.
+func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, ws *websocket.Conn, r *http.Request, trp **transport) {
 	s := old.mqtt
+	if prev, ok := old.Endpoint().(*transport); ok && s.version == mqttV5 && prev.ws != nil {
+		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: mqttSessionTakenOver}
+		pk.Properties.ReasonString = reasonMQTTTakenOver
+		ctx, cancel := context.WithTimeout(context.Background(), closeHandshakeTimeout)
+		_ = prev.ws.Write(ctx, websocket.MessageBinary, encodeMQTT(&pk)) // Attach closes it next
+		cancel()
+	}
+	if _, open := old.Endpoint().(*transport); open {
+		// The taken-over network connection ends without DISCONNECT: its
+		// will goes out, unless a will delay is still running, which the
+		// resume ends (MQTT 5 §3.1.3.2.2).
+		s.mu.Lock()
+		due := s.will != nil && s.will.delay == 0
+		s.mu.Unlock()
+		if due {
+			old.publishWill()
+		}
+	}
+	old.SetRoles(id.roles, e.log)
+	old.SetRetention(next.retention)
 	s.mu.Lock()
 	if s.stopWill != nil {
 		s.stopWill() // resumed within the will delay: no will
@@ -428,6 +507,10 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, 
 	s.will, s.byClient, s.code, s.serverEnded, s.disconnect, s.ended = next.will, false, 0, false, nil, false
 	s.present, s.assigned, s.askedExpiry, s.expiry = true, false, next.askedExpiry, next.expiry
 	s.keepAlive, s.physicalID, s.connectInfo = next.keepAlive, next.physicalID, next.connectInfo
+	s.retention, s.receiveMax, s.maxPacket = next.retention, next.receiveMax, next.maxPacket
+	// The Receive Maximum counts anew on each network connection; what
+	// was in flight or waiting is replayed from the session's buffer.
+	s.resend, s.inflight, s.waiting = s.inflight, nil, nil
 	s.mu.Unlock()
 	old.proc.Lock()
 	s.inbuf = next.inbuf
@@ -435,6 +518,10 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, ws *websocket.Conn, 
 	tr := newTransport(old, ws, r)
 	*trp = tr // the WebSocket's pongs go to it
 	tr.Enqueue(old.connack())
+	for _, id := range s.releasedIDs() {
+		// MQTT §4.4: the PUBREL of a QoS 2 exchange cut after PUBREC.
+		tr.Enqueue(mqttFrame(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, ProtocolVersion: s.version, PacketID: id}))
+	}
 	if !old.Attach(tr) {
 		tr.cancel()
 		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
@@ -550,6 +637,10 @@ func validateConnect(pk *packets.Packet) (string, byte) {
 	}
 	if pk.ConnectValidate() != packets.CodeSuccess {
 		return "", refusal(v, 0xFF, mqttProtocolError)
+	}
+	if v == mqttV5 && pk.Properties.AuthenticationMethod != "" {
+		// Enhanced authentication (MQTT 5 §4.12) is not supported.
+		return "", mqttBadAuthenticationMethod
 	}
 	id := pk.Connect.ClientIdentifier
 	if id == "" && v == mqttV5 {
@@ -808,6 +899,7 @@ func (c *conn) mqttAcknowledged(id uint16) {
 	}
 	if seq, ok := c.mqtt.takeUnacked(id); ok {
 		c.Acknowledge(seq)
+		c.e.changes.Signal() // ConnectionInfo.Unacknowledged changed
 	}
 }
 
@@ -833,8 +925,22 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 		return c.mqttPublish(pk)
 	case packets.Puback, packets.Pubcomp:
 		c.mqttAcknowledged(pk.PacketID)
+		c.mqttReleased(pk.PacketID)
+		s.mu.Lock()
+		delete(s.released, pk.PacketID)
+		s.mu.Unlock()
 	case packets.Pubrec:
 		c.mqttAcknowledged(pk.PacketID)
+		if pk.ReasonCode >= 0x80 {
+			c.mqttReleased(pk.PacketID) // a refused QoS 2 message ends here
+		} else if c.Reliable {
+			s.mu.Lock()
+			if s.released == nil {
+				s.released = map[uint16]struct{}{}
+			}
+			s.released[pk.PacketID] = struct{}{}
+			s.mu.Unlock()
+		}
 		c.mqttReply(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID})
 	case packets.Pubrel:
 		delete(s.qos2, pk.PacketID)
@@ -862,6 +968,15 @@ func (c *conn) mqttPacket(pk *packets.Packet) bool {
 		s.disconnect = &mqttDisconnectInfo{Code: int(pk.ReasonCode), UserProperties: upstreamProperties(pk.Properties.User)}
 		s.mu.Unlock()
 		endSession := pk.Properties.SessionExpiryIntervalFlag && pk.Properties.SessionExpiryInterval == 0
+		if s.version == mqttV5 && pk.Properties.SessionExpiryIntervalFlag && !endSession && c.Reliable {
+			// MQTT 5 §3.14.2.2.2: the DISCONNECT sets the session's
+			// expiry anew (still within the retention).
+			r := sessionRetention(s.version, pk.Properties.SessionExpiryInterval, c.e.retention)
+			s.mu.Lock()
+			s.retention = r
+			s.mu.Unlock()
+			c.SetRetention(r)
+		}
 		if ep := c.Endpoint(); c.Reliable && !endSession && ep != nil {
 			// The session stays for a later CONNECT.
 			c.EndpointLost(ep, reasonMQTTDisconnected)
@@ -956,6 +1071,7 @@ func (c *conn) publishToGroup(group string, dt protocol.DataType, data []byte, p
 	m.Published = pub
 	if pub.ExpirySeconds > 0 {
 		m.TTL = time.Duration(pub.ExpirySeconds) * time.Second
+		pub.ExpiresAt = c.e.now().Add(m.TTL)
 	}
 	sub, ok := c.mqtt.subscription(group)
 	c.sendToGroup(m, ok && sub.noLocal, nil)

@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"bytes"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -60,7 +63,9 @@ func FuzzMQTTPackets(f *testing.F) {
 				tr = transportOf(r.Conn)
 			}
 			tr.qmu.Lock()
-			for _, q := range tr.queue {
+			frames := slices.Clone(tr.queue) // checked unlocked: a failure must not leave qmu held
+			tr.qmu.Unlock()
+			for _, q := range frames {
 				pk, n, err := decodeMQTT(q.Data, r.mqtt.version)
 				if err != nil || n != len(q.Data) || !q.Binary {
 					t.Fatalf("queued %x for %s: %d bytes decoded, %v; want one whole packet", q.Data, r.ID, n, err)
@@ -68,8 +73,10 @@ func FuzzMQTTPackets(f *testing.F) {
 				if pk.FixedHeader.Type == packets.Connect || pk.FixedHeader.Type == packets.Subscribe {
 					t.Fatalf("queued a client packet %d", pk.FixedHeader.Type)
 				}
+				if pk.FixedHeader.Type == packets.Publish {
+					checkOutboundPublish(t, r, q, pk)
+				}
 			}
-			tr.qmu.Unlock()
 		}
 		ctr.qmu.Lock()
 		ctr.queue, ctr.queueLen, ctr.queueBytes = ctr.queue[:0], 0, 0
@@ -84,6 +91,29 @@ func FuzzMQTTPackets(f *testing.F) {
 		}
 		tr.qmu.Unlock()
 	})
+}
+
+// checkOutboundPublish checks the outbound flow's view of the PUBLISH q
+// (decoded as pk) queued for r: the packet id it reads from the header is
+// the codec's, and the frame it sends again (DUP, expiry left) is one
+// whole packet with the same id and payload.
+func checkOutboundPublish(t *testing.T, r *conn, q core.Frame, pk packets.Packet) {
+	t.Helper()
+	id, ok := publishPacketID(packetOf(q))
+	if ok != (pk.FixedHeader.Qos > 0) || (ok && id != pk.PacketID) {
+		t.Fatalf("publishPacketID of %x: %d, %v; want %d (QoS %d)", q.Data, id, ok, pk.PacketID, pk.FixedHeader.Qos)
+	}
+	again := r.mqtt.patchPublish(q, true, 1500*time.Millisecond)
+	got, n, err := decodeMQTT(again.Data, r.mqtt.version)
+	if err != nil || n != len(again.Data) {
+		t.Fatalf("resent %x: %d bytes decoded, %v; want one whole packet", again.Data, n, err)
+	}
+	if got.PacketID != pk.PacketID || got.FixedHeader.Dup != (pk.FixedHeader.Qos > 0) || !bytes.Equal(got.Payload, pk.Payload) {
+		t.Fatalf("resent %+v; want the id, payload and DUP of %+v", got.FixedHeader, pk.FixedHeader)
+	}
+	if pk.Properties.MessageExpiryInterval > 0 && r.mqtt.version == mqttV5 && got.Properties.MessageExpiryInterval != 2 {
+		t.Fatalf("resent with expiry %d; want the 2 s left (rounded up)", got.Properties.MessageExpiryInterval)
+	}
 }
 
 // FuzzMQTTDecode checks the packet reader alone: it never panics, never

@@ -78,6 +78,7 @@ func TestMQTTConnect(t *testing.T) {
 		{name: "will message too large", id: "w4", edit: will("status", make([]byte, 2001)), v311: noConnack, v5: 0x95},
 		{name: "will message at the limit", id: "w5", edit: will("status", make([]byte, 2000))},
 		{name: "retained will", id: "w6", edit: func(p *packets.Packet) { will("status", []byte("x"))(p); p.Connect.WillRetain = true }, v311: noConnack, v5: 0x9A},
+		{name: "enhanced authentication", id: "auth1", edit: func(p *packets.Packet) { p.Properties.AuthenticationMethod = "SCRAM-SHA-1" }, v311: 0, v5: 0x8C},
 		{name: "protocol level 3", id: "old", edit: func(p *packets.Packet) { p.ProtocolVersion = 3; p.Connect.ProtocolName = []byte("MQIsdp") }, v311: 0x01, v5: 0x01},
 	}
 	for _, v := range mqttVersions {
@@ -828,5 +829,69 @@ func TestMQTTWillDelay(t *testing.T) {
 	watcher.ping()
 	if len(watcher.pending) != 0 {
 		t.Fatalf("the watcher got %d more messages; want one will in all", len(watcher.pending))
+	}
+}
+
+// TestMQTTPubrelResentOnResume: a QoS 2 exchange cut after the client's
+// PUBREC is resumed with the emulator's PUBREL (MQTT §4.4), and the
+// message is not sent again.
+func TestMQTTPubrelResentOnResume(t *testing.T) {
+	te := startEmulator(t, Options{})
+	pub := te.mqtt(mqttV5, "qos2pub", jwt.MapClaims{"role": []string{"webpubsub.sendToGroup"}})
+	persistent := func(p *packets.Packet) {
+		p.Connect.Clean = false
+		if p.ProtocolVersion == mqttV5 {
+			p.Properties.SessionExpiryInterval, p.Properties.SessionExpiryIntervalFlag = 60, true
+		}
+	}
+	join := jwt.MapClaims{"role": []string{"webpubsub.joinLeaveGroup"}}
+	for _, v := range mqttVersions {
+		t.Run(v.name, func(t *testing.T) {
+			te := te.with(t)
+			id := "exactly" + strings.ReplaceAll(v.name, ".", "")
+			c, _, _ := te.mqttConnect(v.version, id, join, persistent)
+			te.waitRegistered()
+			c.subscribe(2, id)
+			pub.publish(id, 2, []byte("once"), nil)
+			in := c.expect(packets.Publish)
+			if in.FixedHeader.Qos != 2 {
+				t.Fatalf("QoS %d", in.FixedHeader.Qos)
+			}
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: in.PacketID})
+			c.expect(packets.Pubrel)
+			_ = c.ws.CloseNow() // cut before PUBCOMP
+			te.waitDetached(id)
+
+			c, ack, ok := te.mqttConnect(v.version, id, join, persistent)
+			if !ok || !ack.SessionPresent {
+				t.Fatalf("resume: %+v present %v", ack.FixedHeader, ack.SessionPresent)
+			}
+			if rel := c.read(); rel.FixedHeader.Type != packets.Pubrel || rel.PacketID != in.PacketID {
+				t.Fatalf("after the CONNACK got %s %d; want PUBREL %d", packets.PacketNames[rel.FixedHeader.Type], rel.PacketID, in.PacketID)
+			}
+			c.send(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubcomp}, PacketID: in.PacketID})
+			c.ping()
+			if len(c.pending) != 0 {
+				t.Fatalf("got %d PUBLISH packets after the resume; want the message not sent again", len(c.pending))
+			}
+		})
+	}
+	pub.ping()
+}
+
+// TestMQTTPacketIDsSkipThoseInUse: after the wrap-around, an outbound
+// packet id still held by an exchange (unacknowledged, in flight, or
+// waiting for PUBCOMP) is not reused.
+func TestMQTTPacketIDsSkipThoseInUse(t *testing.T) {
+	s := &mqttSession{nextID: 65534,
+		unacked:  map[uint16]uint64{1: 7},
+		inflight: map[uint16]struct{}{2: {}, 65535: {}},
+		released: map[uint16]struct{}{3: {}}}
+	var got []uint16
+	for range 2 {
+		got = append(got, s.nextPacketID())
+	}
+	if !slices.Equal(got, []uint16{4, 5}) {
+		t.Fatalf("packet ids %v; want 4 and 5 (65535 and 1 to 3 are in use, 0 is none)", got)
 	}
 }

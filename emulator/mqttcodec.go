@@ -241,10 +241,22 @@ func (k mqttCodec) encode(m *core.Message, seq uint64) (core.Frame, bool) {
 			s.unacked[id] = seq
 			s.mu.Unlock()
 		}
-		return s.publishFrame(m, topic, qos, id, subID), false
+		f = s.publishFrame(m, topic, qos, id, subID)
+		f.Deadline = deadlineOf(m)
+		return f, false
 	}
 	f.NoAck = seq > 0
+	f.Deadline = deadlineOf(m)
 	return f, shared
+}
+
+// deadlineOf is when m expires, in Unix nanoseconds of the emulator's
+// clock; 0 for a message without an MQTT expiry interval.
+func deadlineOf(m *core.Message) int64 {
+	if pub := m.Published; pub != nil && !pub.ExpiresAt.IsZero() {
+		return pub.ExpiresAt.UnixNano()
+	}
+	return 0
 }
 
 // publishFrame builds the PUBLISH of m.

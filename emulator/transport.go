@@ -382,7 +382,14 @@ func (tr *transport) writeBatch(batch []core.Frame, req *closeRequest) bool {
 		if batch[i].Binary {
 			typ = websocket.MessageBinary
 		}
-		if err := tr.writeFrame(typ, batch[i]); err != nil {
+		f := batch[i]
+		if tr.c.mqtt != nil {
+			var write bool
+			if f, write = tr.c.mqttOutbound(f); !write {
+				continue
+			}
+		}
+		if err := tr.writeFrame(typ, f); err != nil {
 			_ = tr.ws.CloseNow()
 			tr.c.EndpointLost(tr, reasonEndedAbruptly)
 			return false

@@ -42,6 +42,11 @@ type Frame struct {
 	// other frame while the connection has an endpoint, and buffered only
 	// while it is detached, until the next Attach replays it.
 	NoAck bool
+	// Deadline, when not 0, is when the message the frame carries
+	// expires, in Unix nanoseconds of the service clock, for an endpoint
+	// that tells its client the time left (MQTT 5's message expiry). The
+	// core does not read it.
+	Deadline int64
 }
 
 // Ending says how a connection's endpoint is closed.
@@ -170,6 +175,9 @@ type Conn struct {
 	stopDetach     func() bool // stops the retention timer; nil when none runs
 	detachEnd      time.Time
 	refuseRecovery bool
+	// retention, when not 0, replaces the service's retention for this
+	// connection (an MQTT 5 session expiry interval below it).
+	retention time.Duration
 }
 
 // NewConn returns an unregistered connection of the canonical hub name.
@@ -183,8 +191,22 @@ func (c *Conn) HubName() string { return c.hubName }
 // Hub is the connection's hub, nil before registration.
 func (c *Conn) Hub() *Hub { return c.hub }
 
-// Roles are the roles granted at connect.
-func (c *Conn) Roles() []string { return c.roles }
+// Roles are the roles granted at connect (or at an MQTT session's
+// resume).
+func (c *Conn) Roles() []string {
+	c.permMu.Lock()
+	defer c.permMu.Unlock()
+	return c.roles
+}
+
+// SetRetention sets how long the connection waits for a recovery once
+// detached; 0 means the service's retention. It applies from the next
+// detach.
+func (c *Conn) SetRetention(d time.Duration) {
+	c.mu.Lock()
+	c.retention = d
+	c.mu.Unlock()
+}
 
 // ConnectedAt is when the connection registered.
 func (c *Conn) ConnectedAt() time.Time { return c.connectedAt }
@@ -203,12 +225,15 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// SetRoles grants the permissions of roles, before registration. Unknown
+// SetRoles grants the permissions of roles, replacing those granted before
+// (before registration, or when an MQTT session is resumed). Unknown
 // roles are ignored; an invalid wildcard pattern is ignored with a
 // warning to log.
 func (c *Conn) SetRoles(roles []string, log *slog.Logger) {
-	c.roles = roles
-	c.perms = permissionsFromRoles(roles, log)
+	perms := permissionsFromRoles(roles, log)
+	c.permMu.Lock()
+	c.roles, c.perms = roles, perms
+	c.permMu.Unlock()
 }
 
 // Allowed reports whether the connection holds p for group.

@@ -77,6 +77,9 @@ type Published struct {
 	CorrelationData []byte
 	// ExpirySeconds is the MQTT 5 message expiry interval; 0 means none.
 	ExpirySeconds uint32
+	// ExpiresAt is when a message with ExpirySeconds expires, on the
+	// service clock; the zero time for none.
+	ExpiresAt time.Time
 }
 
 // KeyValue is one name/value pair, kept in order with duplicates.

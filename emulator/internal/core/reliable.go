@@ -69,6 +69,9 @@ func (c *Conn) EndpointLost(ep Endpoint, reason string) {
 		c.detachGen++
 		gen := c.detachGen
 		retention := c.svc.retention
+		if c.retention > 0 {
+			retention = c.retention
+		}
 		c.detachEnd = c.svc.Now().Add(retention)
 		c.stopDetach = c.svc.clock.AfterFunc(retention, func() { c.expire(gen) })
 		c.mu.Unlock()
