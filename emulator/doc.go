@@ -249,7 +249,7 @@
 // for another protocol level, 0x90, 0x95 and 0x9A (5.0) for a will topic,
 // size or retain flag; MQTT 3.1.1 has no code for the keep-alive and will
 // limits, so such a connection closes without CONNACK, as that protocol
-// asks. Enhanced authentication (MQTT 5 §4.12) is not supported, as the
+// asks. Enhanced authentication (section 4.12 of MQTT 5) is not supported, as the
 // service lists no such feature: a CONNECT with an authentication method
 // is refused with 0x8C (bad authentication method), and an AUTH packet
 // ends the connection with DISCONNECT 0x8C; clients authenticate with
@@ -294,7 +294,7 @@
 // packets than the CONNECT's Receive Maximum are unacknowledged at a time
 // (the others wait, in order, while QoS 0 ones pass), and a PUBLISH larger
 // than its Maximum Packet Size is not sent to it and counts as delivered
-// (§3.1.2.11.4). A message with an expiry interval that waits (for room in
+// (as section 3.1.2.11.4 of MQTT 5 asks). A message with an expiry interval that waits (for room in
 // the Receive Maximum, or for a persistent session to be resumed) goes
 // out with the interval it has left, counted on Options.Clock, and is
 // dropped once that ran out.
