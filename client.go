@@ -78,6 +78,8 @@ type ClientOptions struct {
 type ServiceClient struct {
 	hub        string
 	endpoint   serviceURL // service endpoint (audience base)
+	hubURL     string     // endpoint + "/api/hubs/" + escaped hub
+	apiQuery   string     // "?api-version=" + escaped apiVersion
 	clientBase serviceURL // base of client access URLs (ClientEndpoint or endpoint)
 	apiVersion string
 	key        *auth.KeySource // nil for Entra ID
@@ -160,6 +162,8 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
+	c.hubURL = ep.String() + "/api/hubs/" + seg(hub)
+	c.apiQuery = "?api-version=" + escapeComponent(c.apiVersion, true)
 	// The hub is percent-escaped as a path segment, the same way
 	// in the URL and in the token audience; for hubs of letters, digits, "_"
 	// and "." that is the hub itself.
@@ -302,20 +306,26 @@ func (q *query) addOpt(key, value string) {
 	}
 }
 
-// path joins "/api/hubs/{hub}" and segments; segments starting with ":" or
-// listed in fixed are literal, the rest are escaped.
+// url joins "/api/hubs/{hub}" and segments (already escaped, see seg),
+// then the api-version and q, in one allocation.
 func (c *ServiceClient) url(q *query, segments ...string) string {
+	n := len(c.hubURL) + len(c.apiQuery)
+	for _, s := range segments {
+		n += 1 + len(s)
+	}
+	hasQuery := q != nil && q.b.Len() > 0
+	if hasQuery {
+		n += 1 + q.b.Len()
+	}
 	var b strings.Builder
-	b.WriteString(c.endpoint.String())
-	b.WriteString("/api/hubs/")
-	b.WriteString(escapeComponent(c.hub, false))
+	b.Grow(n)
+	b.WriteString(c.hubURL)
 	for _, s := range segments {
 		b.WriteByte('/')
 		b.WriteString(s)
 	}
-	b.WriteString("?api-version=")
-	b.WriteString(escapeComponent(c.apiVersion, true))
-	if q != nil && q.b.Len() > 0 {
+	b.WriteString(c.apiQuery)
+	if hasQuery {
 		b.WriteByte('&')
 		b.WriteString(q.b.String())
 	}

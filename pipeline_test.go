@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,7 +13,9 @@ import (
 
 // TestRetriesResendTheSameBody sends through real net/http to a server that
 // fails the first tries: every try carries the whole body, byte for byte,
-// with a Content-Length, and is signed anew for the same URL.
+// with a Content-Length, and a token that verifies with the key, names the
+// exact URL and has not expired at the time of the try (a retry may reuse
+// the first try's token, see TestRESTTokenReuse).
 func TestRetriesResendTheSameBody(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB, more than one write buffer
 	ctx := context.Background()
@@ -41,7 +42,9 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var bodies [][]byte
-			var auths, lengths []string
+			var auths, lengths, urls []string
+			var times []int64
+			now := time.Unix(1_700_000_000, 0)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				b, err := io.ReadAll(r.Body)
 				if err != nil {
@@ -51,6 +54,8 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				n := len(bodies)
 				bodies = append(bodies, b)
 				auths = append(auths, r.Header.Get("Authorization"))
+				urls = append(urls, "http://"+r.Host+r.URL.RequestURI())
+				times = append(times, now.Unix())
 				lengths = append(lengths, r.Header.Get("Content-Length"))
 				mu.Unlock()
 				if n < len(tt.failWith) {
@@ -60,8 +65,7 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				w.WriteHeader(http.StatusAccepted)
 			}))
 			defer srv.Close()
-			now := time.Unix(1_700_000_000, 0)
-			opts := &ClientOptions{clock: func() time.Time { now = now.Add(time.Second); return now }}
+			opts := &ClientOptions{clock: func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Second); return now }}
 			opts.Retry.RetryDelay = time.Millisecond
 			opts.Retry.MaxRetryDelay = time.Millisecond
 			c, err := NewServiceClientFromConnectionString("Endpoint="+srv.URL+";AccessKey="+testKey, "hub", opts)
@@ -81,8 +85,12 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				if lengths[i] == "" {
 					t.Errorf("try %d: no Content-Length", i+1)
 				}
-				if !strings.HasPrefix(auths[i], "Bearer ") || i > 0 && auths[i] == auths[i-1] {
-					t.Errorf("try %d: not signed anew", i+1)
+				claims := verifyTestJWT(t, auths[i], testKey)
+				if claims["aud"] != urls[i] {
+					t.Errorf("try %d: aud %v, want %s", i+1, claims["aud"], urls[i])
+				}
+				if exp, _ := claims["exp"].(float64); int64(exp) <= times[i] {
+					t.Errorf("try %d: token expired at %v, sent at %d", i+1, claims["exp"], times[i])
 				}
 			}
 		})

@@ -53,18 +53,17 @@ type sendParams struct {
 	retry    *bool // RetryAmbiguousSends
 }
 
-// query builds excluded*, filter and messageTtlSeconds, in wire order.
-func (p sendParams) query() (*query, error) {
-	q := &query{}
+// addTo adds excluded*, filter and messageTtlSeconds to q, in wire order.
+func (p sendParams) addTo(q *query) error {
 	q.addAll("excluded", p.excluded)
 	q.addOpt("filter", p.filter)
 	if p.ttl != nil {
 		if *p.ttl < 0 || *p.ttl > 300 {
-			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*p.ttl), Reason: "must be in 0..300"}
+			return &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*p.ttl), Reason: "must be in 0..300"}
 		}
 		q.add("messageTtlSeconds", strconv.Itoa(*p.ttl))
 	}
-	return q, nil
+	return nil
 }
 
 // sendTo runs operation op: it posts msg to the route path below the hub
@@ -75,8 +74,8 @@ func (c *ServiceClient) sendTo(ctx context.Context, op string, check error, msg 
 		if check != nil {
 			return check
 		}
-		q, err := p.query()
-		if err != nil {
+		var q query
+		if err := p.addTo(&q); err != nil {
 			return err
 		}
 		if err := msg.validate(); err != nil {
@@ -86,7 +85,7 @@ func (c *ServiceClient) sendTo(ctx context.Context, op string, check error, msg 
 		if p.retry != nil {
 			r = *p.retry
 		}
-		req, err := c.newRequest(withSendRetry(ctx, r), http.MethodPost, c.url(q, path...))
+		req, err := c.newRequest(withSendRetry(ctx, r), http.MethodPost, c.url(&q, path...))
 		if err != nil {
 			return err
 		}
