@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -78,6 +79,8 @@ type ClientOptions struct {
 type ServiceClient struct {
 	hub        string
 	endpoint   serviceURL // service endpoint (audience base)
+	origin     string     // scheme://host[:port] of endpoint
+	host       string     // host[:port] of endpoint, as in a parsed URL
 	hubURL     string     // endpoint + "/api/hubs/" + escaped hub
 	apiQuery   string     // "?api-version=" + escaped apiVersion
 	clientBase serviceURL // base of client access URLs (ClientEndpoint or endpoint)
@@ -162,6 +165,8 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
+	c.host = ep.HostPort()
+	c.origin = ep.Scheme + "://" + c.host
 	c.hubURL = ep.String() + "/api/hubs/" + seg(hub)
 	c.apiQuery = "?api-version=" + escapeComponent(c.apiVersion, true)
 	// The hub is percent-escaped as a path segment, the same way
@@ -202,6 +207,18 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 		try.proxy = pp
 	}
 	perRetry = append(perRetry, try)
+	if opts.Retry.StatusCodes == nil {
+		// azcore's defaults, given explicitly: with none set, its retry
+		// policy allocates this list on every request.
+		opts.Retry.StatusCodes = []int{
+			http.StatusRequestTimeout,
+			http.StatusTooManyRequests,
+			http.StatusInternalServerError,
+			http.StatusBadGateway,
+			http.StatusServiceUnavailable,
+			http.StatusGatewayTimeout,
+		}
+	}
 	opts.Logging.AllowedQueryParams = append(opts.Logging.AllowedQueryParams, "api-version", "messageTtlSeconds", "maxpagesize", "top", "minutesToExpire", "clientType")
 	client, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		PerRetry: perRetry,
@@ -365,7 +382,18 @@ func (c *ServiceClient) call(ctx context.Context, name string, fn func(ctx conte
 var acceptJSON = []string{"application/json"}
 
 func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (*policy.Request, error) {
-	req, err := runtime.NewRequest(ctx, method, rawURL)
+	var req *policy.Request
+	var err error
+	if u := c.ownURL(rawURL); u != nil {
+		r := requestTemplate.WithContext(ctx)
+		r.Method = method
+		r.URL = u
+		r.Host = u.Host
+		r.Header = make(http.Header, 4)
+		req, err = runtime.NewRequestFromRequest(r)
+	} else {
+		req, err = runtime.NewRequest(ctx, method, rawURL)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -373,6 +401,40 @@ func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (
 		req.Raw().Header["Accept"] = acceptJSON
 	}
 	return req, nil
+}
+
+// requestTemplate holds the fields of a new client request that do not
+// depend on the request, as http.NewRequest sets them.
+var requestTemplate = &http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+
+// ownURL returns rawURL parsed, when it is one this client built (the
+// endpoint's origin, then an escaped path and an optional query): the
+// same URL that url.Parse returns, without parsing the origin again.
+// It returns nil for any other URL, which the caller parses.
+func (c *ServiceClient) ownURL(rawURL string) *url.URL {
+	rest, ok := strings.CutPrefix(rawURL, c.origin)
+	if !ok || !strings.HasPrefix(rest, "/") {
+		return nil
+	}
+	for i := 0; i < len(rest); i++ {
+		if b := rest[i]; b <= ' ' || b >= 0x7f || b == '#' {
+			return nil
+		}
+	}
+	rawPath, rawQuery, hasQuery := strings.Cut(rest, "?")
+	if hasQuery && rawQuery == "" {
+		return nil
+	}
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		return nil
+	}
+	u := &url.URL{Scheme: c.endpoint.Scheme, Host: c.host, Path: path, RawQuery: rawQuery}
+	// As url.Parse: RawPath only when the path is not escaped the default way.
+	if u.EscapedPath() != rawPath {
+		u.RawPath = rawPath
+	}
+	return u
 }
 
 // do sends req and returns the response when its status is one of ok;

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
+	"github.com/gowebpubsub/webpubsub/internal/auth"
 )
 
 // noRequests fails the test when any request is made.
@@ -484,4 +486,82 @@ func TestPagerStopsOnBadNextLinks(t *testing.T) {
 
 func fmtAll(v any) string {
 	return strings.Join([]string{sprint("%v", v), sprint("%+v", v), sprint("%#v", v), sprint("%s", v)}, " ")
+}
+
+// TestOwnURLIsURLParse checks that the request URLs the client builds are
+// parsed exactly as url.Parse parses them, and that other URLs are left
+// to url.Parse.
+func TestOwnURLIsURLParse(t *testing.T) {
+	tests := []struct {
+		endpoint, rawURL string
+		own              bool
+	}{
+		{"http://localhost:8080", "http://localhost:8080/api/hubs/hub/:send?api-version=2024-12-01", true},
+		{"https://h.example.com/p%20x", "https://h.example.com/p%20x/api/hubs/Hub_1.a%2Cb/users/u%201%2Fx'%C3%BC(2)!*~/:send?api-version=2024-12-01&filter=%27g%27%20in%20groups", true},
+		{"http://[::1]:8082", "http://[::1]:8082/api/hubs/hub/groups/g/connections?api-version=2024-12-01&top=5", true},
+		{"http://h", "http://h/api/health", true},
+		{"http://h", "http://h/api/hubs/hub/%zz", false},
+		{"http://h", "http://h/api/hubs/hub?", false},
+		{"http://h", "http://h/a#f", false},
+		{"http://h", "http://h/a b", false},
+		{"http://h", "http://h:80/api/health", false},
+		{"http://h", "https://h/api/health", false},
+		{"http://h", "http://hx/api/health", false},
+		{"http://h", "http://h", false},
+	}
+	for _, tt := range tests {
+		ep, err := parseServiceURL(tt.endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := newServiceClient(ep, ep, "hub", auth.NewKeySource(azcore.NewKeyCredential(testKey)), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.ownURL(tt.rawURL)
+		if (got != nil) != tt.own {
+			t.Errorf("%s: own %v, want %v", tt.rawURL, got != nil, tt.own)
+			continue
+		}
+		if got == nil {
+			continue
+		}
+		want, err := url.Parse(tt.rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got != *want {
+			t.Errorf("%s:\n got %#v\nwant %#v", tt.rawURL, *got, *want)
+		}
+	}
+}
+
+// FuzzOwnURL checks ownURL against url.Parse for any path and query after
+// the endpoint.
+func FuzzOwnURL(f *testing.F) {
+	for _, s := range []string{"/api/hubs/hub/:send?api-version=2024-12-01", "/a%2Fb%20c/!*'()?x=%27&y", "//x", "/%", "/?"} {
+		f.Add(s)
+	}
+	ep, err := parseServiceURL("http://[::1]:8082/pre")
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := newServiceClient(ep, ep, "hub", auth.NewKeySource(azcore.NewKeyCredential(testKey)), nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		raw := "http://[::1]:8082" + rest
+		got := c.ownURL(raw)
+		if got == nil {
+			return
+		}
+		want, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%q: ownURL accepts what url.Parse rejects: %v", raw, err)
+		}
+		if *got != *want {
+			t.Fatalf("%q:\n got %#v\nwant %#v", raw, *got, *want)
+		}
+	})
 }
