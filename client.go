@@ -41,7 +41,8 @@ const (
 // on every request, DefaultAPIVersion ("2024-12-01") when empty. Set
 // InsecureAllowCredentialWithHTTP to send Entra ID bearer tokens to a plain
 // http:// endpoint (an emulator); access-key clients sign every request with
-// a short-lived token and need no opt-in.
+// a short-lived token (valid 5 minutes; the same URL's token is sent again
+// for at most a minute) and need no opt-in.
 type ClientOptions struct {
 	azcore.ClientOptions
 
@@ -365,14 +366,52 @@ func orZero[T any](options *T) *T {
 // operation name (name is "ServiceClient.<Method>"), opens a tracing span
 // of that name and ends it with the result.
 func (c *ServiceClient) call(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	return c.callOp(ctx, name, notSend, fn)
+}
+
+// callOp is call for an operation that may be a send (see sendMode).
+func (c *ServiceClient) callOp(ctx context.Context, name string, send sendMode, fn func(ctx context.Context) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx = context.WithValue(ctx, runtime.CtxAPINameKey{}, name)
+	ctx = &opContext{Context: ctx, name: name, send: send}
 	ctx, end := runtime.StartSpan(ctx, name, c.internal.Tracer(), nil)
 	err := fn(ctx)
 	end(err)
 	return err
+}
+
+// opContext is the context of one operation: the API name, read with
+// runtime.CtxAPINameKey, and for a send whether its ambiguous failures may
+// be retried (see guardSend), in one allocation, where context.WithValue
+// takes two and a third for the name.
+type opContext struct {
+	context.Context
+	name string
+	send sendMode
+}
+
+// sendMode tells guardSend whether an operation is a send and whether its
+// ambiguous failures may be retried.
+type sendMode int8
+
+const (
+	notSend sendMode = iota
+	sendRetry
+	sendNoRetry
+)
+
+// Value implements context.Context.
+func (c *opContext) Value(key any) any {
+	switch key.(type) {
+	case runtime.CtxAPINameKey:
+		return c.name
+	case sendOpKey:
+		if c.send != notSend {
+			return c.send == sendRetry
+		}
+	}
+	return c.Context.Value(key)
 }
 
 // newRequest builds a request with the headers every operation sends.
@@ -477,26 +516,39 @@ func (c *ServiceClient) exists(ctx context.Context, rawURL string) (bool, error)
 
 // memBody is a request body held in memory. azcore seeks it back to the
 // start before each try; tryPolicy gives each try its own reader
-// of data.
+// of data, first for the first try.
 type memBody struct {
 	bytes.Reader
-	data []byte
+	data  []byte
+	first bytes.Reader
+	tried bool // first was given to a try; tries run one after another
 }
 
 // Close implements io.Closer; there is nothing to release.
 func (*memBody) Close() error { return nil }
+
+// tryReader returns a reader of the whole body for a new try.
+func (b *memBody) tryReader() *bytes.Reader {
+	if b.tried {
+		return bytes.NewReader(b.data)
+	}
+	b.tried = true
+	return &b.first
+}
 
 // setBody makes data (not copied; it must not change while the request is
 // in flight) the body of req, with Content-Type contentType.
 func setBody(req *policy.Request, data []byte, contentType string) error {
 	b := &memBody{data: data}
 	b.Reset(data)
+	b.first.Reset(data)
 	return req.SetBody(b, contentType)
 }
 
 // tryPolicy runs once per try, inside azcore's retry loop, after the
 // bearer-token policy (Entra ID) and before the user's per-try policies:
-//   - with a key, it signs the try with a fresh token for its exact URL;
+//   - with a key, it signs the try with a token for its exact URL (the
+//     same URL's token of the last minute, see auth.KeyPolicy);
 //   - with a reverse proxy, it points the try at the proxy (after signing,
 //     so that aud stays the service URL);
 //   - it replaces a memBody request body, which azcore's retry policy
@@ -526,7 +578,7 @@ func (p *tryPolicy) Do(req *policy.Request) (*http.Response, error) {
 		}
 	}
 	if b, ok := req.Body().(*memBody); ok {
-		raw.Body = io.NopCloser(bytes.NewReader(b.data))
+		raw.Body = io.NopCloser(b.tryReader())
 	}
 	resp, err := req.Next()
 	return guardSend(req, resp, err)
@@ -534,13 +586,9 @@ func (p *tryPolicy) Do(req *policy.Request) (*http.Response, error) {
 
 // ---- send retry guard ----
 
+// sendOpKey is the context key of a send's retry mode: its value, set by
+// opContext, is true when ambiguous failures may be retried.
 type sendOpKey struct{}
-
-// withSendRetry marks ctx as a send whose ambiguous failures may (retry
-// true) or may not be retried.
-func withSendRetry(ctx context.Context, retry bool) context.Context {
-	return context.WithValue(ctx, sendOpKey{}, retry)
-}
 
 // guardSend runs inside the retry loop, on the outcome of one try. For a
 // send marked as not retryable on ambiguous failures it turns such

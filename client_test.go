@@ -162,7 +162,7 @@ func TestKeyRotationTakesEffectOnNextRequest(t *testing.T) {
 	verifyTestJWT(t, rec.reqs[1].Header.Get("Authorization"), "second-key-9876543210")
 	for _, r := range rec.reqs {
 		for k, v := range r.Header {
-			if strings.Contains(strings.Join(v, ","), "key-") || strings.EqualFold(k, "X-Webpubsub-Key-Capture") {
+			if strings.Contains(strings.Join(v, ","), "key-") || strings.EqualFold(k, "Key") {
 				t.Errorf("header %s carries the key", k)
 			}
 		}
@@ -366,32 +366,53 @@ func (p apiNamePolicy) Do(req *policy.Request) (*http.Response, error) {
 	return req.Next()
 }
 
+// TestTracingSpanAndAPIName checks, for a group operation and a send, that
+// per-call policies see the operation name under runtime.CtxAPINameKey and
+// that a span of that name is opened.
 func TestTracingSpanAndAPIName(t *testing.T) {
-	var tr capturingTracer
-	var names []string
-	var rec recorder
-	opts := &ClientOptions{clock: fixedClock}
-	opts.Transport = rec.transport(http.StatusOK)
-	opts.TracingProvider = tr.provider()
-	opts.PerCallPolicies = []policy.Policy{apiNamePolicy{&names}}
-	c, err := NewServiceClientFromConnectionString("Endpoint=https://svc.example.com;AccessKey="+testKey, "hub", opts)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		status int
+		call   func(*ServiceClient) error
+	}{
+		{"ServiceClient.AddUserToGroup", http.StatusOK, func(c *ServiceClient) error {
+			_, err := c.AddUserToGroup(context.Background(), "g", "u", nil)
+			return err
+		}},
+		{"ServiceClient.SendToUser", http.StatusAccepted, func(c *ServiceClient) error {
+			_, err := c.SendToUser(context.Background(), "u", TextMessage("x"), &SendToUserOptions{RetryAmbiguousSends: ptr(true)})
+			return err
+		}},
 	}
-	if _, err := c.AddUserToGroup(context.Background(), "g", "u", nil); err != nil {
-		t.Fatal(err)
-	}
-	if len(names) != 1 || names[0] != "ServiceClient.AddUserToGroup" {
-		t.Errorf("API names %v", names)
-	}
-	found := false
-	for _, n := range tr.names {
-		if n == "ServiceClient.AddUserToGroup" {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("spans %v have no ServiceClient.AddUserToGroup", tr.names)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tr capturingTracer
+			var names []string
+			var rec recorder
+			opts := &ClientOptions{clock: fixedClock}
+			opts.Transport = rec.transport(tt.status)
+			opts.TracingProvider = tr.provider()
+			opts.PerCallPolicies = []policy.Policy{apiNamePolicy{&names}}
+			c, err := NewServiceClientFromConnectionString("Endpoint=https://svc.example.com;AccessKey="+testKey, "hub", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.call(c); err != nil {
+				t.Fatal(err)
+			}
+			if len(names) != 1 || names[0] != tt.name {
+				t.Errorf("API names %v", names)
+			}
+			found := false
+			for _, n := range tr.names {
+				if n == tt.name {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("spans %v have no %s", tr.names, tt.name)
+			}
+		})
 	}
 }
 

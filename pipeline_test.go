@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // TestRetriesResendTheSameBody sends through real net/http to a server that
@@ -129,5 +134,58 @@ func TestOneSpanPerCall(t *testing.T) {
 		if count[name] != want {
 			t.Errorf("%d spans %s, want %d (all: %v)", count[name], name, want, tr.names)
 		}
+	}
+}
+
+// TestSendSuccessBodyIsDiscarded sends through real net/http to a server
+// whose successes carry a body: every send reuses the one connection (the
+// body was read to its end and closed), and a response captured with
+// policy.WithCaptureResponse has an empty, readable body.
+func TestSendSuccessBodyIsDiscarded(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"202 without a body", http.StatusAccepted, ""},
+		{"202 with a body", http.StatusAccepted, `{"note":"accepted"}`},
+		{"200 with a body", http.StatusOK, strings.Repeat("x", 5000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			c, err := NewServiceClientFromConnectionString("Endpoint="+srv.URL+";AccessKey="+testKey, "hub", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				var resp *http.Response
+				ctx := policy.WithCaptureResponse(context.Background(), &resp)
+				if _, err := c.SendToGroup(ctx, "g", TextMessage("x"), nil); err != nil {
+					t.Fatal(err)
+				}
+				if resp == nil || resp.StatusCode != tt.status {
+					t.Fatalf("send %d: captured %v", i, resp)
+				}
+				if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 0 {
+					t.Errorf("send %d: captured body %q, %v", i, b, err)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d connections for 3 sends, want 1", n)
+			}
+		})
 	}
 }

@@ -20,7 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
 
-// RESTTokenLifetime is the lifetime of the per-request JWT that signs REST
+// RESTTokenLifetime is the lifetime of the JWT that signs REST
 // calls made with an access key.
 const RESTTokenLifetime = 5 * time.Minute
 
@@ -145,7 +145,10 @@ type KeySource struct {
 	pool sync.Pool
 }
 
-const keyHeader = "X-Webpubsub-Key-Capture"
+// keyHeader is the header of the private request that KeySource reads
+// the key from: short and in canonical form, so that the policy's
+// Header.Add has little to canonicalize.
+const keyHeader = "Key"
 
 // NewKeySource returns a KeySource for cred.
 func NewKeySource(cred *azcore.KeyCredential) *KeySource {

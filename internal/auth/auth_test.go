@@ -113,7 +113,7 @@ func TestPoliciesSignThenRewrite(t *testing.T) {
 	if claims["aud"] != u {
 		t.Errorf("aud %v, want the service URL %s", claims["aud"], u)
 	}
-	if tr.req.Header.Get("X-Webpubsub-Key-Capture") != "" {
+	if tr.req.Header.Get(keyHeader) != "" {
 		t.Error("the key capture header leaked")
 	}
 }
