@@ -231,7 +231,7 @@ func BenchmarkAzcorePipelineFloor(b *testing.B) {
 	srv := sink(b)
 	u, header := sdkRequest(b, srv)
 	var opts policy.ClientOptions
-	opts.Retry.StatusCodes = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+	opts.Retry.StatusCodes = defaultRetryStatusCodes()
 	cl, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{PerRetry: []policy.Policy{&tryPolicy{}}}, &opts)
 	if err != nil {
 		b.Fatal(err)

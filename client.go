@@ -209,16 +209,7 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	}
 	perRetry = append(perRetry, try)
 	if opts.Retry.StatusCodes == nil {
-		// azcore's defaults, given explicitly: with none set, its retry
-		// policy allocates this list on every request.
-		opts.Retry.StatusCodes = []int{
-			http.StatusRequestTimeout,
-			http.StatusTooManyRequests,
-			http.StatusInternalServerError,
-			http.StatusBadGateway,
-			http.StatusServiceUnavailable,
-			http.StatusGatewayTimeout,
-		}
+		opts.Retry.StatusCodes = defaultRetryStatusCodes()
 	}
 	opts.Logging.AllowedQueryParams = append(opts.Logging.AllowedQueryParams, "api-version", "messageTtlSeconds", "maxpagesize", "top", "minutesToExpire", "clientType")
 	client, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
@@ -230,6 +221,20 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	}
 	c.internal = client
 	return c, nil
+}
+
+// defaultRetryStatusCodes returns azcore's default retried statuses, to be
+// given explicitly: with none set, azcore's retry policy builds this list
+// on every request.
+func defaultRetryStatusCodes() []int {
+	return []int{
+		http.StatusRequestTimeout,
+		http.StatusTooManyRequests,
+		http.StatusInternalServerError,
+		http.StatusBadGateway,
+		http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout,
+	}
 }
 
 // Hub returns the hub this client is bound to.

@@ -586,3 +586,28 @@ func FuzzOwnURL(f *testing.F) {
 		}
 	})
 }
+
+// TestDefaultRetryStatusCodesAreAzcores checks that the list the client
+// gives azcore retries exactly the statuses azcore retries by default.
+func TestDefaultRetryStatusCodesAreAzcores(t *testing.T) {
+	tries := func(status int, codes []int) int {
+		n := 0
+		opts := &policy.ClientOptions{Transport: transportFunc(func(req *http.Request) (*http.Response, error) {
+			n++
+			return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})}
+		opts.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Nanosecond, MaxRetryDelay: time.Nanosecond, StatusCodes: codes}
+		pl := runtime.NewPipeline("test", "v0.0.1", runtime.PipelineOptions{}, opts)
+		req, err := runtime.NewRequest(context.Background(), http.MethodGet, "https://h/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = pl.Do(req)
+		return n
+	}
+	for status := 400; status < 600; status++ {
+		if got, want := tries(status, defaultRetryStatusCodes()), tries(status, nil); got != want {
+			t.Errorf("status %d: %d tries, azcore's default %d", status, got, want)
+		}
+	}
+}
