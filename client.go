@@ -17,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/gowebpubsub/webpubsub/internal/auth"
 	"github.com/gowebpubsub/webpubsub/internal/names"
+	"github.com/gowebpubsub/webpubsub/internal/payload"
 )
 
 const (
@@ -460,25 +461,52 @@ func (c *ServiceClient) ownURL(rawURL string) *url.URL {
 	if !ok || !strings.HasPrefix(rest, "/") {
 		return nil
 	}
+	// plain: the path has no byte that url.URL escapes or unescapes, so it
+	// is its own Path and needs no RawPath.
+	plain, inPath := true, true
 	for i := 0; i < len(rest); i++ {
-		if b := rest[i]; b <= ' ' || b >= 0x7f || b == '#' {
+		b := rest[i]
+		if b <= ' ' || b >= 0x7f || b == '#' {
 			return nil
+		}
+		if b == '?' {
+			inPath = false
+		} else if inPath && !plainPathByte(b) {
+			plain = false
 		}
 	}
 	rawPath, rawQuery, hasQuery := strings.Cut(rest, "?")
 	if hasQuery && rawQuery == "" {
 		return nil
 	}
+	u := &url.URL{Scheme: c.endpoint.Scheme, Host: c.host, Path: rawPath, RawQuery: rawQuery}
+	if plain {
+		return u
+	}
 	path, err := url.PathUnescape(rawPath)
 	if err != nil {
 		return nil
 	}
-	u := &url.URL{Scheme: c.endpoint.Scheme, Host: c.host, Path: path, RawQuery: rawQuery}
+	u.Path = path
 	// As url.Parse: RawPath only when the path is not escaped the default way.
 	if u.EscapedPath() != rawPath {
 		u.RawPath = rawPath
 	}
 	return u
+}
+
+// plainPathByte reports whether url.URL leaves b as it is in a path, both
+// when escaping (EscapedPath) and when unescaping (it is not '%').
+func plainPathByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	switch b {
+	case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 // do sends req and returns the response when its status is one of ok;
@@ -547,7 +575,34 @@ func setBody(req *policy.Request, data []byte, contentType string) error {
 	b := &memBody{data: data}
 	b.Reset(data)
 	b.first.Reset(data)
-	return req.SetBody(b, contentType)
+	if err := req.SetBody(b, ""); err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Raw().Header["Content-Type"] = contentTypeValue(contentType)
+	}
+	return nil
+}
+
+// Content-Type values of the bodies this package sends, shared like
+// acceptJSON.
+var (
+	contentText   = []string{payload.MediaTypeText}
+	contentJSON   = []string{payload.MediaTypeJSON}
+	contentBinary = []string{payload.MediaTypeBinary}
+)
+
+// contentTypeValue returns the header value slice of Content-Type ct.
+func contentTypeValue(ct string) []string {
+	switch ct {
+	case payload.MediaTypeText:
+		return contentText
+	case payload.MediaTypeJSON:
+		return contentJSON
+	case payload.MediaTypeBinary:
+		return contentBinary
+	}
+	return []string{ct}
 }
 
 // tryPolicy runs once per try, inside azcore's retry loop, after the
