@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/gowebpubsub/webpubsub/internal/auth"
 	"github.com/gowebpubsub/webpubsub/internal/names"
+	"github.com/gowebpubsub/webpubsub/internal/payload"
 )
 
 const (
@@ -40,7 +42,8 @@ const (
 // on every request, DefaultAPIVersion ("2024-12-01") when empty. Set
 // InsecureAllowCredentialWithHTTP to send Entra ID bearer tokens to a plain
 // http:// endpoint (an emulator); access-key clients sign every request with
-// a short-lived token and need no opt-in.
+// a short-lived token (valid 5 minutes; the same URL's token is sent again
+// for at most a minute) and need no opt-in.
 type ClientOptions struct {
 	azcore.ClientOptions
 
@@ -78,6 +81,10 @@ type ClientOptions struct {
 type ServiceClient struct {
 	hub        string
 	endpoint   serviceURL // service endpoint (audience base)
+	origin     string     // scheme://host[:port] of endpoint
+	host       string     // host[:port] of endpoint, as in a parsed URL
+	hubURL     string     // endpoint + "/api/hubs/" + escaped hub
+	apiQuery   string     // "?api-version=" + escaped apiVersion
 	clientBase serviceURL // base of client access URLs (ClientEndpoint or endpoint)
 	apiVersion string
 	key        *auth.KeySource // nil for Entra ID
@@ -160,6 +167,10 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	if c.apiVersion == "" {
 		c.apiVersion = DefaultAPIVersion
 	}
+	c.host = ep.HostPort()
+	c.origin = ep.Scheme + "://" + c.host
+	c.hubURL = ep.String() + "/api/hubs/" + seg(hub)
+	c.apiQuery = "?api-version=" + escapeComponent(c.apiVersion, true)
 	// The hub is percent-escaped as a path segment, the same way
 	// in the URL and in the token audience; for hubs of letters, digits, "_"
 	// and "." that is the hub itself.
@@ -198,6 +209,9 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 		try.proxy = pp
 	}
 	perRetry = append(perRetry, try)
+	if opts.Retry.StatusCodes == nil {
+		opts.Retry.StatusCodes = defaultRetryStatusCodes()
+	}
 	opts.Logging.AllowedQueryParams = append(opts.Logging.AllowedQueryParams, "api-version", "messageTtlSeconds", "maxpagesize", "top", "minutesToExpire", "clientType")
 	client, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{
 		PerRetry: perRetry,
@@ -208,6 +222,20 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	}
 	c.internal = client
 	return c, nil
+}
+
+// defaultRetryStatusCodes returns azcore's default retried statuses, to be
+// given explicitly: with none set, azcore's retry policy builds this list
+// on every request.
+func defaultRetryStatusCodes() []int {
+	return []int{
+		http.StatusRequestTimeout,
+		http.StatusTooManyRequests,
+		http.StatusInternalServerError,
+		http.StatusBadGateway,
+		http.StatusServiceUnavailable,
+		http.StatusGatewayTimeout,
+	}
 }
 
 // Hub returns the hub this client is bound to.
@@ -302,20 +330,26 @@ func (q *query) addOpt(key, value string) {
 	}
 }
 
-// path joins "/api/hubs/{hub}" and segments; segments starting with ":" or
-// listed in fixed are literal, the rest are escaped.
+// url joins "/api/hubs/{hub}" and segments (already escaped, see seg),
+// then the api-version and q, in one allocation.
 func (c *ServiceClient) url(q *query, segments ...string) string {
+	n := len(c.hubURL) + len(c.apiQuery)
+	for _, s := range segments {
+		n += 1 + len(s)
+	}
+	hasQuery := q != nil && q.b.Len() > 0
+	if hasQuery {
+		n += 1 + q.b.Len()
+	}
 	var b strings.Builder
-	b.WriteString(c.endpoint.String())
-	b.WriteString("/api/hubs/")
-	b.WriteString(escapeComponent(c.hub, false))
+	b.Grow(n)
+	b.WriteString(c.hubURL)
 	for _, s := range segments {
 		b.WriteByte('/')
 		b.WriteString(s)
 	}
-	b.WriteString("?api-version=")
-	b.WriteString(escapeComponent(c.apiVersion, true))
-	if q != nil && q.b.Len() > 0 {
+	b.WriteString(c.apiQuery)
+	if hasQuery {
 		b.WriteByte('&')
 		b.WriteString(q.b.String())
 	}
@@ -338,14 +372,52 @@ func orZero[T any](options *T) *T {
 // operation name (name is "ServiceClient.<Method>"), opens a tracing span
 // of that name and ends it with the result.
 func (c *ServiceClient) call(ctx context.Context, name string, fn func(ctx context.Context) error) error {
+	return c.callOp(ctx, name, notSend, fn)
+}
+
+// callOp is call for an operation that may be a send (see sendMode).
+func (c *ServiceClient) callOp(ctx context.Context, name string, send sendMode, fn func(ctx context.Context) error) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx = context.WithValue(ctx, runtime.CtxAPINameKey{}, name)
+	ctx = &opContext{Context: ctx, name: name, send: send}
 	ctx, end := runtime.StartSpan(ctx, name, c.internal.Tracer(), nil)
 	err := fn(ctx)
 	end(err)
 	return err
+}
+
+// opContext is the context of one operation: the API name, read with
+// runtime.CtxAPINameKey, and for a send whether its ambiguous failures may
+// be retried (see guardSend), in one allocation, where context.WithValue
+// takes two and a third for the name.
+type opContext struct {
+	context.Context
+	name string
+	send sendMode
+}
+
+// sendMode tells guardSend whether an operation is a send and whether its
+// ambiguous failures may be retried.
+type sendMode int8
+
+const (
+	notSend sendMode = iota
+	sendRetry
+	sendNoRetry
+)
+
+// Value implements context.Context.
+func (c *opContext) Value(key any) any {
+	switch key.(type) {
+	case runtime.CtxAPINameKey:
+		return c.name
+	case sendOpKey:
+		if c.send != notSend {
+			return c.send == sendRetry
+		}
+	}
+	return c.Context.Value(key)
 }
 
 // newRequest builds a request with the headers every operation sends.
@@ -355,7 +427,18 @@ func (c *ServiceClient) call(ctx context.Context, name string, fn func(ctx conte
 var acceptJSON = []string{"application/json"}
 
 func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (*policy.Request, error) {
-	req, err := runtime.NewRequest(ctx, method, rawURL)
+	var req *policy.Request
+	var err error
+	if u := c.ownURL(rawURL); u != nil {
+		r := requestTemplate.WithContext(ctx)
+		r.Method = method
+		r.URL = u
+		r.Host = u.Host
+		r.Header = make(http.Header, 4)
+		req, err = runtime.NewRequestFromRequest(r)
+	} else {
+		req, err = runtime.NewRequest(ctx, method, rawURL)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -363,6 +446,67 @@ func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (
 		req.Raw().Header["Accept"] = acceptJSON
 	}
 	return req, nil
+}
+
+// requestTemplate holds the fields of a new client request that do not
+// depend on the request, as http.NewRequest sets them.
+var requestTemplate = &http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+
+// ownURL returns rawURL parsed, when it is one this client built (the
+// endpoint's origin, then an escaped path and an optional query): the
+// same URL that url.Parse returns, without parsing the origin again.
+// It returns nil for any other URL, which the caller parses.
+func (c *ServiceClient) ownURL(rawURL string) *url.URL {
+	rest, ok := strings.CutPrefix(rawURL, c.origin)
+	if !ok || !strings.HasPrefix(rest, "/") {
+		return nil
+	}
+	// plain: the path has no byte that url.URL escapes or unescapes, so it
+	// is its own Path and needs no RawPath.
+	plain, inPath := true, true
+	for i := 0; i < len(rest); i++ {
+		b := rest[i]
+		if b <= ' ' || b >= 0x7f || b == '#' {
+			return nil
+		}
+		if b == '?' {
+			inPath = false
+		} else if inPath && !plainPathByte(b) {
+			plain = false
+		}
+	}
+	rawPath, rawQuery, hasQuery := strings.Cut(rest, "?")
+	if hasQuery && rawQuery == "" {
+		return nil
+	}
+	u := &url.URL{Scheme: c.endpoint.Scheme, Host: c.host, Path: rawPath, RawQuery: rawQuery}
+	if plain {
+		return u
+	}
+	path, err := url.PathUnescape(rawPath)
+	if err != nil {
+		return nil
+	}
+	u.Path = path
+	// As url.Parse: RawPath only when the path is not escaped the default way.
+	if u.EscapedPath() != rawPath {
+		u.RawPath = rawPath
+	}
+	return u
+}
+
+// plainPathByte reports whether url.URL leaves b as it is in a path, both
+// when escaping (EscapedPath) and when unescaping (it is not '%').
+func plainPathByte(b byte) bool {
+	switch {
+	case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		return true
+	}
+	switch b {
+	case '-', '_', '.', '~', '$', '&', '+', ',', '/', ':', ';', '=', '@':
+		return true
+	}
+	return false
 }
 
 // do sends req and returns the response when its status is one of ok;
@@ -405,26 +549,66 @@ func (c *ServiceClient) exists(ctx context.Context, rawURL string) (bool, error)
 
 // memBody is a request body held in memory. azcore seeks it back to the
 // start before each try; tryPolicy gives each try its own reader
-// of data.
+// of data, first for the first try.
 type memBody struct {
 	bytes.Reader
-	data []byte
+	data  []byte
+	first bytes.Reader
+	tried bool // first was given to a try; tries run one after another
 }
 
 // Close implements io.Closer; there is nothing to release.
 func (*memBody) Close() error { return nil }
+
+// tryReader returns a reader of the whole body for a new try.
+func (b *memBody) tryReader() *bytes.Reader {
+	if b.tried {
+		return bytes.NewReader(b.data)
+	}
+	b.tried = true
+	return &b.first
+}
 
 // setBody makes data (not copied; it must not change while the request is
 // in flight) the body of req, with Content-Type contentType.
 func setBody(req *policy.Request, data []byte, contentType string) error {
 	b := &memBody{data: data}
 	b.Reset(data)
-	return req.SetBody(b, contentType)
+	b.first.Reset(data)
+	if err := req.SetBody(b, ""); err != nil {
+		return err
+	}
+	if contentType != "" {
+		req.Raw().Header["Content-Type"] = contentTypeValue(contentType)
+	}
+	return nil
+}
+
+// Content-Type values of the bodies this package sends, shared like
+// acceptJSON.
+var (
+	contentText   = []string{payload.MediaTypeText}
+	contentJSON   = []string{payload.MediaTypeJSON}
+	contentBinary = []string{payload.MediaTypeBinary}
+)
+
+// contentTypeValue returns the header value slice of Content-Type ct.
+func contentTypeValue(ct string) []string {
+	switch ct {
+	case payload.MediaTypeText:
+		return contentText
+	case payload.MediaTypeJSON:
+		return contentJSON
+	case payload.MediaTypeBinary:
+		return contentBinary
+	}
+	return []string{ct}
 }
 
 // tryPolicy runs once per try, inside azcore's retry loop, after the
 // bearer-token policy (Entra ID) and before the user's per-try policies:
-//   - with a key, it signs the try with a fresh token for its exact URL;
+//   - with a key, it signs the try with a token for its exact URL (the
+//     same URL's token of the last minute, see auth.KeyPolicy);
 //   - with a reverse proxy, it points the try at the proxy (after signing,
 //     so that aud stays the service URL);
 //   - it replaces a memBody request body, which azcore's retry policy
@@ -454,7 +638,7 @@ func (p *tryPolicy) Do(req *policy.Request) (*http.Response, error) {
 		}
 	}
 	if b, ok := req.Body().(*memBody); ok {
-		raw.Body = io.NopCloser(bytes.NewReader(b.data))
+		raw.Body = io.NopCloser(b.tryReader())
 	}
 	resp, err := req.Next()
 	return guardSend(req, resp, err)
@@ -462,13 +646,9 @@ func (p *tryPolicy) Do(req *policy.Request) (*http.Response, error) {
 
 // ---- send retry guard ----
 
+// sendOpKey is the context key of a send's retry mode: its value, set by
+// opContext, is true when ambiguous failures may be retried.
 type sendOpKey struct{}
-
-// withSendRetry marks ctx as a send whose ambiguous failures may (retry
-// true) or may not be retried.
-func withSendRetry(ctx context.Context, retry bool) context.Context {
-	return context.WithValue(ctx, sendOpKey{}, retry)
-}
 
 // guardSend runs inside the retry loop, on the outcome of one try. For a
 // send marked as not retryable on ambiguous failures it turns such

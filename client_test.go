@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,6 +19,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/tracing"
+	"github.com/gowebpubsub/webpubsub/internal/auth"
 )
 
 // noRequests fails the test when any request is made.
@@ -160,7 +162,7 @@ func TestKeyRotationTakesEffectOnNextRequest(t *testing.T) {
 	verifyTestJWT(t, rec.reqs[1].Header.Get("Authorization"), "second-key-9876543210")
 	for _, r := range rec.reqs {
 		for k, v := range r.Header {
-			if strings.Contains(strings.Join(v, ","), "key-") || strings.EqualFold(k, "X-Webpubsub-Key-Capture") {
+			if strings.Contains(strings.Join(v, ","), "key-") || strings.EqualFold(k, "Key") {
 				t.Errorf("header %s carries the key", k)
 			}
 		}
@@ -364,32 +366,53 @@ func (p apiNamePolicy) Do(req *policy.Request) (*http.Response, error) {
 	return req.Next()
 }
 
+// TestTracingSpanAndAPIName checks, for a group operation and a send, that
+// per-call policies see the operation name under runtime.CtxAPINameKey and
+// that a span of that name is opened.
 func TestTracingSpanAndAPIName(t *testing.T) {
-	var tr capturingTracer
-	var names []string
-	var rec recorder
-	opts := &ClientOptions{clock: fixedClock}
-	opts.Transport = rec.transport(http.StatusOK)
-	opts.TracingProvider = tr.provider()
-	opts.PerCallPolicies = []policy.Policy{apiNamePolicy{&names}}
-	c, err := NewServiceClientFromConnectionString("Endpoint=https://svc.example.com;AccessKey="+testKey, "hub", opts)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name   string
+		status int
+		call   func(*ServiceClient) error
+	}{
+		{"ServiceClient.AddUserToGroup", http.StatusOK, func(c *ServiceClient) error {
+			_, err := c.AddUserToGroup(context.Background(), "g", "u", nil)
+			return err
+		}},
+		{"ServiceClient.SendToUser", http.StatusAccepted, func(c *ServiceClient) error {
+			_, err := c.SendToUser(context.Background(), "u", TextMessage("x"), &SendToUserOptions{RetryAmbiguousSends: ptr(true)})
+			return err
+		}},
 	}
-	if _, err := c.AddUserToGroup(context.Background(), "g", "u", nil); err != nil {
-		t.Fatal(err)
-	}
-	if len(names) != 1 || names[0] != "ServiceClient.AddUserToGroup" {
-		t.Errorf("API names %v", names)
-	}
-	found := false
-	for _, n := range tr.names {
-		if n == "ServiceClient.AddUserToGroup" {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("spans %v have no ServiceClient.AddUserToGroup", tr.names)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var tr capturingTracer
+			var names []string
+			var rec recorder
+			opts := &ClientOptions{clock: fixedClock}
+			opts.Transport = rec.transport(tt.status)
+			opts.TracingProvider = tr.provider()
+			opts.PerCallPolicies = []policy.Policy{apiNamePolicy{&names}}
+			c, err := NewServiceClientFromConnectionString("Endpoint=https://svc.example.com;AccessKey="+testKey, "hub", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.call(c); err != nil {
+				t.Fatal(err)
+			}
+			if len(names) != 1 || names[0] != tt.name {
+				t.Errorf("API names %v", names)
+			}
+			found := false
+			for _, n := range tr.names {
+				if n == tt.name {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("spans %v have no %s", tr.names, tt.name)
+			}
+		})
 	}
 }
 
@@ -484,4 +507,107 @@ func TestPagerStopsOnBadNextLinks(t *testing.T) {
 
 func fmtAll(v any) string {
 	return strings.Join([]string{sprint("%v", v), sprint("%+v", v), sprint("%#v", v), sprint("%s", v)}, " ")
+}
+
+// TestOwnURLIsURLParse checks that the request URLs the client builds are
+// parsed exactly as url.Parse parses them, and that other URLs are left
+// to url.Parse.
+func TestOwnURLIsURLParse(t *testing.T) {
+	tests := []struct {
+		endpoint, rawURL string
+		own              bool
+	}{
+		{"http://localhost:8080", "http://localhost:8080/api/hubs/hub/:send?api-version=2024-12-01", true},
+		{"https://h.example.com/p%20x", "https://h.example.com/p%20x/api/hubs/Hub_1.a%2Cb/users/u%201%2Fx'%C3%BC(2)!*~/:send?api-version=2024-12-01&filter=%27g%27%20in%20groups", true},
+		{"http://[::1]:8082", "http://[::1]:8082/api/hubs/hub/groups/g/connections?api-version=2024-12-01&top=5", true},
+		{"http://h", "http://h/api/health", true},
+		{"http://h", "http://h/api/hubs/hub/%zz", false},
+		{"http://h", "http://h/api/hubs/hub?", false},
+		{"http://h", "http://h/a#f", false},
+		{"http://h", "http://h/a b", false},
+		{"http://h", "http://h:80/api/health", false},
+		{"http://h", "https://h/api/health", false},
+		{"http://h", "http://hx/api/health", false},
+		{"http://h", "http://h", false},
+	}
+	for _, tt := range tests {
+		ep, err := parseServiceURL(tt.endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := newServiceClient(ep, ep, "hub", auth.NewKeySource(azcore.NewKeyCredential(testKey)), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.ownURL(tt.rawURL)
+		if (got != nil) != tt.own {
+			t.Errorf("%s: own %v, want %v", tt.rawURL, got != nil, tt.own)
+			continue
+		}
+		if got == nil {
+			continue
+		}
+		want, err := url.Parse(tt.rawURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *got != *want {
+			t.Errorf("%s:\n got %#v\nwant %#v", tt.rawURL, *got, *want)
+		}
+	}
+}
+
+// FuzzOwnURL checks ownURL against url.Parse for any path and query after
+// the endpoint.
+func FuzzOwnURL(f *testing.F) {
+	for _, s := range []string{"/api/hubs/hub/:send?api-version=2024-12-01", "/a%2Fb%20c/!*'()?x=%27&y", "//x", "/%", "/?"} {
+		f.Add(s)
+	}
+	ep, err := parseServiceURL("http://[::1]:8082/pre")
+	if err != nil {
+		f.Fatal(err)
+	}
+	c, err := newServiceClient(ep, ep, "hub", auth.NewKeySource(azcore.NewKeyCredential(testKey)), nil, nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		raw := "http://[::1]:8082" + rest
+		got := c.ownURL(raw)
+		if got == nil {
+			return
+		}
+		want, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("%q: ownURL accepts what url.Parse rejects: %v", raw, err)
+		}
+		if *got != *want {
+			t.Fatalf("%q:\n got %#v\nwant %#v", raw, *got, *want)
+		}
+	})
+}
+
+// TestDefaultRetryStatusCodesAreAzcores checks that the list the client
+// gives azcore retries exactly the statuses azcore retries by default.
+func TestDefaultRetryStatusCodesAreAzcores(t *testing.T) {
+	tries := func(status int, codes []int) int {
+		n := 0
+		opts := &policy.ClientOptions{Transport: transportFunc(func(req *http.Request) (*http.Response, error) {
+			n++
+			return &http.Response{StatusCode: status, Header: http.Header{}, Body: http.NoBody, Request: req}, nil
+		})}
+		opts.Retry = policy.RetryOptions{MaxRetries: 1, RetryDelay: time.Nanosecond, MaxRetryDelay: time.Nanosecond, StatusCodes: codes}
+		pl := runtime.NewPipeline("test", "v0.0.1", runtime.PipelineOptions{}, opts)
+		req, err := runtime.NewRequest(context.Background(), http.MethodGet, "https://h/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = pl.Do(req)
+		return n
+	}
+	for status := 400; status < 600; status++ {
+		if got, want := tries(status, defaultRetryStatusCodes()), tries(status, nil); got != want {
+			t.Errorf("status %d: %d tries, azcore's default %d", status, got, want)
+		}
+	}
 }

@@ -15,7 +15,8 @@
 // # Authentication
 //
 // NewServiceClientFromConnectionString and NewServiceClientWithKey sign
-// every request with a short-lived HS256 token made from the access key.
+// every request with a short-lived HS256 token made from the access key
+// (5 minutes; a token is sent again to the same URL for at most a minute).
 // NewServiceClient uses Microsoft Entra ID through any
 // azcore.TokenCredential (for example azidentity.NewDefaultAzureCredential).
 //

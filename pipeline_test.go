@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
 
 // TestRetriesResendTheSameBody sends through real net/http to a server that
 // fails the first tries: every try carries the whole body, byte for byte,
-// with a Content-Length, and is signed anew for the same URL.
+// with a Content-Length, and a token that verifies with the key, names the
+// exact URL and has not expired at the time of the try (a retry may reuse
+// the first try's token, see TestRESTTokenReuse).
 func TestRetriesResendTheSameBody(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 4096) // 64 KiB, more than one write buffer
 	ctx := context.Background()
@@ -41,7 +47,9 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var mu sync.Mutex
 			var bodies [][]byte
-			var auths, lengths []string
+			var auths, lengths, urls []string
+			var times []int64
+			now := time.Unix(1_700_000_000, 0)
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				b, err := io.ReadAll(r.Body)
 				if err != nil {
@@ -51,6 +59,8 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				n := len(bodies)
 				bodies = append(bodies, b)
 				auths = append(auths, r.Header.Get("Authorization"))
+				urls = append(urls, "http://"+r.Host+r.URL.RequestURI())
+				times = append(times, now.Unix())
 				lengths = append(lengths, r.Header.Get("Content-Length"))
 				mu.Unlock()
 				if n < len(tt.failWith) {
@@ -60,8 +70,7 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				w.WriteHeader(http.StatusAccepted)
 			}))
 			defer srv.Close()
-			now := time.Unix(1_700_000_000, 0)
-			opts := &ClientOptions{clock: func() time.Time { now = now.Add(time.Second); return now }}
+			opts := &ClientOptions{clock: func() time.Time { mu.Lock(); defer mu.Unlock(); now = now.Add(time.Second); return now }}
 			opts.Retry.RetryDelay = time.Millisecond
 			opts.Retry.MaxRetryDelay = time.Millisecond
 			c, err := NewServiceClientFromConnectionString("Endpoint="+srv.URL+";AccessKey="+testKey, "hub", opts)
@@ -81,8 +90,12 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				if lengths[i] == "" {
 					t.Errorf("try %d: no Content-Length", i+1)
 				}
-				if !strings.HasPrefix(auths[i], "Bearer ") || i > 0 && auths[i] == auths[i-1] {
-					t.Errorf("try %d: not signed anew", i+1)
+				claims := verifyTestJWT(t, auths[i], testKey)
+				if claims["aud"] != urls[i] {
+					t.Errorf("try %d: aud %v, want %s", i+1, claims["aud"], urls[i])
+				}
+				if exp, _ := claims["exp"].(float64); int64(exp) <= times[i] {
+					t.Errorf("try %d: token expired at %v, sent at %d", i+1, claims["exp"], times[i])
 				}
 			}
 		})
@@ -121,5 +134,58 @@ func TestOneSpanPerCall(t *testing.T) {
 		if count[name] != want {
 			t.Errorf("%d spans %s, want %d (all: %v)", count[name], name, want, tr.names)
 		}
+	}
+}
+
+// TestSendSuccessBodyIsDiscarded sends through real net/http to a server
+// whose successes carry a body: every send reuses the one connection (the
+// body was read to its end and closed), and a response captured with
+// policy.WithCaptureResponse has an empty, readable body.
+func TestSendSuccessBodyIsDiscarded(t *testing.T) {
+	tests := []struct {
+		name   string
+		status int
+		body   string
+	}{
+		{"202 without a body", http.StatusAccepted, ""},
+		{"202 with a body", http.StatusAccepted, `{"note":"accepted"}`},
+		{"200 with a body", http.StatusOK, strings.Repeat("x", 5000)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var conns atomic.Int32
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					conns.Add(1)
+				}
+			}
+			srv.Start()
+			defer srv.Close()
+			c, err := NewServiceClientFromConnectionString("Endpoint="+srv.URL+";AccessKey="+testKey, "hub", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				var resp *http.Response
+				ctx := policy.WithCaptureResponse(context.Background(), &resp)
+				if _, err := c.SendToGroup(ctx, "g", TextMessage("x"), nil); err != nil {
+					t.Fatal(err)
+				}
+				if resp == nil || resp.StatusCode != tt.status {
+					t.Fatalf("send %d: captured %v", i, resp)
+				}
+				if b, err := io.ReadAll(resp.Body); err != nil || len(b) != 0 {
+					t.Errorf("send %d: captured body %q, %v", i, b, err)
+				}
+			}
+			if n := conns.Load(); n != 1 {
+				t.Errorf("%d connections for 3 sends, want 1", n)
+			}
+		})
 	}
 }

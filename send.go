@@ -2,9 +2,11 @@ package webpubsub
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 )
 
@@ -53,49 +55,69 @@ type sendParams struct {
 	retry    *bool // RetryAmbiguousSends
 }
 
-// query builds excluded*, filter and messageTtlSeconds, in wire order.
-func (p sendParams) query() (*query, error) {
-	q := &query{}
+// addTo adds excluded*, filter and messageTtlSeconds to q, in wire order.
+func (p sendParams) addTo(q *query) error {
 	q.addAll("excluded", p.excluded)
 	q.addOpt("filter", p.filter)
 	if p.ttl != nil {
 		if *p.ttl < 0 || *p.ttl > 300 {
-			return nil, &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*p.ttl), Reason: "must be in 0..300"}
+			return &ValidationError{Name: "MessageTTLSeconds", Value: strconv.Itoa(*p.ttl), Reason: "must be in 0..300"}
 		}
 		q.add("messageTtlSeconds", strconv.Itoa(*p.ttl))
 	}
-	return q, nil
+	return nil
 }
 
 // sendTo runs operation op: it posts msg to the route path below the hub
 // with the query of p, expecting 202, unless check (the target's
 // validation) failed.
 func (c *ServiceClient) sendTo(ctx context.Context, op string, check error, msg Message, p sendParams, path ...string) error {
-	return c.call(ctx, op, func(ctx context.Context) error {
+	mode := sendNoRetry
+	if p.retry != nil && *p.retry || p.retry == nil && c.retrySends {
+		mode = sendRetry
+	}
+	return c.callOp(ctx, op, mode, func(ctx context.Context) error {
 		if check != nil {
 			return check
 		}
-		q, err := p.query()
-		if err != nil {
+		var q query
+		if err := p.addTo(&q); err != nil {
 			return err
 		}
 		if err := msg.validate(); err != nil {
 			return err
 		}
-		r := c.retrySends
-		if p.retry != nil {
-			r = *p.retry
-		}
-		req, err := c.newRequest(withSendRetry(ctx, r), http.MethodPost, c.url(q, path...))
+		req, err := c.newRequest(ctx, http.MethodPost, c.url(&q, path...))
 		if err != nil {
 			return err
 		}
 		if err := setBody(req, msg.p.Data(), msg.p.DataType().MediaType()); err != nil {
 			return err
 		}
-		_, err = c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)
-		return err
+		// A send's success has no body to read: skip azcore's download of
+		// it into memory, and discard it here (failures are still
+		// downloaded, for the error).
+		runtime.SkipBodyDownload(req)
+		resp, err := c.do(req, http.StatusAccepted, http.StatusOK, http.StatusNoContent)
+		if err != nil {
+			return err
+		}
+		discardBody(resp)
+		return nil
 	})
+}
+
+// discardBody reads what is left of a success body that carries nothing
+// (at most 64 KiB, so that the connection can be reused), closes it and
+// leaves an empty body in its place, for a response captured with
+// policy.WithCaptureResponse.
+func discardBody(resp *http.Response) {
+	if resp.Body == nil || resp.Body == http.NoBody {
+		return
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	_ = resp.Body.Close()
+	resp.Body = http.NoBody
 }
 
 // validateID rejects an empty connection or user id: it would change the

@@ -7,6 +7,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"net/http"
 	"net/url"
 	"strings"
@@ -19,7 +20,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
 
-// RESTTokenLifetime is the lifetime of the per-request JWT that signs REST
+// RESTTokenLifetime is the lifetime of the JWT that signs REST
 // calls made with an access key.
 const RESTTokenLifetime = 5 * time.Minute
 
@@ -41,20 +42,46 @@ func SignREST(key, audience string, now time.Time) (string, error) {
 	return NewSigner(key).Sign(&Claims{Audience: audience, IssuedAt: iat, ExpiresAt: iat + int64(RESTTokenLifetime/time.Second)}), nil
 }
 
-// KeyPolicy signs each try of a request with a fresh HS256 JWT whose aud is
-// the exact URL being sent (scheme, host, escaped path and raw query). It
-// reads the key from the credential on every try, so KeyCredential.Update
-// takes effect on the next request. It must run per retry and before the
+// RESTTokenReuse is how long KeyPolicy sends the same token again for the
+// same URL: a token is reused while now is in [iat, iat+RESTTokenReuse), so
+// that every token sent has at least RESTTokenLifetime - RESTTokenReuse (4
+// minutes) left before it expires, for the service's clock as much as for
+// ours.
+const RESTTokenReuse = time.Minute
+
+// restTokenSlots is the size of KeyPolicy's token cache, a direct-mapped
+// table indexed by a hash of the URL: bounded memory however many URLs a
+// client sends to, and no lock.
+const restTokenSlots = 64
+
+// KeyPolicy signs each try of a request with an HS256 JWT whose aud is the
+// exact URL being sent (scheme, host, escaped path and raw query). It reads
+// the key from the credential on every try, so KeyCredential.Update takes
+// effect on the next request. It must run per retry and before the
 // reverse-proxy policy.
+//
+// Tokens are cached per URL and key: a try reuses the token of an earlier
+// try to the same URL, signed with the same key, during RESTTokenReuse;
+// otherwise it signs a new one (iat = now, exp = now + RESTTokenLifetime).
 type KeyPolicy struct {
 	key    *KeySource
 	clock  Clock
 	signer atomic.Pointer[Signer] // for the key last read
+	seed   maphash.Seed
+	tokens [restTokenSlots]atomic.Pointer[restToken]
+}
+
+// restToken is a signed Authorization value and what it is valid for.
+type restToken struct {
+	signer *Signer // the key it is signed with
+	aud    string  // the URL, as Audience writes it
+	iat    int64   // Unix seconds
+	value  string  // "Bearer <jwt>"
 }
 
 // NewKeyPolicy returns a KeyPolicy for key; clock may be nil.
 func NewKeyPolicy(key *KeySource, clock Clock) *KeyPolicy {
-	return &KeyPolicy{key: key, clock: clock}
+	return &KeyPolicy{key: key, clock: clock, seed: maphash.MakeSeed()}
 }
 
 // Do implements policy.Policy.
@@ -65,16 +92,31 @@ func (p *KeyPolicy) Do(req *policy.Request) (*http.Response, error) {
 	return req.Next()
 }
 
-// Sign sets the Authorization header of req (replacing any) to a fresh
-// token for req's URL. Its error is final (not retried) and holds no
-// secret.
+// Sign sets the Authorization header of req (replacing any) to a token for
+// req's URL. Its error is final (not retried) and holds no secret.
 func (p *KeyPolicy) Sign(req *http.Request) error {
 	s := p.Signer()
 	if s == nil {
 		return &nonRetriable{errors.New("webpubsub: cannot sign the request: the access key cannot be read")}
 	}
-	req.Header["Authorization"] = []string{s.SignREST(req.URL, p.clock.Now())}
+	req.Header["Authorization"] = []string{p.token(s, req.URL, p.clock.Now())}
 	return nil
+}
+
+// token returns the Authorization value for u signed by s: the cached one
+// when it is s's, for u, and was signed at most RESTTokenReuse before now
+// (and not after it: a clock that went back gets a new token).
+func (p *KeyPolicy) token(s *Signer, u *url.URL, now time.Time) string {
+	var buf [256]byte
+	aud := appendAudience(buf[:0], u)
+	slot := &p.tokens[maphash.Bytes(p.seed, aud)%restTokenSlots]
+	iat := now.Unix()
+	if t := slot.Load(); t != nil && t.signer == s && t.iat <= iat && iat < t.iat+int64(RESTTokenReuse/time.Second) && t.aud == string(aud) {
+		return t.value
+	}
+	v := s.SignREST(u, now)
+	slot.Store(&restToken{signer: s, aud: string(aud), iat: iat, value: v})
+	return v
 }
 
 // Signer returns a Signer for the credential's current key, reusing the
@@ -103,7 +145,10 @@ type KeySource struct {
 	pool sync.Pool
 }
 
-const keyHeader = "X-Webpubsub-Key-Capture"
+// keyHeader is the header of the private request that KeySource reads
+// the key from: short and in canonical form, so that the policy's
+// Header.Add has little to canonicalize.
+const keyHeader = "Key"
 
 // NewKeySource returns a KeySource for cred.
 func NewKeySource(cred *azcore.KeyCredential) *KeySource {
@@ -113,6 +158,7 @@ func NewKeySource(cred *azcore.KeyCredential) *KeySource {
 		if err != nil {
 			return nil
 		}
+		req.Raw().Header[keyHeader] = make([]string, 0, 1)
 		return req
 	}
 	return ks
@@ -124,31 +170,40 @@ func (k *KeySource) Key() string {
 	if req == nil {
 		return ""
 	}
-	h := req.Raw().Header
-	h.Del(keyHeader)
-	// The policy adds the header, then calls Next, which fails with "no more
+	// keyHeader is in canonical form, so the policy's Header.Add appends to
+	// this slice: its capacity of one, kept from call to call, saves an
+	// allocation. The policy then calls Next, which fails with "no more
 	// policies" because this request belongs to no pipeline. That error is
 	// expected and ignored.
+	h := req.Raw().Header
+	v := h[keyHeader][:0]
+	h[keyHeader] = v
 	_, _ = k.pol.Do(req)
-	key := h.Get(keyHeader)
-	h.Del(keyHeader)
+	var key string
+	if v = h[keyHeader]; len(v) > 0 {
+		key = v[0]
+		v[0] = ""
+	}
+	h[keyHeader] = v[:0]
 	k.pool.Put(req)
 	return key
 }
 
 // Audience returns the URL string exactly as it goes on the wire, which is
 // what the service expects in aud.
-func Audience(u *url.URL) string {
-	var b strings.Builder
-	b.WriteString(u.Scheme)
-	b.WriteString("://")
-	b.WriteString(u.Host)
-	b.WriteString(u.EscapedPath())
+func Audience(u *url.URL) string { return string(appendAudience(nil, u)) }
+
+// appendAudience appends Audience(u) to b.
+func appendAudience(b []byte, u *url.URL) []byte {
+	b = append(b, u.Scheme...)
+	b = append(b, "://"...)
+	b = append(b, u.Host...)
+	b = append(b, u.EscapedPath()...)
 	if u.RawQuery != "" {
-		b.WriteByte('?')
-		b.WriteString(u.RawQuery)
+		b = append(b, '?')
+		b = append(b, u.RawQuery...)
 	}
-	return b.String()
+	return b
 }
 
 type nonRetriable struct{ error }

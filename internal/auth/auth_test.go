@@ -113,7 +113,87 @@ func TestPoliciesSignThenRewrite(t *testing.T) {
 	if claims["aud"] != u {
 		t.Errorf("aud %v, want the service URL %s", claims["aud"], u)
 	}
-	if tr.req.Header.Get("X-Webpubsub-Key-Capture") != "" {
+	if tr.req.Header.Get(keyHeader) != "" {
 		t.Error("the key capture header leaked")
 	}
+}
+
+// TestRESTTokenReuse walks a KeyPolicy through a sequence of signings: a
+// token is sent again for the same URL and key during RESTTokenReuse
+// after its iat, and a new one is signed for another URL, after the reuse
+// window, when the clock goes back and when the key changes.
+func TestRESTTokenReuse(t *testing.T) {
+	const (
+		a = "http://localhost:8080/api/hubs/hub/:send?api-version=2024-12-01"
+		b = "http://localhost:8080/api/hubs/hub/groups/g/:send?api-version=2024-12-01"
+	)
+	t0 := time.Unix(1700000000, 0)
+	reuse := RESTTokenReuse
+	steps := []struct {
+		name    string
+		at      time.Duration // after t0
+		url     string
+		key     string
+		wantIat time.Duration // after t0: the iat of the token sent
+	}{
+		{"first", 0, a, "k1", 0},
+		{"same URL, within the window", reuse / 2, a, "k1", 0},
+		{"last second of the window", reuse - time.Second, a, "k1", 0},
+		{"window over", reuse, a, "k1", reuse},
+		{"another URL", reuse + time.Second, b, "k1", reuse + time.Second},
+		{"clock went back", time.Second, a, "k1", time.Second},
+		{"key changed", 2 * time.Second, a, "k2", 2 * time.Second},
+		{"changed back", 3 * time.Second, a, "k1", 3 * time.Second},
+	}
+	cred := azcore.NewKeyCredential("k1")
+	var now time.Time
+	p := NewKeyPolicy(NewKeySource(cred), func() time.Time { return now })
+	for _, st := range steps {
+		cred.Update(st.key)
+		now = t0.Add(st.at)
+		req, err := http.NewRequest(http.MethodPost, st.url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Sign(req); err != nil {
+			t.Fatal(err)
+		}
+		claims := jwt.MapClaims{}
+		if _, err := jwt.ParseWithClaims(req.Header.Get("Authorization")[len("Bearer "):], claims, func(*jwt.Token) (any, error) { return []byte(st.key), nil }, jwt.WithoutClaimsValidation()); err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		iat := t0.Add(st.wantIat).Unix()
+		if claims["aud"] != st.url || claims["iat"] != float64(iat) || claims["exp"] != float64(iat+int64(RESTTokenLifetime/time.Second)) {
+			t.Errorf("%s: claims %v, want aud %s, iat %d", st.name, claims, st.url, iat)
+		}
+	}
+}
+
+// TestRESTTokensConcurrently signs requests to several URLs from several
+// goroutines (run with -race): every token names its own URL.
+func TestRESTTokensConcurrently(t *testing.T) {
+	p := NewKeyPolicy(NewKeySource(azcore.NewKeyCredential("key")), nil)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 100 {
+				u := "https://h/api/hubs/hub/users/u" + string(rune('a'+(i+j)%5)) + "/:send?api-version=2024-12-01"
+				req, err := http.NewRequest(http.MethodPost, u, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := p.Sign(req); err != nil {
+					t.Error(err)
+					return
+				}
+				claims := jwt.MapClaims{}
+				if _, err := jwt.ParseWithClaims(req.Header.Get("Authorization")[len("Bearer "):], claims, func(*jwt.Token) (any, error) { return []byte("key"), nil }); err != nil || claims["aud"] != u {
+					t.Errorf("token for %s: aud %v, %v", u, claims["aud"], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
