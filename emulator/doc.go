@@ -292,12 +292,15 @@
 //
 // The flow control of MQTT 5 is honoured: no more QoS 1 and 2 PUBLISH
 // packets than the CONNECT's Receive Maximum are unacknowledged at a time
-// (the others wait, in order, while QoS 0 ones pass), and a PUBLISH larger
+// (the others wait, in order, while QoS 0 ones pass; a connection without
+// a persistent session that has 1,000 waiting, or 16 MiB, is disconnected
+// with 0x97, as one whose outbound queue is full; a persistent session's
+// wait in its buffer, which has the same bounds), and a PUBLISH larger
 // than its Maximum Packet Size is not sent to it and counts as delivered
-// (as section 3.1.2.11.4 of MQTT 5 asks). A message with an expiry interval that waits (for room in
-// the Receive Maximum, or for a persistent session to be resumed) goes
-// out with the interval it has left, counted on Options.Clock, and is
-// dropped once that ran out.
+// (as section 3.1.2.11.4 of MQTT 5 asks). A message with an expiry
+// interval that waits (for room in the Receive Maximum, or for a
+// persistent session to be resumed) goes out with the interval it has
+// left, counted on Options.Clock, and is dropped once that ran out.
 //
 // The upstream connect, connected and disconnected events of an MQTT
 // connection carry ce-subprotocol mqtt and a ce-physicalConnectionId (and,

@@ -177,12 +177,14 @@ type mqttSession struct {
 	// written and not yet acknowledged; waiting the frames held back
 	// while receiveMax are in flight, in order; resend the ids that were
 	// in flight when a persistent session lost its network connection,
-	// whose next PUBLISH carries the DUP flag.
-	receiveMax uint16
-	maxPacket  uint32
-	inflight   map[uint16]struct{}
-	waiting    []core.Frame
-	resend     map[uint16]struct{}
+	// whose next PUBLISH carries the DUP flag. waitingBytes is the size
+	// of the frames in waiting.
+	receiveMax   uint16
+	maxPacket    uint32
+	inflight     map[uint16]struct{}
+	waiting      []core.Frame
+	waitingBytes int
+	resend       map[uint16]struct{}
 	// released holds the ids of a persistent session's QoS 2 messages
 	// that the client acknowledged with PUBREC and not yet completed with
 	// PUBCOMP: a resume sends their PUBREL again. Guarded by mu.
@@ -510,7 +512,7 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, w
 	s.retention, s.receiveMax, s.maxPacket = next.retention, next.receiveMax, next.maxPacket
 	// The Receive Maximum counts anew on each network connection; what
 	// was in flight or waiting is replayed from the session's buffer.
-	s.resend, s.inflight, s.waiting = s.inflight, nil, nil
+	s.resend, s.inflight, s.waiting, s.waitingBytes = s.inflight, nil, nil, 0
 	s.mu.Unlock()
 	old.proc.Lock()
 	s.inbuf = next.inbuf

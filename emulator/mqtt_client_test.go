@@ -1040,6 +1040,30 @@ func TestMQTTClientReceiveMaximum(t *testing.T) {
 	}
 }
 
+// TestMQTTClientReceiveMaximumBound: a client that never acknowledges
+// its in-flight PUBLISH does not make the emulator hold ever more
+// messages for it. Past the outbound queue's limit (1,000 messages) of
+// messages waiting for room in its Receive Maximum, it is disconnected
+// with DISCONNECT 0x97 (quota exceeded), as a client that does not read
+// is.
+func TestMQTTClientReceiveMaximumBound(t *testing.T) {
+	env := newMQTTEnv(t)
+	c := env.mustConnect(5, "stuck", mqttOpts{roles: []string{roleJoin}, receiveMax: 1, manualAck: true}).(*client5)
+	c.subscribe("flood", 1)
+	const limit = 1000
+	for i := 1; i <= 1+limit+1; i++ { // one in flight, limit waiting, one more
+		env.sendToGroup("flood", webpubsub.TextMessage(fmt.Sprintf("m%d", i)))
+	}
+	if m := c.next(); m.payload != "m1" {
+		t.Fatalf("got %q; want m1, the only message in flight", m.payload)
+	}
+	if d := c.serverDisconnect(); d.ReasonCode != 0x97 {
+		t.Fatalf("DISCONNECT %#x; want 0x97 (quota exceeded)", d.ReasonCode)
+	}
+	expectClosed(t, c)
+	env.waitGone("stuck")
+}
+
 // TestMQTTClientMaximumPacketSize: a PUBLISH larger than an MQTT 5
 // client's Maximum Packet Size is not sent to it (MQTT 5 §3.1.2.11.4),
 // and the messages after it still are.

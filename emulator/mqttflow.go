@@ -83,7 +83,20 @@ func (c *conn) mqttOutbound(f core.Frame) (core.Frame, bool) {
 	if hasID {
 		if _, admitted := s.inflight[id]; !admitted {
 			if len(s.waiting) > 0 || (s.receiveMax > 0 && len(s.inflight) >= int(s.receiveMax)) {
+				// Held back frames have left the transport's queue. Those
+				// of a persistent session stay in its bounded buffer until
+				// acknowledged; for the others the queue's limits apply
+				// here, so that a client that never acknowledges is
+				// disconnected, as one that never reads is, instead of
+				// holding ever more messages.
+				n := len(f.Data) + len(f.Tail)
+				if !c.Reliable && (len(s.waiting) >= maxQueueMessages || s.waitingBytes+n > maxQueueBytes) {
+					s.mu.Unlock()
+					c.e.goTracked(func() { c.terminate(websocket.StatusPolicyViolation, core.ReasonQueueFull, true) })
+					return f, false
+				}
 				s.waiting = append(s.waiting, f)
+				s.waitingBytes += n
 				s.mu.Unlock()
 				return f, false
 			}
@@ -136,6 +149,7 @@ func (c *conn) mqttReleased(id uint16) {
 		f := s.waiting[0]
 		s.waiting[0] = core.Frame{}
 		s.waiting = s.waiting[1:]
+		s.waitingBytes -= len(f.Data) + len(f.Tail)
 		if next, ok := publishPacketID(packetOf(f)); ok {
 			s.inflight[next] = struct{}{} // admitted now, so that nothing overtakes it
 		}
