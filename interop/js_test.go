@@ -39,15 +39,7 @@ const jsTimeout = 2 * time.Minute
 // emulator, with a Go webpubsubclient as the peer of its group streams. The connection string and hub reach the script in
 // its environment only.
 func TestJavaScriptSDKs(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not in PATH; install Node.js 20 or later, then run: (cd interop/js && npm ci)")
-	}
-	for _, pkg := range []string{"@azure/web-pubsub", "@azure/web-pubsub-client", "@azure/web-pubsub-express"} {
-		if _, err := os.Stat(filepath.Join("js", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
-			t.Skipf("interop/js/node_modules has no %s; run: (cd interop/js && npm ci)", pkg)
-		}
-	}
+	node := requireNode(t, "@azure/web-pubsub", "@azure/web-pubsub-client", "@azure/web-pubsub-express")
 
 	const hub = "interopJs" // mixed case: hub names are case-insensitive
 	// The application server of invokeEvent: our event handler, called by
@@ -85,38 +77,13 @@ func TestJavaScriptSDKs(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), jsTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "interop.mjs")
-	cmd.Dir = "js"
-	cmd.Env = append(scriptEnv(),
+	runScript(ctx, t, node, "interop.mjs", e.AccessKey(),
 		"WEBPUBSUB_CONNECTION_STRING="+e.ConnectionString(),
 		"WEBPUBSUB_HUB="+hub,
 		"WEBPUBSUB_STREAM_HUB="+streamHub,
 		"WEBPUBSUB_PRESENCE_HUB="+presenceHub,
 		"WEBPUBSUB_PRESENCE_PORT="+presencePort,
 	)
-	cmd.WaitDelay = 5 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
-	runErr := cmd.Run()
-	output := out.String()
-
-	// The script redacts what it prints; check that it did, and never
-	// repeat a secret here either.
-	if leak := secretIn(output, e.AccessKey()); leak != "" {
-		t.Errorf("the script printed %s; its output is withheld", leak)
-		output = "(withheld)"
-	}
-	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		t.Fatalf("node interop.mjs did not finish within %v\noutput:\n%s", jsTimeout, output)
-	case runErr != nil:
-		t.Fatalf("node interop.mjs: %v\noutput:\n%s", runErr, output)
-	}
-	if !strings.Contains(output, "all checks passed") {
-		t.Fatalf("node interop.mjs exited 0 without passing every check\noutput:\n%s", output)
-	}
-	t.Logf("node interop.mjs:\n%s", output)
 	if err := echo.stop(); err != nil {
 		t.Errorf("the Go stream echo: %v", err)
 	}
@@ -137,6 +104,55 @@ func TestJavaScriptSDKs(t *testing.T) {
 		t.Errorf("emulator.Close took %v (more than %v) after the script ended (error: %v): a handler was still running",
 			time.Since(start).Round(time.Millisecond), closeBound, err)
 	}
+}
+
+// requireNode returns the path of node, skipping the test when node or
+// one of pkgs (installed by npm ci in interop/js) is missing.
+func requireNode(t *testing.T, pkgs ...string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not in PATH; install Node.js 20 or later, then run: (cd interop/js && npm ci)")
+	}
+	for _, pkg := range pkgs {
+		if _, err := os.Stat(filepath.Join("js", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+			t.Skipf("interop/js/node_modules has no %s; run: (cd interop/js && npm ci)", pkg)
+		}
+	}
+	return node
+}
+
+// runScript runs the node script of interop/js with the test's cleaned
+// environment plus env, until it exits or ctx ends, and fails the test
+// unless it exited 0 after printing "all checks passed". Its output is
+// logged, or withheld when it holds key or another secret (the scripts
+// redact what they print; this checks that they did, and never repeats a
+// secret either).
+func runScript(ctx context.Context, t *testing.T, node, script, key string, env ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, node, script)
+	cmd.Dir = "js"
+	cmd.Env = append(scriptEnv(), env...)
+	cmd.WaitDelay = 5 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	runErr := cmd.Run()
+	output := out.String()
+	if leak := secretIn(output, key); leak != "" {
+		t.Errorf("the script printed %s; its output is withheld", leak)
+		output = "(withheld)"
+	}
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		t.Fatalf("node %s did not finish within %v\noutput:\n%s", script, jsTimeout, output)
+	case runErr != nil:
+		t.Fatalf("node %s: %v\noutput:\n%s", script, runErr, output)
+	}
+	if !strings.Contains(output, "all checks passed") {
+		t.Fatalf("node %s exited 0 without passing every check\noutput:\n%s", script, output)
+	}
+	t.Logf("node %s:\n%s", script, output)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
