@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,39 @@ func queued(h *core.Hub) int {
 		tr.qmu.Unlock()
 	}
 	return n
+}
+
+// queuedFrames returns a copy of tr's outbound queue, to be checked with
+// qmu released: a check that fails must not leave qmu held, or the next
+// fuzz input hangs on it.
+func queuedFrames(tr *transport) []core.Frame {
+	tr.qmu.Lock()
+	defer tr.qmu.Unlock()
+	return slices.Clone(tr.queue)
+}
+
+// checkQueuedJSON fails the test with msg when a frame queued on tr is not
+// valid JSON.
+func checkQueuedJSON(t *testing.T, tr *transport, msg string) {
+	t.Helper()
+	for _, q := range queuedFrames(tr) {
+		if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
+			t.Fatalf("%s %q", msg, b)
+		}
+	}
+}
+
+// endFuzzConn ends c, whose transport is tr, at once: the queue dropped,
+// the transport aborted and its close timer stopped, so that nothing of
+// one input outlives it.
+func endFuzzConn(c *conn, tr *transport) {
+	c.Terminate(core.Ending{Code: 1000, DropQueue: true})
+	tr.abort()
+	tr.qmu.Lock()
+	if tr.closeTimer != nil {
+		tr.closeTimer.Stop()
+	}
+	tr.qmu.Unlock()
 }
 
 func memberships(h *core.Hub) int {
@@ -169,21 +203,9 @@ func FuzzClientFrame(f *testing.F) {
 			[]string{"webpubsub.joinLeaveGroup", "webpubsub.sendToGroup"}, "common")
 		tr := transportOf(c.Conn)
 		c.handleJSON(1, frame) // websocket.MessageText
-		tr.qmu.Lock()
-		for _, q := range tr.queue {
-			if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
-				t.Fatalf("queued invalid JSON %q", b)
-			}
-		}
-		tr.qmu.Unlock()
+		checkQueuedJSON(t, tr, "queued invalid JSON")
 		queued(h)
-		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
-		tr.abort()
-		tr.qmu.Lock()
-		if tr.closeTimer != nil {
-			tr.closeTimer.Stop()
-		}
-		tr.qmu.Unlock()
+		endFuzzConn(c, tr)
 		h.RLock()
 		left := len(h.ConnsLocked())
 		h.RUnlock()
@@ -231,30 +253,21 @@ func FuzzStreamFrames(f *testing.F) {
 			c.closeStream(s, "Cancelled", "end of the fuzz input", false)
 		}
 		c.proc.Unlock()
-		tr.qmu.Lock()
-		for _, q := range tr.queue {
-			if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
-				t.Fatalf("queued invalid JSON %q", b)
-			}
-		}
-		tr.qmu.Unlock()
+		checkQueuedJSON(t, tr, "queued invalid JSON")
 		h.RLock()
 		member := h.ConnLocked("conn0")
 		h.RUnlock()
 		checkStreamOrder(t, transportOf(member))
 		queued(h)
-		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
-		tr.abort()
+		endFuzzConn(c, tr)
 	})
 }
 
 // checkStreamOrder checks the stream messages queued for one member.
 func checkStreamOrder(t *testing.T, tr *transport) {
 	t.Helper()
-	tr.qmu.Lock()
-	defer tr.qmu.Unlock()
 	next := map[string]uint64{}
-	for _, q := range tr.queue {
+	for _, q := range queuedFrames(tr) {
 		b := append(append([]byte(nil), q.Data...), q.Tail...)
 		var m struct {
 			Stream *struct {
@@ -311,13 +324,13 @@ func FuzzProtobufClientFrame(f *testing.F) {
 		c.proc.Unlock()
 		tr.qmu.Lock()
 		req := tr.closeReq
-		for _, q := range tr.queue {
+		tr.qmu.Unlock()
+		for _, q := range queuedFrames(tr) {
 			b := append(append([]byte(nil), q.Data...), q.Tail...)
 			if _, err := protocol.ParseProtobufServiceFrame(b); err != nil || !q.Binary {
 				t.Fatalf("queued %x (binary %v), not a DownstreamMessage: %v", b, q.Binary, err)
 			}
 		}
-		tr.qmu.Unlock()
 		switch {
 		case perr != nil && (req == nil || req.code != 1007):
 			t.Fatalf("a frame that does not decode (%v) did not close with 1007 (%+v)", perr, req)
@@ -328,20 +341,8 @@ func FuzzProtobufClientFrame(f *testing.F) {
 		member := h.ConnLocked("conn0")
 		h.RUnlock()
 		mt := transportOf(member)
-		mt.qmu.Lock()
-		for _, q := range mt.queue {
-			if b := append(append([]byte(nil), q.Data...), q.Tail...); !json.Valid(b) {
-				t.Fatalf("a JSON member got invalid JSON %q", b)
-			}
-		}
-		mt.qmu.Unlock()
+		checkQueuedJSON(t, mt, "a JSON member got invalid JSON")
 		queued(h)
-		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
-		tr.abort()
-		tr.qmu.Lock()
-		if tr.closeTimer != nil {
-			tr.closeTimer.Stop()
-		}
-		tr.qmu.Unlock()
+		endFuzzConn(c, tr)
 	})
 }

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"bytes"
-	"slices"
 	"testing"
 	"time"
 
@@ -62,10 +61,7 @@ func FuzzMQTTPackets(f *testing.F) {
 			if r != c {
 				tr = transportOf(r.Conn)
 			}
-			tr.qmu.Lock()
-			frames := slices.Clone(tr.queue) // checked unlocked: a failure must not leave qmu held
-			tr.qmu.Unlock()
-			for _, q := range frames {
+			for _, q := range queuedFrames(tr) {
 				pk, n, err := decodeMQTT(q.Data, r.mqtt.version)
 				if err != nil || n != len(q.Data) || !q.Binary {
 					t.Fatalf("queued %x for %s: %d bytes decoded, %v; want one whole packet", q.Data, r.ID, n, err)
@@ -82,14 +78,7 @@ func FuzzMQTTPackets(f *testing.F) {
 		ctr.queue, ctr.queueLen, ctr.queueBytes = ctr.queue[:0], 0, 0
 		ctr.qmu.Unlock()
 		queued(h)
-		c.Terminate(core.Ending{Code: 1000, DropQueue: true})
-		tr := ctr
-		tr.abort()
-		tr.qmu.Lock()
-		if tr.closeTimer != nil {
-			tr.closeTimer.Stop()
-		}
-		tr.qmu.Unlock()
+		endFuzzConn(c, ctr)
 	})
 }
 
