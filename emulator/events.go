@@ -301,29 +301,31 @@ func replyOf(resp *upstreamResponse, strictJSON bool) (eventReply, string) {
 }
 
 // callUser sends a blocking user event and applies its answer's
-// connection state. It returns the reply, or the failure message.
+// connection state. It returns the reply, or the failure message and,
+// when the upstream call itself failed, its *upstreamError (else nil).
 // ctx bounds the call: c.life, or an invocation's own context.
-func (c *conn) callUser(ctx context.Context, h *eventHandler, name, contentType string, data []byte, strictJSON bool) (eventReply, string) {
+func (c *conn) callUser(ctx context.Context, h *eventHandler, name, contentType string, data []byte, strictJSON bool) (eventReply, string, *upstreamError) {
 	// The body is a copy: the transport may still read it after the call
 	// returns, and data is a pooled read buffer.
 	ev := c.newEvent(cloudevents.UserType(name), name, contentType, bytes.Clone(data), "")
 	resp, err := c.e.post(ctx, h, ev)
 	if err != nil {
 		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", redact.Preview(err.Error(), redact.MaxLogField))
-		return eventReply{}, err.Error()
+		ue, _ := err.(*upstreamError)
+		return eventReply{}, err.Error(), ue
 	}
 	reply, msg := replyOf(resp, strictJSON)
 	if msg != "" {
-		return reply, msg
+		return reply, msg, nil
 	}
 	c.mu.Lock()
 	state, ok := newState(resp.header, c.state)
 	c.state = state
 	c.mu.Unlock()
 	if !ok {
-		return eventReply{}, "The event handler returned a connection state longer than 16 KiB."
+		return eventReply{}, "The event handler returned a connection state longer than 16 KiB.", nil
 	}
-	return reply, ""
+	return reply, "", nil
 }
 
 // contentTypeOf is the Content-Type of a user event whose frame has
@@ -347,7 +349,7 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 	if h == nil {
 		return fmt.Sprintf("No event handler is configured for event '%s'.", f.Event)
 	}
-	reply, msg := c.callUser(c.life, h, f.Event, contentTypeOf(f.DataType), f.Data, true)
+	reply, msg, _ := c.callUser(c.life, h, f.Event, contentTypeOf(f.DataType), f.Data, true)
 	if msg != "" {
 		return msg
 	}
@@ -379,7 +381,7 @@ func (c *conn) handleRaw(typ websocket.MessageType, b []byte) {
 	if typ == websocket.MessageBinary {
 		ct = contentTypeBinary
 	}
-	reply, msg := c.callUser(c.life, h, name, ct, b, false)
+	reply, msg, _ := c.callUser(c.life, h, name, ct, b, false)
 	if msg != "" {
 		if c.life.Err() == nil {
 			c.terminate(websocket.StatusInternalError, reasonHandlerFailed, false)

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // invokeTargetEvent is the one invoke target the service defines: a user
@@ -51,12 +54,13 @@ func (c *conn) invoke(f *protocol.ClientFrame) {
 	event, dt, data := f.Event, f.DataType, bytes.Clone(f.Data) // f's data is a pooled read buffer
 	c.e.goTracked(func() {
 		defer cancel()
-		reply, msg := c.callUser(ctx, h, event, contentTypeOf(dt), data, true)
+		reply, msg, failure := c.callUser(ctx, h, event, contentTypeOf(dt), data, true)
 		if !c.endInvocation(id) || ctx.Err() != nil {
 			return // canceled, or the connection ended: nothing is sent
 		}
 		if msg != "" {
-			c.invokeFailed(id, protocol.ErrorNameInternalServerError, msg)
+			name, msg := invokeError(failure, msg)
+			c.invokeFailed(id, name, msg)
 			return
 		}
 		resp := &protocol.ServiceFrame{Type: protocol.TypeInvokeResponse, InvocationID: id, Success: true}
@@ -69,6 +73,27 @@ func (c *conn) invoke(f *protocol.ClientFrame) {
 		c.invokeResponse(resp)
 	})
 }
+
+// invokeError is the error name and message of an invokeResponse whose
+// upstream call failed with msg (failure is the call's own error, or nil
+// when its answer was unusable). An application server that answers 401
+// or 403 denies the caller the invocation: the client sees Forbidden, the
+// name a missing permission has everywhere in the protocol, with the
+// handler's reason (the start of its body) when it gave one. Every other failure is
+// InternalServerError with msg.
+func invokeError(failure *upstreamError, msg string) (string, string) {
+	if failure == nil || (failure.status != http.StatusUnauthorized && failure.status != http.StatusForbidden) {
+		return protocol.ErrorNameInternalServerError, msg
+	}
+	if reason := strings.TrimSpace(string(failure.body)); reason != "" {
+		msg = strings.TrimSuffix(msg, ".") + ": " + redact.Preview(reason, maxInvokeReason)
+	}
+	return protocol.ErrorNameForbidden, msg
+}
+
+// maxInvokeReason bounds the handler's reason in a Forbidden
+// invokeResponse, in bytes.
+const maxInvokeReason = 256
 
 // endInvocation removes invocation id; it reports false when a
 // cancelInvocation removed it first.

@@ -25,10 +25,14 @@ func TestInvoke(t *testing.T) {
 			return fakeResponse{status: 500, body: []byte("boom")}
 		case "slow":
 			return fakeResponse{hold: true}
+		case "denied":
+			return fakeResponse{status: 403, header: http.Header{"Content-Type": {"text/plain"}}, body: []byte("sign in first\n")}
+		case "unauthorized":
+			return fakeResponse{status: 401}
 		}
 		return fakeResponse{status: 400}
 	})
-	te := startEmulator(t, fu.handlerOptions("echo,json,empty,fail,slow"))
+	te := startEmulator(t, fu.handlerOptions("echo,json,empty,fail,slow,denied,unauthorized"))
 	c := te.pubsub(jwt.MapClaims{"sub": "u"})
 
 	tests := []struct {
@@ -42,6 +46,10 @@ func TestInvoke(t *testing.T) {
 			`{"type":"invokeResponse","invocationId":"3","success":true}`},
 		{"handler failure", `{"type":"invoke","invocationId":"4","target":"event","event":"fail","dataType":"text","data":"x"}`,
 			`{"type":"invokeResponse","invocationId":"4","success":false,"error":{"name":"InternalServerError","message":"The event handler returned status code 500."}}`},
+		{"permission denied with a reason", `{"type":"invoke","invocationId":"4a","target":"event","event":"denied"}`,
+			`{"type":"invokeResponse","invocationId":"4a","success":false,"error":{"name":"Forbidden","message":"The event handler returned status code 403: sign in first"}}`},
+		{"permission denied", `{"type":"invoke","invocationId":"4b","target":"event","event":"unauthorized"}`,
+			`{"type":"invokeResponse","invocationId":"4b","success":false,"error":{"name":"Forbidden","message":"The event handler returned status code 401."}}`},
 		{"no handler", `{"type":"invoke","invocationId":"5","target":"event","event":"other"}`,
 			`{"type":"invokeResponse","invocationId":"5","success":false,"error":{"name":"InternalServerError","message":"No event handler is configured for event 'other'."}}`},
 		{"bad target", `{"type":"invoke","invocationId":"6","target":"group","event":"echo"}`,
