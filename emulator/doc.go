@@ -63,10 +63,14 @@
 // connection) on every message. The emulator keeps each message until a
 // cumulative sequenceAck covers it, at most 1,000 messages and 16 MiB: the
 // message beyond that ends the connection with 1008 ("The reliable message
-// buffer is full."). All reliable buffers together hold at most
+// buffer is full."), unless a sequenceAck making room arrives within 100 ms
+// (the sender of that message waits meanwhile: a busy emulator can leave
+// the acknowledgement of a client that reads and acknowledges unread for
+// milliseconds). All reliable buffers together hold at most
 // Options.MaxBufferedBytes (256 MiB; a broadcast's frame counts once
 // however many buffers hold it): past it, the connections holding the
-// most are closed with 1008 until the total fits. When the transport drops without a close frame (a TCP
+// most are closed with 1008 until the total fits. When the transport
+// drops without a close frame (a TCP
 // error, EOF, a keep-alive timeout) the connection is detached, not ended:
 // for Options.ReliableRetention (30 s) it keeps its id, user, groups,
 // permissions, connection state and ack ids, counts as existing for REST,
@@ -111,11 +115,14 @@
 // upstream call in the background and is answered with an
 // invokeResponse: success with the handler's body, or success false with
 // an error (BadRequest for an invalid frame or an invocationId still in
-// flight, InternalServerError for a failing, slow or missing handler); a
+// flight; Forbidden when the handler answers 401 or 403, the caller's
+// missing permission, with the start of its body as the reason;
+// InternalServerError for any other failing, slow or missing handler). A
 // cancelInvocation cancels the call and nothing more is sent for it. On
 // the reliable subprotocol the invokeResponse carries a sequenceId and is
-// replayed after a recovery like a message. Without a matching handler, connect is skipped,
-// connected and disconnected are not sent, an event frame gets an
+// replayed after a recovery like a message. Without a matching handler,
+// connect is skipped, connected and disconnected are not sent, an event
+// frame gets an
 // InternalServerError ack and a raw client that sends a frame is closed
 // with 1000. Each call is bounded by Options.EventHandlerTimeout (100 s);
 // a slow or unreachable handler delays or fails only the connection whose

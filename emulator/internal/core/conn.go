@@ -117,6 +117,18 @@ const (
 	maxBufferBytes    = 16 << 20
 )
 
+// BufferFullGrace is how long, in real time, a delivery to a reliable
+// connection whose buffer is full waits for a sequenceAck that makes room
+// before the connection is closed with 1008. A client that acknowledges
+// as it reads can still have its acknowledgement unread by a busy
+// emulator when the buffer fills: Go's scheduler runs the goroutines that
+// have work before it looks for the network input of a connection that
+// has been quiet, for up to about 10 ms. The sender of the message (a
+// publishing client's reading, a REST call) waits meanwhile, which is the
+// back-pressure the busy emulator needs. A detached connection, which can
+// get no acknowledgement, is closed at once.
+const BufferFullGrace = 100 * time.Millisecond
+
 // buffered is one unacknowledged message of a reliable connection.
 type buffered struct {
 	seq  uint64
@@ -175,6 +187,9 @@ type Conn struct {
 	stopDetach     func() bool // stops the retention timer; nil when none runs
 	detachEnd      time.Time
 	refuseRecovery bool
+	// acked, once a delivery found the reliable buffer full, wakes the
+	// delivery waiting for room when a sequenceAck released messages.
+	acked chan struct{}
 	// retention, when not 0, replaces the service's retention for this
 	// connection (an MQTT 5 session expiry interval below it).
 	retention time.Duration

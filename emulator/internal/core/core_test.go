@@ -3,6 +3,7 @@ package core
 import (
 	"io"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -503,5 +504,89 @@ func TestNoAckFrames(t *testing.T) {
 	c.mu.Unlock()
 	if buffered != 1 || bytes != len("q1-d#4") {
 		t.Fatalf("after Attach %d messages (%d bytes) buffered; want only q1-d", buffered, bytes)
+	}
+}
+
+// waitingForAck reports whether a delivery to c waits for a sequenceAck.
+func waitingForAck(c *Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.acked != nil
+}
+
+// TestBufferFullWaitsForAnAck fills a reliable connection's buffer and
+// delivers one message more: a sequenceAck that arrives meanwhile makes
+// room and the connection stays; without one, or on a detached
+// connection, it ends with 1008.
+func TestBufferFullWaitsForAnAck(t *testing.T) {
+	tests := []struct {
+		name    string
+		fanout  bool // Hub.Fanout, else Conn.DeliverTo
+		ack     bool // acknowledge half the buffer while the delivery waits
+		detach  bool
+		wantEnd bool
+	}{
+		{"fan-out, ack arrives", true, true, false, false},
+		{"single delivery, ack arrives", false, true, false, false},
+		{"fan-out, no ack", true, false, false, true},
+		{"detached", true, false, true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture()
+			c, ep, o := fx.conn(t, "r", "u", true, "g")
+			c.ReconnectionToken = "token"
+			for i := range maxBufferMessages {
+				c.DeliverTo(&Message{Data: []byte("m" + strconv.Itoa(i))})
+			}
+			if c.Ended() {
+				t.Fatal("a full buffer ended the connection")
+			}
+			if tt.detach {
+				c.EndpointLost(ep, ReasonEndedAbruptly)
+			}
+			late := &Message{Data: []byte("late")}
+			start := time.Now()
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				if tt.fanout {
+					fx.svc.Hub("chat").Fanout(late, inGroupG)
+				} else {
+					c.DeliverTo(late)
+				}
+			}()
+			if tt.ack {
+				for !waitingForAck(c) {
+					select {
+					case <-done:
+						t.Fatalf("the delivery did not wait for an ack: ended=%v %v", c.Ended(), o.ended)
+					default:
+						runtime.Gosched()
+					}
+				}
+				c.Acknowledge(maxBufferMessages / 2)
+			}
+			<-done
+			if tt.wantEnd {
+				if !c.Ended() || !slices.Equal(o.ended, []string{ReasonBufferFull}) {
+					t.Fatalf("ended=%v owner=%v; want %q", c.Ended(), o.ended, ReasonBufferFull)
+				}
+				if waited := time.Since(start); !tt.detach && waited < BufferFullGrace {
+					t.Errorf("closed after %v; want a wait of %v for an ack", waited, BufferFullGrace)
+				}
+				if tt.detach && waitingForAck(c) {
+					t.Error("a delivery to a detached connection waited for an ack")
+				}
+				return
+			}
+			if c.Ended() {
+				t.Fatalf("the connection ended (%v) although an ack made room", o.ended)
+			}
+			got := ep.data()
+			if last := got[len(got)-1]; last != "late#1001" {
+				t.Errorf("last frame %q; want late#1001", last)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/gowebpubsub/webpubsub/internal/odata"
 )
@@ -267,11 +268,25 @@ func (h *Hub) Fanout(m *Message, pick func(h *Hub) []*Conn) {
 	h.mu.RLock()
 	recipients := pick(h)
 	h.mu.RUnlock()
-	var full []*Conn
+	var full, waiting []*Conn
 	var reasons []string
 	for _, c := range recipients {
-		if reason := c.deliver(m); reason != "" {
+		switch reason := c.deliver(m); reason {
+		case "":
+		case ReasonBufferFull:
+			waiting = append(waiting, c)
+		default:
 			full, reasons = append(full, c), append(reasons, reason)
+		}
+	}
+	if len(waiting) > 0 {
+		// Still under the send lock, so these recipients get m before
+		// the hub's next message, as the others did.
+		deadline := time.Now().Add(BufferFullGrace)
+		for _, c := range waiting {
+			if reason := c.awaitRoom(m, deadline); reason != "" {
+				full, reasons = append(full, c), append(reasons, reason)
+			}
 		}
 	}
 	if h.onFanout != nil {

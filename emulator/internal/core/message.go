@@ -107,6 +107,9 @@ func (m *Message) Encoded(key any, build func() Frame) Frame {
 // lock, ending c when its queue or buffer is full.
 func (c *Conn) DeliverTo(m *Message) {
 	reason := c.deliver(m)
+	if reason == ReasonBufferFull {
+		reason = c.awaitRoom(m, time.Now().Add(BufferFullGrace))
+	}
 	if c.svc.onFanout != nil && m.Reply == nil {
 		n := 1
 		if reason != "" {

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"time"
 )
 
 func (c *Conn) bufferFits(n int) bool {
@@ -50,6 +51,45 @@ func (c *Conn) Acknowledge(n uint64) {
 	rest := copy(c.buf, c.buf[k:])
 	clear(c.buf[rest:])
 	c.buf = c.buf[:rest]
+	if c.acked != nil {
+		select {
+		case c.acked <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// awaitRoom delivers m to c, whose reliable buffer was full, once a
+// sequenceAck makes room, waiting until deadline at the most (see
+// BufferFullGrace). It returns "" when m was delivered (or c ended
+// meanwhile), or the reason c must end.
+func (c *Conn) awaitRoom(m *Message, deadline time.Time) string {
+	c.mu.Lock()
+	if c.ep == nil || c.ph != phaseActive {
+		c.mu.Unlock()
+		return c.deliver(m) // detached: no ack can come; ended: nothing to do
+	}
+	if c.acked == nil {
+		c.acked = make(chan struct{}, 1)
+	}
+	acked := c.acked
+	c.mu.Unlock()
+	// A sequenceAck applied before acked existed signalled nobody.
+	if reason := c.deliver(m); reason != ReasonBufferFull {
+		return reason
+	}
+	wait := time.NewTimer(time.Until(deadline))
+	defer wait.Stop()
+	for {
+		select {
+		case <-acked:
+			if reason := c.deliver(m); reason != ReasonBufferFull {
+				return reason
+			}
+		case <-wait.C:
+			return c.deliver(m)
+		}
+	}
 }
 
 // EndpointLost handles the abnormal end of ep (a network error, EOF
