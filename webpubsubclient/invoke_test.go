@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/gowebpubsub/webpubsub"
@@ -44,6 +45,9 @@ func TestInvokeEvent(t *testing.T) {
 		"fail": func(context.Context, *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
 			return nil, eventhandler.Reject(400, "no such order")
 		},
+		"admin": func(context.Context, *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
+			return nil, eventhandler.Reject(403, "admins only")
+		},
 		"slow": func(ctx context.Context, _ *eventhandler.UserEventRequest) (*eventhandler.UserEventResponse, error) {
 			entered <- struct{}{}
 			select {
@@ -73,6 +77,12 @@ func TestInvokeEvent(t *testing.T) {
 		var ie *InvocationError
 		if !errors.As(err, &ie) || ie.Name != "InternalServerError" {
 			t.Fatalf("fail: %v; want an *InvocationError", err)
+		}
+		// An application server that denies the caller: Forbidden, with
+		// its reason.
+		_, err = c.InvokeEvent(ctx, "admin", TextMessage("x"), nil)
+		if !errors.As(err, &ie) || ie.Name != "Forbidden" || !strings.Contains(ie.Message, "admins only") {
+			t.Fatalf("admin: %v; want an *InvocationError named Forbidden with the handler's reason", err)
 		}
 		if _, err := c.InvokeEvent(ctx, "1bad", TextMessage("x"), nil); !errors.Is(err, ErrInvalidArgument) {
 			t.Fatalf("bad event name: %v", err)
