@@ -2,11 +2,15 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -56,6 +60,74 @@ func (r *records) find(kind string, want map[string]string) map[string]string {
 		}
 	}
 	return nil
+}
+
+// exactly reports whether line l is of kind with exactly the attributes
+// of want besides kind, field by field: the value "<ms>" stands for any
+// whole number of milliseconds.
+func exactly(l map[string]string, kind string, want map[string]string) bool {
+	if l["kind"] != kind || len(l) != len(want)+1 {
+		return false
+	}
+	for k, v := range want {
+		got, present := l[k]
+		if !present {
+			return false
+		}
+		if v == "<ms>" {
+			if n, err := strconv.ParseInt(got, 10, 64); err != nil || n < 0 {
+				return false
+			}
+		} else if got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// waitFunc waits until a trace line that match accepts is written.
+func (r *records) waitFunc(t *testing.T, what string, match func(map[string]string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		r.mu.Lock()
+		found := slices.ContainsFunc(r.lines, match)
+		r.mu.Unlock()
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no matching trace line; lines:%s", what, r.dump())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// wait waits until a trace line of kind with every pair of want is
+// written, and returns it.
+func (r *records) wait(t *testing.T, kind string, want map[string]string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		if l := r.find(kind, want); l != nil {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s trace line with %v; lines:%s", kind, want, r.dump())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dump is every trace line, for a failure message.
+func (r *records) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, l := range r.lines {
+		fmt.Fprintf(&b, "\n  %v", l)
+	}
+	return b.String()
 }
 
 // TestTrace: with Options.Trace every REST call, delivery, upstream call
@@ -114,6 +186,116 @@ func TestTrace(t *testing.T) {
 	raw := rec.raw.String()
 	rec.mu.Unlock()
 	for _, secret := range []string{DefaultAccessKey, "secret-code", "eyJ", "sha256=", long} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("the trace holds %.20q", secret)
+		}
+	}
+}
+
+// TestTraceRefusals: a REST call refused with 401 and a refused WebSocket
+// handshake (401 or another refusal) are each one trace line with the
+// status and the reason the response gives, never the token.
+func TestTraceRefusals(t *testing.T) {
+	rec := &records{}
+	te := startEmulator(t, Options{Trace: true, Logger: slog.New(rec), ClockSkew: time.Minute})
+	now := time.Now()
+	other := "another-key-another-key-another-key-0"
+	path := "/api/hubs/chat/:send?api-version=2024-12-01"
+	restAud := te.URL() + path
+	clientAud := "http://" + te.hostPort() + "/client/hubs/chat"
+	var tokens []string
+	t.Run("REST", func(t *testing.T) {
+		tests := []struct {
+			name, key string
+			claims    jwt.MapClaims
+			want      string
+		}{
+			{"wrong key", other, jwt.MapClaims{"aud": restAud, "exp": now.Add(time.Hour).Unix()}, "signature does not match"},
+			{"expired", DefaultAccessKey, jwt.MapClaims{"aud": restAud, "exp": now.Add(-3 * time.Minute).Unix()}, "expired 3m"},
+			{"not yet valid", DefaultAccessKey, jwt.MapClaims{"aud": restAud, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(10 * time.Minute).Unix()}, "not valid before"},
+			{"audience", DefaultAccessKey, jwt.MapClaims{"aud": "http://example.com/api/hubs/chat/:send", "exp": now.Add(time.Hour).Unix()},
+				`audience "http://example.com/api/hubs/chat/:send" does not match the request URL`},
+		}
+		for _, tt := range tests {
+			tokens = append(tokens, sign(t, tt.key, tt.claims))
+			expectStatus(t, doREST(t, te.URL(), tt.key, "POST", path, "text/plain", []byte("x"), tt.claims), 401)
+			rec.waitFunc(t, tt.name, func(l map[string]string) bool {
+				return l["kind"] == "rest" && l["operation"] == "SendToAll" && l["status"] == "401" && strings.Contains(l["reason"], tt.want)
+			})
+		}
+		req, _ := http.NewRequest("POST", te.URL()+path, strings.NewReader("x"))
+		req.Header.Set("Authorization", "Bearer not-a-jwt")
+		resp, err := sharedClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("malformed token: status %d", resp.StatusCode)
+		}
+		rec.wait(t, "rest", map[string]string{"status": "401", "reason": "The access token is malformed: it is not a JWT."})
+	})
+	t.Run("handshake", func(t *testing.T) {
+		tests := []struct {
+			name, token, want string
+		}{
+			{"none", "", "An access token is required."},
+			{"malformed", "not-a-jwt", "The access token is malformed: it is not a JWT."},
+			{"wrong key", sign(t, other, jwt.MapClaims{"aud": clientAud, "exp": now.Add(time.Hour).Unix()}), "signature does not match"},
+			{"expired", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": clientAud, "exp": now.Add(-2 * time.Minute).Unix()}), "beyond the clock skew of 1m0s"},
+			{"not yet valid", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": clientAud, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(10 * time.Minute).Unix()}), "not valid before"},
+			{"other hub", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": "http://" + te.hostPort() + "/client/hubs/news", "exp": now.Add(time.Hour).Unix()}), `The access token is for hub "news", not "chat".`},
+			{"audience", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": "http://" + te.hostPort() + "/api/hubs/chat", "exp": now.Add(time.Hour).Unix()}), "does not name the client endpoint of hub"},
+		}
+		for _, tt := range tests {
+			tokens = append(tokens, tt.token)
+			_, resp, err := te.dialRaw(dialOptions{token: tt.token})
+			if err == nil || resp == nil || resp.StatusCode != 401 {
+				t.Fatalf("%s: dial: %v, %v; want 401", tt.name, err, resp)
+			}
+			rec.waitFunc(t, tt.name, func(l map[string]string) bool {
+				return l["kind"] == "connection" && l["event"] == "refused" && l["hub"] == "chat" &&
+					l["path"] == "/client/hubs/chat" && l["status"] == "401" && strings.Contains(l["reason"], tt.want)
+			})
+		}
+		// Other refusals of the handshake: not an upgrade, Socket.IO.
+		r, err := sharedClient.Get(te.URL() + "/client/hubs/Chat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		want := map[string]string{"event": "refused", "hub": "chat", "path": "/client/hubs/Chat", "status": "400",
+			"reason": "The client endpoint accepts only WebSocket upgrade requests."}
+		rec.waitFunc(t, "not an upgrade", func(l map[string]string) bool { return exactly(l, "connection", want) })
+		r, err = sharedClient.Get(te.URL() + "/clients/socketio/hubs/chat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		rec.waitFunc(t, "Socket.IO", func(l map[string]string) bool {
+			return l["kind"] == "connection" && l["event"] == "refused" && l["status"] == "501" && l["path"] == "/clients/socketio/hubs/chat"
+		})
+		// A recovery with a wrong reconnection token: accepted, then closed.
+		rc := te.reliable(jwt.MapClaims{"sub": "r"})
+		te.drop(rc)
+		tokens = append(tokens, rc.reconnectionToken)
+		if ws, _, err := te.recoverRaw(rc, "wrong-reconnection-token"); err == nil {
+			ws.CloseNow()
+		}
+		rec.waitFunc(t, "recovery", func(l map[string]string) bool {
+			return exactly(l, "connection", map[string]string{"event": "recoveryRefused", "hub": "chat", "connectionId": rc.id,
+				"reason": "no recoverable connection with this id and reconnection token"})
+		})
+	})
+	rec.mu.Lock()
+	raw := rec.raw.String()
+	rec.mu.Unlock()
+	for _, tok := range tokens {
+		if tok != "" && strings.Contains(raw, tok) {
+			t.Errorf("the trace holds the token %.20q…", tok)
+		}
+	}
+	for _, secret := range []string{DefaultAccessKey, other, "eyJ", "wrong-reconnection-token"} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("the trace holds %.20q", secret)
 		}
