@@ -179,8 +179,8 @@ type Options struct {
 	// reason: wrong signature, expired and by how much, not yet valid,
 	// audience mismatch, malformed), per delivery (source, target,
 	// recipients, bytes, data type, a short escaped preview of text and
-	// JSON), per upstream call (event, the handler URL without its query,
-	// status, duration), per connect, disconnect,
+	// JSON), per upstream call (event, the URL called without its query or
+	// user information, status, duration), per connect, disconnect,
 	// detach, recovery, join and leave, and per refused WebSocket
 	// handshake (event "refused" with the HTTP status and the reason, a
 	// 401's as above or a token for another hub) or refused recovery

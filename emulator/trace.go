@@ -140,13 +140,14 @@ func (t *tracer) delivery(hub string, m *core.Message, recipients int) {
 	t.line("delivery", attrs...)
 }
 
-// upstream traces an upstream call of event to the handler URL
-// template (its query and user information left out).
-func (t *tracer) upstream(hub, connID, event, template string, status int, took time.Duration, err error) {
+// upstream traces an upstream call of event to rawURL, the URL called
+// (its query and user information left out: a ?code= query is a
+// credential).
+func (t *tracer) upstream(hub, connID, event, rawURL string, status int, took time.Duration, err error) {
 	if t == nil {
 		return
 	}
-	attrs := []any{"hub", hub, "connectionId", connID, "event", event, "url", redactURL(template),
+	attrs := []any{"hub", hub, "connectionId", connID, "event", event, "url", redact.Preview(redactURL(rawURL), redact.MaxLogField),
 		"status", status, "durationMs", took.Milliseconds()}
 	if err != nil {
 		attrs = append(attrs, "error", redact.Preview(err.Error(), redact.MaxLogField))

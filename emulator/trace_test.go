@@ -62,9 +62,22 @@ func (r *records) find(kind string, want map[string]string) map[string]string {
 	return nil
 }
 
+// findExact returns the first trace line of kind whose attributes are
+// exactly those of want besides kind, field by field: the value "<ms>"
+// stands for any whole number of milliseconds.
+func (r *records) findExact(kind string, want map[string]string) map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if exactly(l, kind, want) {
+			return l
+		}
+	}
+	return nil
+}
+
 // exactly reports whether line l is of kind with exactly the attributes
-// of want besides kind, field by field: the value "<ms>" stands for any
-// whole number of milliseconds.
+// of want besides kind (see findExact).
 func exactly(l map[string]string, kind string, want map[string]string) bool {
 	if l["kind"] != kind || len(l) != len(want)+1 {
 		return false
@@ -131,7 +144,8 @@ func (r *records) dump() string {
 }
 
 // TestTrace: with Options.Trace every REST call, delivery, upstream call
-// and connection event is one trace line with its fields, and no line
+// and connection event (connect, join, leave, detach, recovery,
+// disconnect) is one trace line, checked here field by field, and no line
 // holds a secret or more than a preview of a message.
 func TestTrace(t *testing.T) {
 	rec := &records{}
@@ -149,43 +163,62 @@ func TestTrace(t *testing.T) {
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/room/:send?api-version=2024-12-01", "text/plain", []byte(long)), 202)
 	c.ReadJSON()
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/users/nobody/:send?api-version=2024-12-01", "application/octet-stream", []byte{1, 2}), 202)
+	expectStatus(t, te.rest("POST", "/api/hubs/chat/:send?api-version=bogus", "text/plain", []byte("x")), 400)
 	c.SendText(`{"type":"event","event":"ping","ackId":2,"dataType":"text","data":"hi"}`)
 	c.ReadJSON() // the reply
 	c.ReadJSON() // the ack
 	expectStatus(t, te.rest("DELETE", "/api/hubs/chat/connections/"+c.id+"?api-version=2024-12-01&reason=bye", "", nil), 204)
 	te.waitEnded(c.id)
 
+	// A reliable connection cut, then recovered.
+	rc := te.reliable(jwt.MapClaims{"sub": "r"})
+	if err := te.CutConnection("chat", rc.id); err != nil {
+		t.Fatal(err)
+	}
+	te.waitDetached(rc.id)
+	rc = te.recover(rc)
+	rec.wait(t, "connection", map[string]string{"event": "recovered"})
+
 	checks := []struct {
 		kind string
 		want map[string]string
 	}{
 		{"connection", map[string]string{"event": "connected", "hub": "chat", "connectionId": c.id}},
-		{"connection", map[string]string{"event": "joined", "group": "room", "connectionId": c.id}},
-		{"rest", map[string]string{"operation": "SendToGroup", "hub": "chat", "target": "room", "status": "202"}},
-		{"delivery", map[string]string{"source": "rest", "target": "group", "group": "room", "recipients": "1", "bytes": "500", "dataType": "text",
-			"preview": strings.Repeat("x", 32) + "…(468 more bytes)"}},
-		{"delivery", map[string]string{"target": "user", "recipients": "0", "bytes": "2", "dataType": "binary"}},
-		{"upstream", map[string]string{"event": "ping", "status": "200", "url": fu.srv.URL + "/upstream/{hub}/{event}"}},
-		{"delivery", map[string]string{"source": "upstream", "target": "connection", "recipients": "1", "preview": "pong"}},
-		{"rest", map[string]string{"operation": "CloseConnection", "target": c.id, "status": "204"}},
-		{"connection", map[string]string{"event": "left", "group": "room"}},
-		{"connection", map[string]string{"event": "disconnected", "reason": "bye"}},
+		{"connection", map[string]string{"event": "joined", "hub": "chat", "connectionId": c.id, "group": "room"}},
+		{"rest", map[string]string{"operation": "SendToGroup", "hub": "chat", "target": "room", "status": "202",
+			"durationMs": "<ms>", "errorCode": ""}},
+		{"delivery", map[string]string{"hub": "chat", "source": "rest", "target": "group", "group": "room", "recipients": "1",
+			"bytes": "500", "dataType": "text", "preview": strings.Repeat("x", 32) + "…(468 more bytes)"}},
+		{"rest", map[string]string{"operation": "SendToUser", "hub": "chat", "target": "nobody", "status": "202",
+			"durationMs": "<ms>", "errorCode": ""}},
+		{"delivery", map[string]string{"hub": "chat", "source": "rest", "target": "user", "group": "", "recipients": "0",
+			"bytes": "2", "dataType": "binary"}},
+		{"rest", map[string]string{"operation": "SendToAll", "hub": "chat", "target": "", "status": "400",
+			"durationMs": "<ms>", "errorCode": "Error.BadRequest"}},
+		{"upstream", map[string]string{"hub": "chat", "connectionId": c.id, "event": "ping", "status": "200",
+			"durationMs": "<ms>", "url": fu.srv.URL + "/upstream/chat/ping"}},
+		{"delivery", map[string]string{"hub": "chat", "source": "upstream", "target": "connection", "group": "", "recipients": "1",
+			"bytes": "4", "dataType": "text", "preview": "pong"}},
+		{"rest", map[string]string{"operation": "CloseConnection", "hub": "chat", "target": c.id, "status": "204",
+			"durationMs": "<ms>", "errorCode": ""}},
+		{"connection", map[string]string{"event": "left", "hub": "chat", "connectionId": c.id, "group": "room"}},
+		{"connection", map[string]string{"event": "disconnected", "hub": "chat", "connectionId": c.id, "reason": "bye"}},
+		{"connection", map[string]string{"event": "connected", "hub": "chat", "connectionId": rc.id}},
+		{"connection", map[string]string{"event": "detached", "hub": "chat", "connectionId": rc.id}},
+		{"connection", map[string]string{"event": "recovered", "hub": "chat", "connectionId": rc.id}},
 	}
 	for _, ck := range checks {
-		if rec.find(ck.kind, ck.want) == nil {
-			t.Errorf("no %s trace line with %v", ck.kind, ck.want)
+		if rec.findExact(ck.kind, ck.want) == nil {
+			t.Errorf("no %s trace line with exactly %v; lines:%s", ck.kind, ck.want, rec.dump())
 		}
 	}
-	if l := rec.find("delivery", map[string]string{"dataType": "binary"}); l != nil && l["preview"] != "" {
-		t.Errorf("a binary delivery has a preview: %v", l)
-	}
-	if l := rec.find("rest", map[string]string{"operation": "SendToGroup"}); l == nil || l["durationMs"] == "" {
-		t.Errorf("the REST line has no duration: %v", l)
+	if l := rec.find("connection", map[string]string{"event": "refused"}); l != nil {
+		t.Errorf("an accepted handshake is traced as refused: %v", l)
 	}
 	rec.mu.Lock()
 	raw := rec.raw.String()
 	rec.mu.Unlock()
-	for _, secret := range []string{DefaultAccessKey, "secret-code", "eyJ", "sha256=", long} {
+	for _, secret := range []string{DefaultAccessKey, "secret-code", "code=", "eyJ", "sha256=", long, rc.reconnectionToken} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("the trace holds %.20q", secret)
 		}
