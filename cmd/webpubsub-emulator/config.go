@@ -130,7 +130,7 @@ func parseKnownObject(b json.RawMessage, what string, known []string) (object, e
 var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
 		"allowUnvalidatedEntraTokens", "trace", "dashboard", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
-		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
+		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "clockSkewSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
 	hubKeys      = []string{"anonymousConnectPolicy", "eventHandlers"}
 	handlerKeys  = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth", "groupPresenceEvents"}
 	presenceKeys = []string{"eventNames", "groupFilters"}
@@ -327,7 +327,8 @@ func (s *settings) applyConfig(b []byte) error {
 		key string
 		dst *time.Duration
 	}{{"reliableretentionseconds", &s.o.ReliableRetention}, {"eventhandlertimeoutseconds", &s.o.EventHandlerTimeout},
-		{"readheadertimeoutseconds", &s.o.ReadHeaderTimeout}, {"httpidletimeoutseconds", &s.o.HTTPIdleTimeout}} {
+		{"readheadertimeoutseconds", &s.o.ReadHeaderTimeout}, {"httpidletimeoutseconds", &s.o.HTTPIdleTimeout},
+		{"clockskewseconds", &s.o.ClockSkew}} {
 		var v float64
 		if ok, err := top.get(f.key, &v, "config"); err != nil {
 			return err
@@ -472,7 +473,8 @@ const envPrefix = "AWPS_EMULATOR_"
 // applyEnv applies AWPS_EMULATOR_<SETTING> variables: the configuration
 // file's keys upper-cased (LISTEN, PUBLICENDPOINT, ACCESSKEY,
 // SECONDARYACCESSKEY, RELAXEDAUDIENCE, ALLOWUNVALIDATEDENTRATOKENS,
-// RELIABLERETENTIONSECONDS, EVENTHANDLERTIMEOUTSECONDS, MAXRESTBODYBYTES),
+// RELIABLERETENTIONSECONDS, EVENTHANDLERTIMEOUTSECONDS, CLOCKSKEWSECONDS,
+// MAXRESTBODYBYTES),
 // plus HOST, PORT and LOGLEVEL. Errors name the variable, never its value.
 func (s *settings) applyEnv(getenv func(string) string) error {
 	get := func(name string) (string, bool) {
@@ -509,7 +511,8 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 		}
 	}
 	for name, dst := range map[string]*time.Duration{"RELIABLERETENTIONSECONDS": &s.o.ReliableRetention, "EVENTHANDLERTIMEOUTSECONDS": &s.o.EventHandlerTimeout,
-		"READHEADERTIMEOUTSECONDS": &s.o.ReadHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.o.HTTPIdleTimeout} {
+		"READHEADERTIMEOUTSECONDS": &s.o.ReadHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.o.HTTPIdleTimeout,
+		"CLOCKSKEWSECONDS": &s.o.ClockSkew} {
 		if v, ok := get(name); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 {

@@ -64,7 +64,7 @@ func TestHelpShowsEnvironmentAndFormat(t *testing.T) {
 	if code := run(t.Context(), []string{"-h"}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	for _, want := range []string{"-event-handler", "AWPS_EMULATOR_ACCESSKEY", "AWPS_EMULATOR_MAXHEADERBYTES", `"eventHandlers"`, "appsettings.json", "Examples:"} {
+	for _, want := range []string{"-event-handler", "AWPS_EMULATOR_ACCESSKEY", "AWPS_EMULATOR_MAXHEADERBYTES", "AWPS_EMULATOR_CLOCKSKEWSECONDS", "-clock-skew-seconds", `"clockSkewSeconds"`, `"eventHandlers"`, "appsettings.json", "Examples:"} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
