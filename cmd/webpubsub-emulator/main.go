@@ -61,7 +61,9 @@
 // The official emulator's appsettings.json (a "WebPubSub" object with
 // "AccessKey" and "Hubs.<hub>.EventHandlers[]" holding "UrlTemplate",
 // "SystemEvents" and "EventPattern") loads as well; "_default" names the
-// default hub.
+// default hub. Its other top-level sections (Logging, AllowedHosts, ...)
+// are ignored, and this file's own keys go inside its WebPubSub section:
+// beside it they are an error.
 //
 // It prints the connection string to use with any Web PubSub SDK and the
 // URL of its live dashboard (a page with the hubs, connections, groups and
@@ -284,7 +286,8 @@ is JSON; keys are case-insensitive and an unknown key is an error:
     }
   }
 
-The official emulator's appsettings.json (a "WebPubSub" section) loads too.
+The official emulator's appsettings.json (a "WebPubSub" section) loads too:
+its other sections are ignored and the keys above go inside WebPubSub.
 
 Examples:
 
