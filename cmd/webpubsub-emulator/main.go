@@ -288,6 +288,9 @@ is JSON; keys are case-insensitive and an unknown key is an error:
 
 The official emulator's appsettings.json (a "WebPubSub" section) loads too:
 its other sections are ignored and the keys above go inside WebPubSub.
+Changes to the hubs' settings in the file apply to new connections without
+a restart (checked every 2 s; an edit that does not parse or validate keeps
+the previous settings and logs why).
 
 Examples:
 
