@@ -152,6 +152,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 	ws, err := acceptWebSocket(w, r, c.subprotocol, &tr)
 	if err != nil {
 		// Accept has written the error response; the client is gone.
+		noteReason(w, "The WebSocket upgrade failed: "+err.Error())
 		c.OnEnded(reasonEndedAbruptly)
 		return
 	}
@@ -361,8 +362,10 @@ func headerHasToken(h http.Header, key, token string) bool {
 	return false
 }
 
-// plainError writes a text/plain error response.
+// plainError writes a text/plain error response; msg, which must hold no
+// secret, is also the reason of the request's trace line.
 func plainError(w http.ResponseWriter, status int, msg string) {
+	noteReason(w, msg)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

@@ -569,24 +569,46 @@ func (e *Emulator) route(w http.ResponseWriter, r *http.Request) {
 		}
 		e.serveDashboard(w, r)
 	case path == "/client" || path == "/client/":
-		e.serveClient(w, r, "")
+		e.handshake(w, r, r.URL.Query().Get("hub"), func(w http.ResponseWriter) { e.serveClient(w, r, "") })
 	case strings.HasPrefix(path, "/client/hubs/"):
 		if hubName, ok := hubSegment(path, "/client/hubs/"); ok {
-			e.serveClient(w, r, hubName)
+			e.handshake(w, r, hubName, func(w http.ResponseWriter) { e.serveClient(w, r, hubName) })
 		} else {
 			http.NotFound(w, r)
 		}
 	case strings.HasPrefix(path, "/clients/mqtt/hubs/"):
 		if hubName, ok := hubSegment(path, "/clients/mqtt/hubs/"); ok {
-			e.serveMQTT(w, r, hubName)
+			e.handshake(w, r, hubName, func(w http.ResponseWriter) { e.serveMQTT(w, r, hubName) })
 		} else {
 			http.NotFound(w, r)
 		}
 	case strings.HasPrefix(path, "/clients/socketio/hubs/"):
-		plainError(w, http.StatusNotImplemented, "Socket.IO clients are not supported by this emulator.")
+		hubName, _ := hubSegment(path, "/clients/socketio/hubs/")
+		e.handshake(w, r, hubName, func(w http.ResponseWriter) {
+			plainError(w, http.StatusNotImplemented, "Socket.IO clients are not supported by this emulator.")
+		})
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// handshake runs serve, a WebSocket endpoint, on r for hub (as the
+// request names it). With the trace on, a handshake that serve answers
+// with an HTTP error instead of an upgrade (a 401 with its reason, a bad
+// request, an injected fault, a connect event handler's refusal) is one
+// trace line.
+func (e *Emulator) handshake(w http.ResponseWriter, r *http.Request, hub string, serve func(http.ResponseWriter)) {
+	if e.trace == nil {
+		serve(w)
+		return
+	}
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if sw.status >= 300 { // 0: nothing written; 101: upgraded
+			e.trace.refused(strings.ToLower(hub), r.URL.Path, sw)
+		}
+	}()
+	serve(sw)
 }
 
 // hubSegment returns the unescaped hub name of a client endpoint path

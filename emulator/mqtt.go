@@ -360,6 +360,7 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	var tr *transport
 	ws, err := acceptWebSocket(w, r, protocol.SubprotocolMQTT, &tr)
 	if err != nil {
+		noteReason(w, "The WebSocket upgrade failed: "+err.Error())
 		return // Accept has answered
 	}
 	pk, rest, ok := e.readConnect(ws)

@@ -175,12 +175,17 @@ type Options struct {
 	CloseTimeout time.Duration
 	// Trace writes the traffic trace to Logger, at info level with the
 	// message "trace": one line per REST call (operation, hub, target,
-	// status, duration, error code), per delivery (source, target,
+	// status, duration, error code, and for a refusal such as a 401 the
+	// reason: wrong signature, expired and by how much, not yet valid,
+	// audience mismatch, malformed), per delivery (source, target,
 	// recipients, bytes, data type, a short escaped preview of text and
-	// JSON), per upstream call (event, the handler URL without its query,
-	// status, duration) and per connect, disconnect, detach, recovery,
-	// join and leave. No line holds a key, a token, a signature or more of
-	// a message than the preview.
+	// JSON), per upstream call (event, the URL called without its query or
+	// user information, status, duration), per connect, disconnect,
+	// detach, recovery, join and leave, and per refused WebSocket
+	// handshake (event "refused" with the HTTP status and the reason, a
+	// 401's as above or a token for another hub) or refused recovery
+	// (event "recoveryRefused"). No line holds a key, a token, a signature
+	// or more of a message than the preview.
 	Trace bool
 	// Dashboard serves a live dashboard at DashboardPath (see
 	// DashboardURL): the hubs, their connections (user id, groups, roles,

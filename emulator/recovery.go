@@ -11,6 +11,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
+	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // recoverConnection handles a recovery request:
@@ -20,8 +21,10 @@ import (
 // dropped, and every buffered message is replayed before live delivery
 // resumes. Otherwise the upgrade is accepted and closed with 1008.
 func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hubName string, query url.Values, offered []string) {
-	cc := e.core.FindRecoverable(hubName, query.Get("awps_connection_id"), query.Get("awps_reconnection_token"))
+	id := query.Get("awps_connection_id")
+	cc := e.core.FindRecoverable(hubName, id, query.Get("awps_reconnection_token"))
 	if cc == nil {
+		e.trace.connection("recoveryRefused", hubName, redact.Preview(id, redact.MaxLogField), "no recoverable connection with this id and reconnection token")
 		e.refuseRecovery(w, r, offered)
 		return
 	}
@@ -32,17 +35,20 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 	}
 	if !original {
 		// Accepted without a subprotocol, then refused.
+		e.trace.connection("recoveryRefused", hubName, c.ID, "the connection's subprotocol "+c.subprotocol+" was not offered")
 		e.refuseRecovery(w, r, nil)
 		return
 	}
 	var tr *transport
 	ws, err := acceptWebSocket(w, r, c.subprotocol, &tr)
 	if err != nil {
+		noteReason(w, "The WebSocket upgrade failed: "+err.Error())
 		return // Accept has written the error response
 	}
 	tr = newTransport(c, ws, r)
 	if !c.Attach(tr) {
 		tr.cancel() // never started: refuseOn writes and closes
+		e.trace.connection("recoveryRefused", hubName, c.ID, "the connection ended before the recovery attached")
 		refuseOn(ws, e.closeFlush, notifyOf(c))
 		return
 	}

@@ -1,7 +1,10 @@
 package emulator
 
 import (
+	"bufio"
+	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -41,10 +44,45 @@ func (t *tracer) line(kind string, attrs ...any) {
 	t.feed.add(kind, attrs)
 }
 
-// statusWriter records the status and error code a REST handler wrote.
+// statusWriter records the status a REST or handshake handler wrote, and
+// the reason of a plain-text error (see noteReason). It passes Hijack on
+// to the writer it wraps, so a WebSocket upgrade works through it.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// reason is the text of the error response, which holds no secret.
+	reason string
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Hijack hijacks the wrapped writer, which must be an http.Hijacker.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("emulator: the response writer cannot be hijacked")
+	}
+	return hj.Hijack()
+}
+
+// noteReason records msg, the text of an error response written to w, as
+// the reason of the trace line when w is a *statusWriter (seen through
+// the writers that wrap it for an upgrade). msg must hold no secret.
+func noteReason(w http.ResponseWriter, msg string) {
+	for w != nil {
+		if sw, ok := w.(*statusWriter); ok {
+			if sw.reason == "" {
+				sw.reason = msg
+			}
+			return
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return
+		}
+		w = u.Unwrap()
+	}
 }
 
 func (w *statusWriter) WriteHeader(status int) {
@@ -62,10 +100,31 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // rest traces a REST call of op on hub whose target (a group, user or
-// connection, or "") is target.
+// connection, or "") is target. A refusal written with a plain-text
+// reason (a 401 says why the token was refused) adds that reason.
 func (t *tracer) rest(op Operation, hub, target string, w *statusWriter, took time.Duration) {
-	t.line("rest", "operation", string(op), "hub", hub, "target", redact.Preview(target, redact.MaxLogField),
-		"status", w.status, "durationMs", took.Milliseconds(), "errorCode", w.Header().Get("x-ms-error-code"))
+	attrs := []any{"operation", string(op), "hub", hub, "target", redact.Preview(target, redact.MaxLogField),
+		"status", w.status, "durationMs", took.Milliseconds(), "errorCode", w.Header().Get("x-ms-error-code")}
+	if w.reason != "" {
+		attrs = append(attrs, "reason", redact.Preview(w.reason, redact.MaxLogField))
+	}
+	t.line("rest", attrs...)
+}
+
+// refused traces a WebSocket handshake on path for hub (as the request
+// named it) that was answered with an HTTP error instead of an upgrade:
+// kind "connection", event "refused", with the status and the reason the
+// response gave.
+func (t *tracer) refused(hub, path string, w *statusWriter) {
+	if t == nil {
+		return
+	}
+	attrs := []any{"event", "refused", "hub", redact.Preview(hub, redact.MaxLogField),
+		"path", redact.Preview(path, redact.MaxLogField), "status", w.status}
+	if w.reason != "" {
+		attrs = append(attrs, "reason", redact.Preview(w.reason, redact.MaxLogField))
+	}
+	t.line("connection", attrs...)
 }
 
 // delivery traces a message queued for recipients connections.
@@ -81,13 +140,14 @@ func (t *tracer) delivery(hub string, m *core.Message, recipients int) {
 	t.line("delivery", attrs...)
 }
 
-// upstream traces an upstream call of event to the handler URL
-// template (its query and user information left out).
-func (t *tracer) upstream(hub, connID, event, template string, status int, took time.Duration, err error) {
+// upstream traces an upstream call of event to rawURL, the URL called
+// (its query and user information left out: a ?code= query is a
+// credential).
+func (t *tracer) upstream(hub, connID, event, rawURL string, status int, took time.Duration, err error) {
 	if t == nil {
 		return
 	}
-	attrs := []any{"hub", hub, "connectionId", connID, "event", event, "url", redactURL(template),
+	attrs := []any{"hub", hub, "connectionId", connID, "event", event, "url", redact.Preview(redactURL(rawURL), redact.MaxLogField),
 		"status", status, "durationMs", took.Milliseconds()}
 	if err != nil {
 		attrs = append(attrs, "error", redact.Preview(err.Error(), redact.MaxLogField))

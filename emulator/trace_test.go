@@ -2,11 +2,15 @@ package emulator
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -58,8 +62,90 @@ func (r *records) find(kind string, want map[string]string) map[string]string {
 	return nil
 }
 
+// findExact returns the first trace line of kind whose attributes are
+// exactly those of want besides kind, field by field: the value "<ms>"
+// stands for any whole number of milliseconds.
+func (r *records) findExact(kind string, want map[string]string) map[string]string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.lines {
+		if exactly(l, kind, want) {
+			return l
+		}
+	}
+	return nil
+}
+
+// exactly reports whether line l is of kind with exactly the attributes
+// of want besides kind (see findExact).
+func exactly(l map[string]string, kind string, want map[string]string) bool {
+	if l["kind"] != kind || len(l) != len(want)+1 {
+		return false
+	}
+	for k, v := range want {
+		got, present := l[k]
+		if !present {
+			return false
+		}
+		if v == "<ms>" {
+			if n, err := strconv.ParseInt(got, 10, 64); err != nil || n < 0 {
+				return false
+			}
+		} else if got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// waitFunc waits until a trace line that match accepts is written.
+func (r *records) waitFunc(t *testing.T, what string, match func(map[string]string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		r.mu.Lock()
+		found := slices.ContainsFunc(r.lines, match)
+		r.mu.Unlock()
+		if found {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: no matching trace line; lines:%s", what, r.dump())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// wait waits until a trace line of kind with every pair of want is
+// written, and returns it.
+func (r *records) wait(t *testing.T, kind string, want map[string]string) map[string]string {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		if l := r.find(kind, want); l != nil {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s trace line with %v; lines:%s", kind, want, r.dump())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// dump is every trace line, for a failure message.
+func (r *records) dump() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for _, l := range r.lines {
+		fmt.Fprintf(&b, "\n  %v", l)
+	}
+	return b.String()
+}
+
 // TestTrace: with Options.Trace every REST call, delivery, upstream call
-// and connection event is one trace line with its fields, and no line
+// and connection event (connect, join, leave, detach, recovery,
+// disconnect) is one trace line, checked here field by field, and no line
 // holds a secret or more than a preview of a message.
 func TestTrace(t *testing.T) {
 	rec := &records{}
@@ -77,43 +163,172 @@ func TestTrace(t *testing.T) {
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/room/:send?api-version=2024-12-01", "text/plain", []byte(long)), 202)
 	c.ReadJSON()
 	expectStatus(t, te.rest("POST", "/api/hubs/chat/users/nobody/:send?api-version=2024-12-01", "application/octet-stream", []byte{1, 2}), 202)
+	expectStatus(t, te.rest("POST", "/api/hubs/chat/:send?api-version=bogus", "text/plain", []byte("x")), 400)
 	c.SendText(`{"type":"event","event":"ping","ackId":2,"dataType":"text","data":"hi"}`)
 	c.ReadJSON() // the reply
 	c.ReadJSON() // the ack
 	expectStatus(t, te.rest("DELETE", "/api/hubs/chat/connections/"+c.id+"?api-version=2024-12-01&reason=bye", "", nil), 204)
 	te.waitEnded(c.id)
 
+	// A reliable connection cut, then recovered.
+	rc := te.reliable(jwt.MapClaims{"sub": "r"})
+	if err := te.CutConnection("chat", rc.id); err != nil {
+		t.Fatal(err)
+	}
+	te.waitDetached(rc.id)
+	rc = te.recover(rc)
+	rec.wait(t, "connection", map[string]string{"event": "recovered"})
+
 	checks := []struct {
 		kind string
 		want map[string]string
 	}{
 		{"connection", map[string]string{"event": "connected", "hub": "chat", "connectionId": c.id}},
-		{"connection", map[string]string{"event": "joined", "group": "room", "connectionId": c.id}},
-		{"rest", map[string]string{"operation": "SendToGroup", "hub": "chat", "target": "room", "status": "202"}},
-		{"delivery", map[string]string{"source": "rest", "target": "group", "group": "room", "recipients": "1", "bytes": "500", "dataType": "text",
-			"preview": strings.Repeat("x", 32) + "…(468 more bytes)"}},
-		{"delivery", map[string]string{"target": "user", "recipients": "0", "bytes": "2", "dataType": "binary"}},
-		{"upstream", map[string]string{"event": "ping", "status": "200", "url": fu.srv.URL + "/upstream/{hub}/{event}"}},
-		{"delivery", map[string]string{"source": "upstream", "target": "connection", "recipients": "1", "preview": "pong"}},
-		{"rest", map[string]string{"operation": "CloseConnection", "target": c.id, "status": "204"}},
-		{"connection", map[string]string{"event": "left", "group": "room"}},
-		{"connection", map[string]string{"event": "disconnected", "reason": "bye"}},
+		{"connection", map[string]string{"event": "joined", "hub": "chat", "connectionId": c.id, "group": "room"}},
+		{"rest", map[string]string{"operation": "SendToGroup", "hub": "chat", "target": "room", "status": "202",
+			"durationMs": "<ms>", "errorCode": ""}},
+		{"delivery", map[string]string{"hub": "chat", "source": "rest", "target": "group", "group": "room", "recipients": "1",
+			"bytes": "500", "dataType": "text", "preview": strings.Repeat("x", 32) + "…(468 more bytes)"}},
+		{"rest", map[string]string{"operation": "SendToUser", "hub": "chat", "target": "nobody", "status": "202",
+			"durationMs": "<ms>", "errorCode": ""}},
+		{"delivery", map[string]string{"hub": "chat", "source": "rest", "target": "user", "group": "", "recipients": "0",
+			"bytes": "2", "dataType": "binary"}},
+		{"rest", map[string]string{"operation": "SendToAll", "hub": "chat", "target": "", "status": "400",
+			"durationMs": "<ms>", "errorCode": "Error.BadRequest"}},
+		{"upstream", map[string]string{"hub": "chat", "connectionId": c.id, "event": "ping", "status": "200",
+			"durationMs": "<ms>", "url": fu.srv.URL + "/upstream/chat/ping"}},
+		{"delivery", map[string]string{"hub": "chat", "source": "upstream", "target": "connection", "group": "", "recipients": "1",
+			"bytes": "4", "dataType": "text", "preview": "pong"}},
+		{"rest", map[string]string{"operation": "CloseConnection", "hub": "chat", "target": c.id, "status": "204",
+			"durationMs": "<ms>", "errorCode": ""}},
+		{"connection", map[string]string{"event": "left", "hub": "chat", "connectionId": c.id, "group": "room"}},
+		{"connection", map[string]string{"event": "disconnected", "hub": "chat", "connectionId": c.id, "reason": "bye"}},
+		{"connection", map[string]string{"event": "connected", "hub": "chat", "connectionId": rc.id}},
+		{"connection", map[string]string{"event": "detached", "hub": "chat", "connectionId": rc.id}},
+		{"connection", map[string]string{"event": "recovered", "hub": "chat", "connectionId": rc.id}},
 	}
 	for _, ck := range checks {
-		if rec.find(ck.kind, ck.want) == nil {
-			t.Errorf("no %s trace line with %v", ck.kind, ck.want)
+		if rec.findExact(ck.kind, ck.want) == nil {
+			t.Errorf("no %s trace line with exactly %v; lines:%s", ck.kind, ck.want, rec.dump())
 		}
 	}
-	if l := rec.find("delivery", map[string]string{"dataType": "binary"}); l != nil && l["preview"] != "" {
-		t.Errorf("a binary delivery has a preview: %v", l)
-	}
-	if l := rec.find("rest", map[string]string{"operation": "SendToGroup"}); l == nil || l["durationMs"] == "" {
-		t.Errorf("the REST line has no duration: %v", l)
+	if l := rec.find("connection", map[string]string{"event": "refused"}); l != nil {
+		t.Errorf("an accepted handshake is traced as refused: %v", l)
 	}
 	rec.mu.Lock()
 	raw := rec.raw.String()
 	rec.mu.Unlock()
-	for _, secret := range []string{DefaultAccessKey, "secret-code", "eyJ", "sha256=", long} {
+	for _, secret := range []string{DefaultAccessKey, "secret-code", "code=", "eyJ", "sha256=", long, rc.reconnectionToken} {
+		if strings.Contains(raw, secret) {
+			t.Errorf("the trace holds %.20q", secret)
+		}
+	}
+}
+
+// TestTraceRefusals: a REST call refused with 401 and a refused WebSocket
+// handshake (401 or another refusal) are each one trace line with the
+// status and the reason the response gives, never the token.
+func TestTraceRefusals(t *testing.T) {
+	rec := &records{}
+	te := startEmulator(t, Options{Trace: true, Logger: slog.New(rec), ClockSkew: time.Minute})
+	now := time.Now()
+	other := "another-key-another-key-another-key-0"
+	path := "/api/hubs/chat/:send?api-version=2024-12-01"
+	restAud := te.URL() + path
+	clientAud := "http://" + te.hostPort() + "/client/hubs/chat"
+	var tokens []string
+	t.Run("REST", func(t *testing.T) {
+		tests := []struct {
+			name, key string
+			claims    jwt.MapClaims
+			want      string
+		}{
+			{"wrong key", other, jwt.MapClaims{"aud": restAud, "exp": now.Add(time.Hour).Unix()}, "signature does not match"},
+			{"expired", DefaultAccessKey, jwt.MapClaims{"aud": restAud, "exp": now.Add(-3 * time.Minute).Unix()}, "expired 3m"},
+			{"not yet valid", DefaultAccessKey, jwt.MapClaims{"aud": restAud, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(10 * time.Minute).Unix()}, "not valid before"},
+			{"audience", DefaultAccessKey, jwt.MapClaims{"aud": "http://example.com/api/hubs/chat/:send", "exp": now.Add(time.Hour).Unix()},
+				`audience "http://example.com/api/hubs/chat/:send" does not match the request URL`},
+		}
+		for _, tt := range tests {
+			tokens = append(tokens, sign(t, tt.key, tt.claims))
+			expectStatus(t, doREST(t, te.URL(), tt.key, "POST", path, "text/plain", []byte("x"), tt.claims), 401)
+			rec.waitFunc(t, tt.name, func(l map[string]string) bool {
+				return l["kind"] == "rest" && l["operation"] == "SendToAll" && l["status"] == "401" && strings.Contains(l["reason"], tt.want)
+			})
+		}
+		req, _ := http.NewRequest("POST", te.URL()+path, strings.NewReader("x"))
+		req.Header.Set("Authorization", "Bearer not-a-jwt")
+		resp, err := sharedClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 401 {
+			t.Fatalf("malformed token: status %d", resp.StatusCode)
+		}
+		rec.wait(t, "rest", map[string]string{"status": "401", "reason": "The access token is malformed: it is not a JWT."})
+	})
+	t.Run("handshake", func(t *testing.T) {
+		tests := []struct {
+			name, token, want string
+		}{
+			{"none", "", "An access token is required."},
+			{"malformed", "not-a-jwt", "The access token is malformed: it is not a JWT."},
+			{"wrong key", sign(t, other, jwt.MapClaims{"aud": clientAud, "exp": now.Add(time.Hour).Unix()}), "signature does not match"},
+			{"expired", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": clientAud, "exp": now.Add(-2 * time.Minute).Unix()}), "beyond the clock skew of 1m0s"},
+			{"not yet valid", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": clientAud, "exp": now.Add(time.Hour).Unix(), "nbf": now.Add(10 * time.Minute).Unix()}), "not valid before"},
+			{"other hub", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": "http://" + te.hostPort() + "/client/hubs/news", "exp": now.Add(time.Hour).Unix()}), `The access token is for hub "news", not "chat".`},
+			{"audience", sign(t, DefaultAccessKey, jwt.MapClaims{"aud": "http://" + te.hostPort() + "/api/hubs/chat", "exp": now.Add(time.Hour).Unix()}), "does not name the client endpoint of hub"},
+		}
+		for _, tt := range tests {
+			tokens = append(tokens, tt.token)
+			_, resp, err := te.dialRaw(dialOptions{token: tt.token})
+			if err == nil || resp == nil || resp.StatusCode != 401 {
+				t.Fatalf("%s: dial: %v, %v; want 401", tt.name, err, resp)
+			}
+			rec.waitFunc(t, tt.name, func(l map[string]string) bool {
+				return l["kind"] == "connection" && l["event"] == "refused" && l["hub"] == "chat" &&
+					l["path"] == "/client/hubs/chat" && l["status"] == "401" && strings.Contains(l["reason"], tt.want)
+			})
+		}
+		// Other refusals of the handshake: not an upgrade, Socket.IO.
+		r, err := sharedClient.Get(te.URL() + "/client/hubs/Chat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		want := map[string]string{"event": "refused", "hub": "chat", "path": "/client/hubs/Chat", "status": "400",
+			"reason": "The client endpoint accepts only WebSocket upgrade requests."}
+		rec.waitFunc(t, "not an upgrade", func(l map[string]string) bool { return exactly(l, "connection", want) })
+		r, err = sharedClient.Get(te.URL() + "/clients/socketio/hubs/chat")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Body.Close()
+		rec.waitFunc(t, "Socket.IO", func(l map[string]string) bool {
+			return l["kind"] == "connection" && l["event"] == "refused" && l["status"] == "501" && l["path"] == "/clients/socketio/hubs/chat"
+		})
+		// A recovery with a wrong reconnection token: accepted, then closed.
+		rc := te.reliable(jwt.MapClaims{"sub": "r"})
+		te.drop(rc)
+		tokens = append(tokens, rc.reconnectionToken)
+		if ws, _, err := te.recoverRaw(rc, "wrong-reconnection-token"); err == nil {
+			ws.CloseNow()
+		}
+		rec.waitFunc(t, "recovery", func(l map[string]string) bool {
+			return exactly(l, "connection", map[string]string{"event": "recoveryRefused", "hub": "chat", "connectionId": rc.id,
+				"reason": "no recoverable connection with this id and reconnection token"})
+		})
+	})
+	rec.mu.Lock()
+	raw := rec.raw.String()
+	rec.mu.Unlock()
+	for _, tok := range tokens {
+		if tok != "" && strings.Contains(raw, tok) {
+			t.Errorf("the trace holds the token %.20q…", tok)
+		}
+	}
+	for _, secret := range []string{DefaultAccessKey, other, "eyJ", "wrong-reconnection-token"} {
 		if strings.Contains(raw, secret) {
 			t.Errorf("the trace holds %.20q", secret)
 		}

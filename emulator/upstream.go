@@ -161,7 +161,7 @@ func (e *Emulator) post(ctx context.Context, h *eventHandler, ev *upstreamEvent)
 					status = ue.status
 				}
 			}
-			e.trace.upstream(ev.hub, ev.connID, ev.name, h.template, status, time.Since(start), err)
+			e.trace.upstream(ev.hub, ev.connID, ev.name, h.url(ev.hub, ev.name), status, time.Since(start), err)
 		}()
 	}
 	if err := e.validateHandler(ctx, h, ev.hub, ev.origin); err != nil {

@@ -130,10 +130,11 @@ func parseKnownObject(b json.RawMessage, what string, known []string) (object, e
 var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
 		"allowUnvalidatedEntraTokens", "trace", "dashboard", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
-		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
+		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "clockSkewSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
 	hubKeys      = []string{"anonymousConnectPolicy", "eventHandlers"}
 	handlerKeys  = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth", "groupPresenceEvents"}
 	presenceKeys = []string{"eventNames", "groupFilters"}
+	authKeys     = []string{"type", "managedIdentity"}
 )
 
 // checkKeys fails for the first key of o (in sorted order) that is not
@@ -275,9 +276,10 @@ func (s *settings) loadConfigFile(path string) ([]byte, error) {
 
 // applyConfig applies a configuration file's content: this project's
 // schema, or the official emulator's appsettings.json shape (a WebPubSub
-// object with AccessKey and Hubs). Unknown top-level keys are ignored, so
-// that an appsettings.json with other sections loads; unknown keys inside
-// hubs and handlers are errors.
+// object with AccessKey and Hubs). Unknown keys at any depth are errors,
+// but for the top level of an appsettings.json: its sections other than
+// WebPubSub (Logging, AllowedHosts, ...) are ignored, and a key of this
+// schema next to WebPubSub is an error that says to move it inside.
 func (s *settings) applyConfig(b []byte) error {
 	if err := syntaxError(b); err != nil {
 		return err
@@ -289,7 +291,11 @@ func (s *settings) applyConfig(b []byte) error {
 	if inner, ok := top["webpubsub"]; ok {
 		// The official emulator's appsettings.json: its other sections
 		// (Logging, AllowedHosts, ...) are not ours, its WebPubSub section
-		// is checked.
+		// is checked. A key of ours beside it would otherwise be applied
+		// or ignored depending on where the reader looks.
+		if err := checkBesideWebPubSub(top, written); err != nil {
+			return err
+		}
 		wps, err := parseKnownObject(inner, "WebPubSub", topKeys)
 		if err != nil {
 			return err
@@ -327,7 +333,8 @@ func (s *settings) applyConfig(b []byte) error {
 		key string
 		dst *time.Duration
 	}{{"reliableretentionseconds", &s.o.ReliableRetention}, {"eventhandlertimeoutseconds", &s.o.EventHandlerTimeout},
-		{"readheadertimeoutseconds", &s.o.ReadHeaderTimeout}, {"httpidletimeoutseconds", &s.o.HTTPIdleTimeout}} {
+		{"readheadertimeoutseconds", &s.o.ReadHeaderTimeout}, {"httpidletimeoutseconds", &s.o.HTTPIdleTimeout},
+		{"clockskewseconds", &s.o.ClockSkew}} {
 		var v float64
 		if ok, err := top.get(f.key, &v, "config"); err != nil {
 			return err
@@ -444,8 +451,28 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 	return eh, nil
 }
 
+// checkBesideWebPubSub fails for the first key (in sorted order) of an
+// appsettings.json's top level top that is a key of this schema, which
+// belongs inside its WebPubSub section.
+func checkBesideWebPubSub(top object, written map[string]string) error {
+	keys := make([]string, 0, len(top))
+	for k := range top {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if slices.ContainsFunc(topKeys, func(n string) bool { return strings.EqualFold(n, k) }) {
+			return fmt.Errorf("the file has %q next to its WebPubSub section, where it is not read: move it inside WebPubSub "+
+				"(the other top-level sections of an appsettings.json are ignored)", written[k])
+		}
+	}
+	return nil
+}
+
 // checkAuth accepts an absent or null auth, "None", or {"type":"None"}:
-// outbound authentication to handlers is not supported.
+// outbound authentication to handlers is not supported. An auth object
+// with a key other than type (or managedIdentity, which the official
+// emulator's files carry) is an error naming the key.
 func checkAuth(raw json.RawMessage, what string) error {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
@@ -455,7 +482,11 @@ func checkAuth(raw json.RawMessage, what string) error {
 	if json.Unmarshal(raw, &s) == nil && strings.EqualFold(s, "none") {
 		return nil
 	}
-	if o, err := parseObject(raw, what+".auth"); err == nil {
+	if raw[0] == '{' {
+		o, err := parseKnownObject(raw, what+".auth", authKeys)
+		if err != nil {
+			return err
+		}
 		var typ string
 		if ok, _ := o.get("type", &typ, what+".auth"); ok && strings.EqualFold(typ, "none") {
 			return nil
@@ -472,7 +503,8 @@ const envPrefix = "AWPS_EMULATOR_"
 // applyEnv applies AWPS_EMULATOR_<SETTING> variables: the configuration
 // file's keys upper-cased (LISTEN, PUBLICENDPOINT, ACCESSKEY,
 // SECONDARYACCESSKEY, RELAXEDAUDIENCE, ALLOWUNVALIDATEDENTRATOKENS,
-// RELIABLERETENTIONSECONDS, EVENTHANDLERTIMEOUTSECONDS, MAXRESTBODYBYTES),
+// RELIABLERETENTIONSECONDS, EVENTHANDLERTIMEOUTSECONDS, CLOCKSKEWSECONDS,
+// MAXRESTBODYBYTES),
 // plus HOST, PORT and LOGLEVEL. Errors name the variable, never its value.
 func (s *settings) applyEnv(getenv func(string) string) error {
 	get := func(name string) (string, bool) {
@@ -509,7 +541,8 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 		}
 	}
 	for name, dst := range map[string]*time.Duration{"RELIABLERETENTIONSECONDS": &s.o.ReliableRetention, "EVENTHANDLERTIMEOUTSECONDS": &s.o.EventHandlerTimeout,
-		"READHEADERTIMEOUTSECONDS": &s.o.ReadHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.o.HTTPIdleTimeout} {
+		"READHEADERTIMEOUTSECONDS": &s.o.ReadHeaderTimeout, "HTTPIDLETIMEOUTSECONDS": &s.o.HTTPIdleTimeout,
+		"CLOCKSKEWSECONDS": &s.o.ClockSkew} {
 		if v, ok := get(name); ok {
 			f, err := strconv.ParseFloat(v, 64)
 			if err != nil || f <= 0 {

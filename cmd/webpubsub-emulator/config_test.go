@@ -164,7 +164,7 @@ func TestApplyConfig(t *testing.T) {
 		"listen": "0.0.0.0:8081", "publicEndpoint": "http://emu:8081", "relaxedAudience": true,
 		"allowUnvalidatedEntraTokens": true, "reliableRetentionSeconds": 5, "eventHandlerTimeoutSeconds": 2.5,
 		"maxRestBodyBytes": 1024, "Logging": {"ignored": true},
-		"maxHeaderBytes": 8192, "readHeaderTimeoutSeconds": 3, "httpIdleTimeoutSeconds": 7,
+		"maxHeaderBytes": 8192, "readHeaderTimeoutSeconds": 3, "httpIdleTimeoutSeconds": 7, "clockSkewSeconds": 42,
 		"hubs": {
 			"Chat": {"anonymousConnectPolicy": "Allow", "eventHandlers": [
 				{"urlTemplate": "http://a/{hub}/{event}", "userEventPattern": "x,y", "systemEvents": ["connect"], "validate": false, "auth": {"type": "None"}},
@@ -178,7 +178,7 @@ func TestApplyConfig(t *testing.T) {
 	o := s.options()
 	if o.Host != "0.0.0.0" || o.Port != 8081 || o.PublicEndpoint != "http://emu:8081" || !o.RelaxedAudience || !o.AllowUnvalidatedEntraTokens ||
 		o.ReliableRetention != 5*time.Second || o.EventHandlerTimeout != 2500*time.Millisecond || o.MaxRESTBodyBytes != 1024 ||
-		o.MaxHeaderBytes != 8192 || o.ReadHeaderTimeout != 3*time.Second || o.HTTPIdleTimeout != 7*time.Second {
+		o.MaxHeaderBytes != 8192 || o.ReadHeaderTimeout != 3*time.Second || o.HTTPIdleTimeout != 7*time.Second || o.ClockSkew != 42*time.Second {
 		t.Errorf("options %+v", o)
 	}
 	chat := o.Hubs["chat"]

@@ -16,6 +16,7 @@
 //	-public-endpoint                 http(s) URL clients use, when it differs from the listen address
 //	-relaxed-audience                do not compare the host part of token audiences
 //	-allow-unvalidated-entra-tokens  accept Entra ID tokens for https://webpubsub.azure.com without checking their signature
+//	-clock-skew-seconds N            how far past exp, or before nbf, a token is still accepted (default 300)
 //	-event-handler HUB=URL_TEMPLATE  an event handler for HUB ("*" for every other hub) that gets all system
 //	                                 and user events; {hub} and {event} are filled in. Repeatable.
 //	-config                          configuration file (default ./emulator.json when it exists)
@@ -41,7 +42,7 @@
 //	  "relaxedAudience": false, "allowUnvalidatedEntraTokens": false, "trace": false, "dashboard": true,
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
 //	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 1048576,
-//	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60,
+//	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60, "clockSkewSeconds": 300,
 //	  "hubs": {
 //	    "chat": {
 //	      "anonymousConnectPolicy": "deny",
@@ -60,7 +61,9 @@
 // The official emulator's appsettings.json (a "WebPubSub" object with
 // "AccessKey" and "Hubs.<hub>.EventHandlers[]" holding "UrlTemplate",
 // "SystemEvents" and "EventPattern") loads as well; "_default" names the
-// default hub.
+// default hub. Its other top-level sections (Logging, AllowedHosts, ...)
+// are ignored, and this file's own keys go inside its WebPubSub section:
+// beside it they are an error.
 //
 // It prints the connection string to use with any Web PubSub SDK and the
 // URL of its live dashboard (a page with the hubs, connections, groups and
@@ -113,6 +116,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	public := fs.String("public-endpoint", "", "http(s) URL clients use to reach the emulator, when it differs from the listen address")
 	relaxed := fs.Bool("relaxed-audience", false, "do not compare the host part of token audiences")
 	entra := fs.Bool("allow-unvalidated-entra-tokens", false, "accept Entra ID tokens for https://webpubsub.azure.com on REST without checking their signature (local use only)")
+	skew := fs.Float64("clock-skew-seconds", emulator.DefaultClockSkew.Seconds(), "`N`: how far past its exp, or before its nbf, a token is still accepted, in seconds (positive; an expired token accepted so is logged)")
 	var handlers handlerFlags
 	fs.Var(&handlers, "event-handler", "`HUB=URL_TEMPLATE`: an event handler for HUB (\"*\" for other hubs) with all system and user events; {hub} and {event} are filled in (repeatable)")
 	configPath := fs.String("config", "", "configuration file (default ./emulator.json when it exists)")
@@ -176,6 +180,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if set[name] {
 			apply()
 		}
+	}
+	if set["clock-skew-seconds"] {
+		if *skew <= 0 {
+			fmt.Fprintln(stderr, "webpubsub-emulator: -clock-skew-seconds must be positive")
+			return 2
+		}
+		s.o.ClockSkew = time.Duration(*skew * float64(time.Second))
 	}
 	handlers.apply(&s)
 
@@ -250,6 +261,8 @@ environment and the flags. Environment variables:
   AWPS_EMULATOR_DASHBOARD                    true (default) or false: the dashboard
   AWPS_EMULATOR_RELIABLERETENTIONSECONDS, AWPS_EMULATOR_EVENTHANDLERTIMEOUTSECONDS,
   AWPS_EMULATOR_READHEADERTIMEOUTSECONDS, AWPS_EMULATOR_HTTPIDLETIMEOUTSECONDS
+  AWPS_EMULATOR_CLOCKSKEWSECONDS             how far past exp, or before nbf, a
+                                             token is accepted (default 300)
   AWPS_EMULATOR_MAXRESTBODYBYTES, AWPS_EMULATOR_MAXHEADERBYTES
   AWPS_EMULATOR_LOGLEVEL                     debug, info, warn or error
 
@@ -260,6 +273,7 @@ is JSON; keys are case-insensitive and an unknown key is an error:
     "listen": "localhost:8080",
     "accessKey": "<at least 32 characters>",
     "reliableRetentionSeconds": 30,
+    "clockSkewSeconds": 300,
     "hubs": {
       "chat": {
         "anonymousConnectPolicy": "deny",
@@ -272,7 +286,11 @@ is JSON; keys are case-insensitive and an unknown key is an error:
     }
   }
 
-The official emulator's appsettings.json (a "WebPubSub" section) loads too.
+The official emulator's appsettings.json (a "WebPubSub" section) loads too:
+its other sections are ignored and the keys above go inside WebPubSub.
+Changes to the hubs' settings in the file apply to new connections without
+a restart (checked every 2 s; an edit that does not parse or validate keeps
+the previous settings and logs why).
 
 Examples:
 

@@ -27,6 +27,16 @@ func TestStrictConfig(t *testing.T) {
 		{"handler key", `{"hubs": {"chat": {"eventHandlers": [{"urlTemplate": "http://h/", "sytemEvents": []}]}}}`,
 			`hubs.chat.eventHandlers[0] has an unknown key "sytemEvents" (did you mean "systemEvents"?)`},
 		{"inside WebPubSub", `{"Logging": {}, "WebPubSub": {"AccesKey": "x"}}`, `WebPubSub has an unknown key "AccesKey" (did you mean "accessKey"?)`},
+		{"auth key", `{"hubs": {"chat": {"eventHandlers": [{"urlTemplate": "http://h/", "auth": {"type": "None", "tpe": "x"}}]}}}`,
+			`hubs.chat.eventHandlers[0].auth has an unknown key "tpe" (did you mean "type"?)`},
+		{"auth key without type", `{"hubs": {"chat": {"eventHandlers": [{"urlTemplate": "http://h/", "auth": {"Typ": "None"}}]}}}`,
+			`hubs.chat.eventHandlers[0].auth has an unknown key "Typ" (did you mean "type"?)`},
+		{"appsettings auth key", `{"WebPubSub": {"Hubs": {"s": {"EventHandlers": [{"UrlTemplate": "http://h/", "Auth": {"Type": "None", "Resource": "x"}}]}}}}`,
+			`hubs.s.eventHandlers[0].auth has an unknown key "Resource"`},
+		{"ours beside WebPubSub", `{"Logging": {}, "Hubs": {}, "WebPubSub": {"AccessKey": "` + strings.Repeat("k", 40) + `"}}`,
+			`the file has "Hubs" next to its WebPubSub section, where it is not read: move it inside WebPubSub (the other top-level sections of an appsettings.json are ignored)`},
+		{"listen beside WebPubSub", `{"listen": "localhost:1", "WebPubSub": {}}`,
+			`the file has "listen" next to its WebPubSub section, where it is not read: move it inside WebPubSub (the other top-level sections of an appsettings.json are ignored)`},
 		{"syntax", "{\n  \"listen\": \"localhost:1\",\n  oops\n}", `invalid JSON at line 3, column 3: invalid character 'o' looking for beginning of object key string`},
 		{"truncated", "{\n  \"hubs\": {", `invalid JSON at line 2, column 12: unexpected end of JSON input`},
 	}
@@ -43,6 +53,8 @@ func TestStrictConfig(t *testing.T) {
 	for _, ok := range []string{
 		`{"Logging": {"LogLevel": {}}, "AllowedHosts": "*", "WebPubSub": {"Hubs": {}}}`,
 		`{"Logging": {}, "$schema": "x", "listen": "localhost:1"}`,
+		`{"hubs": {"chat": {"eventHandlers": [{"urlTemplate": "http://h/", "auth": {"Type": "None", "ManagedIdentity": {}}}]}}}`,
+		`{"hubs": {"chat": {"eventHandlers": [{"urlTemplate": "http://h/", "auth": "None"}]}}}`,
 	} {
 		s := newSettings()
 		if err := s.applyConfig([]byte(ok)); err != nil {
@@ -64,7 +76,7 @@ func TestHelpShowsEnvironmentAndFormat(t *testing.T) {
 	if code := run(t.Context(), []string{"-h"}, func(string) string { return "" }, &out, &errOut); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
-	for _, want := range []string{"-event-handler", "AWPS_EMULATOR_ACCESSKEY", "AWPS_EMULATOR_MAXHEADERBYTES", `"eventHandlers"`, "appsettings.json", "Examples:"} {
+	for _, want := range []string{"-event-handler", "AWPS_EMULATOR_ACCESSKEY", "AWPS_EMULATOR_MAXHEADERBYTES", "AWPS_EMULATOR_CLOCKSKEWSECONDS", "-clock-skew-seconds", `"clockSkewSeconds"`, `"eventHandlers"`, "appsettings.json", "Examples:"} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("-h lacks %q", want)
 		}
