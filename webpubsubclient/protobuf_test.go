@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -14,6 +15,7 @@ import (
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/emulator"
 	"github.com/gowebpubsub/webpubsub/eventhandler"
+	"github.com/gowebpubsub/webpubsub/internal/protocol/pb"
 )
 
 // unpackString decodes the data of a DataTypeProtobuf message holding a
@@ -31,10 +33,21 @@ func unpackString(t *testing.T, data []byte) string {
 	return s.GetValue()
 }
 
+// receivedAs is the data type a client receives for a message sent as
+// dt: the service delivers JSON to protobuf clients as text holding the
+// serialized JSON; every other type is kept.
+func receivedAs(dt DataType, protobufClient bool) DataType {
+	if protobufClient && dt == DataTypeJSON {
+		return DataTypeText
+	}
+	return dt
+}
+
 // TestProtobufMessageRoundTrip: a ProtobufMessage sent by a protobuf
 // client reaches protobuf and JSON clients as DataTypeProtobuf holding
 // the encoded Any; the other payloads keep their types across the two
-// encodings; no_echo keeps the message from the sender.
+// encodings, except that JSON reaches protobuf clients as text; no_echo
+// keeps the message from the sender.
 func TestProtobufMessageRoundTrip(t *testing.T) {
 	for _, p := range []Protocol{ProtocolProtobuf, ProtocolReliableProtobuf} {
 		t.Run(string(p), func(t *testing.T) {
@@ -66,17 +79,18 @@ func TestProtobufMessageRoundTrip(t *testing.T) {
 				}
 				for _, rec := range []*recorder{pubRec, pbRec, jsRec} {
 					m := next(t, rec.group, string(msg.DataType()))
-					if m.DataType != msg.DataType() || !bytes.Equal(m.Data, msg.Bytes()) {
-						t.Fatalf("sent %s %q, got %+v", msg.DataType(), msg.Bytes(), m)
+					if want := receivedAs(msg.DataType(), rec != jsRec); m.DataType != want || !bytes.Equal(m.Data, msg.Bytes()) {
+						t.Fatalf("sent %s %q, got %+v; want %s", msg.DataType(), msg.Bytes(), m, want)
 					}
 				}
 			}
-			// And from the JSON client to the protobuf ones.
+			// And from the JSON client to the protobuf ones: JSON arrives
+			// as text holding the JSON.
 			if _, err := jsSub.SendToGroup(ctx, "room", JSONMessage([]int{1, 2}), &SendToGroupOptions{NoEcho: true}); err != nil {
 				t.Fatal(err)
 			}
 			for _, rec := range []*recorder{pubRec, pbRec} {
-				if m := next(t, rec.group, "json"); m.DataType != DataTypeJSON || string(m.Data) != "[1,2]" {
+				if m := next(t, rec.group, "json"); m.DataType != DataTypeText || string(m.Data) != "[1,2]" {
 					t.Fatalf("got %+v", m)
 				}
 			}
@@ -200,4 +214,50 @@ func TestProtobufEventToHandler(t *testing.T) {
 			t.Fatalf("%s: reply %+v", p, m)
 		}
 	}
+}
+
+// TestProtobufDownstreamJSONData: the service sends JSON to protobuf
+// clients as text_data, which the client reports as DataTypeText; a
+// json_data message, which the schema also allows downstream, is still
+// reported as DataTypeJSON, as the official .NET protobuf client does.
+func TestProtobufDownstreamJSONData(t *testing.T) {
+	frame := func(m *pb.DownstreamMessage) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	data := func(group string, d *pb.MessageData) []byte {
+		return frame(&pb.DownstreamMessage{Message: &pb.DownstreamMessage_DataMessage_{DataMessage: &pb.DownstreamMessage_DataMessage{
+			From: "group", Group: proto.String(group), Data: d}}})
+	}
+	u := scriptedService(t, []string{string(ProtocolProtobuf)}, func(ctx context.Context, ws *websocket.Conn) {
+		for _, f := range [][]byte{
+			frame(&pb.DownstreamMessage{Message: &pb.DownstreamMessage_SystemMessage_{SystemMessage: &pb.DownstreamMessage_SystemMessage{
+				Message: &pb.DownstreamMessage_SystemMessage_ConnectedMessage_{ConnectedMessage: &pb.DownstreamMessage_SystemMessage_ConnectedMessage{
+					ConnectionId: "c1", UserId: "alice"}}}}}),
+			data("g", &pb.MessageData{Data: &pb.MessageData_TextData{TextData: `{"a":1}`}}),
+			data("g", &pb.MessageData{Data: &pb.MessageData_JsonData{JsonData: `{"b":[2]}`}}),
+		} {
+			if ws.Write(ctx, websocket.MessageBinary, f) != nil {
+				return
+			}
+		}
+		_, _, _ = ws.Read(ctx) // until the client goes
+	})
+	c, err := New(StaticURL(u), &Options{Protocol: ProtocolProtobuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(c)
+	mustStart(t, c)
+	next(t, rec.connected, "Connected")
+	if m := next(t, rec.group, "text_data"); m.DataType != DataTypeText || string(m.Data) != `{"a":1}` {
+		t.Errorf("text_data message = %+v", m)
+	}
+	if m := next(t, rec.group, "json_data"); m.DataType != DataTypeJSON || string(m.Data) != `{"b":[2]}` {
+		t.Errorf("json_data message = %+v", m)
+	}
+	stopClient(t, c)
 }
