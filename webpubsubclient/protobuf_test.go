@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -213,6 +215,151 @@ func TestProtobufEventToHandler(t *testing.T) {
 		if m := next(t, rec.server, "reply"); m.DataType != DataTypeProtobuf || unpackString(t, m.Data) != "reply" {
 			t.Fatalf("%s: reply %+v", p, m)
 		}
+	}
+}
+
+// TestProtobufRecoveryAllTypes: a reliable protobuf client is cut while
+// messages of every data type (from a protobuf client and from REST) are
+// sent to it; it recovers and receives each of them exactly once, in
+// order.
+func TestProtobufRecoveryAllTypes(t *testing.T) {
+	evOpt, events := connEvents()
+	env := newEnv(t, evOpt)
+	ctx := testContext(t)
+	c, rec, _ := env.startClient(t, ProtocolReliableProtobuf, aliceTok, &Options{RecoveryInterval: 5 * time.Millisecond})
+	id := next(t, rec.connected, "Connected").ConnectionID
+	nextConnEvent(t, events, id, emulator.ConnectionConnected)
+	if _, err := c.JoinGroup(ctx, "g", nil); err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := env.startClient(t, ProtocolProtobuf, webpubsub.GetClientAccessTokenOptions{UserID: "pub", Roles: allRoles}, nil)
+	type want struct {
+		dt   DataType
+		data []byte
+	}
+	var wants []want
+	send := func(round string) {
+		t.Helper()
+		for _, msg := range []Message{TextMessage("text " + round), JSONMessage(map[string]string{"round": round}),
+			BinaryMessage([]byte("\x00binary " + round)), ProtobufMessage(wrapperspb.String(round))} {
+			if _, err := pub.SendToGroup(ctx, "g", msg, nil); err != nil {
+				t.Fatal(err)
+			}
+			wants = append(wants, want{receivedAs(msg.DataType(), true), msg.Bytes()})
+		}
+		for _, msg := range []webpubsub.Message{webpubsub.TextMessage("rest text " + round), webpubsub.JSONMessage(map[string]string{"rest": round}),
+			webpubsub.BinaryMessage([]byte("\xffrest " + round))} {
+			if _, err := env.svc.SendToGroup(ctx, "g", msg, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wants = append(wants, want{DataTypeText, []byte("rest text " + round)}, want{DataTypeText, []byte(`{"rest":"` + round + `"}`)},
+			want{DataTypeBinary, []byte("\xffrest " + round)})
+	}
+	send("before")
+	if err := env.emu.CutConnection(env.hub, id); err != nil {
+		t.Fatal(err)
+	}
+	send("during")
+	nextRecovery(t, events, id)
+	send("after")
+	var seq uint64
+	for i, w := range wants {
+		m := next(t, rec.group, "message")
+		if m.DataType != w.dt || !bytes.Equal(m.Data, w.data) || m.SequenceID <= seq {
+			t.Fatalf("message %d: got %s %q with sequence id %d (after %d); want %s %q", i, m.DataType, m.Data, m.SequenceID, seq, w.dt, w.data)
+		}
+		seq = m.SequenceID
+	}
+	if got := c.ConnectionID(); got != id {
+		t.Errorf("after recovery: connection %s, want %s", got, id)
+	}
+	expectEmpty(t, rec.group, "group message")
+}
+
+// TestProtobufRejoin: when a protobuf client gets a new connection (the
+// plain protocol after a cut; the reliable one after a refused recovery)
+// it joins its groups again, fresh ack ids and all, before Connected: a
+// group the new token may not join is reported as RejoinGroupFailed, a
+// group left before is not joined, and the rejoined group works at once.
+func TestProtobufRejoin(t *testing.T) {
+	for _, tt := range []struct {
+		p    Protocol
+		drop func(t *testing.T, env *testEnv, id string)
+	}{
+		{ProtocolProtobuf, func(t *testing.T, env *testEnv, id string) {
+			if err := env.emu.CutConnection(env.hub, id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{ProtocolReliableProtobuf, func(t *testing.T, env *testEnv, id string) {
+			if err := env.emu.RefuseNextRecovery(env.hub, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.emu.CutConnection(env.hub, id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(string(tt.p), func(t *testing.T) {
+			env := newEnv(t)
+			ctx := testContext(t)
+			// The first token may join every group, later ones only g1.
+			var calls atomic.Int32
+			cred := URLFunc(func(ctx context.Context) (string, error) {
+				opts := webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles}
+				if calls.Add(1) > 1 {
+					opts.Roles = []string{"webpubsub.joinLeaveGroup.g1"}
+				}
+				tok, err := env.svc.GetClientAccessToken(ctx, &opts)
+				return tok.URL, err
+			})
+			c, err := New(cred, &Options{Protocol: tt.p, RecoveryInterval: 5 * time.Millisecond, ReconnectRetry: RetryOptions{Delay: time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := record(c)
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stopOnly(t, c) })
+			first := next(t, rec.connected, "Connected").ConnectionID
+			for _, g := range []string{"g1", "g2", "g3"} {
+				if _, err := c.JoinGroup(ctx, g, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.LeaveGroup(ctx, "g3", nil); err != nil {
+				t.Fatal(err)
+			}
+			tt.drop(t, env, first)
+			if d := next(t, rec.disconnected, "Disconnected"); d.ConnectionID != first {
+				t.Errorf("Disconnected = %+v", d)
+			}
+			f := next(t, rec.rejoin, "RejoinGroupFailed")
+			var ae *AckError
+			if f.Group != "g2" || !errors.As(f.Err, &ae) || ae.Name != ErrorNameForbidden {
+				t.Errorf("RejoinGroupFailed = %+v", f)
+			}
+			second := next(t, rec.connected, "second Connected").ConnectionID
+			if second == first {
+				t.Errorf("the new connection has the old id %q", first)
+			}
+			if g := env.connection(t, second).Groups; !slices.Equal(g, []string{"g1"}) {
+				t.Errorf("at Connected the new connection is in groups %v, want [g1]", g)
+			}
+			if _, err := env.svc.SendToGroup(ctx, "g1", webpubsub.TextMessage("to g1"), nil); err != nil {
+				t.Fatal(err)
+			}
+			nextData(t, rec.group, "to g1")
+			if n := calls.Load(); n != 2 {
+				t.Errorf("credential called %d times, want 2 (once per new connection)", n)
+			}
+			if got, want := rec.kinds(), []string{"connected", "disconnected", "rejoinFailed:g2", "connected", "group:g1:to g1"}; !slices.Equal(got, want) {
+				t.Errorf("events = %v, want %v", got, want)
+			}
+			expectEmpty(t, rec.rejoin, "RejoinGroupFailed")
+		})
 	}
 }
 
