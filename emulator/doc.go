@@ -216,8 +216,11 @@
 //   - text_data is dataType text for JSON clients, a text frame for raw
 //     clients, and text/plain upstream;
 //   - json_data is dataType json, a text frame, and application/json
-//     upstream; JSON data from anyone reaches protobuf clients as
-//     json_data;
+//     upstream; JSON data from anyone (JSON and protobuf clients, REST
+//     sends of application/json, event-handler replies of
+//     application/json) reaches protobuf clients as text_data holding
+//     the serialized JSON, as the service sends it to a protobuf client
+//     when the sender's dataType is json;
 //   - binary_data is dataType binary (base64), a binary frame, and
 //     application/octet-stream upstream;
 //   - protobuf_data (a google.protobuf.Any) reaches JSON clients as

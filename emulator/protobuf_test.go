@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -123,11 +124,11 @@ func TestProtobufGroupRoundTrip(t *testing.T) {
 						t.Fatalf("%s: no_echo, yet the publisher got %+v", tt.dt, r.Before)
 					}
 					if !noEcho {
-						if len(r.Before) != 1 || r.Before[0].DataType != tt.dt || !bytes.Equal(r.Before[0].Data, data) {
+						if len(r.Before) != 1 || r.Before[0].DataType != deliveredAs(tt.dt, true) || !bytes.Equal(r.Before[0].Data, data) {
 							t.Fatalf("%s: echo %+v", tt.dt, r.Before)
 						}
 					}
-					pb.expectData("g", tt.dt, data, reliable)
+					pb.expectData("g", deliveredAs(tt.dt, true), data, reliable)
 					js.expectData("g", tt.dt, data, reliable)
 					raw.rawExpect(tt.binary, data)
 				}
@@ -143,40 +144,185 @@ func TestProtobufGroupRoundTrip(t *testing.T) {
 	}
 }
 
-// TestProtobufFromJSONAndREST: what JSON clients and REST send reaches a
-// protobuf client in the matching MessageData case.
-func TestProtobufFromJSONAndREST(t *testing.T) {
-	te := startEmulator(t, Options{})
-	pb := te.pbClient(false, jwt.MapClaims{"webpubsub.group": []string{"g"}})
-	js := te.pubsub(jwt.MapClaims{"sub": "j", "role": []string{"webpubsub.sendToGroup"}})
-	for _, tt := range []struct {
-		dt   protocol.DataType
-		data string
-	}{{protocol.DataTypeText, "t"}, {protocol.DataTypeJSON, `[1,{"b":null}]`}, {protocol.DataTypeBinary, "\x00\x01"}} {
-		if r := js.SendToGroup("g", tt.dt, []byte(tt.data), false); !r.Ack.Success {
-			t.Fatalf("send: %s", r.ErrorName())
+// deliveredAs is the data type a receiver gets for data a sender sent
+// as dt: JSON reaches protobuf clients as text_data holding the JSON
+// text (the reference's rule for a json sender); every other case keeps
+// its type.
+func deliveredAs(dt protocol.DataType, toProtobuf bool) protocol.DataType {
+	if toProtobuf && dt == protocol.DataTypeJSON {
+		return protocol.DataTypeText
+	}
+	return dt
+}
+
+// TestProtobufRoundTrips: data of every type, from a protobuf client, a
+// JSON client, a REST send (to the group and to each connection) and an
+// event-handler reply, reaches a protobuf client and a JSON client, in
+// the plain and the reliable subprotocols, with the data type
+// deliveredAs gives. A JSON client cannot send protobuf data (BadRequest)
+// and REST cannot either (415): those cases deliver nothing.
+func TestProtobufRoundTrips(t *testing.T) {
+	up := newFakeUpstream(t, func(r *recordedRequest) fakeResponse {
+		if dt, ok := strings.CutPrefix(r.ceType(), ceTypeUserPrefix+"reply-"); ok {
+			return fakeResponse{status: 200, header: http.Header{"Content-Type": {contentTypeOf(protocol.DataType(dt))}}, body: pbPayload(t, protocol.DataType(dt))}
 		}
-		pb.expectData("g", tt.dt, []byte(tt.data), false)
+		return fakeResponse{status: 204}
+	})
+	te := startEmulator(t, up.handlerOptions("*"))
+	for _, reliable := range []bool{false, true} {
+		mode := "plain"
+		if reliable {
+			mode = "reliable"
+		}
+		t.Run(mode, func(t *testing.T) {
+			te := te.with(t)
+			member := jwt.MapClaims{"webpubsub.group": []string{"g"}}
+			sender := jwt.MapClaims{"role": []string{"webpubsub.sendToGroup"}}
+			json := func(claims jwt.MapClaims) *wsClient {
+				if reliable {
+					return te.reliable(claims)
+				}
+				return te.pubsub(claims)
+			}
+			pbMember, jsMember := te.pbClient(reliable, member), json(member)
+			pbSender, jsSender := te.pbClient(reliable, sender), json(sender)
+			members := []struct {
+				c  *wsClient
+				pb bool
+			}{{pbMember, true}, {jsMember, false}}
+			// expectAll checks that every member got data of dt, from the
+			// group, or from the server when group is "".
+			expectAll := func(t *testing.T, group string, dt protocol.DataType, data []byte) {
+				for _, m := range members {
+					m.c.with(t).expectData(group, deliveredAs(dt, m.pb), data, reliable)
+				}
+			}
+			barrier := func(t *testing.T) {
+				for _, c := range []*wsClient{pbMember, jsMember, pbSender, jsSender} {
+					c.with(t).Barrier()
+				}
+			}
+			for _, tt := range pbTypes {
+				data := pbPayload(t, tt.dt)
+				t.Run(string(tt.dt), func(t *testing.T) {
+					for _, from := range []struct {
+						name string
+						c    *wsClient
+					}{{"from protobuf client", pbSender}, {"from JSON client", jsSender}} {
+						t.Run(from.name, func(t *testing.T) {
+							r := from.c.with(t).SendToGroup("g", tt.dt, data, false)
+							if from.c == jsSender && tt.dt == protocol.DataTypeProtobuf {
+								if r.ErrorName() != protocol.ErrorNameBadRequest {
+									t.Fatalf("a JSON client's protobuf data: %s", r.ErrorName())
+								}
+								barrier(t)
+								return
+							}
+							if !r.Ack.Success || len(r.Before) != 0 {
+								t.Fatalf("send: %s, %d frames before the ack", r.ErrorName(), len(r.Before))
+							}
+							expectAll(t, "g", tt.dt, data)
+						})
+					}
+					t.Run("from REST", func(t *testing.T) {
+						te := te.with(t)
+						ct := contentTypeOf(tt.dt)
+						if tt.dt == protocol.DataTypeProtobuf {
+							expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/g/:send"+v, ct, data), 415)
+							barrier(t)
+							return
+						}
+						expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/g/:send"+v, ct, data), 202)
+						expectAll(t, "g", tt.dt, data)
+						for _, m := range members {
+							expectStatus(t, te.rest("POST", "/api/hubs/chat/connections/"+m.c.id+"/:send"+v, ct, data), 202)
+							m.c.with(t).expectData("", deliveredAs(tt.dt, m.pb), data, reliable)
+						}
+					})
+					t.Run("from an event-handler reply", func(t *testing.T) {
+						for _, m := range []struct {
+							c  *wsClient
+							pb bool
+						}{{pbSender, true}, {jsSender, false}} {
+							r := m.c.with(t).SendEvent("reply-"+string(tt.dt), protocol.DataTypeText, []byte("x"))
+							if !r.Ack.Success || len(r.Before) != 1 {
+								t.Fatalf("event: %s, %d frames before the ack", r.ErrorName(), len(r.Before))
+							}
+							f := r.Before[0]
+							if f.Type != protocol.TypeMessage || f.From != protocol.FromServer || f.DataType != deliveredAs(tt.dt, m.pb) ||
+								!bytes.Equal(f.Data, data) || (f.SequenceID != 0) != reliable {
+								t.Fatalf("protobuf=%v: reply %+v; want %s %q", m.pb, f, deliveredAs(tt.dt, m.pb), data)
+							}
+						}
+					})
+				})
+			}
+			barrier(t)
+		})
 	}
-	for _, tt := range []struct {
-		contentType string
-		dt          protocol.DataType
-		body        string
-	}{
-		{"text/plain", protocol.DataTypeText, "rest text"},
-		{"application/json", protocol.DataTypeJSON, `{"rest":true}`},
-		{"application/octet-stream", protocol.DataTypeBinary, "\xff\x00"},
-	} {
-		expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/g/:send"+v, tt.contentType, []byte(tt.body)), 202)
-		pb.expectData("g", tt.dt, []byte(tt.body), false)
-		expectStatus(t, te.rest("POST", "/api/hubs/chat/connections/"+pb.id+"/:send"+v, tt.contentType, []byte(tt.body)), 202)
-		pb.expectData("", tt.dt, []byte(tt.body), false)
+}
+
+// TestProtobufReliableRecoveryAllTypes: a reliable protobuf client is cut
+// while messages of every data type, from a protobuf client, a JSON
+// client and REST, are sent to it; it recovers and receives every one of
+// them once, in order, with consecutive sequence ids, and nothing else.
+func TestProtobufReliableRecoveryAllTypes(t *testing.T) {
+	te := startEmulator(t, Options{})
+	c := te.pbClient(true, jwt.MapClaims{"webpubsub.group": []string{"g"}})
+	sender := jwt.MapClaims{"role": []string{"webpubsub.sendToGroup"}}
+	pbSender, jsSender := te.pbClient(true, sender), te.reliable(sender)
+	type sent struct {
+		group string
+		dt    protocol.DataType
+		data  []byte
 	}
-	// A JSON client may not send protobuf data.
-	if r := js.SendToGroup("g", protocol.DataTypeProtobuf, []byte(`"eA=="`), false); r.ErrorName() != protocol.ErrorNameBadRequest {
-		t.Fatalf("JSON protobuf send: %s", r.ErrorName())
+	var want []sent
+	sendAll := func(tag string) {
+		for _, tt := range pbTypes {
+			// Each round's data differs, so that a resent message of an
+			// earlier round would be noticed.
+			var data []byte
+			switch tt.dt {
+			case protocol.DataTypeJSON:
+				data = []byte(`{"tag":"` + tag + `"}`)
+			case protocol.DataTypeProtobuf:
+				data = encodedAny(t, tag)
+			default:
+				data = append(pbPayload(t, tt.dt), tag...)
+			}
+			if r := pbSender.SendToGroup("g", tt.dt, data, false); !r.Ack.Success {
+				t.Fatalf("protobuf send: %s", r.ErrorName())
+			}
+			want = append(want, sent{"g", tt.dt, data})
+			if tt.dt == protocol.DataTypeProtobuf {
+				continue // neither JSON clients nor REST can send it
+			}
+			if r := jsSender.SendToGroup("g", tt.dt, data, false); !r.Ack.Success {
+				t.Fatalf("JSON send: %s", r.ErrorName())
+			}
+			want = append(want, sent{"g", tt.dt, data})
+			expectStatus(t, te.rest("POST", "/api/hubs/chat/groups/g/:send"+v, contentTypeOf(tt.dt), data), 202)
+			want = append(want, sent{"g", tt.dt, data})
+			expectStatus(t, te.rest("POST", "/api/hubs/chat/connections/"+c.id+"/:send"+v, contentTypeOf(tt.dt), data), 202)
+			want = append(want, sent{"", tt.dt, data})
+		}
 	}
-	pb.Barrier()
+	sendAll("before")
+	if err := te.CutConnection("chat", c.id); err != nil {
+		t.Fatal(err)
+	}
+	sendAll("during") // while the cut completes
+	te.waitDetached(c.id)
+	sendAll("after")
+	c = te.recover(c)
+	for i, w := range want {
+		f := c.expectData(w.group, deliveredAs(w.dt, true), w.data, true)
+		if f.SequenceID != uint64(i+1) {
+			t.Fatalf("message %d (%s %q) has sequenceId %d", i+1, w.dt, w.data, f.SequenceID)
+		}
+	}
+	c.SequenceAck(uint64(len(want)))
+	c.Barrier() // nothing more: every message came once
 }
 
 // TestProtobufRequests: acks, permissions, duplicates and validation
@@ -338,7 +484,7 @@ func TestProtobufUpstream(t *testing.T) {
 			replyDT     protocol.DataType
 		}{
 			{protocol.DataTypeText, "text/plain", protocol.DataTypeText},
-			{protocol.DataTypeJSON, "application/json", protocol.DataTypeJSON},
+			{protocol.DataTypeJSON, "application/json", protocol.DataTypeText}, // JSON as text_data
 			{protocol.DataTypeBinary, "application/octet-stream", protocol.DataTypeBinary},
 			{protocol.DataTypeProtobuf, "application/x-protobuf", protocol.DataTypeProtobuf},
 		} {

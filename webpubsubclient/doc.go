@@ -14,7 +14,10 @@
 // protobuf message packed in a google.protobuf.Any). Their schema has no
 // invocations, group streams or publisher ids: InvokeEvent and
 // OpenGroupStream return an *UnsupportedError, group stream fragments
-// arrive as GroupMessages, and GroupMessage.FromUserID is empty. The
+// arrive as GroupMessages, and GroupMessage.FromUserID is empty. JSON
+// data sent by anyone reaches a protobuf client as DataTypeText holding
+// the JSON text, as the service delivers it (a JSONMessage the protobuf
+// client sends still reaches JSON clients as DataTypeJSON). The
 // keep-alive sends no ping there (the schema has none); the service's
 // WebSocket pings count as traffic.
 //

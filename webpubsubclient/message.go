@@ -20,7 +20,10 @@ const (
 	// DataTypeText is a UTF-8 string. Data holds its bytes.
 	DataTypeText DataType = "text"
 	// DataTypeJSON is a JSON value (any value except null). Data holds its
-	// JSON text.
+	// JSON text. The protobuf protocols receive JSON sent by anyone as
+	// DataTypeText holding the JSON text, which is how the service
+	// delivers it to protobuf clients; a protobuf message in the json_data
+	// case is still DataTypeJSON.
 	DataTypeJSON DataType = "json"
 	// DataTypeBinary is arbitrary bytes (base64 on the wire). Data holds
 	// the decoded bytes.

@@ -27,6 +27,9 @@ const (
 	// sent. Its schema has no invoke, group stream or metadata: InvokeEvent
 	// and OpenGroupStream return an *UnsupportedError, and no group stream
 	// arrives (fragments published to a group arrive as GroupMessages).
+	// JSON sent by others arrives as DataTypeText holding the JSON text,
+	// as the service delivers it to protobuf clients; JSONMessage sends
+	// still reach JSON clients as DataTypeJSON.
 	ProtocolReliableProtobuf Protocol = protocol.SubprotocolReliableProtobuf
 	// ProtocolProtobuf is protobuf.webpubsub.azure.v1: ProtocolJSON's
 	// behaviour with ProtocolReliableProtobuf's encoding and limits.

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -14,6 +17,7 @@ import (
 	"github.com/gowebpubsub/webpubsub"
 	"github.com/gowebpubsub/webpubsub/emulator"
 	"github.com/gowebpubsub/webpubsub/eventhandler"
+	"github.com/gowebpubsub/webpubsub/internal/protocol/pb"
 )
 
 // unpackString decodes the data of a DataTypeProtobuf message holding a
@@ -31,10 +35,21 @@ func unpackString(t *testing.T, data []byte) string {
 	return s.GetValue()
 }
 
+// receivedAs is the data type a client receives for a message sent as
+// dt: the service delivers JSON to protobuf clients as text holding the
+// serialized JSON; every other type is kept.
+func receivedAs(dt DataType, protobufClient bool) DataType {
+	if protobufClient && dt == DataTypeJSON {
+		return DataTypeText
+	}
+	return dt
+}
+
 // TestProtobufMessageRoundTrip: a ProtobufMessage sent by a protobuf
 // client reaches protobuf and JSON clients as DataTypeProtobuf holding
 // the encoded Any; the other payloads keep their types across the two
-// encodings; no_echo keeps the message from the sender.
+// encodings, except that JSON reaches protobuf clients as text; no_echo
+// keeps the message from the sender.
 func TestProtobufMessageRoundTrip(t *testing.T) {
 	for _, p := range []Protocol{ProtocolProtobuf, ProtocolReliableProtobuf} {
 		t.Run(string(p), func(t *testing.T) {
@@ -66,17 +81,18 @@ func TestProtobufMessageRoundTrip(t *testing.T) {
 				}
 				for _, rec := range []*recorder{pubRec, pbRec, jsRec} {
 					m := next(t, rec.group, string(msg.DataType()))
-					if m.DataType != msg.DataType() || !bytes.Equal(m.Data, msg.Bytes()) {
-						t.Fatalf("sent %s %q, got %+v", msg.DataType(), msg.Bytes(), m)
+					if want := receivedAs(msg.DataType(), rec != jsRec); m.DataType != want || !bytes.Equal(m.Data, msg.Bytes()) {
+						t.Fatalf("sent %s %q, got %+v; want %s", msg.DataType(), msg.Bytes(), m, want)
 					}
 				}
 			}
-			// And from the JSON client to the protobuf ones.
+			// And from the JSON client to the protobuf ones: JSON arrives
+			// as text holding the JSON.
 			if _, err := jsSub.SendToGroup(ctx, "room", JSONMessage([]int{1, 2}), &SendToGroupOptions{NoEcho: true}); err != nil {
 				t.Fatal(err)
 			}
 			for _, rec := range []*recorder{pubRec, pbRec} {
-				if m := next(t, rec.group, "json"); m.DataType != DataTypeJSON || string(m.Data) != "[1,2]" {
+				if m := next(t, rec.group, "json"); m.DataType != DataTypeText || string(m.Data) != "[1,2]" {
 					t.Fatalf("got %+v", m)
 				}
 			}
@@ -200,4 +216,195 @@ func TestProtobufEventToHandler(t *testing.T) {
 			t.Fatalf("%s: reply %+v", p, m)
 		}
 	}
+}
+
+// TestProtobufRecoveryAllTypes: a reliable protobuf client is cut while
+// messages of every data type (from a protobuf client and from REST) are
+// sent to it; it recovers and receives each of them exactly once, in
+// order.
+func TestProtobufRecoveryAllTypes(t *testing.T) {
+	evOpt, events := connEvents()
+	env := newEnv(t, evOpt)
+	ctx := testContext(t)
+	c, rec, _ := env.startClient(t, ProtocolReliableProtobuf, aliceTok, &Options{RecoveryInterval: 5 * time.Millisecond})
+	id := next(t, rec.connected, "Connected").ConnectionID
+	nextConnEvent(t, events, id, emulator.ConnectionConnected)
+	if _, err := c.JoinGroup(ctx, "g", nil); err != nil {
+		t.Fatal(err)
+	}
+	pub, _, _ := env.startClient(t, ProtocolProtobuf, webpubsub.GetClientAccessTokenOptions{UserID: "pub", Roles: allRoles}, nil)
+	type want struct {
+		dt   DataType
+		data []byte
+	}
+	var wants []want
+	send := func(round string) {
+		t.Helper()
+		for _, msg := range []Message{TextMessage("text " + round), JSONMessage(map[string]string{"round": round}),
+			BinaryMessage([]byte("\x00binary " + round)), ProtobufMessage(wrapperspb.String(round))} {
+			if _, err := pub.SendToGroup(ctx, "g", msg, nil); err != nil {
+				t.Fatal(err)
+			}
+			wants = append(wants, want{receivedAs(msg.DataType(), true), msg.Bytes()})
+		}
+		for _, msg := range []webpubsub.Message{webpubsub.TextMessage("rest text " + round), webpubsub.JSONMessage(map[string]string{"rest": round}),
+			webpubsub.BinaryMessage([]byte("\xffrest " + round))} {
+			if _, err := env.svc.SendToGroup(ctx, "g", msg, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		wants = append(wants, want{DataTypeText, []byte("rest text " + round)}, want{DataTypeText, []byte(`{"rest":"` + round + `"}`)},
+			want{DataTypeBinary, []byte("\xffrest " + round)})
+	}
+	send("before")
+	if err := env.emu.CutConnection(env.hub, id); err != nil {
+		t.Fatal(err)
+	}
+	send("during")
+	nextRecovery(t, events, id)
+	send("after")
+	var seq uint64
+	for i, w := range wants {
+		m := next(t, rec.group, "message")
+		if m.DataType != w.dt || !bytes.Equal(m.Data, w.data) || m.SequenceID <= seq {
+			t.Fatalf("message %d: got %s %q with sequence id %d (after %d); want %s %q", i, m.DataType, m.Data, m.SequenceID, seq, w.dt, w.data)
+		}
+		seq = m.SequenceID
+	}
+	if got := c.ConnectionID(); got != id {
+		t.Errorf("after recovery: connection %s, want %s", got, id)
+	}
+	expectEmpty(t, rec.group, "group message")
+}
+
+// TestProtobufRejoin: when a protobuf client gets a new connection (the
+// plain protocol after a cut; the reliable one after a refused recovery)
+// it joins its groups again, fresh ack ids and all, before Connected: a
+// group the new token may not join is reported as RejoinGroupFailed, a
+// group left before is not joined, and the rejoined group works at once.
+func TestProtobufRejoin(t *testing.T) {
+	for _, tt := range []struct {
+		p    Protocol
+		drop func(t *testing.T, env *testEnv, id string)
+	}{
+		{ProtocolProtobuf, func(t *testing.T, env *testEnv, id string) {
+			if err := env.emu.CutConnection(env.hub, id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{ProtocolReliableProtobuf, func(t *testing.T, env *testEnv, id string) {
+			if err := env.emu.RefuseNextRecovery(env.hub, id); err != nil {
+				t.Fatal(err)
+			}
+			if err := env.emu.CutConnection(env.hub, id); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(string(tt.p), func(t *testing.T) {
+			env := newEnv(t)
+			ctx := testContext(t)
+			// The first token may join every group, later ones only g1.
+			var calls atomic.Int32
+			cred := URLFunc(func(ctx context.Context) (string, error) {
+				opts := webpubsub.GetClientAccessTokenOptions{UserID: "alice", Roles: allRoles}
+				if calls.Add(1) > 1 {
+					opts.Roles = []string{"webpubsub.joinLeaveGroup.g1"}
+				}
+				tok, err := env.svc.GetClientAccessToken(ctx, &opts)
+				return tok.URL, err
+			})
+			c, err := New(cred, &Options{Protocol: tt.p, RecoveryInterval: 5 * time.Millisecond, ReconnectRetry: RetryOptions{Delay: time.Millisecond}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := record(c)
+			if err := c.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stopOnly(t, c) })
+			first := next(t, rec.connected, "Connected").ConnectionID
+			for _, g := range []string{"g1", "g2", "g3"} {
+				if _, err := c.JoinGroup(ctx, g, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.LeaveGroup(ctx, "g3", nil); err != nil {
+				t.Fatal(err)
+			}
+			tt.drop(t, env, first)
+			if d := next(t, rec.disconnected, "Disconnected"); d.ConnectionID != first {
+				t.Errorf("Disconnected = %+v", d)
+			}
+			f := next(t, rec.rejoin, "RejoinGroupFailed")
+			var ae *AckError
+			if f.Group != "g2" || !errors.As(f.Err, &ae) || ae.Name != ErrorNameForbidden {
+				t.Errorf("RejoinGroupFailed = %+v", f)
+			}
+			second := next(t, rec.connected, "second Connected").ConnectionID
+			if second == first {
+				t.Errorf("the new connection has the old id %q", first)
+			}
+			if g := env.connection(t, second).Groups; !slices.Equal(g, []string{"g1"}) {
+				t.Errorf("at Connected the new connection is in groups %v, want [g1]", g)
+			}
+			if _, err := env.svc.SendToGroup(ctx, "g1", webpubsub.TextMessage("to g1"), nil); err != nil {
+				t.Fatal(err)
+			}
+			nextData(t, rec.group, "to g1")
+			if n := calls.Load(); n != 2 {
+				t.Errorf("credential called %d times, want 2 (once per new connection)", n)
+			}
+			if got, want := rec.kinds(), []string{"connected", "disconnected", "rejoinFailed:g2", "connected", "group:g1:to g1"}; !slices.Equal(got, want) {
+				t.Errorf("events = %v, want %v", got, want)
+			}
+			expectEmpty(t, rec.rejoin, "RejoinGroupFailed")
+		})
+	}
+}
+
+// TestProtobufDownstreamJSONData: the service sends JSON to protobuf
+// clients as text_data, which the client reports as DataTypeText; a
+// json_data message, which the schema also allows downstream, is still
+// reported as DataTypeJSON, as the official .NET protobuf client does.
+func TestProtobufDownstreamJSONData(t *testing.T) {
+	frame := func(m *pb.DownstreamMessage) []byte {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	data := func(group string, d *pb.MessageData) []byte {
+		return frame(&pb.DownstreamMessage{Message: &pb.DownstreamMessage_DataMessage_{DataMessage: &pb.DownstreamMessage_DataMessage{
+			From: "group", Group: proto.String(group), Data: d}}})
+	}
+	u := scriptedService(t, []string{string(ProtocolProtobuf)}, func(ctx context.Context, ws *websocket.Conn) {
+		for _, f := range [][]byte{
+			frame(&pb.DownstreamMessage{Message: &pb.DownstreamMessage_SystemMessage_{SystemMessage: &pb.DownstreamMessage_SystemMessage{
+				Message: &pb.DownstreamMessage_SystemMessage_ConnectedMessage_{ConnectedMessage: &pb.DownstreamMessage_SystemMessage_ConnectedMessage{
+					ConnectionId: "c1", UserId: "alice"}}}}}),
+			data("g", &pb.MessageData{Data: &pb.MessageData_TextData{TextData: `{"a":1}`}}),
+			data("g", &pb.MessageData{Data: &pb.MessageData_JsonData{JsonData: `{"b":[2]}`}}),
+		} {
+			if ws.Write(ctx, websocket.MessageBinary, f) != nil {
+				return
+			}
+		}
+		_, _, _ = ws.Read(ctx) // until the client goes
+	})
+	c, err := New(StaticURL(u), &Options{Protocol: ProtocolProtobuf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(c)
+	mustStart(t, c)
+	next(t, rec.connected, "Connected")
+	if m := next(t, rec.group, "text_data"); m.DataType != DataTypeText || string(m.Data) != `{"a":1}` {
+		t.Errorf("text_data message = %+v", m)
+	}
+	if m := next(t, rec.group, "json_data"); m.DataType != DataTypeJSON || string(m.Data) != `{"b":[2]}` {
+		t.Errorf("json_data message = %+v", m)
+	}
+	stopClient(t, c)
 }

@@ -42,6 +42,8 @@
 // and the AppendProtobuf methods encode them, so that both sides handle
 // requests one way whatever the subprotocol. Frames the schema has no
 // message for (ping, invoke, streams, group state) have no protobuf form.
+// Upstream, JSON data is json_data; downstream it is text_data, which is
+// how the service sends JSON to protobuf clients.
 //
 // Nothing in this package keeps state; every function is safe for
 // concurrent use.

@@ -66,7 +66,8 @@ func ParseProtobufClientFrame(b []byte) (ClientFrame, error) {
 }
 
 // setProtobufData maps a MessageData onto DataType and Data, as dataOf
-// does, refusing json_data that is not JSON.
+// does, refusing json_data that is not JSON. Upstream, json_data is
+// dataType json (JSON clients receive it as such).
 func (f *ClientFrame) setProtobufData(d *pb.MessageData) *Error {
 	dt, data, ok := dataOf(d)
 	switch {
@@ -127,9 +128,12 @@ func dataOf(d *pb.MessageData) (dt DataType, data []byte, ok bool) {
 
 // AppendProtobuf appends f encoded as a DownstreamMessage of the protobuf
 // subprotocols. Ack, message and system (connected, disconnected) frames
-// have that form; FromUserID and Stream are not carried. Any other frame
-// returns [ErrNoProtobufForm], as does protobuf data that is not an
-// encoded google.protobuf.Any.
+// have that form; FromUserID and Stream are not carried. A message of
+// [DataTypeJSON] (or no data type) is sent as text_data holding the
+// serialized JSON, as the service sends JSON data to protobuf clients,
+// so it parses back as [DataTypeText]; the other data types keep their
+// MessageData case. Any other frame returns [ErrNoProtobufForm], as does
+// protobuf data that is not an encoded google.protobuf.Any.
 func (f *ServiceFrame) AppendProtobuf(dst []byte) ([]byte, error) {
 	var m pb.DownstreamMessage
 	switch f.Type {
@@ -140,7 +144,11 @@ func (f *ServiceFrame) AppendProtobuf(dst []byte) ([]byte, error) {
 		}
 		m.Message = &pb.DownstreamMessage_AckMessage_{AckMessage: a}
 	case TypeMessage:
-		d, err := messageData(f.DataType, f.Data)
+		dt := f.DataType
+		if dt.orDefault() == DataTypeJSON {
+			dt = DataTypeText
+		}
+		d, err := messageData(dt, f.Data)
 		if err != nil {
 			return dst, err
 		}
@@ -174,7 +182,10 @@ func (f *ServiceFrame) AppendProtobuf(dst []byte) ([]byte, error) {
 // ParseProtobufServiceFrame decodes one binary frame of the protobuf
 // subprotocols (a DownstreamMessage) into the ServiceFrame a JSON
 // client would receive: ack, message (From, Group, DataType, Data,
-// SequenceID) or system (connected, disconnected). A frame that is not a
+// SequenceID) or system (connected, disconnected). text_data is
+// [DataTypeText], which is also how the service delivers JSON data;
+// json_data, which the schema allows downstream too, is [DataTypeJSON].
+// A frame that is not a
 // well-formed DownstreamMessage, that sets none of its known messages, or
 // a message without data is an [*Error] of class [ClassStructural].
 // Data never aliases b.
@@ -220,8 +231,10 @@ func ParseProtobufServiceFrame(b []byte) (ServiceFrame, error) {
 // subprotocols. joinGroup, leaveGroup, sendToGroup (Group, AckID, NoEcho
 // and data), event (Event, AckID and data) and sequenceAck have that
 // form; a frame of another type, or one with metadata, a ttlSeconds or a
-// stream, returns [ErrNoProtobufForm]. An event without data is sent
-// with empty text, since the schema requires data.
+// stream, returns [ErrNoProtobufForm]. [DataTypeJSON] data is sent as
+// json_data, which the service delivers to JSON clients as dataType
+// json. An event without data is sent with empty text, since the schema
+// requires data.
 func (f *ClientFrame) AppendProtobuf(dst []byte) ([]byte, error) {
 	var m pb.UpstreamMessage
 	var ack *uint64

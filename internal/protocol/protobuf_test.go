@@ -153,8 +153,12 @@ func TestServiceFrameAppendProtobuf(t *testing.T) {
 			"12 11 0a 05 67726f7570 12 02 6731 1a 04 0a 02 6869"},
 		{"group binary sequenced", ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g1", DataType: DataTypeBinary, Data: []byte{0, 0xff}, SequenceID: 5},
 			"12 13 0a 05 67726f7570 12 02 6731 1a 04 12 02 00ff 20 05"},
+		// JSON reaches protobuf clients as text_data (the reference's
+		// rule), which parses back as text.
 		{"server json", ServiceFrame{Type: TypeMessage, From: FromServer, DataType: DataTypeJSON, Data: []byte(`{"a":1}`)},
-			"12 13 0a 06 736572766572 1a 09 22 07 7b2261223a317d"},
+			"12 13 0a 06 736572766572 1a 09 0a 07 7b2261223a317d"},
+		{"group json by default", ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g1", Data: []byte(`[1]`)},
+			"12 12 0a 05 67726f7570 12 02 6731 1a 05 0a 03 5b315d"},
 		{"server protobuf sequenced", ServiceFrame{Type: TypeMessage, From: FromServer, DataType: DataTypeProtobuf, Data: anyX(t), SequenceID: 1},
 			"12 44 0a 06 736572766572 1a 38 1a 36 0a 2f " + typeURLHex + " 12 03 0a 01 78 20 01"},
 		{"connected", ServiceFrame{Type: TypeSystem, Event: EventConnected, ConnectionID: "c1", UserID: "u1"}, "1a 0a 0a 08 0a 02 6331 12 02 7531"},
@@ -181,6 +185,9 @@ func TestServiceFrameAppendProtobuf(t *testing.T) {
 			if want.Type == TypeMessage {
 				want.HasData = true
 			}
+			if want.Type == TypeMessage && (want.DataType == DataTypeJSON || want.DataType == "") {
+				want.DataType = DataTypeText // sent as text_data
+			}
 			if !reflect.DeepEqual(back, want) {
 				t.Errorf("parsed back %+v\nwant %+v", back, want)
 			}
@@ -193,6 +200,56 @@ func TestServiceFrameAppendProtobuf(t *testing.T) {
 		if _, err := f.AppendProtobuf(nil); err == nil {
 			t.Errorf("%+v encoded", f)
 		}
+	}
+}
+
+// TestParseProtobufServiceFrameData: each MessageData case parses to its
+// data type; json_data, which the service does not send but the schema
+// allows downstream, is still JSON.
+func TestParseProtobufServiceFrameData(t *testing.T) {
+	for _, tt := range []struct {
+		name, hex string
+		dt        DataType
+		data      []byte
+	}{
+		{"text_data", "12 13 0a 06 736572766572 1a 09 0a 07 7b2261223a317d", DataTypeText, []byte(`{"a":1}`)},
+		{"json_data", "12 13 0a 06 736572766572 1a 09 22 07 7b2261223a317d", DataTypeJSON, []byte(`{"a":1}`)},
+		{"binary_data", "12 0e 0a 06 736572766572 1a 04 12 02 00ff", DataTypeBinary, []byte{0, 0xff}},
+		{"empty binary_data", "12 0c 0a 06 736572766572 1a 02 12 00", DataTypeBinary, []byte{}},
+		{"protobuf_data", "12 42 0a 06 736572766572 1a 38 1a 36 0a 2f " + typeURLHex + " 12 03 0a 01 78", DataTypeProtobuf, anyX(t)},
+		{"unknown fields ignored", "12 15 0a 06 736572766572 1a 0b 0a 02 6869 f8 01 07 fa 01 01 00", DataTypeText, []byte("hi")},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := ParseProtobufServiceFrame(unhex(t, tt.hex))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Type != TypeMessage || f.From != FromServer || !f.HasData || f.DataType != tt.dt || !bytes.Equal(f.Data, tt.data) {
+				t.Errorf("got %+v, want %s %q", f, tt.dt, tt.data)
+			}
+		})
+	}
+}
+
+func TestParseProtobufServiceFrameErrors(t *testing.T) {
+	for _, tt := range []struct{ name, hex string }{
+		{"empty frame", ""},
+		{"truncated ack", "0a 04 08 01"},
+		{"truncated data", "12 13 0a 06 736572766572 1a 09 0a 07 7b22"},
+		{"bad varint", "0a 02 08 ff"},
+		{"length past the end", "1a 07 12 05 12 09 627965"},
+		{"only an unknown message", "22 00"},
+		{"message without data", "12 08 0a 06 736572766572"},
+		{"system without a message", "1a 00"},
+		{"text not UTF-8", "12 0b 0a 06 736572766572 1a 01 0a 01 ff"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := ParseProtobufServiceFrame(unhex(t, tt.hex))
+			var pe *Error
+			if !errors.As(err, &pe) || pe.Class != ClassStructural {
+				t.Fatalf("err = %v (%+v), want a structural *Error", err, f)
+			}
+		})
 	}
 }
 
@@ -229,7 +286,11 @@ func TestJSONProtobufDataIsBase64(t *testing.T) {
 // to bytes that parse to the same frame.
 func FuzzParseProtobufClientFrame(f *testing.F) {
 	for _, s := range []string{"32 06 0a 02 6731 10 01", "0a 0e 0a 02 6731 10 03 1a 04 0a 02 6869 20 01", "42 03 08 ac02",
-		"0a 0f 0a 02 6731 1a 09 22 07 7b2261223a317d", "2a 40 0a 02 6576 12 38 1a 36 0a 2f " + typeURLHex + " 12 03 0a 01 78 18 04", "", "4a 00"} {
+		"0a 0f 0a 02 6731 1a 09 22 07 7b2261223a317d", "2a 40 0a 02 6576 12 38 1a 36 0a 2f " + typeURLHex + " 12 03 0a 01 78 18 04", "", "4a 00",
+		// Unknown fields: at the top, in a message, in MessageData.
+		"f8 01 07 32 06 0a 02 6731 10 01", "32 09 0a 02 6731 10 01 f8 01 07", "0a 11 0a 02 6731 1a 0b 0a 02 6869 fa 01 01 00 f8 01 07",
+		// Truncated input: inside a message, a length, a varint.
+		"32 06 0a 02 67", "0a 0e 0a 02 6731 10 03 1a 04 0a 02", "42 03 08 ac", "2a"} {
 		f.Add(unhex(f, s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -258,7 +319,15 @@ func FuzzParseProtobufClientFrame(f *testing.F) {
 
 // FuzzParseProtobufServiceFrame is the same check for downstream frames.
 func FuzzParseProtobufServiceFrame(f *testing.F) {
-	for _, s := range []string{"0a 04 08 01 10 01", "12 13 0a 05 67726f7570 12 02 6731 1a 04 12 02 00ff 20 05", "1a 0d 0a 0b 0a 02 6331 12 02 7531 1a 01 74", "1a 07 12 05 12 03 627965", ""} {
+	for _, s := range []string{"0a 04 08 01 10 01", "12 13 0a 05 67726f7570 12 02 6731 1a 04 12 02 00ff 20 05", "1a 0d 0a 0b 0a 02 6331 12 02 7531 1a 01 74", "1a 07 12 05 12 03 627965", "",
+		"12 13 0a 06 736572766572 1a 09 22 07 7b2261223a317d", "12 13 0a 06 736572766572 1a 09 0a 07 7b2261223a317d",
+		"12 44 0a 06 736572766572 1a 38 1a 36 0a 2f " + typeURLHex + " 12 03 0a 01 78 20 01",
+		"0a 13 08 02 1a 0f 0a 09 466f7262696464656e 12 02 6e6f",
+		// Unknown fields: at the top, in an ack, in MessageData, in a system message.
+		"f8 01 07 0a 04 08 01 10 01", "0a 07 08 01 10 01 f8 01 07", "12 15 0a 06 736572766572 1a 0b 0a 02 6869 f8 01 07 fa 01 01 00",
+		"1a 0e 0a 0c 0a 02 6331 12 02 7531 fa 01 01 00", "22 00",
+		// Truncated input: inside a message, a length, a varint.
+		"0a 04 08 01", "12 13 0a 05 67726f7570 12 02 6731 1a 04 12", "1a 0d 0a 0b 0a 02 6331", "0a 02 08 ff", "12"} {
 		f.Add(unhex(f, s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -275,6 +344,9 @@ func FuzzParseProtobufServiceFrame(f *testing.F) {
 		}
 		if fr.Success {
 			fr.Error = nil // an error is written only on failure
+		}
+		if fr.Type == TypeMessage && fr.DataType == DataTypeJSON {
+			fr.DataType = DataTypeText // JSON is sent as text_data
 		}
 		enc, err := fr.AppendProtobuf(nil)
 		if err != nil {

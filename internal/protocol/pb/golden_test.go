@@ -102,6 +102,8 @@ func TestGoldenFrames(t *testing.T) {
 			From: "group", Group: proto.String("g1"), Data: text("hi")}})},
 		{"down.group.binary.seq", down(&DownstreamMessage_DataMessage_{DataMessage: &DownstreamMessage_DataMessage{
 			From: "group", Group: proto.String("g1"), Data: binary([]byte{0, 0xff}), SequenceId: proto.Uint64(5)}})},
+		{"down.server.json.text", down(&DownstreamMessage_DataMessage_{DataMessage: &DownstreamMessage_DataMessage{
+			From: "server", Data: text(`{"a":1}`)}})},
 		{"down.server.json", down(&DownstreamMessage_DataMessage_{DataMessage: &DownstreamMessage_DataMessage{
 			From: "server", Data: jsonData(`{"a":1}`)}})},
 		{"down.server.protobuf.seq", down(&DownstreamMessage_DataMessage_{DataMessage: &DownstreamMessage_DataMessage{
