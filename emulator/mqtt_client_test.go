@@ -1367,20 +1367,24 @@ func TestMQTTClientConnectHandler(t *testing.T) {
 
 // TestMQTTClientKeepAlive: a connection silent for one and a half times
 // its keep-alive, on the emulator's clock, is closed (MQTT 5: DISCONNECT
-// 0x8D, keep alive timeout). The keep-alive of 10 s is well inside the
-// emulator's WebSocket ping interval, and Paho, which pings on the real
-// clock, sends nothing in the test's time.
+// 0x8D, keep alive timeout). The keep-alive is 180 s, and Paho, which
+// pings on the real clock, sends nothing in the test's time.
 func TestMQTTClientKeepAlive(t *testing.T) {
 	for _, l := range mqttLevels {
 		t.Run(l.name, func(t *testing.T) {
 			clock := emulator.NewFakeClock(time.Unix(1_700_000_000, 0))
-			env := newMQTTEnv(t, emulator.WithClock(clock))
+			// WebSocket pings and their idle timeout stay out of the
+			// fake clock's way.
+			env := newMQTTEnv(t, emulator.WithClock(clock), emulator.WithKeepAlive(time.Hour, 2*time.Hour))
 			id := idOf("quiet", l.name)
-			c := env.mustConnect(l.version, id, mqttOpts{keepAlive: 10})
-			if err := clock.WaitTimers(env.ctx(), 15*time.Second, 1); err != nil {
-				t.Fatalf("no keep-alive timer of 15 s: %v", err)
+			// The longest keep-alive 3.1.1 allows: Paho pings on the real
+			// clock after it, so no PINGREQ of a slow run restarts the
+			// emulator's timer before the fake clock reaches it.
+			c := env.mustConnect(l.version, id, mqttOpts{keepAlive: 180})
+			if err := clock.WaitTimers(env.ctx(), 270*time.Second, 1); err != nil {
+				t.Fatalf("no keep-alive timer of 270 s: %v", err)
 			}
-			clock.Advance(14 * time.Second)
+			clock.Advance(269 * time.Second)
 			if _, err := env.e.Connection(mqttHub, id); err != nil {
 				t.Fatalf("closed before 1.5 × the keep-alive: %v", err)
 			}
