@@ -27,9 +27,14 @@ const tracePreviewBytes = 32
 // which the dashboard shows (nil unless Options.Dashboard). A nil *tracer
 // writes nothing.
 type tracer struct {
-	log  *slog.Logger
-	feed *traceFeed
+	log      *slog.Logger
+	feed     *traceFeed
+	maxField int // Options.MaxLogFieldBytes, or its default
 }
+
+// cut returns s, a value taken from a request, for a trace line: valid
+// UTF-8 and at most maxField bytes.
+func (t *tracer) cut(s string) string { return redact.Preview(s, t.maxField) }
 
 func (t *tracer) line(kind string, attrs ...any) {
 	if t == nil {
@@ -64,7 +69,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // rest traces a REST call of op on hub whose target (a group, user or
 // connection, or "") is target.
 func (t *tracer) rest(op Operation, hub, target string, w *statusWriter, took time.Duration) {
-	t.line("rest", "operation", string(op), "hub", hub, "target", redact.Preview(target, redact.MaxLogField),
+	t.line("rest", "operation", string(op), "hub", hub, "target", t.cut(target),
 		"status", w.status, "durationMs", took.Milliseconds(), "errorCode", w.Header().Get("x-ms-error-code"))
 }
 
@@ -87,10 +92,10 @@ func (t *tracer) upstream(hub, connID, event, template string, status int, took 
 	if t == nil {
 		return
 	}
-	attrs := []any{"hub", hub, "connectionId", connID, "event", event, "url", redactURL(template),
+	attrs := []any{"hub", hub, "connectionId", connID, "event", t.cut(event), "url", redactURL(template),
 		"status", status, "durationMs", took.Milliseconds()}
 	if err != nil {
-		attrs = append(attrs, "error", redact.Preview(err.Error(), redact.MaxLogField))
+		attrs = append(attrs, "error", t.cut(err.Error()))
 	}
 	t.line("upstream", attrs...)
 }
@@ -107,7 +112,7 @@ func (t *tracer) connection(kind, hub, id, detail string) {
 		if kind == "joined" || kind == "left" {
 			key = "group"
 		}
-		attrs = append(attrs, key, redact.Preview(detail, redact.MaxLogField))
+		attrs = append(attrs, key, t.cut(detail))
 	}
 	t.line("connection", attrs...)
 }
@@ -182,3 +187,7 @@ func (f *traceFeed) after(seq uint64) ([]traceLine, uint64) {
 	}
 	return out, f.seq
 }
+
+// cut returns s, a value taken from a request, for a log line: valid
+// UTF-8 and at most Options.MaxLogFieldBytes bytes.
+func (e *Emulator) cut(s string) string { return redact.Preview(s, e.maxLogField) }
