@@ -265,6 +265,10 @@ func (r *run) handleFrame(t *transport, b []byte) {
 	}
 	switch f.Type {
 	case protocol.TypeAck:
+		if !f.HasAckID {
+			r.protocolError(string(f.Type), "the ack has no ackId")
+			return
+		}
 		r.resolveAck(f.AckID, f.Success, f.Error)
 	case protocol.TypeMessage:
 		if !r.observeSequence(t, f.SequenceID) {
@@ -288,7 +292,14 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			// delivered with an empty text one.
 			dt = DataTypeText
 		}
-		if f.From == protocol.FromGroup && f.Group == "" {
+		switch {
+		case f.From == "":
+			r.protocolError(string(f.Type), "the message has no from")
+			return
+		case f.From != protocol.FromGroup && f.From != protocol.FromServer:
+			r.protocolError(string(f.Type), "the message has the unknown from "+strconv.Quote(f.From))
+			return
+		case f.From == protocol.FromGroup && f.Group == "":
 			r.protocolError(string(f.Type), "the group message has no group")
 			return
 		}

@@ -181,6 +181,9 @@ func TestServiceFrameAppendProtobuf(t *testing.T) {
 			if want.Type == TypeMessage {
 				want.HasData = true
 			}
+			if want.Type == TypeAck {
+				want.HasAckID = true // a protobuf ack always has one
+			}
 			if !reflect.DeepEqual(back, want) {
 				t.Errorf("parsed back %+v\nwant %+v", back, want)
 			}
