@@ -359,7 +359,7 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 		}
 		m := newMessage("", "", reply.dt, data)
 		m.Source, m.Target = "upstream", "connection"
-		c.DeliverTo(m)
+		c.DeliverReply(m)
 	}
 	return ""
 }
