@@ -166,7 +166,7 @@ func (e *Emulator) serveClient(w http.ResponseWriter, r *http.Request, pathHub s
 		c.OnEnded(reasonShutdown)
 		return
 	}
-	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", redact.Preview(c.subprotocol, redact.MaxLogField))
+	e.log.Debug("connection connected", "hub", hubName, "connectionId", c.ID, "subprotocol", e.cut(c.subprotocol))
 	e.event(ConnectionConnected, c, "")
 	c.connectedUpstream()
 	tr.start()

@@ -16,7 +16,6 @@ import (
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
-	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // connKind says how a connection's frames are read and written.
@@ -227,7 +226,7 @@ func (c *conn) OnEnded(reason string) {
 	c.endOnce.Do(func() {
 		c.endLife()
 		c.cancelStreams()
-		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", redact.Preview(reason, redact.MaxLogField))
+		c.e.log.Debug("connection ended", "hub", c.HubName(), "connectionId", c.ID, "reason", c.e.cut(reason))
 		c.e.event(ConnectionDisconnected, c, reason)
 		if c.mqtt != nil {
 			c.mqtt.mqttEnded()

@@ -505,7 +505,7 @@ func (e *Emulator) dashboardClientToken(w http.ResponseWriter, r *http.Request) 
 	})
 	if e.trace != nil {
 		e.trace.line("dashboard", "action", "client token", "hub", strings.ToLower(req.Hub),
-			"userId", redact.Preview(req.UserID, redact.MaxLogField), "expiresInSeconds", int64(DashboardTokenLifetime/time.Second))
+			"userId", e.cut(req.UserID), "expiresInSeconds", int64(DashboardTokenLifetime/time.Second))
 	}
 	writeJSON(w, http.StatusOK, "application/json; charset=utf-8", struct {
 		URL       string    `json:"url"`

@@ -55,6 +55,7 @@ type Emulator struct {
 	// clockSkew is the tolerance of token lifetimes.
 	clockSkew      time.Duration
 	maxHeaderBytes int
+	maxLogField    int // Options.MaxLogFieldBytes, or its default
 	// onEvent is Options.OnConnectionEvent, or nil.
 	onEvent func(ConnectionEvent)
 
@@ -147,7 +148,7 @@ func New(opts Options) (*Emulator, error) {
 		Tracker: tracker{e}, Changes: &e.changes, OnDeliver: e.logDelivery, BufferBudget: budget,
 		MaxGroupsPerConnection: maxGroups}
 	if opts.Trace || opts.Dashboard {
-		e.trace = &tracer{}
+		e.trace = &tracer{maxField: e.maxLogField}
 		if opts.Trace {
 			e.trace.log = e.log
 		}

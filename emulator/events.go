@@ -21,7 +21,6 @@ import (
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
-	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // ---- connect ----
@@ -310,7 +309,7 @@ func (c *conn) callUser(ctx context.Context, h *eventHandler, name, contentType 
 	ev := c.newEvent(cloudevents.UserType(name), name, contentType, bytes.Clone(data), "")
 	resp, err := c.e.post(ctx, h, ev)
 	if err != nil {
-		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", name, "error", redact.Preview(err.Error(), redact.MaxLogField))
+		c.e.log.Debug("user event failed", "hub", c.HubName(), "connectionId", c.ID, "event", c.e.cut(name), "error", c.e.cut(err.Error()))
 		ue, _ := err.(*upstreamError)
 		return eventReply{}, err.Error(), ue
 	}
@@ -360,7 +359,7 @@ func (c *conn) userEvent(f *protocol.ClientFrame) string {
 		}
 		m := newMessage("", "", reply.dt, data)
 		m.Source, m.Target = "upstream", "connection"
-		c.DeliverTo(m)
+		c.DeliverReply(m)
 	}
 	return ""
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/gowebpubsub/webpubsub/internal/cloudevents"
 	"github.com/gowebpubsub/webpubsub/internal/names"
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
-	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // Limits of the MQTT endpoint, as the service documents them.
@@ -1224,6 +1223,6 @@ func (c *conn) publishWill() {
 		defer c.e.wg.Done()
 		pub := w.pub
 		c.publishToGroup(w.topic, w.dt, w.payload, &pub)
-		c.e.log.Debug("will published", "hub", c.HubName(), "connectionId", c.ID, "topic", redact.Preview(w.topic, redact.MaxLogField))
+		c.e.log.Debug("will published", "hub", c.HubName(), "connectionId", c.ID, "topic", c.e.cut(w.topic))
 	}()
 }

@@ -44,6 +44,10 @@ const DefaultMaxGroupsPerConnection = 10000
 // DefaultMaxBufferedBytes is the default of Options.MaxBufferedBytes.
 const DefaultMaxBufferedBytes = 256 << 20
 
+// DefaultMaxLogFieldBytes is the default of Options.MaxLogFieldBytes: a
+// value taken from a request is cut to 256 bytes in a log or trace line.
+const DefaultMaxLogFieldBytes = 256
+
 // Defaults of the HTTP server limits in Options.
 const (
 	// DefaultReadHeaderTimeout bounds how long a client may take to send
@@ -124,6 +128,14 @@ type Options struct {
 	// a warning. Zero means DefaultMaxGroupsPerConnection (10,000); a
 	// negative value means no bound.
 	MaxGroupsPerConnection int
+	// MaxLogFieldBytes limits each value taken from a request that a log
+	// or trace line carries (a close reason, a subprotocol, an MQTT topic,
+	// a REST target, an event name, an upstream error, an audience): a
+	// longer value is cut at a rune boundary to at most this many bytes
+	// and followed by the number of bytes left out; invalid UTF-8 becomes
+	// U+FFFD. Zero means DefaultMaxLogFieldBytes (256). Negative values
+	// are an error.
+	MaxLogFieldBytes int
 	// MaxHeaderBytes bounds the request line and headers of a request;
 	// a larger one gets 431. Zero means DefaultMaxHeaderBytes (1 MiB).
 	// Negative values are an error.
@@ -274,6 +286,14 @@ func (e *Emulator) applyTimings(opts Options) error {
 		e.maxHeaderBytes = DefaultMaxHeaderBytes
 	default:
 		e.maxHeaderBytes = opts.MaxHeaderBytes
+	}
+	switch {
+	case opts.MaxLogFieldBytes < 0:
+		return &ValidationError{Name: "MaxLogFieldBytes", Value: strconv.Itoa(opts.MaxLogFieldBytes), Reason: "must not be negative (zero means the default, 256)"}
+	case opts.MaxLogFieldBytes == 0:
+		e.maxLogField = DefaultMaxLogFieldBytes
+	default:
+		e.maxLogField = opts.MaxLogFieldBytes
 	}
 	if opts.EventHandlerRetryDelays == nil {
 		e.retryDelays = slices.Clone(DefaultEventHandlerRetryDelays)

@@ -11,7 +11,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/gowebpubsub/webpubsub/internal/protocol"
-	"github.com/gowebpubsub/webpubsub/internal/redact"
 )
 
 // recoverConnection handles a recovery request:
@@ -24,7 +23,7 @@ func (e *Emulator) recoverConnection(w http.ResponseWriter, r *http.Request, hub
 	id := query.Get("awps_connection_id")
 	cc := e.core.FindRecoverable(hubName, id, query.Get("awps_reconnection_token"))
 	if cc == nil {
-		e.trace.connection("recoveryRefused", hubName, redact.Preview(id, redact.MaxLogField), "no recoverable connection with this id and reconnection token")
+		e.trace.connection("recoveryRefused", hubName, id, "no recoverable connection with this id and reconnection token")
 		e.refuseRecovery(w, r, offered)
 		return
 	}

@@ -155,7 +155,7 @@ func (e *Emulator) serveREST(w http.ResponseWriter, r *http.Request) {
 	_, auds, err := e.verifyToken(token)
 	if err == nil && !e.audienceAllowsREST(auds, r) {
 		err = &tokenError{"The access token's audience " + audienceList(auds) + " does not match the request URL " +
-			redact.Preview(requestScheme(r)+"://"+r.Host+r.RequestURI, redact.MaxLogField) + "."}
+			e.cut(requestScheme(r)+"://"+r.Host+r.RequestURI) + "."}
 	}
 	if err != nil && (!e.opts.AllowUnvalidatedEntraTokens || !e.entraTokenOK(token)) {
 		e.unauthorized(w, err)

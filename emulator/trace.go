@@ -30,9 +30,14 @@ const tracePreviewBytes = 32
 // which the dashboard shows (nil unless Options.Dashboard). A nil *tracer
 // writes nothing.
 type tracer struct {
-	log  *slog.Logger
-	feed *traceFeed
+	log      *slog.Logger
+	feed     *traceFeed
+	maxField int // Options.MaxLogFieldBytes, or its default
 }
+
+// cut returns s, a value taken from a request, for a trace line: valid
+// UTF-8 and at most maxField bytes.
+func (t *tracer) cut(s string) string { return redact.Preview(s, t.maxField) }
 
 func (t *tracer) line(kind string, attrs ...any) {
 	if t == nil {
@@ -103,10 +108,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // connection, or "") is target. A refusal written with a plain-text
 // reason (a 401 says why the token was refused) adds that reason.
 func (t *tracer) rest(op Operation, hub, target string, w *statusWriter, took time.Duration) {
-	attrs := []any{"operation", string(op), "hub", hub, "target", redact.Preview(target, redact.MaxLogField),
+	attrs := []any{"operation", string(op), "hub", hub, "target", t.cut(target),
 		"status", w.status, "durationMs", took.Milliseconds(), "errorCode", w.Header().Get("x-ms-error-code")}
 	if w.reason != "" {
-		attrs = append(attrs, "reason", redact.Preview(w.reason, redact.MaxLogField))
+		attrs = append(attrs, "reason", t.cut(w.reason))
 	}
 	t.line("rest", attrs...)
 }
@@ -119,10 +124,10 @@ func (t *tracer) refused(hub, path string, w *statusWriter) {
 	if t == nil {
 		return
 	}
-	attrs := []any{"event", "refused", "hub", redact.Preview(hub, redact.MaxLogField),
-		"path", redact.Preview(path, redact.MaxLogField), "status", w.status}
+	attrs := []any{"event", "refused", "hub", t.cut(hub),
+		"path", t.cut(path), "status", w.status}
 	if w.reason != "" {
-		attrs = append(attrs, "reason", redact.Preview(w.reason, redact.MaxLogField))
+		attrs = append(attrs, "reason", t.cut(w.reason))
 	}
 	t.line("connection", attrs...)
 }
@@ -147,10 +152,10 @@ func (t *tracer) upstream(hub, connID, event, rawURL string, status int, took ti
 	if t == nil {
 		return
 	}
-	attrs := []any{"hub", hub, "connectionId", connID, "event", event, "url", redact.Preview(redactURL(rawURL), redact.MaxLogField),
+	attrs := []any{"hub", hub, "connectionId", connID, "event", t.cut(event), "url", t.cut(redactURL(rawURL)),
 		"status", status, "durationMs", took.Milliseconds()}
 	if err != nil {
-		attrs = append(attrs, "error", redact.Preview(err.Error(), redact.MaxLogField))
+		attrs = append(attrs, "error", t.cut(err.Error()))
 	}
 	t.line("upstream", attrs...)
 }
@@ -161,13 +166,13 @@ func (t *tracer) connection(kind, hub, id, detail string) {
 	if t == nil {
 		return
 	}
-	attrs := []any{"event", kind, "hub", hub, "connectionId", id}
+	attrs := []any{"event", kind, "hub", hub, "connectionId", t.cut(id)}
 	if detail != "" {
 		key := "reason"
 		if kind == "joined" || kind == "left" {
 			key = "group"
 		}
-		attrs = append(attrs, key, redact.Preview(detail, redact.MaxLogField))
+		attrs = append(attrs, key, t.cut(detail))
 	}
 	t.line("connection", attrs...)
 }
@@ -242,3 +247,7 @@ func (f *traceFeed) after(seq uint64) ([]traceLine, uint64) {
 	}
 	return out, f.seq
 }
+
+// cut returns s, a value taken from a request, for a log line: valid
+// UTF-8 and at most Options.MaxLogFieldBytes bytes.
+func (e *Emulator) cut(s string) string { return redact.Preview(s, e.maxLogField) }

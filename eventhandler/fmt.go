@@ -20,3 +20,36 @@ func (o Options) Format(f fmt.State, verb rune) {
 	p.ConnectionString = redact.String(p.ConnectionString)
 	redact.Struct(f, verb, "eventhandler.Options", p)
 }
+
+// Format implements fmt.Formatter: the request prints as a struct does
+// (%v, %+v and %#v; %+v for every other verb) with the values of every
+// query parameter and header that can carry a credential replaced by
+// "REDACTED": access_token, Authorization, Cookie and any other name that
+// contains "token", "key", "secret", "passw", "auth", "cookie",
+// "signature" or "credential" (case-insensitive), and "code" and "sig".
+// MQTTProperties prints with its password redacted.
+func (r ConnectRequest) Format(f fmt.State, verb rune) {
+	type plain ConnectRequest
+	p := plain(r)
+	p.Query = redact.Query(p.Query)
+	p.Headers = redact.Header(p.Headers)
+	redact.Struct(f, verb, "eventhandler.ConnectRequest", p)
+}
+
+// GoString is what %#v prints: the request as a Go struct literal with its
+// credentials redacted, as Format prints them.
+func (r ConnectRequest) GoString() string { return fmt.Sprintf("%#v", r) }
+
+// Format implements fmt.Formatter: the properties print as a struct does
+// (%v, %+v and %#v; %+v for every other verb) with Password replaced by
+// "REDACTED" (nil when absent, empty when empty).
+func (p MQTTConnectProperties) Format(f fmt.State, verb rune) {
+	type plain MQTTConnectProperties
+	c := plain(p)
+	c.Password = redact.Bytes(c.Password)
+	redact.Struct(f, verb, "eventhandler.MQTTConnectProperties", c)
+}
+
+// GoString is what %#v prints: the properties as a Go struct literal with
+// Password redacted, as Format prints them.
+func (p MQTTConnectProperties) GoString() string { return fmt.Sprintf("%#v", p) }

@@ -23,6 +23,10 @@ import (
 // the service's 1 MiB limit on a client message.
 const DefaultMaxBodyBytes int64 = 2 << 20
 
+// DefaultMaxLogFieldBytes is the default of Options.MaxLogFieldBytes: a
+// value taken from a request is cut to 256 bytes in a log line.
+const DefaultMaxLogFieldBytes = redact.MaxLogField
+
 // ConnectFunc handles a connect event. It runs while the client waits for
 // its WebSocket handshake. It returns a response (nil accepts with the
 // token's defaults) or an error: a *RejectError rejects the client with its
@@ -103,6 +107,14 @@ type Options struct {
 	// 413. 0 means DefaultMaxBodyBytes; negative values are invalid.
 	MaxBodyBytes int64
 
+	// MaxLogFieldBytes limits each value taken from a request that a log
+	// line carries (a connection id, an event name, a ce-type, an origin,
+	// the reason a request was rejected): a longer value is cut at a rune
+	// boundary to at most this many bytes and followed by the number of
+	// bytes left out; invalid UTF-8 becomes U+FFFD. 0 means
+	// DefaultMaxLogFieldBytes; negative values are invalid.
+	MaxLogFieldBytes int
+
 	// WaitForNonBlockingCallbacks makes the handler answer connected and
 	// disconnected events after their callback returns. By default it
 	// answers 200 first and then runs the callback, with a context that is
@@ -173,6 +185,7 @@ type Handler struct {
 	verifier     cloudevents.Verifier
 	origins      originPolicy
 	maxBody      int64
+	maxLogField  int
 	wait         bool
 	log          *slog.Logger
 }
@@ -183,7 +196,8 @@ type Handler struct {
 // It returns a *ValidationError when hub does not match
 // ^[A-Za-z][A-Za-z0-9_`,.\[\]]{0,127}$, when a UserEvents name is invalid
 // or its callback nil, when an access key is empty, when an AllowedOrigins
-// entry is not a URL, host or "*", or when MaxBodyBytes is negative, and a
+// entry is not a URL, host or "*", or when MaxBodyBytes or
+// MaxLogFieldBytes is negative, and a
 // *ConnectionStringError (which also wraps ErrInvalidConnectionString)
 // when ConnectionString cannot be parsed. Both wrap ErrInvalidArgument. No
 // error contains a key.
@@ -195,17 +209,18 @@ func New(hub string, opts *Options) (*Handler, error) {
 		opts = &Options{}
 	}
 	h := &Handler{
-		hub:        hub,
-		connect:    opts.Connect,
-		connected:  opts.Connected,
-		disconn:    opts.Disconnected,
-		joined:     opts.GroupJoined,
-		left:       opts.GroupLeft,
-		userEvents: maps.Clone(opts.UserEvents),
-		userEvent:  opts.UserEvent,
-		maxBody:    opts.MaxBodyBytes,
-		wait:       opts.WaitForNonBlockingCallbacks,
-		log:        opts.Logger,
+		hub:         hub,
+		connect:     opts.Connect,
+		connected:   opts.Connected,
+		disconn:     opts.Disconnected,
+		joined:      opts.GroupJoined,
+		left:        opts.GroupLeft,
+		userEvents:  maps.Clone(opts.UserEvents),
+		userEvent:   opts.UserEvent,
+		maxBody:     opts.MaxBodyBytes,
+		maxLogField: opts.MaxLogFieldBytes,
+		wait:        opts.WaitForNonBlockingCallbacks,
+		log:         opts.Logger,
 	}
 	if h.log == nil {
 		h.log = slog.Default()
@@ -224,6 +239,12 @@ func New(hub string, opts *Options) (*Handler, error) {
 		h.maxBody = DefaultMaxBodyBytes
 	case h.maxBody < 0:
 		return nil, &ValidationError{Name: "MaxBodyBytes", Value: strconv.FormatInt(h.maxBody, 10), Reason: "must not be negative (0 means DefaultMaxBodyBytes)"}
+	}
+	switch {
+	case h.maxLogField == 0:
+		h.maxLogField = DefaultMaxLogFieldBytes
+	case h.maxLogField < 0:
+		return nil, &ValidationError{Name: "MaxLogFieldBytes", Value: strconv.Itoa(h.maxLogField), Reason: "must not be negative (0 means DefaultMaxLogFieldBytes)"}
 	}
 	keys := make([]string, 0, len(opts.AccessKeys)+1)
 	for i, k := range opts.AccessKeys {
@@ -296,9 +317,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			re = &requestError{status: http.StatusBadRequest, msg: "the request cannot be read"}
 		}
 		if re.status == http.StatusUnauthorized {
-			h.log.Warn("eventhandler: request rejected: " + re.msg)
+			h.log.Warn("eventhandler: request rejected", "reason", h.cut(re.msg))
 		} else {
-			h.log.Debug("eventhandler: request rejected", "status", re.status, "reason", re.msg)
+			h.log.Debug("eventhandler: request rejected", "status", re.status, "reason", h.cut(re.msg))
 		}
 		writeText(w, re.status, re.Error())
 		return
@@ -350,7 +371,7 @@ func (h *Handler) logUnknownType(typ string) {
 		h.unknownTypes = map[string]bool{}
 	}
 	h.unknownTypes[typ] = true
-	h.log.Info("eventhandler: answering 200 to a system event type this version does not know", "type", typ)
+	h.log.Info("eventhandler: answering 200 to a system event type this version does not know", "type", h.cut(typ))
 }
 
 // serveValidate answers the abuse-protection check.
@@ -362,7 +383,7 @@ func (h *Handler) serveValidate(w http.ResponseWriter, r *http.Request) {
 	}
 	allowed, ok := h.origins.allow(origin)
 	if !ok {
-		h.log.Warn("eventhandler: abuse-protection check from an origin that is not allowed", "origin", redact.Preview(origin, redact.MaxLogField))
+		h.log.Warn("eventhandler: abuse-protection check from an origin that is not allowed", "origin", h.cut(origin))
 		writeText(w, http.StatusBadRequest, "eventhandler: the origin is not allowed")
 		return
 	}
@@ -395,7 +416,7 @@ func (h *Handler) readEvent(w http.ResponseWriter, r *http.Request) (any, error)
 	}
 	if stateErr != nil {
 		h.log.Warn("eventhandler: the ce-connectionState header cannot be decoded; using an empty state",
-			"connectionId", cc.ConnectionID, "reason", stateErr.Error())
+			"connectionId", h.cut(cc.ConnectionID), "reason", h.cut(stateErr.Error()))
 	}
 	body, err := h.readBody(w, r)
 	if err != nil {
@@ -443,7 +464,7 @@ func (h *Handler) serveConnect(ctx context.Context, w http.ResponseWriter, req *
 	if !resp.isEmpty() {
 		body, err = json.Marshal(resp)
 		if err != nil {
-			h.log.Error("eventhandler: cannot marshal the connect response", "connectionId", req.ConnectionID, "error", err)
+			h.log.Error("eventhandler: cannot marshal the connect response", "connectionId", h.cut(req.ConnectionID), "error", err)
 			writeText(w, http.StatusInternalServerError, genericFailure)
 			return
 		}
@@ -489,7 +510,7 @@ func (h *Handler) failure(err error, allowed func(int) (int, bool), what, refuse
 }
 
 func (h *Handler) writeConnectFailure(w http.ResponseWriter, req *ConnectRequest, err error) {
-	status, detail := h.failure(err, connectStatus, "connect", "that is not 400, 401, 403 or 500", "connectionId", req.ConnectionID)
+	status, detail := h.failure(err, connectStatus, "connect", "that is not 400, 401, 403 or 500", "connectionId", h.cut(req.ConnectionID))
 	if req.MQTT != nil {
 		version := 4
 		if req.MQTTProperties != nil {
@@ -526,7 +547,7 @@ func (h *Handler) serveUserEvent(ctx context.Context, w http.ResponseWriter, req
 		return err
 	})
 	if err != nil {
-		status, detail := h.failure(err, userEventStatus, "user event", "outside 400..599", "event", req.EventName, "connectionId", req.ConnectionID)
+		status, detail := h.failure(err, userEventStatus, "user event", "outside 400..599", "event", h.cut(req.EventName), "connectionId", h.cut(req.ConnectionID))
 		writeText(w, status, detail)
 		return
 	}
@@ -558,7 +579,7 @@ func (h *Handler) serveNonBlocking(ctx context.Context, w http.ResponseWriter, c
 	}
 	err := h.guard(cc.EventName, func() error { return call(ctx) })
 	if err != nil && !errors.Is(err, errPanicked) {
-		h.log.Error("eventhandler: "+cc.EventName+" callback failed", "connectionId", cc.ConnectionID, "error", err)
+		h.log.Error("eventhandler: "+h.cut(cc.EventName)+" callback failed", "connectionId", h.cut(cc.ConnectionID), "error", err)
 	}
 	if h.wait {
 		if errors.Is(err, errPanicked) {
@@ -582,7 +603,7 @@ func (h *Handler) guard(event string, f func() error) (err error) {
 			if p == http.ErrAbortHandler {
 				panic(p)
 			}
-			h.log.Error("eventhandler: callback panicked", "event", event, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			h.log.Error("eventhandler: callback panicked", "event", h.cut(event), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			err = errPanicked
 		}
 	}()
@@ -597,3 +618,7 @@ func writeText(w http.ResponseWriter, status int, msg string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, msg)
 }
+
+// cut returns s, a value taken from a request, for a log line: valid
+// UTF-8 and at most maxLogField bytes (see Options.MaxLogFieldBytes).
+func (h *Handler) cut(s string) string { return redact.Preview(s, h.maxLogField) }

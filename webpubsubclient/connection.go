@@ -43,6 +43,10 @@ type transport struct {
 	lastRecv atomic.Int64 // unix nanoseconds, from the client's clock
 	lastSend atomic.Int64
 	quickAck chan struct{} // asks the keep-alive goroutine for a sequenceAck now (after a recovery)
+	// writeSlot (capacity 1) is held by the goroutine writing a frame, so
+	// that the others wait for it in a select their caller's context can
+	// end; nil means no slot (writes wait inside the WebSocket library).
+	writeSlot chan struct{}
 }
 
 // connInfo is what a connected message tells about a new connection.
@@ -66,7 +70,7 @@ func (t *transport) closeGracefully() {
 func (r *run) dial(ctx context.Context, rawURL string) (*transport, error) {
 	c := r.c
 	tctx, abort := context.WithCancel(context.Background())
-	t := &transport{ctx: tctx, abort: abort, done: make(chan struct{}), quickAck: make(chan struct{}, 1)}
+	t := &transport{ctx: tctx, abort: abort, done: make(chan struct{}), quickAck: make(chan struct{}, 1), writeSlot: make(chan struct{}, 1)}
 	now := c.clock.Now().UnixNano()
 	t.lastRecv.Store(now)
 	t.lastSend.Store(now)
@@ -202,8 +206,31 @@ func (c *config) appendFrame(dst []byte, f *protocol.ClientFrame) ([]byte, error
 
 // write sends one frame on t, of the subprotocol's message type. The
 // transport's context is used, not the caller's: canceling a write
-// closes the socket.
+// closes the socket. It blocks while the service does not read
+// (back-pressure), until the frame is written or the transport ends.
 func (r *run) write(t *transport, b []byte) error {
+	return r.writeBounded(t.ctx, nil, t, b)
+}
+
+// writeBounded is write for a caller whose ctx and timeout (nil: none)
+// bound the wait for the frames written before: it returns ctx.Err(), or
+// ErrAckTimeout when timeout fires, if the frame has not begun by then,
+// and nothing of it is sent. A frame that has begun is written whole
+// (interrupting it would close the socket), so the call that writes it
+// returns once the service has taken it or the transport has ended.
+func (r *run) writeBounded(ctx context.Context, timeout <-chan time.Time, t *transport, b []byte) error {
+	if t.writeSlot != nil {
+		select {
+		case t.writeSlot <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timeout:
+			return ErrAckTimeout
+		case <-t.ctx.Done():
+			return t.ctx.Err()
+		}
+		defer func() { <-t.writeSlot }()
+	}
 	if err := t.ws.Write(t.ctx, r.c.cfg.messageType(), b); err != nil {
 		return err
 	}
@@ -265,6 +292,10 @@ func (r *run) handleFrame(t *transport, b []byte) {
 	}
 	switch f.Type {
 	case protocol.TypeAck:
+		if !f.HasAckID {
+			r.protocolError(string(f.Type), "the ack has no ackId")
+			return
+		}
 		r.resolveAck(f.AckID, f.Success, f.Error)
 	case protocol.TypeMessage:
 		if !r.observeSequence(t, f.SequenceID) {
@@ -288,7 +319,14 @@ func (r *run) handleFrame(t *transport, b []byte) {
 			// delivered with an empty text one.
 			dt = DataTypeText
 		}
-		if f.From == protocol.FromGroup && f.Group == "" {
+		switch {
+		case f.From == "":
+			r.protocolError(string(f.Type), "the message has no from")
+			return
+		case f.From != protocol.FromGroup && f.From != protocol.FromServer:
+			r.protocolError(string(f.Type), "the message has the unknown from "+strconv.Quote(f.From))
+			return
+		case f.From == protocol.FromGroup && f.Group == "":
 			r.protocolError(string(f.Type), "the group message has no group")
 			return
 		}

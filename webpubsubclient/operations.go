@@ -75,6 +75,14 @@ type SendEventOptions struct {
 // *AckError. The call fails with ctx.Err() when ctx ends, ErrStopped when
 // the client stops, ErrNotStarted when it is not started, and
 // ErrConnectionClosed or ErrAckTimeout when the retries are exhausted.
+//
+// Writes are synchronous, also with FireAndForget: nothing is queued in
+// the client. While the service does not read (its back-pressure), a call
+// waits for the frames before its own to be written, and ctx (and, for an
+// acknowledged call, AckTimeout) bounds that wait: a call that ends while
+// waiting sent nothing. A frame whose writing has begun is written whole
+// (interrupting it would close the connection), so the call writing it
+// returns when the service has taken it or the connection is lost.
 func (c *Client) JoinGroup(ctx context.Context, group string, options *JoinGroupOptions) (AckResult, error) {
 	return c.groupCall(ctx, protocol.TypeJoinGroup, group, orZero(options).AckID, c.groups.add)
 }
@@ -347,9 +355,9 @@ func (r *run) attempt(ctx context.Context, ackID uint64, frame []byte) (AckResul
 	if err != nil {
 		return res, err
 	}
-	if err := r.write(t, frame); err != nil {
+	if err := r.writeBounded(ctx, timeout, t, frame); err != nil {
 		r.dropPending(ackID, p)
-		return res, ErrConnectionClosed
+		return res, writeError(ctx, err)
 	}
 	select {
 	case out := <-p.ch:
@@ -390,10 +398,20 @@ func (r *run) sendOnce(ctx context.Context, frame []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := r.write(t, frame); err != nil {
-		return ErrConnectionClosed
+	if err := r.writeBounded(ctx, timeout, t, frame); err != nil {
+		return writeError(ctx, err)
 	}
 	return nil
+}
+
+// writeError is the error of a call whose frame could not be written: the
+// call's own context error or ErrAckTimeout when one of them ended the
+// wait, ErrConnectionClosed otherwise.
+func writeError(ctx context.Context, err error) error {
+	if errors.Is(err, ErrAckTimeout) || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return err
+	}
+	return ErrConnectionClosed
 }
 
 func (r *run) dropPending(ackID uint64, p *pendingAck) {

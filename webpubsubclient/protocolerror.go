@@ -3,13 +3,16 @@ package webpubsubclient
 import "github.com/gowebpubsub/webpubsub/internal/redact"
 
 // ProtocolError reports a frame from the service that breaks the
-// subprotocol: it does not parse, or it is a message without data (or
-// with null data) or with an unknown dataType. The client drops such a
+// subprotocol: it does not parse; it is a message without data (or with
+// null data), with an unknown dataType, without from or with a from other
+// than "group" and "server", or a group message without group; or it is an
+// ack without ackId. The client drops such a
 // frame, as the service closes a client that sends one, and reports it
 // to the OnProtocolError handlers; the connection stays open. It never
 // holds the frame itself, which may carry a reconnection token.
 type ProtocolError struct {
-	// Type is the frame's type ("message"), or "" when it did not parse.
+	// Type is the frame's type ("message", "ack"), or "" when it did not
+	// parse.
 	Type string
 	// Reason says what is wrong with the frame.
 	Reason string

@@ -130,7 +130,8 @@ func parseKnownObject(b json.RawMessage, what string, known []string) (object, e
 var (
 	topKeys = []string{"listen", "publicEndpoint", "accessKey", "secondaryAccessKey", "relaxedAudience",
 		"allowUnvalidatedEntraTokens", "trace", "dashboard", "reliableRetentionSeconds", "eventHandlerTimeoutSeconds",
-		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "clockSkewSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs"}
+		"readHeaderTimeoutSeconds", "httpIdleTimeoutSeconds", "clockSkewSeconds", "maxRestBodyBytes", "maxHeaderBytes", "hubs",
+		"maxLogFieldBytes", "maxGroupsPerConnection", "maxBufferedBytes"}
 	hubKeys      = []string{"anonymousConnectPolicy", "eventHandlers"}
 	handlerKeys  = []string{"urlTemplate", "userEventPattern", "eventPattern", "systemEvents", "validate", "auth", "groupPresenceEvents"}
 	presenceKeys = []string{"eventNames", "groupFilters"}
@@ -244,6 +245,20 @@ func setPositive[T int | int64](o object, key string, dst *T) error {
 	return nil
 }
 
+// setBound is setPositive for a limit that -1 turns off: the value must
+// be positive or -1.
+func setBound[T int | int64](o object, key string, dst *T) error {
+	var v T
+	if ok, err := o.get(strings.ToLower(key), &v, "config"); !ok || err != nil {
+		return err
+	}
+	if v <= 0 && v != -1 {
+		return fmt.Errorf("config.%s must be positive, or -1 for no bound", key)
+	}
+	*dst = v
+	return nil
+}
+
 // decode is get without the presence report.
 func decode(o object, key, what string, dst any) error {
 	_, err := o.get(key, dst, what)
@@ -348,6 +363,9 @@ func (s *settings) applyConfig(b []byte) error {
 	if err := cmp.Or(
 		setPositive(top, "maxRestBodyBytes", &s.o.MaxRESTBodyBytes),
 		setPositive(top, "maxHeaderBytes", &s.o.MaxHeaderBytes),
+		setPositive(top, "maxLogFieldBytes", &s.o.MaxLogFieldBytes),
+		setBound(top, "maxGroupsPerConnection", &s.o.MaxGroupsPerConnection),
+		setBound(top, "maxBufferedBytes", &s.o.MaxBufferedBytes),
 	); err != nil {
 		return err
 	}
@@ -564,6 +582,37 @@ func (s *settings) applyEnv(getenv func(string) string) error {
 			return fmt.Errorf("%sMAXHEADERBYTES must be a positive integer", envPrefix)
 		}
 		s.o.MaxHeaderBytes = n
+	}
+	return s.applyLimitsEnv(get)
+}
+
+// applyLimitsEnv reads AWPS_EMULATOR_MAXLOGFIELDBYTES (positive),
+// AWPS_EMULATOR_MAXGROUPSPERCONNECTION and AWPS_EMULATOR_MAXBUFFEREDBYTES
+// (positive, or -1 for no bound).
+func (s *settings) applyLimitsEnv(get func(string) (string, bool)) error {
+	for _, l := range []struct {
+		name  string
+		bits  int  // of the option's integer type
+		off   bool // -1 means no bound
+		apply func(int64)
+	}{
+		{"MAXLOGFIELDBYTES", strconv.IntSize, false, func(n int64) { s.o.MaxLogFieldBytes = int(n) }},
+		{"MAXGROUPSPERCONNECTION", strconv.IntSize, true, func(n int64) { s.o.MaxGroupsPerConnection = int(n) }},
+		{"MAXBUFFEREDBYTES", 64, true, func(n int64) { s.o.MaxBufferedBytes = n }},
+	} {
+		v, ok := get(l.name)
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, l.bits)
+		switch {
+		case err == nil && (n > 0 || l.off && n == -1):
+			l.apply(n)
+		case l.off:
+			return fmt.Errorf("%s%s must be a positive integer, or -1 for no bound", envPrefix, l.name)
+		default:
+			return fmt.Errorf("%s%s must be a positive integer", envPrefix, l.name)
+		}
 	}
 	return nil
 }

@@ -30,7 +30,12 @@
 // Settings come from, in increasing precedence: built-in defaults, the
 // configuration file, AWPS_EMULATOR_<SETTING> environment variables (the
 // file's keys upper-cased, e.g. AWPS_EMULATOR_ACCESSKEY, plus HOST, PORT,
-// LOGLEVEL and CONFIG), and flags. The -event-handler flags of a hub
+// LOGLEVEL and CONFIG), and flags. The limits (maxRestBodyBytes,
+// maxHeaderBytes, maxLogFieldBytes: the bytes of a value taken from a
+// request that a log or trace line keeps; maxGroupsPerConnection;
+// maxBufferedBytes: the memory of all reliable buffers together) must be
+// positive; maxGroupsPerConnection and maxBufferedBytes take -1 for no
+// bound. The values shown are the defaults. The -event-handler flags of a hub
 // replace that hub's handlers from the file.
 //
 // The configuration file is JSON with case-insensitive keys:
@@ -43,6 +48,7 @@
 //	  "reliableRetentionSeconds": 30, "eventHandlerTimeoutSeconds": 100,
 //	  "maxRestBodyBytes": 16777216, "maxHeaderBytes": 1048576,
 //	  "readHeaderTimeoutSeconds": 10, "httpIdleTimeoutSeconds": 60, "clockSkewSeconds": 300,
+//	  "maxLogFieldBytes": 256, "maxGroupsPerConnection": 10000, "maxBufferedBytes": 268435456,
 //	  "hubs": {
 //	    "chat": {
 //	      "anonymousConnectPolicy": "deny",
@@ -264,6 +270,9 @@ environment and the flags. Environment variables:
   AWPS_EMULATOR_CLOCKSKEWSECONDS             how far past exp, or before nbf, a
                                              token is accepted (default 300)
   AWPS_EMULATOR_MAXRESTBODYBYTES, AWPS_EMULATOR_MAXHEADERBYTES
+  AWPS_EMULATOR_MAXLOGFIELDBYTES             bytes of a request value a log line keeps (default 256)
+  AWPS_EMULATOR_MAXGROUPSPERCONNECTION       default 10000; -1 for no bound
+  AWPS_EMULATOR_MAXBUFFEREDBYTES             all reliable buffers together (default 268435456); -1 for no bound
   AWPS_EMULATOR_LOGLEVEL                     debug, info, warn or error
 
 The configuration file (-config, default ./emulator.json when it exists)

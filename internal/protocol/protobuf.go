@@ -198,7 +198,7 @@ func ParseProtobufServiceFrame(b []byte) (ServiceFrame, error) {
 	switch x := m.Message.(type) {
 	case *pb.DownstreamMessage_AckMessage_:
 		a := x.AckMessage
-		f.Type, f.AckID, f.Success = TypeAck, a.GetAckId(), a.GetSuccess()
+		f.Type, f.AckID, f.HasAckID, f.Success = TypeAck, a.GetAckId(), true, a.GetSuccess()
 		if e := a.GetError(); e != nil {
 			f.Error = &ErrorDetail{Name: e.GetName(), Message: e.GetMessage()}
 		}

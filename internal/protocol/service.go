@@ -29,6 +29,9 @@ type ServiceFrame struct {
 
 	// AckID is the ack id being answered (ack).
 	AckID uint64
+	// HasAckID reports, after ParseServiceFrame, that the frame had an
+	// ackId field (a protobuf ack always has one). AppendJSON ignores it.
+	HasAckID bool
 	// Success reports the outcome of an ack or invokeResponse.
 	Success bool
 	// Error explains a failure; nil when there is none. It is written only
@@ -197,7 +200,7 @@ func (f *ServiceFrame) parse(b []byte) *Error {
 	if f.From, err = knownStr(sp.from, "from", false, fromValues[:], false); err != nil {
 		return err
 	}
-	if f.AckID, _, err = uint64Field(sp.ackID, "ackId", false); err != nil {
+	if f.AckID, f.HasAckID, err = uint64Field(sp.ackID, "ackId", false); err != nil {
 		return err
 	}
 	if f.Success, err = boolean(sp.success, "success"); err != nil {

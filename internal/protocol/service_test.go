@@ -102,7 +102,8 @@ func TestParseServiceFrameTolerance(t *testing.T) {
 			ServiceFrame{Type: TypeMessage, From: FromGroup, Group: "g", FromUserID: "u", DataType: DataTypeJSON, Data: []byte("1"), HasData: true}},
 		{"null data is absent", `{"type":"message","from":"server","dataType":"json","data":null}`,
 			ServiceFrame{Type: TypeMessage, From: FromServer, DataType: DataTypeJSON}},
-		{"sequenceId on ack", `{"type":"ack","ackId":2,"success":true,"sequenceId":4}`, ServiceFrame{Type: TypeAck, AckID: 2, Success: true, SequenceID: 4}},
+		{"sequenceId on ack", `{"type":"ack","ackId":2,"success":true,"sequenceId":4}`, ServiceFrame{Type: TypeAck, AckID: 2, HasAckID: true, Success: true, SequenceID: 4}},
+		{"ack without ackId", `{"type":"ack","success":true}`, ServiceFrame{Type: TypeAck, Success: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

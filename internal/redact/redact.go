@@ -8,6 +8,8 @@ package redact
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -67,6 +69,66 @@ func Strings(secrets []string) []string {
 		out[i] = String(s)
 	}
 	return out
+}
+
+// secretWords are the parts of a query parameter or header name that mark
+// its values as secrets (see SecretName).
+var secretWords = []string{"token", "key", "secret", "passw", "auth", "cookie", "signature", "credential"}
+
+// SecretName reports whether the values of a query parameter or header
+// named name are treated as secrets: its lower-case form contains "token"
+// (access_token, awps_reconnection_token), "key", "secret", "passw",
+// "auth" (Authorization, Proxy-Authorization), "cookie", "signature" or
+// "credential", or it is "code" or "sig" (credentials in URL queries).
+func SecretName(name string) bool {
+	n := strings.ToLower(name)
+	if n == "code" || n == "sig" {
+		return true
+	}
+	for _, w := range secretWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Query returns a copy of q in which each value of a parameter whose name
+// is a SecretName is String of it (nil for nil).
+func Query(q url.Values) url.Values {
+	return url.Values(values(q))
+}
+
+// Header returns a copy of h in which each value of a header whose name is
+// a SecretName is String of it (nil for nil).
+func Header(h http.Header) http.Header {
+	return http.Header(values(h))
+}
+
+func values(m map[string][]string) map[string][]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(m))
+	for k, v := range m {
+		if SecretName(k) {
+			v = Strings(v)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// Bytes is String for a secret held as bytes: nil for nil, []byte{} for an
+// empty one and []byte(Mask) otherwise.
+func Bytes(secret []byte) []byte {
+	switch {
+	case secret == nil:
+		return nil
+	case len(secret) == 0:
+		return []byte{}
+	}
+	return []byte(Mask)
 }
 
 // MaxLogField is how many bytes of a value taken from a request a log line

@@ -68,3 +68,32 @@ func TestPreview(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryAndHeader(t *testing.T) {
+	tests := []struct {
+		name   string
+		secret bool
+	}{
+		{"access_token", true}, {"awps_reconnection_token", true}, {"Authorization", true},
+		{"Proxy-Authorization", true}, {"Cookie", true}, {"X-Api-Key", true}, {"code", true},
+		{"sig", true}, {"Client-Secret", true}, {"password", true},
+		{"User-Agent", false}, {"Sec-Websocket-Protocol", false}, {"hub", false}, {"encode", false},
+	}
+	for _, tt := range tests {
+		if got := SecretName(tt.name); got != tt.secret {
+			t.Errorf("SecretName(%q) = %v, want %v", tt.name, got, tt.secret)
+		}
+		q := Query(map[string][]string{tt.name: {"v1", ""}})
+		h := Header(map[string][]string{tt.name: {"v1", ""}})
+		want := "v1"
+		if tt.secret {
+			want = Mask
+		}
+		if q[tt.name][0] != want || h[tt.name][0] != want || q[tt.name][1] != "" {
+			t.Errorf("Query/Header of %q = %v/%v, want %s", tt.name, q, h, want)
+		}
+	}
+	if Query(nil) != nil || Header(nil) != nil || Bytes(nil) != nil || len(Bytes([]byte{})) != 0 || Bytes([]byte{}) == nil || string(Bytes([]byte("x"))) != Mask {
+		t.Error("nil, empty or non-empty")
+	}
+}

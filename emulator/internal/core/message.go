@@ -122,6 +122,26 @@ func (c *Conn) DeliverTo(m *Message) {
 	}
 }
 
+// DeliverReply queues m for c alone as the answer to c's own request (an
+// event handler's reply to the client's event), for callers that do not
+// hold the hub lock. On a connection that is not reliable it waits while
+// c's outbound queue is full (Endpoint.EnqueueReply), which stops the
+// reading of c when the caller is its reader, instead of ending c as
+// DeliverTo does. On a reliable connection it is DeliverTo: the message is
+// sequenced, which the queue limit exempts, and a full reliable buffer
+// ends c after BufferFullGrace.
+func (c *Conn) DeliverReply(m *Message) {
+	if c.Reliable {
+		c.DeliverTo(m)
+		return
+	}
+	c.Reply(c.Codec.Encode(m))
+	c.delivered(m, 0)
+	if c.svc.onFanout != nil && m.Reply == nil {
+		c.svc.onFanout(c.hubName, m, 1)
+	}
+}
+
 // deliver queues m for c and, on a reliable connection, keeps a
 // sequenced copy in the buffer until the client acknowledges it. It
 // returns "" on success, or the reason the connection must end with 1008.
