@@ -482,6 +482,7 @@ func (e *Emulator) resumable(hubName, id string, version byte) *conn {
 func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, ws *websocket.Conn, r *http.Request, trp **transport) {
 	s := old.mqtt
 	if prev, ok := old.Endpoint().(*transport); ok && s.version == mqttV5 && prev.ws != nil {
+		prev.takenOver.Store(true) // the client may close as soon as it reads the DISCONNECT
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Disconnect}, ProtocolVersion: mqttV5, ReasonCode: mqttSessionTakenOver}
 		pk.Properties.ReasonString = reasonMQTTTakenOver
 		ctx, cancel := context.WithTimeout(context.Background(), closeHandshakeTimeout)

@@ -58,6 +58,11 @@ type transport struct {
 
 	// paused holds back every write (PauseOutbound); guarded by qmu.
 	paused bool
+	// takenOver is set when an MQTT session resume takes this network
+	// connection over: its end, which the resume's DISCONNECT may prompt
+	// from the client before the resume attaches the new transport, is
+	// then not the end of the session.
+	takenOver atomic.Bool
 	// netConn is the TCP connection under ws when the emulator's own
 	// server accepted it, else nil.
 	netConn net.Conn
@@ -549,7 +554,7 @@ func (tr *transport) readLoop() {
 // connection for good, even a reliable one;
 // anything else is an abnormal drop.
 func (tr *transport) readEnded(err error) {
-	if tr.closing() {
+	if tr.closing() || tr.takenOver.Load() {
 		tr.abort()
 		return
 	}
