@@ -104,7 +104,8 @@ func (c *conn) checkStreamStart(f *protocol.ClientFrame) (string, string) {
 // one below it is a duplicate, acknowledged and not published again; one
 // above it is refused with streamNack InvalidSequenceId. An invalid
 // fragment, or one sent after the send permission was revoked, closes
-// the stream.
+// the stream. Only an accepted fragment or a keepalive is activity that
+// defers the idle timeout; a duplicate or a gap is not.
 func (c *conn) streamData(f *protocol.ClientFrame) {
 	s := c.openStream(f)
 	if s == nil {
@@ -114,11 +115,12 @@ func (c *conn) streamData(f *protocol.ClientFrame) {
 		c.closeStream(s, protocol.ErrorNameForbidden, sendForbidden(s.group), true)
 		return
 	}
-	s.last = c.e.clock.Now()
 	switch {
 	case !f.HasStreamSequenceID: // keepalive
+		s.last = c.e.clock.Now()
 		c.flushStreamAck(s)
 	case f.StreamSequenceID == s.next:
+		s.last = c.e.clock.Now()
 		m := newMessage(s.group, c.UserID, f.DataType, bytes.Clone(f.Data)) // f's data is a pooled read buffer
 		m.Stream = &core.StreamPosition{ID: s.id, Sequence: s.next}
 		c.publishStream(s, m)

@@ -259,6 +259,28 @@ func TestStreamIdleTimeout(t *testing.T) {
 			t.Fatalf("subscriber got %v; want the terminal message", m)
 		}
 	})
+	t.Run("a duplicate or a gap does not defer it", func(t *testing.T) {
+		te := te.with(t)
+		pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
+		joinRoom(sub, "room")
+		startStream(pub, `,"idleTimeoutMs":1000`)
+		ctx, cancel := contextWithTimeout()
+		defer cancel()
+		if err := clock.WaitTimers(ctx, time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		sendFragment(pub, 1, "a") // accepted: the stream's last activity
+		sub.ExpectJSON(fragment(1, "a"))
+		clock.Advance(600 * time.Millisecond)
+		sendFragment(pub, 1, "a again")
+		pub.ExpectJSON(`{"type":"streamAck","streamId":"s1","expectedSequenceId":2}`)
+		sendFragment(pub, 3, "c")
+		pub.ExpectJSON(`{"type":"streamNack","streamId":"s1","name":"InvalidSequenceId","message":"Expected streamSequenceId 2, got 3.","expectedSequenceId":2}`)
+		// 1000 ms after the accepted fragment, not after the refused ones.
+		clock.Advance(400 * time.Millisecond)
+		pub.ExpectJSON(`{"type":"streamClosed","streamId":"s1","error":{"name":"IdleTimeout","message":"The stream saw no activity for 1000 ms."}}`)
+		sub.ExpectJSON(`{"type":"message","from":"group","group":"room","fromUserId":"pub","dataType":"text","data":"","stream":{"streamId":"s1","streamSequenceId":2,"endOfStream":true,"error":{"name":"IdleTimeout","message":"The stream saw no activity for 1000 ms."}}}`)
+	})
 }
 
 // TestStreamShutdown: Close ends the open streams before the connections
