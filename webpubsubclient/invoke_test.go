@@ -253,3 +253,84 @@ func TestInvokeEventRetryReusesID(t *testing.T) {
 			a.m, a.conn, b.m, b.conn, r.res.InvocationID)
 	}
 }
+
+// TestInvokeEventCancelAfterRecovery: an invocation whose transport
+// dropped and was recovered is canceled on the recovered transport: the
+// emulator, which kept the invocation, cancels its call of the
+// application server.
+func TestInvokeEventCancelAfterRecovery(t *testing.T) {
+	h := newHoldHandler()
+	evOpt, events := connEvents()
+	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{"hold": h.serve}, evOpt)
+	c, _, _ := e.startClient(t, ProtocolReliableJSON, aliceTok, nil)
+	ctx := testContext(t)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.InvokeEvent(cctx, "hold", TextMessage("x"), nil)
+		done <- err
+	}()
+	id := next(t, h.entered, "the invocation at the handler")
+	if err := e.emu.CutConnection("chat", id); err != nil {
+		t.Fatal(err)
+	}
+	nextConnEvent(t, events, id, emulator.ConnectionConnected)
+	nextRecovery(t, events, id)
+	// An acknowledged call goes through once the client has the
+	// recovered transport.
+	if _, err := c.JoinGroup(ctx, "g", nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.ConnectionID() != id {
+		t.Fatalf("connection %s replaced %s; want a recovery", c.ConnectionID(), id)
+	}
+	cancel()
+	if err := next(t, done, "InvokeEvent's return"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("InvokeEvent = %v; want context.Canceled", err)
+	}
+	next(t, h.canceled, "the cancellation of the handler's call")
+}
+
+// TestInvokeEventCancelDuringRecovery: an invocation canceled while its
+// reliable connection is recovering returns at once; its cancelInvocation
+// goes out on the recovered transport, and the emulator cancels its call
+// of the application server.
+func TestInvokeEventCancelDuringRecovery(t *testing.T) {
+	h := newHoldHandler()
+	clock := emulator.NewFakeClock(time.Time{})
+	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{"hold": h.serve},
+		emulator.WithClock(clock), emulator.WithKeepAlive(24*time.Hour, 48*time.Hour))
+	c, _, _ := e.startClient(t, ProtocolReliableJSON, aliceTok, nil)
+	ctx := testContext(t)
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.InvokeEvent(cctx, "hold", TextMessage("x"), nil)
+		done <- err
+	}()
+	id := next(t, h.entered, "the invocation at the handler")
+	// The recovery's handshake waits on the emulator's clock.
+	if err := e.emu.DelayNext(emulator.OperationRecover, 1, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.emu.CutConnection("chat", id); err != nil {
+		t.Fatal(err)
+	}
+	if err := clock.WaitTimers(ctx, time.Second, 1); err != nil {
+		t.Fatalf("the recovery did not reach the emulator: %v", err)
+	}
+	cancel()
+	if err := next(t, done, "InvokeEvent's return"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("InvokeEvent = %v; want context.Canceled", err)
+	}
+	select {
+	case <-h.canceled:
+		t.Fatal("the handler's call was canceled before the recovery")
+	default:
+	}
+	clock.Advance(time.Second)
+	next(t, h.canceled, "the cancellation of the handler's call")
+	if c.ConnectionID() != id {
+		t.Fatalf("connection %s replaced %s; want a recovery", c.ConnectionID(), id)
+	}
+}
