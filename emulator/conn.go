@@ -122,6 +122,9 @@ type conn struct {
 	// streams are the connection's open outbound group streams, by
 	// streamId; guarded by proc, not mu.
 	streams map[string]*groupStream
+	// openStreams counts the streams and the starts being checked, so
+	// that Close takes proc only on the connections that have streams.
+	openStreams atomic.Int32
 	// connectedSent is set once the connected event was dispatched;
 	// presence events of the initial groups wait in earlyPresence until
 	// then, so that they follow it.

@@ -156,10 +156,14 @@
 // is not open gets streamClosed StreamNotFound. A stream closes with an
 // error, for the publisher (streamClosed) and the members (the terminal
 // message), when it sees no fragment or keepalive for its idle timeout
-// (IdleTimeout, on Options.Clock), when a fragment is invalid
-// (BadRequest) or the send permission was revoked (Forbidden). Streams
-// belong to their connection: they survive a reliable recovery, and end
-// for their members with Cancelled when the connection ends. noEcho keeps
+// (IdleTimeout, on Options.Clock; a duplicate or a gap is not activity),
+// when a fragment is invalid (BadRequest) or the send permission was
+// revoked (Forbidden), and with InternalServerError when Close begins
+// ("The emulator is shutting down.", before the disconnected messages; a
+// start after that is refused the same way) or when a test calls
+// FailStream. Streams belong to their connection: they survive a
+// reliable recovery, and end for their members with Cancelled when the
+// connection ends. noEcho keeps
 // the stream from the publisher; simple WebSocket clients in the group
 // get each fragment's payload and nothing for the end.
 //
@@ -186,7 +190,8 @@
 //   - CutConnection resets a client's TCP connection, RefuseNextRecovery
 //     refuses its next recovery, DropNextAck, DelayNextAck and
 //     FailNextAck tamper with its next ack, PauseOutbound holds its
-//     outbound frames;
+//     outbound frames, FailStream ends one of its open group streams
+//     with InternalServerError;
 //   - Hubs, Connections, Connection, Groups, GroupMembers and Messages
 //     (a bounded log of delivered messages) inspect the state, and Wait,
 //     WaitConnection and Options.OnConnectionEvent let a test wait for a

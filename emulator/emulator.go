@@ -313,18 +313,20 @@ func (e *Emulator) trackFresh(c net.Conn, state http.ConnState) {
 
 // Close shuts the emulator down gracefully: it stops accepting requests
 // (health checks, REST calls and new WebSocket connections get 503),
-// delivers what is already queued, sends every PubSub client a
-// disconnected message and every client a close frame (1001, "The
-// emulator is shutting down."), closes the connections that have not sent
-// a request, waits up to 1 s for each client's close
-// frame (5 s for the whole procedure of a connection) before dropping TCP,
-// sends the upstream disconnected events (upstream calls still running 5 s
-// after Close began are canceled), and returns when every goroutine the
-// emulator started has ended. Detached reliable connections end too. It
-// returns an error only when in-flight REST requests did not finish within
-// 5 s; the emulator is closed anyway. Close is idempotent; later calls
-// return the first call's result. A closed Emulator cannot be started
-// again.
+// delivers what is already queued, ends the open group streams (each
+// publisher gets streamClosed InternalServerError, "The emulator is
+// shutting down.", and the stream's group the terminal message with that
+// error), sends every PubSub client a disconnected message and every
+// client a close frame (1001, "The emulator is shutting down."), closes
+// the connections that have not sent a request, waits up to 1 s for each
+// client's close frame (5 s for the whole procedure of a connection)
+// before dropping TCP, sends the upstream disconnected events (upstream
+// calls still running 5 s after Close began are canceled), and returns
+// when every goroutine the emulator started has ended. Detached reliable
+// connections end too. It returns an error only when in-flight REST
+// requests did not finish within 5 s; the emulator is closed anyway. Close
+// is idempotent; later calls return the first call's result. A closed
+// Emulator cannot be started again.
 func (e *Emulator) Close() error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
@@ -354,6 +356,7 @@ func (e *Emulator) Close() error {
 				}
 			}()
 		}
+		e.failStreams()
 		e.core.Shutdown(core.Ending{Code: core.CodeGoingAway, Reason: reasonShutdown})
 		wg.Wait()
 		e.wg.Wait()

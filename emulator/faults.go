@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/gowebpubsub/webpubsub/internal/protocol"
 )
 
 // Operation names a REST operation of the data plane, after the method
@@ -368,6 +370,36 @@ func (e *Emulator) FailNextAck(hub, id, name, message string) error {
 		return errors.New("emulator: the ack error name must not be empty")
 	}
 	return e.addAckFault(hub, id, ackFault{name: name, message: message})
+}
+
+// ErrStreamNotFound is returned by FailStream when the connection has no
+// open stream with the id. Match it with errors.Is.
+var ErrStreamNotFound = errors.New("emulator: stream not found")
+
+// FailStream ends the open group stream streamID (case-sensitive) that
+// connection connectionID of hub publishes, as the service ends a stream
+// it fails to serve: the publisher gets a streamClosed with error
+// InternalServerError ("Injected failure."), and the stream's group the
+// terminal message (endOfStream, the next expected position) with that
+// error, as when Close ends the streams still open. It is for testing a
+// client's handling of a stream the service closes; the stream's id may
+// then be opened again. It waits for the frame the connection is
+// processing, if any. It returns ErrConnectionNotFound for an unknown hub
+// or connection, ErrStreamNotFound when the connection has no open stream
+// streamID.
+func (e *Emulator) FailStream(hub, connectionID, streamID string) error {
+	c, err := e.findConn(hub, connectionID)
+	if err != nil {
+		return fmt.Errorf("%w: hub %q has no connection %q", err, hub, connectionID)
+	}
+	c.proc.Lock()
+	defer c.proc.Unlock()
+	s := c.streams[streamID]
+	if s == nil {
+		return fmt.Errorf("%w: connection %q has no open stream %q", ErrStreamNotFound, connectionID, streamID)
+	}
+	c.closeStream(s, protocol.ErrorNameInternalServerError, "Injected failure.", true)
+	return nil
 }
 
 // takeAckFault consumes c's next ack fault, or returns nil.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coder/websocket"
@@ -463,11 +464,15 @@ func TestProtobufUpstream(t *testing.T) {
 		"application/octet-stream": {status: 200, header: http.Header{"Content-Type": {"application/octet-stream"}}, body: []byte{9, 8}},
 		"application/x-protobuf":   {status: 200, header: http.Header{"Content-Type": {"application/x-protobuf"}}, body: encodedAny(t, "reply")},
 	}
+	var repliesMu sync.Mutex // guards replies, which the test changes
 	up := newFakeUpstream(t, func(r *recordedRequest) fakeResponse {
 		if r.ceType() == ceTypeUserPrefix+"bad" {
 			return fakeResponse{status: 200, header: http.Header{"Content-Type": {"application/x-protobuf"}}, body: []byte{0xff}}
 		}
-		if resp, ok := replies[r.header.Get("Content-Type")]; ok && r.ceType() != ceTypeConnected {
+		repliesMu.Lock()
+		resp, ok := replies[r.header.Get("Content-Type")]
+		repliesMu.Unlock()
+		if ok && r.ceType() != ceTypeConnected {
 			return resp
 		}
 		return fakeResponse{status: 204}
@@ -516,7 +521,9 @@ func TestProtobufUpstream(t *testing.T) {
 	js.expectData("", protocol.DataTypeText, []byte("re"), false)
 	js.expectData("", protocol.DataTypeBinary, []byte{9, 8}, false)
 	// A handler replying protobuf to a JSON client: base64, dataType protobuf.
+	repliesMu.Lock() // the handler may still be answering the last event
 	replies["application/octet-stream"] = replies["application/x-protobuf"]
+	repliesMu.Unlock()
 	js.Send(&protocol.ClientFrame{Type: protocol.TypeEvent, Event: "ev", DataType: protocol.DataTypeBinary, Data: []byte{1}, HasData: true})
 	up.nextFor(t, ceTypeUserPrefix+"ev", js.id)
 	m := js.ReadJSON()

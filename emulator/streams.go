@@ -3,7 +3,10 @@ package emulator
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/gowebpubsub/webpubsub/emulator/internal/core"
@@ -42,12 +45,17 @@ type groupStream struct {
 // streamStart opens a group stream: a sendToGroup with stream metadata.
 // The start is refused with streamClosed (BadRequest for an invalid start
 // or an id already open on the connection, Forbidden without the
-// send-to-group permission); an open stream stays open when a second
-// start names it. An ackId on the start is answered as well, with the
-// same outcome.
+// send-to-group permission, InternalServerError once Close has begun);
+// an open stream stays open when a second start names it. An ackId on
+// the start is answered as well, with the same outcome.
 func (c *conn) streamStart(f *protocol.ClientFrame) {
+	// Counted before the shutdown check, so that failStreams, which reads
+	// the count after the shutdown began, either sees this stream or the
+	// start sees the shutdown.
+	c.openStreams.Add(1)
 	name, msg := c.checkStreamStart(f)
 	if name != "" {
+		c.openStreams.Add(-1)
 		c.streamClosed(f.StreamID, name, msg)
 		if f.HasAckID {
 			c.ackError(f.AckID, name, msg)
@@ -85,6 +93,9 @@ func (c *conn) checkStreamStart(f *protocol.ClientFrame) (string, string) {
 	if _, open := c.streams[f.StreamID]; open {
 		return protocol.ErrorNameBadRequest, fmt.Sprintf("The stream '%s' is already open on this connection.", f.StreamID)
 	}
+	if c.e.shuttingDown() {
+		return protocol.ErrorNameInternalServerError, reasonShutdown
+	}
 	return "", ""
 }
 
@@ -93,7 +104,8 @@ func (c *conn) checkStreamStart(f *protocol.ClientFrame) (string, string) {
 // one below it is a duplicate, acknowledged and not published again; one
 // above it is refused with streamNack InvalidSequenceId. An invalid
 // fragment, or one sent after the send permission was revoked, closes
-// the stream.
+// the stream. Only an accepted fragment or a keepalive is activity that
+// defers the idle timeout; a duplicate or a gap is not.
 func (c *conn) streamData(f *protocol.ClientFrame) {
 	s := c.openStream(f)
 	if s == nil {
@@ -103,11 +115,12 @@ func (c *conn) streamData(f *protocol.ClientFrame) {
 		c.closeStream(s, protocol.ErrorNameForbidden, sendForbidden(s.group), true)
 		return
 	}
-	s.last = c.e.clock.Now()
 	switch {
 	case !f.HasStreamSequenceID: // keepalive
+		s.last = c.e.clock.Now()
 		c.flushStreamAck(s)
 	case f.StreamSequenceID == s.next:
+		s.last = c.e.clock.Now()
 		m := newMessage(s.group, c.UserID, f.DataType, bytes.Clone(f.Data)) // f's data is a pooled read buffer
 		m.Stream = &core.StreamPosition{ID: s.id, Sequence: s.next}
 		c.publishStream(s, m)
@@ -175,6 +188,7 @@ func (c *conn) closeStream(s *groupStream, name, msg string, tell bool) {
 // dropStream forgets s and stops its idle timer.
 func (c *conn) dropStream(s *groupStream) {
 	delete(c.streams, s.id)
+	c.openStreams.Add(-1)
 	if s.stop != nil {
 		s.stop()
 	}
@@ -260,6 +274,57 @@ func (c *conn) cancelStreams() {
 			c.closeStream(s, protocol.StreamErrorCancelled, "The publisher's connection ended.", false)
 		}
 	})
+}
+
+// failStreams ends every open stream of c as the service does when it
+// fails: the publisher gets streamClosed InternalServerError with msg,
+// the receivers the terminal message with that error. The caller holds
+// c.proc.
+func (c *conn) failStreams(msg string) {
+	for _, id := range slices.Sorted(maps.Keys(c.streams)) {
+		c.closeStream(c.streams[id], protocol.ErrorNameInternalServerError, msg, true)
+	}
+}
+
+// failStreams ends the open streams of every connection with
+// InternalServerError, "The emulator is shutting down.", when Close has
+// begun and before the connections are told, so that each publisher's
+// streamClosed and each receiver's terminal message precede their
+// disconnected message. It waits for the frame each such connection is
+// processing. Streams started later are refused (see streamStart).
+func (e *Emulator) failStreams() {
+	var wg sync.WaitGroup
+	for _, name := range e.core.HubNames() {
+		h := e.hubIfExists(name)
+		if h == nil {
+			continue
+		}
+		h.RLock()
+		conns := h.ConnsLocked()
+		h.RUnlock()
+		for _, cc := range conns {
+			c := ownerOf(cc)
+			if c.openStreams.Load() == 0 {
+				continue
+			}
+			wg.Go(func() {
+				c.proc.Lock()
+				defer c.proc.Unlock()
+				c.failStreams(reasonShutdown)
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// shuttingDown reports whether Close has begun.
+func (e *Emulator) shuttingDown() bool {
+	select {
+	case <-e.shutdown:
+		return true
+	default:
+		return false
+	}
 }
 
 // streamBadRequest words a refused stream frame.

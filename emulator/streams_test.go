@@ -1,10 +1,13 @@
 package emulator
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -256,6 +259,140 @@ func TestStreamIdleTimeout(t *testing.T) {
 			t.Fatalf("subscriber got %v; want the terminal message", m)
 		}
 	})
+	t.Run("a duplicate or a gap does not defer it", func(t *testing.T) {
+		te := te.with(t)
+		pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
+		joinRoom(sub, "room")
+		startStream(pub, `,"idleTimeoutMs":1000`)
+		ctx, cancel := contextWithTimeout()
+		defer cancel()
+		if err := clock.WaitTimers(ctx, time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		sendFragment(pub, 1, "a") // accepted: the stream's last activity
+		sub.ExpectJSON(fragment(1, "a"))
+		clock.Advance(600 * time.Millisecond)
+		sendFragment(pub, 1, "a again")
+		pub.ExpectJSON(`{"type":"streamAck","streamId":"s1","expectedSequenceId":2}`)
+		sendFragment(pub, 3, "c")
+		pub.ExpectJSON(`{"type":"streamNack","streamId":"s1","name":"InvalidSequenceId","message":"Expected streamSequenceId 2, got 3.","expectedSequenceId":2}`)
+		// 1000 ms after the accepted fragment, not after the refused ones.
+		clock.Advance(400 * time.Millisecond)
+		pub.ExpectJSON(`{"type":"streamClosed","streamId":"s1","error":{"name":"IdleTimeout","message":"The stream saw no activity for 1000 ms."}}`)
+		sub.ExpectJSON(`{"type":"message","from":"group","group":"room","fromUserId":"pub","dataType":"text","data":"","stream":{"streamId":"s1","streamSequenceId":2,"endOfStream":true,"error":{"name":"IdleTimeout","message":"The stream saw no activity for 1000 ms."}}}`)
+	})
+}
+
+// TestStreamShutdown: Close ends the open streams before the connections
+// go: each publisher gets streamClosed InternalServerError, in streamId
+// order, and the group the terminal messages with that error, all before
+// the disconnected message; the streams of another publisher end too.
+func TestStreamShutdown(t *testing.T) {
+	te := startEmulator(t, Options{})
+	pub, other, sub := te.pubsub(streamPublisher), te.pubsub(streamPublisher), te.pubsub(streamReader)
+	joinRoom(sub, "room")
+	startStream(pub, "")
+	pub.SendText(`{"type":"sendToGroup","group":"room","noEcho":true,"stream":{"streamId":"s2"}}`)
+	pub.ExpectJSON(`{"type":"streamAck","streamId":"s2","expectedSequenceId":1}`)
+	sendFragment(pub, 1, "a")
+	sub.ExpectJSON(fragment(1, "a"))
+	other.SendText(`{"type":"sendToGroup","group":"room","noEcho":true,"stream":{"streamId":"o1"}}`)
+	other.ExpectJSON(`{"type":"streamAck","streamId":"o1","expectedSequenceId":1}`)
+
+	done := make(chan error, 1)
+	go func() { done <- te.Close() }()
+	const closed = `"error":{"name":"InternalServerError","message":"The emulator is shutting down."}`
+	const disconnected = `{"type":"system","event":"disconnected","message":"The emulator is shutting down."}`
+	pub.ExpectJSON(`{"type":"streamClosed","streamId":"s1",` + closed + `}`)
+	pub.ExpectJSON(`{"type":"streamClosed","streamId":"s2",` + closed + `}`)
+	pub.ExpectJSON(disconnected)
+	pub.ExpectClose(websocket.StatusGoingAway)
+	other.ExpectJSON(`{"type":"streamClosed","streamId":"o1",` + closed + `}`)
+	other.ExpectJSON(disconnected)
+	other.ExpectClose(websocket.StatusGoingAway)
+	// The two publishers' ends may interleave; each stream's is there
+	// once, before the disconnected message.
+	want := map[string]string{
+		"s1": `{"streamId":"s1","streamSequenceId":2,"endOfStream":true,` + closed + `}`,
+		"s2": `{"streamId":"s2","streamSequenceId":1,"endOfStream":true,` + closed + `}`,
+		"o1": `{"streamId":"o1","streamSequenceId":1,"endOfStream":true,` + closed + `}`,
+	}
+	for range len(want) {
+		m := sub.ReadJSON()
+		st, _ := m["stream"].(map[string]any)
+		id, _ := st["streamId"].(string)
+		w, ok := want[id]
+		if !ok {
+			t.Fatalf("subscriber got %v; want the terminal message of one of %v", m, want)
+		}
+		delete(want, id)
+		var wm any
+		if err := json.Unmarshal([]byte(`{"type":"message","from":"group","group":"room","fromUserId":"pub","dataType":"text","data":"","stream":`+w+`}`), &wm); err != nil {
+			t.Fatal(err)
+		}
+		if got, w := mustMarshal(t, m), mustMarshal(t, wm); got != w {
+			t.Errorf("subscriber got %s; want %s", got, w)
+		}
+	}
+	sub.ExpectJSON(disconnected)
+	sub.ExpectClose(websocket.StatusGoingAway)
+	if err := <-done; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
+
+// mustMarshal is the canonical JSON of v (sorted keys).
+func mustMarshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestFailStream: FailStream ends one open stream as InternalServerError
+// for the publisher and the group; the publisher's other stream stays
+// open, the failed id is not found until it is opened again, and an
+// unknown hub, connection or stream is an error.
+func TestFailStream(t *testing.T) {
+	te := startEmulator(t, Options{})
+	pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
+	joinRoom(sub, "room")
+	startStream(pub, "")
+	pub.SendText(`{"type":"sendToGroup","group":"room","noEcho":true,"stream":{"streamId":"s2"}}`)
+	pub.ExpectJSON(`{"type":"streamAck","streamId":"s2","expectedSequenceId":1}`)
+	sendFragment(pub, 1, "a")
+	sub.ExpectJSON(fragment(1, "a"))
+
+	if err := te.FailStream("CHAT", pub.id, "s1"); err != nil { // hub names are case-insensitive
+		t.Fatalf("FailStream: %v", err)
+	}
+	pub.ExpectJSON(`{"type":"streamClosed","streamId":"s1","error":{"name":"InternalServerError","message":"Injected failure."}}`)
+	sub.ExpectJSON(`{"type":"message","from":"group","group":"room","fromUserId":"pub","dataType":"text","data":"","stream":{"streamId":"s1","streamSequenceId":2,"endOfStream":true,"error":{"name":"InternalServerError","message":"Injected failure."}}}`)
+	sendFragment(pub, 2, "b")
+	pub.ExpectJSON(`{"type":"streamClosed","streamId":"s1","error":{"name":"StreamNotFound","message":"The stream 's1' is not open on this connection."}}`)
+	// s2 is still open.
+	pub.SendText(`{"type":"streamData","streamId":"s2","streamSequenceId":1,"dataType":"text","data":"x"}`)
+	sub.ExpectJSON(`{"type":"message","from":"group","group":"room","fromUserId":"pub","dataType":"text","data":"x","stream":{"streamId":"s2","streamSequenceId":1}}`)
+	startStream(pub, "")
+
+	for _, tt := range []struct {
+		hub, conn, stream string
+		want              error
+	}{
+		{"nohub", pub.id, "s1", ErrConnectionNotFound},
+		{"chat", "no-such-connection", "s1", ErrConnectionNotFound},
+		{"chat", pub.id, "s3", ErrStreamNotFound},
+		{"chat", pub.id, "S1", ErrStreamNotFound}, // stream ids are case-sensitive
+		{"chat", sub.id, "s1", ErrStreamNotFound}, // another connection's stream
+	} {
+		if err := te.FailStream(tt.hub, tt.conn, tt.stream); !errors.Is(err, tt.want) {
+			t.Errorf("FailStream(%q, %q, %q) = %v; want %v", tt.hub, tt.conn, tt.stream, err, tt.want)
+		}
+	}
+	pub.Barrier()
+	sub.Barrier()
 }
 
 // TestStreamAcrossRecovery: a stream belongs to the connection, so it

@@ -41,10 +41,25 @@
 //   - connected and disconnected (non-blocking): [Options].Connected and
 //     [Options].Disconnected are told; their errors are only logged. By
 //     default the handler answers before it runs them.
+//   - group presence events (non-blocking; azure.webpubsub.gp.joined and
+//     gp.left, sent when the hub's event handler asks for them): a
+//     connection joined or left a group, by any route, the end of the
+//     connection included. [Options].GroupJoined and [Options].GroupLeft
+//     get the connection context and the group ([GroupJoinedRequest],
+//     [GroupLeftRequest]); they are answered exactly as connected and
+//     disconnected are, and their errors are only logged.
 //   - user events (blocking): [Options].UserEvents, by event name, with
 //     [Options].UserEvent as the fallback. The request has the payload and
 //     its [DataType] (text, JSON or binary); the reply is [Text], [JSON],
-//     [Binary] or nil for none.
+//     [Binary] or nil for none. A client's invoke (a request and response
+//     call, such as webpubsubclient's InvokeEvent) arrives as a user event
+//     like any other: the reply is the invocation's answer and a
+//     [RejectError] or any other error its failure, with nothing more to
+//     write.
+//   - a system or presence event type this version does not know (a
+//     well-formed azure.webpubsub.sys.<name> or azure.webpubsub.gp.<name>)
+//     is answered 200, never 400, and logged once per type, so that a
+//     new service event does not break the application.
 //
 // Callbacks receive the request's context (for non-blocking events answered
 // early, a context that outlives the request). A callback may run

@@ -63,10 +63,11 @@ type invokeOutcome struct {
 // SendEvent only acknowledges. It waits for a connection as SendEvent
 // does. When the connection that carried the invocation is lost for good
 // (a new connection replaces it), the invocation is sent again, with the
-// same id, under Options.MessageRetry; a reliable connection that
-// recovers keeps it, and the service delivers the answer after the
-// recovery. When ctx ends, the client sends cancelInvocation (the service
-// stops waiting and sends nothing more) and returns ctx.Err(). A failure
+// same id, under Options.MessageRetry; a reliable connection that recovers
+// keeps it, and the service delivers the answer after the recovery. When
+// ctx ends, the client sends cancelInvocation (the service stops waiting
+// and sends nothing more) on the connection's current transport, after the
+// recovery when one is under way, and returns ctx.Err() at once. A failure
 // the service reports is an *InvocationError; other errors are those of
 // SendEvent. The protobuf protocols cannot carry an invocation, nor can
 // any protocol carry a ProtobufMessage in one: both return an
@@ -164,9 +165,21 @@ func (r *run) invokeAttempt(ctx context.Context, id string, frame []byte) (Invok
 		}
 		return res, nil
 	case <-ctx.Done():
-		drop()
-		cancel := protocol.ClientFrame{Type: protocol.TypeCancelInvocation, InvocationID: id}
-		_ = r.write(t, cancel.AppendJSON(nil)) // best effort: the transport may be gone
+		// The cancel goes to the connection's current transport: after a
+		// reliable recovery the one that carried the invoke is gone, but
+		// the service still runs the invocation. One that was answered or
+		// lost meanwhile has nothing to cancel.
+		r.c.mu.Lock()
+		inFlight := r.invocations[id] == p
+		if inFlight {
+			delete(r.invocations, id)
+		}
+		connID := r.connectionID
+		r.c.mu.Unlock()
+		if inFlight {
+			cancel := protocol.ClientFrame{Type: protocol.TypeCancelInvocation, InvocationID: id}
+			r.writeToConnection(connID, cancel.AppendJSON(nil))
+		}
 		return res, ctx.Err()
 	case <-r.ctx.Done():
 		drop()

@@ -184,6 +184,43 @@ func (r *run) supervise(t *transport) {
 	}
 }
 
+// writeToConnection sends frame, best effort, on the ready transport of
+// the logical connection connID: at once, or, while a reliable recovery
+// is under way, on the recovered transport. Nothing is sent once a new
+// connection has replaced connID (the service forgot its state) or the
+// run ends.
+func (r *run) writeToConnection(connID string, frame []byte) {
+	c := r.c
+	c.mu.Lock()
+	t, ready := r.tr, r.ready
+	if r.connectionID != connID || r.stopping {
+		c.mu.Unlock()
+		return
+	}
+	if t != nil {
+		c.mu.Unlock()
+		_ = r.write(t, frame)
+		return
+	}
+	r.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-ready:
+		case <-r.ctx.Done():
+			return
+		}
+		c.mu.Lock()
+		t := r.tr
+		same := r.connectionID == connID
+		c.mu.Unlock()
+		if same && t != nil {
+			_ = r.write(t, frame)
+		}
+	}()
+}
+
 func (r *run) currentID() string {
 	r.c.mu.Lock()
 	defer r.c.mu.Unlock()

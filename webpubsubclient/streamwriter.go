@@ -205,10 +205,12 @@ func (c *Client) OpenGroupStream(ctx context.Context, group string, options *Ope
 		changed:        make(chan struct{}),
 		oldest:         1, next: 1, sendPos: 1,
 	}
+	var connID string // the logical connection the start goes to
 	t, err := r.waitTransport(ctx, nil, func(t *transport) error {
 		if _, busy := r.writers[w.id]; busy {
 			return &ValidationError{Name: "StreamID", Value: w.id, Reason: "is in use by an open stream of this client"}
 		}
+		connID = r.connectionID
 		w.startTr, w.tr = t, t
 		r.writers[w.id] = w
 		return nil
@@ -226,7 +228,9 @@ func (c *Client) OpenGroupStream(ctx context.Context, group string, options *Ope
 		return nil, w.err
 	case <-ctx.Done():
 		w.finish(ctx.Err())
-		_ = r.write(t, w.streamEnd(&protocol.ErrorDetail{Message: "The publisher gave up opening the stream."})) // best effort: the service may have opened it
+		// Best effort, on the connection's current transport (the service
+		// keeps a stream across a recovery): it may have opened it.
+		r.writeToConnection(connID, w.streamEnd(&protocol.ErrorDetail{Message: "The publisher gave up opening the stream."}))
 		return nil, ctx.Err()
 	}
 	w.mu.Lock()
