@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -279,21 +280,20 @@ func (e *Emulator) applyTimings(opts Options) error {
 			*d.field = d.def
 		}
 	}
-	switch {
-	case opts.MaxHeaderBytes < 0:
-		return &ValidationError{Name: "MaxHeaderBytes", Value: strconv.Itoa(opts.MaxHeaderBytes), Reason: "must not be negative (zero means the default, 1 MiB)"}
-	case opts.MaxHeaderBytes == 0:
-		e.maxHeaderBytes = DefaultMaxHeaderBytes
-	default:
-		e.maxHeaderBytes = opts.MaxHeaderBytes
-	}
-	switch {
-	case opts.MaxLogFieldBytes < 0:
-		return &ValidationError{Name: "MaxLogFieldBytes", Value: strconv.Itoa(opts.MaxLogFieldBytes), Reason: "must not be negative (zero means the default, 256)"}
-	case opts.MaxLogFieldBytes == 0:
-		e.maxLogField = DefaultMaxLogFieldBytes
-	default:
-		e.maxLogField = opts.MaxLogFieldBytes
+	for _, n := range []struct {
+		name        string
+		value       int
+		field       *int
+		def         int
+		defaultText string // the default, as the error names it
+	}{
+		{"MaxHeaderBytes", opts.MaxHeaderBytes, &e.maxHeaderBytes, DefaultMaxHeaderBytes, "1 MiB"},
+		{"MaxLogFieldBytes", opts.MaxLogFieldBytes, &e.maxLogField, DefaultMaxLogFieldBytes, "256"},
+	} {
+		if n.value < 0 {
+			return &ValidationError{Name: n.name, Value: strconv.Itoa(n.value), Reason: "must not be negative (zero means the default, " + n.defaultText + ")"}
+		}
+		*n.field = cmp.Or(n.value, n.def)
 	}
 	if opts.EventHandlerRetryDelays == nil {
 		e.retryDelays = slices.Clone(DefaultEventHandlerRetryDelays)

@@ -142,13 +142,8 @@ var (
 // one of known, naming its path and, when one is close, the known key
 // meant.
 func checkKeys(o object, written map[string]string, what string, known []string) error {
-	keys := make([]string, 0, len(o))
-	for k := range o {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, k) }) {
+	for _, k := range sortedKeys(o) {
+		if isKnown(k, known) {
 			continue
 		}
 		msg := fmt.Sprintf("%s has an unknown key %q", what, written[k])
@@ -469,17 +464,27 @@ func parseHandler(b json.RawMessage, what string) (emulator.EventHandler, error)
 	return eh, nil
 }
 
+// sortedKeys returns the keys of o in sorted order.
+func sortedKeys(o object) []string {
+	keys := make([]string, 0, len(o))
+	for k := range o {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// isKnown reports whether key is one of known, ignoring case.
+func isKnown(key string, known []string) bool {
+	return slices.ContainsFunc(known, func(n string) bool { return strings.EqualFold(n, key) })
+}
+
 // checkBesideWebPubSub fails for the first key (in sorted order) of an
 // appsettings.json's top level top that is a key of this schema, which
 // belongs inside its WebPubSub section.
 func checkBesideWebPubSub(top object, written map[string]string) error {
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if slices.ContainsFunc(topKeys, func(n string) bool { return strings.EqualFold(n, k) }) {
+	for _, k := range sortedKeys(top) {
+		if isKnown(k, topKeys) {
 			return fmt.Errorf("the file has %q next to its WebPubSub section, where it is not read: move it inside WebPubSub "+
 				"(the other top-level sections of an appsettings.json are ignored)", written[k])
 		}
