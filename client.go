@@ -91,6 +91,12 @@ type ServiceClient struct {
 	signing    *auth.KeyPolicy // nil for Entra ID; its Signer signs client tokens too
 	clock      auth.Clock
 	retrySends bool
+	// deferQuery: a request's query is added on each try (tryPolicy)
+	// rather than at creation, so that azcore's retry policy, which
+	// sanitizes the URL for a log line whether or not a listener is set,
+	// has no query to parse and encode. Only without user per-call
+	// policies, which would see the URL without its query.
+	deferQuery bool
 	internal   *azcore.Client
 	// clientURLs maps each client endpoint path (auth.ClientPath) to the
 	// client access base URL and the token audience, built once.
@@ -209,6 +215,7 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 		try.proxy = pp
 	}
 	perRetry = append(perRetry, try)
+	c.deferQuery = len(opts.PerCallPolicies) == 0
 	if opts.Retry.StatusCodes == nil {
 		opts.Retry.StatusCodes = defaultRetryStatusCodes()
 	}
@@ -395,7 +402,14 @@ type opContext struct {
 	context.Context
 	name string
 	send sendMode
+	// query is the query of the operation's current request, which
+	// tryPolicy puts back on each try (see ServiceClient.deferQuery). An
+	// operation's requests are made one after the other.
+	query string
 }
+
+// opKey is the context key that finds the *opContext itself.
+type opKey struct{}
 
 // sendMode tells guardSend whether an operation is a send and whether its
 // ambiguous failures may be retried.
@@ -416,6 +430,8 @@ func (c *opContext) Value(key any) any {
 		if c.send != notSend {
 			return c.send == sendRetry
 		}
+	case opKey:
+		return c
 	}
 	return c.Context.Value(key)
 }
@@ -429,7 +445,17 @@ var acceptJSON = []string{"application/json"}
 func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (*policy.Request, error) {
 	var req *policy.Request
 	var err error
+	var oc *opContext
+	if c.deferQuery {
+		oc, _ = ctx.Value(opKey{}).(*opContext)
+		if oc != nil {
+			oc.query = "" // a request that does not defer its query
+		}
+	}
 	if u := c.ownURL(rawURL); u != nil {
+		if oc != nil {
+			oc.query, u.RawQuery = u.RawQuery, ""
+		}
 		r := requestTemplate.WithContext(ctx)
 		r.Method = method
 		r.URL = u
@@ -627,6 +653,13 @@ type tryPolicy struct {
 
 func (p *tryPolicy) Do(req *policy.Request) (*http.Response, error) {
 	raw := req.Raw()
+	if raw.URL.RawQuery == "" {
+		// This try's URL is a copy (the retry policy clones the request
+		// per try): the query set here goes with it to the transport.
+		if oc, ok := raw.Context().Value(opKey{}).(*opContext); ok && oc.query != "" {
+			raw.URL.RawQuery = oc.query
+		}
+	}
 	if p.signing != nil {
 		if err := p.signing.Sign(raw); err != nil {
 			return nil, err

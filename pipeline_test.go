@@ -90,12 +90,91 @@ func TestRetriesResendTheSameBody(t *testing.T) {
 				if lengths[i] == "" {
 					t.Errorf("try %d: no Content-Length", i+1)
 				}
+				if !strings.Contains(urls[i], "?api-version=2024-12-01") {
+					t.Errorf("try %d: URL %s has no api-version", i+1, urls[i])
+				}
 				claims := verifyTestJWT(t, auths[i], testKey)
 				if claims["aud"] != urls[i] {
 					t.Errorf("try %d: aud %v, want %s", i+1, claims["aud"], urls[i])
 				}
 				if exp, _ := claims["exp"].(float64); int64(exp) <= times[i] {
 					t.Errorf("try %d: token expired at %v, sent at %d", i+1, claims["exp"], times[i])
+				}
+			}
+		})
+	}
+}
+
+// policyFunc is a policy.Policy of a function.
+type policyFunc func(*policy.Request) (*http.Response, error)
+
+func (f policyFunc) Do(req *policy.Request) (*http.Response, error) { return f(req) }
+
+// TestQueryOnEveryTry: the query of a request (which this package puts on
+// each try, after azcore's retry policy) reaches the service on every
+// try, and a user's per-call policy sees the whole URL.
+func TestQueryOnEveryTry(t *testing.T) {
+	for _, withPolicy := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no user policy", true: "per-call policy"}[withPolicy], func(t *testing.T) {
+			var mu sync.Mutex
+			var queries, seen []string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				n := len(queries)
+				queries = append(queries, r.URL.RawQuery)
+				mu.Unlock()
+				if n == 0 {
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+				w.WriteHeader(http.StatusOK)
+			}))
+			defer srv.Close()
+			opts := &ClientOptions{}
+			opts.Retry.RetryDelay = time.Millisecond
+			opts.Retry.MaxRetryDelay = time.Millisecond
+			if withPolicy {
+				opts.PerCallPolicies = []policy.Policy{policyFunc(func(req *policy.Request) (*http.Response, error) {
+					mu.Lock()
+					seen = append(seen, req.Raw().URL.RawQuery)
+					mu.Unlock()
+					return req.Next()
+				})}
+			}
+			c, err := NewServiceClientFromConnectionString("Endpoint="+srv.URL+";AccessKey="+testKey, "hub", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, call := range []func() error{
+				func() error { _, err := c.AddUserToGroup(context.Background(), "g", "u", nil); return err },
+				func() error {
+					_, err := c.SendToAll(context.Background(), TextMessage("x"), &SendToAllOptions{Filter: "userId eq 'u'"})
+					return err
+				},
+			} {
+				mu.Lock()
+				queries = queries[:0]
+				mu.Unlock()
+				if err := call(); err != nil && !strings.Contains(err.Error(), "503") {
+					t.Fatal(err)
+				}
+				for i, q := range queries {
+					if !strings.HasPrefix(q, "api-version=2024-12-01") {
+						t.Errorf("try %d: query %q; want the api-version first", i+1, q)
+					}
+				}
+			}
+			if len(queries) != 1 {
+				t.Errorf("the send was tried %d times; want once (a 503 of a send is not retried by default)", len(queries))
+			}
+			if withPolicy {
+				if len(seen) != 2 {
+					t.Fatalf("the per-call policy ran %d times; want 2", len(seen))
+				}
+				for i, q := range seen {
+					if !strings.HasPrefix(q, "api-version=2024-12-01") {
+						t.Errorf("call %d: the per-call policy saw the query %q", i+1, q)
+					}
 				}
 			}
 		})
