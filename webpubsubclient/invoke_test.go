@@ -159,6 +159,21 @@ type holdHandler struct {
 	release  chan string
 }
 
+// holdInvocation starts an InvokeEvent of "hold" on c, which h holds,
+// and returns once h has it: the cancel of its context, the channel of
+// its result, and the connection id h saw.
+func holdInvocation(t *testing.T, ctx context.Context, c *Client, h *holdHandler) (context.CancelFunc, <-chan error, string) {
+	t.Helper()
+	cctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.InvokeEvent(cctx, "hold", TextMessage("x"), nil)
+		done <- err
+	}()
+	return cancel, done, next(t, h.entered, "the invocation at the handler")
+}
+
 func newHoldHandler() *holdHandler {
 	return &holdHandler{entered: make(chan string, 4), canceled: make(chan struct{}, 4), release: make(chan string, 4)}
 }
@@ -190,13 +205,7 @@ func TestInvokeEventCancelSendsCancelInvocation(t *testing.T) {
 		c, _, _ := e.newClient(t, webpubsub.GetClientAccessTokenOptions{UserID: "u"}, &Options{Protocol: p}, tap, nil)
 		mustStart(t, c)
 		ctx := testContext(t)
-		cctx, cancel := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() {
-			_, err := c.InvokeEvent(cctx, "hold", TextMessage("x"), nil)
-			done <- err
-		}()
-		next(t, h.entered, "the invocation at the handler")
+		cancel, done, _ := holdInvocation(t, ctx, c, h)
 		cancel()
 		if err := next(t, done, "InvokeEvent's return"); !errors.Is(err, context.Canceled) {
 			t.Fatalf("InvokeEvent = %v; want context.Canceled", err)
@@ -264,13 +273,7 @@ func TestInvokeEventCancelAfterRecovery(t *testing.T) {
 	e := invokeEnv(t, map[string]eventhandler.UserEventFunc{"hold": h.serve}, evOpt)
 	c, _, _ := e.startClient(t, ProtocolReliableJSON, aliceTok, nil)
 	ctx := testContext(t)
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.InvokeEvent(cctx, "hold", TextMessage("x"), nil)
-		done <- err
-	}()
-	id := next(t, h.entered, "the invocation at the handler")
+	cancel, done, id := holdInvocation(t, ctx, c, h)
 	if err := e.emu.CutConnection("chat", id); err != nil {
 		t.Fatal(err)
 	}
@@ -302,13 +305,7 @@ func TestInvokeEventCancelDuringRecovery(t *testing.T) {
 		emulator.WithClock(clock), emulator.WithKeepAlive(24*time.Hour, 48*time.Hour))
 	c, _, _ := e.startClient(t, ProtocolReliableJSON, aliceTok, nil)
 	ctx := testContext(t)
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() {
-		_, err := c.InvokeEvent(cctx, "hold", TextMessage("x"), nil)
-		done <- err
-	}()
-	id := next(t, h.entered, "the invocation at the handler")
+	cancel, done, id := holdInvocation(t, ctx, c, h)
 	// The recovery's handshake waits on the emulator's clock.
 	if err := e.emu.DelayNext(emulator.OperationRecover, 1, time.Second); err != nil {
 		t.Fatal(err)
