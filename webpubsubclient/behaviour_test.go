@@ -702,18 +702,7 @@ func TestUnrecoverableDropOpensNewConnectionAndRejoins(t *testing.T) {
 			if !slices.Equal(rejoined, []string{"g1", "g2"}) {
 				t.Errorf("rejoined %v, want g1 and g2", rejoined)
 			}
-			f := next(t, rec.rejoin, "RejoinGroupFailed")
-			var ae *AckError
-			if f.Group != "g2" || !errors.As(f.Err, &ae) || ae.Name != ErrorNameForbidden {
-				t.Errorf("RejoinGroupFailed = %+v", f)
-			}
-			second := next(t, rec.connected, "second Connected").ConnectionID
-			if second == first {
-				t.Errorf("the new connection has the old id %q", first)
-			}
-			if g := env.connection(t, second).Groups; !slices.Equal(g, []string{"g1"}) {
-				t.Errorf("the new connection is in groups %v, want [g1]", g)
-			}
+			expectRejoinRefusedForG2(t, env, rec, first)
 			if n := calls.Load(); n != 2 {
 				t.Errorf("credential called %d times, want 2 (once per new connection)", n)
 			}
@@ -1076,5 +1065,25 @@ func TestConnectionLostLogsCloseReason(t *testing.T) {
 	out := buf.String()
 	if !strings.Contains(out, `msg="webpubsubclient: connection lost"`) || !strings.Contains(out, `closeReason="maintenance window"`) {
 		t.Errorf("the log of the lost connection lacks its close reason:\n%s", out)
+	}
+}
+
+// expectRejoinRefusedForG2 checks what a client that was in groups g1 and
+// g2 sees after a new connection replaced first, with a token that may
+// join only g1: RejoinGroupFailed for g2 (Forbidden), then Connected with
+// a new connection id, which is in g1 alone.
+func expectRejoinRefusedForG2(t *testing.T, env *testEnv, rec *recorder, first string) {
+	t.Helper()
+	f := next(t, rec.rejoin, "RejoinGroupFailed")
+	var ae *AckError
+	if f.Group != "g2" || !errors.As(f.Err, &ae) || ae.Name != ErrorNameForbidden {
+		t.Errorf("RejoinGroupFailed = %+v", f)
+	}
+	second := next(t, rec.connected, "second Connected").ConnectionID
+	if second == first {
+		t.Errorf("the new connection has the old id %q", first)
+	}
+	if g := env.connection(t, second).Groups; !slices.Equal(g, []string{"g1"}) {
+		t.Errorf("at Connected the new connection is in groups %v, want [g1]", g)
 	}
 }
