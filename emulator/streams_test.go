@@ -229,6 +229,21 @@ func TestStreamIdleTimeout(t *testing.T) {
 	clock := NewFakeClock(time.Unix(1_700_000_000, 0))
 	// Keep-alive on the connections is out of the way of the 300 s.
 	te := startEmulator(t, Options{Clock: clock, PingInterval: 24 * time.Hour, IdleTimeout: 24 * time.Hour})
+	// openOneSecond starts stream s1 with an idle timeout of 1 s, read by
+	// a member of "room", and returns once its timer is armed, with the
+	// emulator's view for subtest t.
+	openOneSecond := func(t *testing.T) (*testEmulator, *wsClient, *wsClient) {
+		te := te.with(t)
+		pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
+		joinRoom(sub, "room")
+		startStream(pub, `,"idleTimeoutMs":1000`)
+		ctx, cancel := contextWithTimeout()
+		defer cancel()
+		if err := clock.WaitTimers(ctx, time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		return te, pub, sub
+	}
 	t.Run("default", func(t *testing.T) {
 		te := te.with(t)
 		pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
@@ -239,15 +254,7 @@ func TestStreamIdleTimeout(t *testing.T) {
 		sub.ExpectJSON(`{"type":"message","from":"group","group":"room","fromUserId":"pub","dataType":"text","data":"","stream":{"streamId":"s1","streamSequenceId":1,"endOfStream":true,"error":{"name":"IdleTimeout","message":"The stream saw no activity for 300000 ms."}}}`)
 	})
 	t.Run("activity defers it", func(t *testing.T) {
-		te := te.with(t)
-		pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
-		joinRoom(sub, "room")
-		startStream(pub, `,"idleTimeoutMs":1000`)
-		ctx, cancel := contextWithTimeout()
-		defer cancel()
-		if err := clock.WaitTimers(ctx, time.Second, 1); err != nil {
-			t.Fatal(err)
-		}
+		te, pub, sub := openOneSecond(t)
 		clock.Advance(600 * time.Millisecond)
 		pub.SendText(`{"type":"streamData","streamId":"s1"}`)
 		pub.Barrier()
@@ -260,15 +267,7 @@ func TestStreamIdleTimeout(t *testing.T) {
 		}
 	})
 	t.Run("a duplicate or a gap does not defer it", func(t *testing.T) {
-		te := te.with(t)
-		pub, sub := te.pubsub(streamPublisher), te.pubsub(streamReader)
-		joinRoom(sub, "room")
-		startStream(pub, `,"idleTimeoutMs":1000`)
-		ctx, cancel := contextWithTimeout()
-		defer cancel()
-		if err := clock.WaitTimers(ctx, time.Second, 1); err != nil {
-			t.Fatal(err)
-		}
+		_, pub, sub := openOneSecond(t)
 		sendFragment(pub, 1, "a") // accepted: the stream's last activity
 		sub.ExpectJSON(fragment(1, "a"))
 		clock.Advance(600 * time.Millisecond)
