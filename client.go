@@ -97,7 +97,13 @@ type ServiceClient struct {
 	// has no query to parse and encode. Only without user per-call
 	// policies, which would see the URL without its query.
 	deferQuery bool
-	internal   *azcore.Client
+	// userAgent is the telemetry User-Agent value every request carries,
+	// set by newRequest instead of azcore's telemetry policy (one policy
+	// less per request); nil when telemetry is disabled or when user
+	// per-call policies run, which keep azcore's policy (see
+	// newServiceClient).
+	userAgent []string
+	internal  *azcore.Client
 	// clientURLs maps each client endpoint path (auth.ClientPath) to the
 	// client access base URL and the token audience, built once.
 	clientURLs map[string]clientURL
@@ -216,6 +222,16 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	}
 	perRetry = append(perRetry, try)
 	c.deferQuery = len(opts.PerCallPolicies) == 0
+	// Without user per-call policies nothing can see or set a User-Agent
+	// before azcore's telemetry policy would set it, so this client sets
+	// the same value when it builds the request and azcore's policy, one
+	// request copy and one header allocation per request, is left out.
+	// A per-call policy may set its own User-Agent, which azcore's policy
+	// extends; with one, that policy stays.
+	if !opts.Telemetry.Disabled && len(opts.PerCallPolicies) == 0 {
+		c.userAgent = []string{telemetryValue(opts.Telemetry)}
+		opts.Telemetry.Disabled = true
+	}
 	if opts.Retry.StatusCodes == nil {
 		opts.Retry.StatusCodes = defaultRetryStatusCodes()
 	}
@@ -229,6 +245,20 @@ func newServiceClient(ep, clientBase serviceURL, hub string, key *auth.KeySource
 	}
 	c.internal = client
 	return c, nil
+}
+
+// telemetryValue returns the User-Agent value azcore's telemetry policy
+// writes for this module with options t (its ApplicationID normalized as
+// azcore does), read from the policy itself on a private request.
+func telemetryValue(t policy.TelemetryOptions) string {
+	req, err := runtime.NewRequest(context.Background(), http.MethodGet, "https://telemetry.invalid/")
+	if err != nil {
+		return ""
+	}
+	// The request belongs to no pipeline: the policy's Next fails with
+	// "no more policies" after it has set the header. That is expected.
+	_, _ = runtime.NewTelemetryPolicy(moduleName, moduleVersion, &t).Do(req)
+	return req.Raw().Header.Get("User-Agent")
 }
 
 // defaultRetryStatusCodes returns azcore's default retried statuses, to be
@@ -470,6 +500,10 @@ func (c *ServiceClient) newRequest(ctx context.Context, method, rawURL string) (
 	}
 	if method != http.MethodHead {
 		req.Raw().Header["Accept"] = acceptJSON
+	}
+	if c.userAgent != nil {
+		// Shared like acceptJSON.
+		req.Raw().Header["User-Agent"] = c.userAgent
 	}
 	return req, nil
 }

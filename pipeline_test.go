@@ -7,13 +7,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 )
 
 // TestRetriesResendTheSameBody sends through real net/http to a server that
@@ -267,4 +270,109 @@ func TestSendSuccessBodyIsDiscarded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTelemetryHeader: every request carries the User-Agent that azcore's
+// telemetry policy writes for this module, as azcore itself writes it (a
+// pipeline of azcore.NewClient with the same options is the oracle), on
+// every try, whether this client sets it or azcore's policy does (with a
+// user per-call policy); none when telemetry is disabled; a header of
+// policy.WithHTTPHeader replaces it, as it does in azcore.
+func TestTelemetryHeader(t *testing.T) {
+	// azcoreUA is what azcore's own pipeline sends with telemetry t and,
+	// when perCallUA is set, a per-call policy that sets that User-Agent.
+	azcoreUA := func(t *testing.T, tel policy.TelemetryOptions, perCallUA string) []string {
+		var rec recorder
+		opts := policy.ClientOptions{Telemetry: tel, Transport: rec.transport(http.StatusOK)}
+		if perCallUA != "" {
+			opts.PerCallPolicies = []policy.Policy{setUA(perCallUA)}
+		}
+		cl, err := azcore.NewClient(moduleName, moduleVersion, runtime.PipelineOptions{}, &opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, err := runtime.NewRequest(context.Background(), http.MethodGet, "https://svc.example.com/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.Pipeline().Do(req); err != nil {
+			t.Fatal(err)
+		}
+		return rec.reqs[0].Header.Values("User-Agent")
+	}
+	for _, tc := range []struct {
+		name      string
+		tel       policy.TelemetryOptions
+		perCallUA string
+		ctxUA     string
+		want      func(t *testing.T) []string
+	}{
+		{name: "default", want: func(t *testing.T) []string { return azcoreUA(t, policy.TelemetryOptions{}, "") }},
+		{name: "application id", tel: policy.TelemetryOptions{ApplicationID: "my app with a long name"}},
+		{name: "disabled", tel: policy.TelemetryOptions{Disabled: true}},
+		{name: "per-call policy sets its own", perCallUA: "mine/1.0"},
+		{name: "WithHTTPHeader replaces it", ctxUA: "custom/2.0", want: func(*testing.T) []string { return []string{"custom/2.0"} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := azcoreUA(t, tc.tel, tc.perCallUA)
+			if tc.want != nil {
+				want = tc.want(t)
+			}
+			if tc.name == "default" && (len(want) != 1 || !strings.HasPrefix(want[0], "azsdk-go-webpubsub/"+moduleVersion+" (")) {
+				t.Fatalf("azcore's own User-Agent is %q", want)
+			}
+			if tc.tel.Disabled && len(want) != 0 {
+				t.Fatalf("azcore sends %q with telemetry disabled", want)
+			}
+			var rec recorder
+			var tries atomic.Int32
+			opts := &ClientOptions{clock: fixedClock}
+			opts.Telemetry = tc.tel
+			opts.Retry.RetryDelay = time.Millisecond
+			opts.Retry.MaxRetryDelay = time.Millisecond
+			inner := rec.transport(http.StatusOK)
+			// The first try of each call fails with 503, so that the
+			// header is checked on a retried try too.
+			opts.Transport = transportFunc(func(req *http.Request) (*http.Response, error) {
+				resp, err := inner.Do(req)
+				if tries.Add(1)%2 == 1 {
+					resp.StatusCode = http.StatusServiceUnavailable
+				}
+				return resp, err
+			})
+			if tc.perCallUA != "" {
+				opts.PerCallPolicies = []policy.Policy{setUA(tc.perCallUA)}
+			}
+			c, err := NewServiceClientFromConnectionString("Endpoint=https://svc.example.com;AccessKey="+testKey, "hub", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if tc.ctxUA != "" {
+				ctx = policy.WithHTTPHeader(ctx, http.Header{"User-Agent": {tc.ctxUA}})
+			}
+			if _, err := c.AddUserToGroup(ctx, "g", "u", nil); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.GroupExists(ctx, "g", nil); err != nil {
+				t.Fatal(err)
+			}
+			if len(rec.reqs) != 4 {
+				t.Fatalf("%d tries; want 4", len(rec.reqs))
+			}
+			for i, r := range rec.reqs {
+				if got := r.Header.Values("User-Agent"); !slices.Equal(got, want) {
+					t.Errorf("try %d (%s): User-Agent %q; want %q", i+1, r.Method, got, want)
+				}
+			}
+		})
+	}
+}
+
+// setUA is a per-call policy that sets the User-Agent to ua.
+func setUA(ua string) policy.Policy {
+	return policyFunc(func(req *policy.Request) (*http.Response, error) {
+		req.Raw().Header.Set("User-Agent", ua)
+		return req.Next()
+	})
 }
