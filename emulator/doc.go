@@ -374,7 +374,7 @@
 //   - REST: the data plane at /api (the rest* files);
 //   - the client endpoint: the WebSocket handshake, the transports, raw
 //     clients and the JSON and protobuf subprotocols with their acks
-//     (clientendpoint, transport, conn, requests, recovery);
+//     (clientendpoint, transport, conn, codec, requests, recovery);
 //   - upstream: the CloudEvents calls to event handlers (upstream,
 //     events, handlers);
 //   - operations: the test double's inspection and fault injection

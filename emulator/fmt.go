@@ -17,11 +17,8 @@ func (e *Emulator) Format(f fmt.State, verb rune) { redact.Text(f, verb, "", e.S
 // (%v, %+v and %#v; %+v for every other verb) with AccessKey and
 // SecondaryAccessKey replaced by "REDACTED".
 func (o Options) Format(f fmt.State, verb rune) {
-	type plain Options
-	p := plain(o)
-	p.AccessKey = redact.String(p.AccessKey)
-	p.SecondaryAccessKey = redact.String(p.SecondaryAccessKey)
-	redact.Struct(f, verb, "emulator.Options", p)
+	o.AccessKey, o.SecondaryAccessKey = redact.String(o.AccessKey), redact.String(o.SecondaryAccessKey)
+	redact.Struct(f, verb, o)
 }
 
 // Format implements fmt.Formatter: the handler prints as a struct does
@@ -29,10 +26,8 @@ func (o Options) Format(f fmt.State, verb rune) {
 // information of URLTemplate, which may hold a credential such as
 // ?code=, replaced by "REDACTED".
 func (h EventHandler) Format(f fmt.State, verb rune) {
-	type plain EventHandler
-	p := plain(h)
-	p.URLTemplate = redactTemplate(p.URLTemplate)
-	redact.Struct(f, verb, "emulator.EventHandler", p)
+	h.URLTemplate = redactTemplate(h.URLTemplate)
+	redact.Struct(f, verb, h)
 }
 
 // redactTemplate is redactURL that says where it removed something.

@@ -14,11 +14,8 @@ func (h *Handler) Format(f fmt.State, verb rune) { redact.Text(f, verb, "", h.St
 // (%v, %+v and %#v; %+v for every other verb) with each access key and
 // the connection string replaced by "REDACTED".
 func (o Options) Format(f fmt.State, verb rune) {
-	type plain Options
-	p := plain(o)
-	p.AccessKeys = redact.Strings(p.AccessKeys)
-	p.ConnectionString = redact.String(p.ConnectionString)
-	redact.Struct(f, verb, "eventhandler.Options", p)
+	o.AccessKeys, o.ConnectionString = redact.Strings(o.AccessKeys), redact.String(o.ConnectionString)
+	redact.Struct(f, verb, o)
 }
 
 // Format implements fmt.Formatter: the request prints as a struct does
@@ -29,11 +26,8 @@ func (o Options) Format(f fmt.State, verb rune) {
 // "signature" or "credential" (case-insensitive), and "code" and "sig".
 // MQTTProperties prints with its password redacted.
 func (r ConnectRequest) Format(f fmt.State, verb rune) {
-	type plain ConnectRequest
-	p := plain(r)
-	p.Query = redact.Query(p.Query)
-	p.Headers = redact.Header(p.Headers)
-	redact.Struct(f, verb, "eventhandler.ConnectRequest", p)
+	r.Query, r.Headers = redact.Query(r.Query), redact.Header(r.Headers)
+	redact.Struct(f, verb, r)
 }
 
 // GoString is what %#v prints: the request as a Go struct literal with its
@@ -44,10 +38,8 @@ func (r ConnectRequest) GoString() string { return fmt.Sprintf("%#v", r) }
 // (%v, %+v and %#v; %+v for every other verb) with Password replaced by
 // "REDACTED" (nil when absent, empty when empty).
 func (p MQTTConnectProperties) Format(f fmt.State, verb rune) {
-	type plain MQTTConnectProperties
-	c := plain(p)
-	c.Password = redact.Bytes(c.Password)
-	redact.Struct(f, verb, "eventhandler.MQTTConnectProperties", c)
+	p.Password = redact.Bytes(p.Password)
+	redact.Struct(f, verb, p)
 }
 
 // GoString is what %#v prints: the properties as a Go struct literal with

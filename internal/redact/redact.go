@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -31,23 +32,54 @@ func Text(f fmt.State, verb rune, goString, s string) {
 	}
 }
 
-// Struct prints v, a copy of a struct whose secrets were already replaced
-// and whose type has no methods, as the directive of f and verb prints a
-// struct for %v, %+v and %#v; every other verb prints it as %+v does, so
-// that no verb prints the fields' bytes in another form. For %#v, name is
-// the type name printed (the copy's own type is a local one).
-func Struct(f fmt.State, verb rune, name string, v any) {
+// Struct prints v, a struct value whose secrets the caller has already
+// replaced (typically the value receiver of its own Format method), as
+// the directive of f and verb prints a struct for %v, %+v and %#v; every
+// other verb prints it as %+v does, so that no verb prints the fields'
+// bytes in another form. v's own methods, Format among them, are not
+// called (its fields' methods are, as fmt calls them); %#v names v's type.
+// A v that is not a struct, or has an unexported field, prints as
+// "<type>{REDACTED}".
+func Struct(f fmt.State, verb rune, v any) {
 	directive := "%+v"
 	if verb == 'v' {
 		directive = fmt.FormatString(f, verb)
 	}
-	s := fmt.Sprintf(directive, v)
+	rv := reflect.ValueOf(v)
+	plain, ok := methodless(rv)
+	if !ok {
+		_, _ = io.WriteString(f, rv.Type().String()+"{"+Mask+"}")
+		return
+	}
+	s := fmt.Sprintf(directive, plain.Interface())
 	if verb == 'v' && f.Flag('#') {
-		if i := strings.IndexByte(s, '{'); i >= 0 {
-			s = name + s[i:]
-		}
+		s = rv.Type().String() + strings.TrimPrefix(s, plain.Type().String())
 	}
 	_, _ = io.WriteString(f, s)
+}
+
+// methodless returns a copy of the struct rv as a value of an unnamed
+// struct type with the same fields, which has no methods (an embedded
+// field becomes a plain field of the same name, which fmt prints the
+// same way); false when rv is not a struct or has an unexported field.
+func methodless(rv reflect.Value) (reflect.Value, bool) {
+	t := rv.Type()
+	if t.Kind() != reflect.Struct {
+		return reflect.Value{}, false
+	}
+	fields := make([]reflect.StructField, t.NumField())
+	for i := range fields {
+		sf := t.Field(i)
+		if !sf.IsExported() {
+			return reflect.Value{}, false
+		}
+		fields[i] = reflect.StructField{Name: sf.Name, Type: sf.Type}
+	}
+	plain := reflect.New(reflect.StructOf(fields)).Elem()
+	for i := range fields {
+		plain.Field(i).Set(rv.Field(i))
+	}
+	return plain, true
 }
 
 // String returns Mask for a non-empty secret and "" for an empty one, so

@@ -12,10 +12,8 @@ type secretive struct {
 }
 
 func (s secretive) Format(f fmt.State, verb rune) {
-	type plain secretive
-	p := plain(s)
-	p.Key = String(p.Key)
-	Struct(f, verb, "redact.secretive", p)
+	s.Key = String(s.Key)
+	Struct(f, verb, s)
 }
 
 type opaque struct{ token string }
@@ -95,5 +93,60 @@ func TestQueryAndHeader(t *testing.T) {
 	}
 	if Query(nil) != nil || Header(nil) != nil || Bytes(nil) != nil || len(Bytes([]byte{})) != 0 || Bytes([]byte{}) == nil || string(Bytes([]byte("x"))) != Mask {
 		t.Error("nil, empty or non-empty")
+	}
+}
+
+// Inner has methods of its own, which an embedding struct's Struct output
+// must still use for the embedded field.
+type Inner struct{ A string }
+
+func (Inner) String() string { return "inner!" }
+
+type embedding struct {
+	Inner
+	Key string
+}
+
+func (e embedding) Format(f fmt.State, verb rune) {
+	e.Key = String(e.Key)
+	Struct(f, verb, e)
+}
+
+type hidden struct {
+	Key    string
+	secret string
+}
+
+func (h hidden) Format(f fmt.State, verb rune) { Struct(f, verb, h) }
+
+type notStruct string
+
+func (n notStruct) Format(f fmt.State, verb rune) { Struct(f, verb, n) }
+
+// TestStruct: Struct prints as fmt prints the struct, without calling the
+// struct's own Format (no recursion), with the embedded field's methods
+// used, and refuses what it cannot copy without revealing it.
+func TestStruct(t *testing.T) {
+	for _, tc := range []struct {
+		format string
+		v      any
+		want   string
+	}{
+		{"%v", secretive{Name: "n", Key: "k"}, "{n REDACTED}"},
+		{"%+v", secretive{Name: "n", Key: "k"}, "{Name:n Key:REDACTED}"},
+		{"%#v", secretive{Name: "n", Key: "k"}, `redact.secretive{Name:"n", Key:"REDACTED"}`},
+		{"%s", secretive{Name: "n", Key: "k"}, "{Name:n Key:REDACTED}"},
+		{"%x", secretive{Name: "n", Key: "k"}, "{Name:n Key:REDACTED}"},
+		{"%v", []secretive{{Key: "k"}}, "[{ REDACTED}]"},
+		{"%v", embedding{Inner{"a"}, "k"}, "{inner! REDACTED}"},
+		{"%+v", embedding{Inner{"a"}, "k"}, "{Inner:inner! Key:REDACTED}"},
+		{"%#v", embedding{Inner{"a"}, "k"}, `redact.embedding{Inner:redact.Inner{A:"a"}, Key:"REDACTED"}`},
+		{"%v", embedding{Inner{"a"}, ""}, "{inner! }"},
+		{"%v", hidden{Key: "k", secret: "s"}, "redact.hidden{REDACTED}"},
+		{"%#v", notStruct("k"), "redact.notStruct{REDACTED}"},
+	} {
+		if got := fmt.Sprintf(tc.format, tc.v); got != tc.want {
+			t.Errorf("Sprintf(%q, %T) = %s; want %s", tc.format, tc.v, got, tc.want)
+		}
 	}
 }
