@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -87,7 +88,13 @@ const (
 	reasonMQTTUnexpected   = "The client sent a packet only a server sends."
 	reasonMQTTAuth         = "Enhanced authentication is not supported."
 	reasonMQTTKeepAlive    = "The MQTT keep-alive expired."
+
+	reasonMQTTEndedBeforeConnect = "The connection ended before a CONNECT packet arrived."
+	reasonMQTTNotConnect         = "The first MQTT packet was not a CONNECT."
 )
+
+// mqttNoConnack is the code of a CONNECT refusal that sends no CONNACK.
+const mqttNoConnack byte = 0xFF
 
 // mqttSub is one subscription of an MQTT connection.
 type mqttSub struct {
@@ -362,13 +369,15 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		noteReason(w, "The WebSocket upgrade failed: "+err.Error())
 		return // Accept has answered
 	}
-	pk, rest, ok := e.readConnect(ws)
-	if !ok {
+	pk, rest, why := e.readConnect(ws)
+	if why != "" {
+		e.trace.mqttRefused(hubName, r.URL.Path, "", mqttNoConnack, why)
 		return
 	}
 	s := &mqttSession{version: pk.ProtocolVersion, physicalID: newConnectionID(), sessionID: newConnectionID()}
-	clientID, code := validateConnect(&pk)
+	clientID, code, why := validateConnect(&pk)
 	if code != mqttSuccess {
+		e.trace.mqttRefused(hubName, r.URL.Path, pk.Connect.ClientIdentifier, code, why)
 		refuseMQTT(ws, s.version, code)
 		return
 	}
@@ -393,6 +402,7 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 		if status != 0 {
 			c.endLife()
 			code, reason := connectFailure(s.version, status, body)
+			e.trace.mqttRefused(hubName, r.URL.Path, clientID, code, connectRefusalReason(status, body))
 			refuseMQTTWith(ws, s.version, code, reason)
 			return
 		}
@@ -421,7 +431,9 @@ func (e *Emulator) serveMQTT(w http.ResponseWriter, r *http.Request, hubName str
 	e.takeOver(hubName, clientID)
 	if !e.register(c, tr, id) {
 		tr.cancel()
-		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
+		code := connackOfStatus(s.version, http.StatusServiceUnavailable)
+		e.trace.mqttRefused(hubName, r.URL.Path, clientID, code, reasonShutdown)
+		refuseMQTT(ws, s.version, code)
 		c.OnEnded(reasonShutdown)
 		return
 	}
@@ -527,7 +539,9 @@ func (e *Emulator) resumeMQTT(old *conn, next *mqttSession, id clientIdentity, w
 	}
 	if !old.Attach(tr) {
 		tr.cancel()
-		refuseMQTT(ws, s.version, connackOfStatus(s.version, http.StatusServiceUnavailable))
+		code := connackOfStatus(s.version, http.StatusServiceUnavailable)
+		e.trace.mqttRefused(old.HubName(), r.URL.Path, old.ID, code, reasonShutdown)
+		refuseMQTT(ws, s.version, code)
 		return
 	}
 	s.lastPacket.Store(e.now().UnixNano())
@@ -588,8 +602,9 @@ func checkUpgrade(w http.ResponseWriter, r *http.Request) bool {
 // readConnect reads the first packet, which must be a CONNECT, and
 // returns it with the bytes that followed it in its WebSocket message.
 // On failure the WebSocket is closed (without CONNACK for a packet that
-// is not a CONNECT, as the protocol asks) and ok is false.
-func (e *Emulator) readConnect(ws *websocket.Conn) (pk packets.Packet, rest []byte, ok bool) {
+// is not a CONNECT, as the protocol asks) and why says what went wrong;
+// it is "" on success.
+func (e *Emulator) readConnect(ws *websocket.Conn) (pk packets.Packet, rest []byte, why string) {
 	ctx, cancel := context.WithTimeout(context.Background(), mqttConnectTimeout)
 	defer cancel()
 	go func() {
@@ -605,25 +620,36 @@ func (e *Emulator) readConnect(ws *websocket.Conn) (pk packets.Packet, rest []by
 		typ, b, err := ws.Read(ctx)
 		if err != nil {
 			_ = ws.CloseNow()
-			return pk, nil, false
+			select {
+			case <-e.shutdown:
+				return pk, nil, reasonShutdown
+			default:
+			}
+			if ctx.Err() != nil {
+				return pk, nil, fmt.Sprintf("No CONNECT packet arrived within %v of the WebSocket upgrade.", mqttConnectTimeout)
+			}
+			return pk, nil, reasonMQTTEndedBeforeConnect
 		}
 		if typ != websocket.MessageBinary {
 			_ = ws.Close(websocket.StatusUnsupportedData, reasonMQTTTextFrame)
-			return pk, nil, false
+			return pk, nil, reasonMQTTTextFrame
 		}
 		buf = append(buf, b...)
 		if len(buf) > protocol.MaxFrameSize {
 			_ = ws.Close(websocket.StatusMessageTooBig, reasonTooLarge)
-			return pk, nil, false
+			return pk, nil, reasonTooLarge
 		}
 		var n int
 		pk, n, err = decodeMQTT(buf, 0)
 		if err != nil || (n > 0 && pk.FixedHeader.Type != packets.Connect) {
 			_ = ws.Close(websocket.StatusProtocolError, reasonMQTTMalformed)
-			return pk, nil, false
+			if err == nil {
+				return pk, nil, reasonMQTTNotConnect
+			}
+			return pk, nil, reasonMQTTMalformed
 		}
 		if n > 0 {
-			return pk, bytes.Clone(buf[n:]), true
+			return pk, bytes.Clone(buf[n:]), ""
 		}
 	}
 }
@@ -631,43 +657,55 @@ func (e *Emulator) readConnect(ws *websocket.Conn) (pk packets.Packet, rest []by
 // validateConnect checks a CONNECT against the protocol and the
 // service's limits. It returns the client id ("" when an MQTT 5 client
 // asked for one to be assigned) and mqttSuccess, or the code of the
-// refusal. A refusal 3.1.1 has no return code for is 0xFF: the
-// connection closes without a CONNACK, as that protocol asks.
-func validateConnect(pk *packets.Packet) (string, byte) {
+// refusal and why it was refused. A refusal 3.1.1 has no return code
+// for is 0xFF: the connection closes without a CONNACK, as that
+// protocol asks.
+func validateConnect(pk *packets.Packet) (id string, code byte, why string) {
 	v := pk.ProtocolVersion
 	if string(pk.Connect.ProtocolName) != "MQTT" || (v != mqttV311 && v != mqttV5) {
-		return "", mqttV311BadProtocol
+		return "", mqttV311BadProtocol, "Only MQTT 3.1.1 (protocol level 4) and 5.0 (level 5) are supported."
 	}
 	if pk.ConnectValidate() != packets.CodeSuccess {
-		return "", refusal(v, 0xFF, mqttProtocolError)
+		return "", refusal(v, 0xFF, mqttProtocolError), "The CONNECT packet breaks the MQTT protocol."
 	}
 	if v == mqttV5 && pk.Properties.AuthenticationMethod != "" {
 		// Enhanced authentication (MQTT 5 §4.12) is not supported.
-		return "", mqttBadAuthenticationMethod
+		return "", mqttBadAuthenticationMethod, reasonMQTTAuth
 	}
-	id := pk.Connect.ClientIdentifier
+	id = pk.Connect.ClientIdentifier
 	if id == "" && v == mqttV5 {
-		return "", mqttSuccess
+		return "", mqttSuccess, ""
 	}
 	if !validClientID(id) {
-		return "", refusal(v, mqttV311IDRejected, mqttClientIDInvalid)
+		return "", refusal(v, mqttV311IDRejected, mqttClientIDInvalid),
+			fmt.Sprintf("The client id must have 1 to %d characters of 0-9, a-z and A-Z.", mqttMaxClientID)
 	}
 	if v == mqttV311 && (pk.Connect.Keepalive < mqttMinKeepAlive || pk.Connect.Keepalive > mqttMaxKeepAlive) {
-		return "", refusal(v, 0xFF, 0)
+		return "", refusal(v, 0xFF, 0),
+			fmt.Sprintf("An MQTT 3.1.1 keep-alive must be %d to %d seconds.", mqttMinKeepAlive, mqttMaxKeepAlive)
 	}
 	if pk.Connect.WillFlag {
 		t := pk.Connect.WillTopic
 		switch {
 		case strings.IndexFunc(t, func(r rune) bool { return !unicode.IsSpace(r) }) < 0, utf8.RuneCountInString(t) > mqttMaxWillTopic,
 			strings.ContainsAny(t, "+#"), names.Group(t) != "":
-			return "", refusal(v, 0xFF, mqttTopicNameInvalid)
+			return "", refusal(v, 0xFF, mqttTopicNameInvalid), "The will topic is not a valid group name."
 		case len(pk.Connect.WillPayload) > mqttMaxWillMessage:
-			return "", refusal(v, 0xFF, mqttPacketTooLarge)
+			return "", refusal(v, 0xFF, mqttPacketTooLarge), fmt.Sprintf("The will message is larger than %d bytes.", mqttMaxWillMessage)
 		case pk.Connect.WillRetain:
-			return "", refusal(v, 0xFF, mqttRetainNotSupported)
+			return "", refusal(v, 0xFF, mqttRetainNotSupported), reasonMQTTRetain
 		}
 	}
-	return id, mqttSuccess
+	return id, mqttSuccess, ""
+}
+
+// connectRefusalReason says why a connect event handler's answer
+// (status and body) refused a CONNECT.
+func connectRefusalReason(status int, body string) string {
+	if body == "" {
+		return fmt.Sprintf("The connect event handler answered %d.", status)
+	}
+	return fmt.Sprintf("The connect event handler answered %d: %s", status, body)
 }
 
 // refusal picks the code of a refusal by protocol level.
@@ -740,7 +778,7 @@ func refuseMQTT(ws *websocket.Conn, v byte, code byte) { refuseMQTTWith(ws, v, c
 
 // refuseMQTTWith is refuseMQTT with a reason string for MQTT 5.
 func refuseMQTTWith(ws *websocket.Conn, v byte, code byte, reason string) {
-	if code != 0xFF {
+	if code != mqttNoConnack {
 		if v != mqttV5 {
 			v = mqttV311
 		}

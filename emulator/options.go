@@ -196,9 +196,13 @@ type Options struct {
 	// user information, status, duration), per connect, disconnect,
 	// detach, recovery, join and leave, and per refused WebSocket
 	// handshake (event "refused" with the HTTP status and the reason, a
-	// 401's as above or a token for another hub) or refused recovery
-	// (event "recoveryRefused"). No line holds a key, a token, a signature
-	// or more of a message than the preview.
+	// 401's as above or a token for another hub), refused recovery
+	// (event "recoveryRefused") or MQTT CONNECT refused after the
+	// upgrade (event "refused" with the client id, the CONNACK code sent,
+	// or "none" when the protocol sends none, and why: an invalid client
+	// id, keep-alive or will, a connect event handler's answer, a first
+	// packet that is not a CONNECT). No line holds a key, a token, a
+	// signature or more of a message than the preview.
 	Trace bool
 	// Dashboard serves a live dashboard at DashboardPath (see
 	// DashboardURL): the hubs, their connections (user id, groups, roles,

@@ -3,6 +3,7 @@ package emulator
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -130,6 +131,22 @@ func (t *tracer) refused(hub, path string, w *statusWriter) {
 		attrs = append(attrs, "reason", t.cut(w.reason))
 	}
 	t.line("connection", attrs...)
+}
+
+// mqttRefused traces a CONNECT that the MQTT endpoint of hub, on path,
+// refused after the WebSocket upgrade: kind "connection", event
+// "refused", the client id the CONNECT gave (if any), the CONNACK code
+// sent ("none" when the connection closed without a CONNACK) and why.
+func (t *tracer) mqttRefused(hub, path, clientID string, code byte, why string) {
+	if t == nil {
+		return
+	}
+	connack := "none"
+	if code != mqttNoConnack {
+		connack = fmt.Sprintf("0x%02X", code)
+	}
+	t.line("connection", "event", "refused", "hub", hub, "path", t.cut(path),
+		"clientId", t.cut(clientID), "connack", connack, "reason", t.cut(why))
 }
 
 // delivery traces a message queued for recipients connections.

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // records is a slog.Handler that keeps the trace lines' attributes.
@@ -332,5 +334,102 @@ func TestTraceRefusals(t *testing.T) {
 		if strings.Contains(raw, secret) {
 			t.Errorf("the trace holds %.20q", secret)
 		}
+	}
+}
+
+// TestTraceMQTTRefusals shows that a CONNECT the MQTT endpoint refuses
+// after the WebSocket upgrade is one trace line: event "refused" with
+// the client id, the CONNACK code sent ("none" when the protocol sends
+// none) and why, and no token.
+func TestTraceMQTTRefusals(t *testing.T) {
+	fu := newFakeUpstream(t, func(r *recordedRequest) fakeResponse {
+		if r.header.Get("ce-connectionId") == "handlerno" {
+			return fakeResponse{status: 401, body: []byte(`{"mqtt":{"code":134,"reason":"bad password"}}`)}
+		}
+		return fakeResponse{status: 200}
+	})
+	rec := &records{}
+	opts := fu.handlerOptions("", "connect")
+	opts.Trace, opts.Logger = true, slog.New(rec)
+	te := startEmulator(t, opts)
+	tests := []struct {
+		name      string
+		version   byte
+		id        string
+		edit      func(*packets.Packet)
+		connack   string
+		reason    string // the start of the trace's reason
+		raw       []byte // sent instead of a CONNECT when set
+		textFrame bool
+	}{
+		{name: "5.0 client id", version: mqttV5, id: "bad_id", connack: "0x85", reason: "The client id must have 1 to 128 characters"},
+		{name: "3.1.1 client id", version: mqttV311, id: "bad_id", connack: "0x02", reason: "The client id must have 1 to 128 characters"},
+		{name: "3.1.1 keep-alive", version: mqttV311, id: "ka", edit: func(p *packets.Packet) { p.Connect.Keepalive = 0 },
+			connack: "none", reason: "An MQTT 3.1.1 keep-alive must be 1 to 180 seconds."},
+		{name: "protocol level", version: mqttV311, id: "old", edit: func(p *packets.Packet) { p.ProtocolVersion = 3; p.Connect.ProtocolName = []byte("MQIsdp") },
+			connack: "0x01", reason: "Only MQTT 3.1.1"},
+		{name: "enhanced authentication", version: mqttV5, id: "auth", edit: func(p *packets.Packet) { p.Properties.AuthenticationMethod = "SCRAM-SHA-1" },
+			connack: "0x8C", reason: reasonMQTTAuth},
+		{name: "retained will", version: mqttV5, id: "will", edit: func(p *packets.Packet) { will("status", []byte("x"))(p); p.Connect.WillRetain = true },
+			connack: "0x9A", reason: reasonMQTTRetain},
+		{name: "connect handler", version: mqttV5, id: "handlerno", connack: "0x86",
+			reason: `The connect event handler answered 401: {"mqtt":{"code":134,"reason":"bad password"}}`},
+		{name: "not a CONNECT", raw: encodeMQTT(&packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pingreq}}),
+			connack: "none", reason: reasonMQTTNotConnect},
+		{name: "malformed", raw: []byte{0x10, 0x02, 0x00, 0x00}, connack: "none", reason: reasonMQTTMalformed},
+		{name: "text frame", textFrame: true, connack: "none", reason: reasonMQTTTextFrame},
+	}
+	var tokens []string
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			te := te.with(t)
+			if tc.raw == nil && !tc.textFrame {
+				c, ack, ok := te.mqttConnect(tc.version, tc.id, nil, tc.edit)
+				if tc.connack == "none" && ok {
+					t.Fatalf("got a packet %+v; want the connection closed without CONNACK", ack.FixedHeader)
+				}
+				if tc.connack != "none" && (!ok || fmt.Sprintf("0x%02X", ack.ReasonCode) != tc.connack) {
+					t.Fatalf("CONNACK %#x (ok %v); want %s", ack.ReasonCode, ok, tc.connack)
+				}
+				c.expectClosed()
+			} else {
+				token := te.mqttToken("chat", nil)
+				tokens = append(tokens, token)
+				ws, _, err := te.mqttDial("chat", token, false, "mqtt")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer ws.CloseNow()
+				typ, msg := websocket.MessageBinary, tc.raw
+				if tc.textFrame {
+					typ, msg = websocket.MessageText, []byte("CONNECT")
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				defer cancel()
+				if err := ws.Write(ctx, typ, msg); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, err := ws.Read(ctx); err == nil {
+					t.Fatal("read a message; want the connection closed")
+				}
+			}
+			rec.waitFunc(t, tc.name, func(l map[string]string) bool {
+				return l["kind"] == "connection" && l["event"] == "refused" && l["hub"] == "chat" &&
+					l["path"] == "/clients/mqtt/hubs/chat" && l["clientId"] == tc.id && l["connack"] == tc.connack &&
+					strings.HasPrefix(l["reason"], tc.reason)
+			})
+		})
+	}
+	// A refused client's token never reaches the trace.
+	rec.mu.Lock()
+	raw := rec.raw.String()
+	rec.mu.Unlock()
+	for _, tok := range tokens {
+		if strings.Contains(raw, tok) {
+			t.Errorf("the trace holds the token %.20q…", tok)
+		}
+	}
+	if strings.Contains(raw, "eyJ") || strings.Contains(raw, te.AccessKey()) {
+		t.Error("the trace holds a token or the key")
 	}
 }
