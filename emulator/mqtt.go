@@ -658,7 +658,7 @@ func (e *Emulator) readConnect(ws *websocket.Conn) (pk packets.Packet, rest []by
 // service's limits. It returns the client id ("" when an MQTT 5 client
 // asked for one to be assigned) and mqttSuccess, or the code of the
 // refusal and why it was refused. A refusal 3.1.1 has no return code
-// for is 0xFF: the connection closes without a CONNACK, as that
+// for is mqttNoConnack: the connection closes without a CONNACK, as that
 // protocol asks.
 func validateConnect(pk *packets.Packet) (id string, code byte, why string) {
 	v := pk.ProtocolVersion
@@ -666,7 +666,7 @@ func validateConnect(pk *packets.Packet) (id string, code byte, why string) {
 		return "", mqttV311BadProtocol, "Only MQTT 3.1.1 (protocol level 4) and 5.0 (level 5) are supported."
 	}
 	if pk.ConnectValidate() != packets.CodeSuccess {
-		return "", refusal(v, 0xFF, mqttProtocolError), "The CONNECT packet breaks the MQTT protocol."
+		return "", refusal(v, mqttNoConnack, mqttProtocolError), "The CONNECT packet breaks the MQTT protocol."
 	}
 	if v == mqttV5 && pk.Properties.AuthenticationMethod != "" {
 		// Enhanced authentication (MQTT 5 §4.12) is not supported.
@@ -681,7 +681,7 @@ func validateConnect(pk *packets.Packet) (id string, code byte, why string) {
 			fmt.Sprintf("The client id must have 1 to %d characters of 0-9, a-z and A-Z.", mqttMaxClientID)
 	}
 	if v == mqttV311 && (pk.Connect.Keepalive < mqttMinKeepAlive || pk.Connect.Keepalive > mqttMaxKeepAlive) {
-		return "", refusal(v, 0xFF, 0),
+		return "", refusal(v, mqttNoConnack, 0),
 			fmt.Sprintf("An MQTT 3.1.1 keep-alive must be %d to %d seconds.", mqttMinKeepAlive, mqttMaxKeepAlive)
 	}
 	if pk.Connect.WillFlag {
@@ -689,11 +689,11 @@ func validateConnect(pk *packets.Packet) (id string, code byte, why string) {
 		switch {
 		case strings.IndexFunc(t, func(r rune) bool { return !unicode.IsSpace(r) }) < 0, utf8.RuneCountInString(t) > mqttMaxWillTopic,
 			strings.ContainsAny(t, "+#"), names.Group(t) != "":
-			return "", refusal(v, 0xFF, mqttTopicNameInvalid), "The will topic is not a valid group name."
+			return "", refusal(v, mqttNoConnack, mqttTopicNameInvalid), "The will topic is not a valid group name."
 		case len(pk.Connect.WillPayload) > mqttMaxWillMessage:
-			return "", refusal(v, 0xFF, mqttPacketTooLarge), fmt.Sprintf("The will message is larger than %d bytes.", mqttMaxWillMessage)
+			return "", refusal(v, mqttNoConnack, mqttPacketTooLarge), fmt.Sprintf("The will message is larger than %d bytes.", mqttMaxWillMessage)
 		case pk.Connect.WillRetain:
-			return "", refusal(v, 0xFF, mqttRetainNotSupported), reasonMQTTRetain
+			return "", refusal(v, mqttNoConnack, mqttRetainNotSupported), reasonMQTTRetain
 		}
 	}
 	return id, mqttSuccess, ""
@@ -773,7 +773,7 @@ func connectFailure(v byte, status int, body string) (byte, string) {
 	return byte(code), ""
 }
 
-// refuseMQTT sends a CONNACK with code (none for 0xFF) and closes ws.
+// refuseMQTT sends a CONNACK with code (none for mqttNoConnack) and closes ws.
 func refuseMQTT(ws *websocket.Conn, v byte, code byte) { refuseMQTTWith(ws, v, code, "") }
 
 // refuseMQTTWith is refuseMQTT with a reason string for MQTT 5.
